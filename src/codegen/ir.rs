@@ -1,0 +1,98 @@
+//! The virtual-register IR that `lower` produces and `regalloc` consumes.
+//!
+//! It mirrors eBPF closely (so lowering decides everything the verifier cares
+//! about: widths, null checks, bounds), but registers are unlimited virtual
+//! registers, jump targets are labels and maps are referred to by index.
+//!
+//! Invariant that register allocation relies on: control flow only jumps
+//! forward (no loops), so a virtual register's live range is the linear range
+//! from its first definition to its last use.
+
+use crate::codegen::insn::{AluOp, JmpOp, Size};
+use crate::source::Span;
+
+/// A virtual register holding a 64-bit value (an integer or a pointer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VReg(pub u32);
+
+/// A jump target inside one function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Label(pub u32);
+
+/// Index into the compiled program's map table (resolved to a file
+/// descriptor by `link`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MapId(pub u32);
+
+/// Second operand of ALU ops, stores and branches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operand {
+    Reg(VReg),
+    /// Sign-extended to 64 bits, as in eBPF.
+    Imm(i32),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum IrInsn {
+    /// `dst = ctx`: the program's context pointer (r1 at entry). Must come
+    /// before any call.
+    Ctx { dst: VReg },
+    /// `dst = imm` (a `mov` when it fits in 32 signed bits, else `ld_imm64`).
+    LoadImm { dst: VReg, imm: i64 },
+    /// `dst = src`
+    Mov { dst: VReg, src: VReg },
+    /// `dst op= src` (64-bit). For `AluOp::Neg` the operand is ignored.
+    Alu { op: AluOp, dst: VReg, src: Operand },
+    /// `dst = *(size *)(base + off)` (zero-extending).
+    Load { size: Size, dst: VReg, base: VReg, off: i16 },
+    /// `*(size *)(base + off) = src`
+    Store { size: Size, base: VReg, off: i16, src: Operand },
+    /// `lock *(size *)(base + off) += src` (`size` is W or DW).
+    AtomicAdd { size: Size, base: VReg, off: i16, src: VReg },
+    /// `dst = map` (the map's fd, as `ld_imm64` with `BPF_PSEUDO_MAP_FD`).
+    LoadMap { dst: VReg, map: MapId },
+    /// Call a BPF helper by number with up to five arguments; `ret`
+    /// receives r0.
+    Call { helper: u32, args: Vec<VReg>, ret: Option<VReg> },
+    /// Unconditional jump.
+    Jump(Label),
+    /// `if a op b goto target`
+    Branch { op: JmpOp, a: VReg, b: Operand, target: Label },
+    /// A jump target.
+    Label(Label),
+    /// `return 0` from the program.
+    Exit,
+}
+
+/// One IR instruction with the source span it was lowered from.
+#[derive(Clone, Debug)]
+pub struct IrLine {
+    pub insn: IrInsn,
+    pub span: Span,
+}
+
+/// The IR of one BPF program (one probe attach point).
+#[derive(Clone, Debug, Default)]
+pub struct IrFunc {
+    pub lines: Vec<IrLine>,
+    /// Number of virtual registers used (`VReg(0)..VReg(n)`).
+    pub vregs: u32,
+    /// Number of labels used.
+    pub labels: u32,
+}
+
+impl IrFunc {
+    pub fn new_vreg(&mut self) -> VReg {
+        self.vregs += 1;
+        VReg(self.vregs - 1)
+    }
+
+    pub fn new_label(&mut self) -> Label {
+        self.labels += 1;
+        Label(self.labels - 1)
+    }
+
+    pub fn push(&mut self, insn: IrInsn, span: Span) {
+        self.lines.push(IrLine { insn, span });
+    }
+}

@@ -1,0 +1,120 @@
+//! Diagnostics: one error type that every stage converts into, rendered with
+//! codespan-reporting against the [`SourceMap`].
+//!
+//! Stages keep their own typed error enums (thiserror) and implement
+//! [`IntoDiagnostic`]; the pipeline collects [`Diagnostic`]s and renders them
+//! once, so a message is never built in three places.
+
+use crate::source::{SourceMap, Span};
+use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
+use codespan_reporting::term::{self, termcolor};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One message, optionally pointing into the source, with notes below it.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    /// Primary location and its label text.
+    pub primary: Option<(Span, String)>,
+    /// Secondary locations.
+    pub secondary: Vec<(Span, String)>,
+    /// Free text lines shown under the snippet (`= note: ...`).
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn error(message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            primary: None,
+            secondary: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn warning(message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(message) }
+    }
+
+    /// Point at `span` with a label.
+    pub fn at(mut self, span: Span, label: impl Into<String>) -> Diagnostic {
+        self.primary = Some((span, label.into()));
+        self
+    }
+
+    pub fn also(mut self, span: Span, label: impl Into<String>) -> Diagnostic {
+        self.secondary.push((span, label.into()));
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Implemented by every stage's error enum.
+pub trait IntoDiagnostic {
+    fn into_diagnostic(self) -> Diagnostic;
+}
+
+impl IntoDiagnostic for Diagnostic {
+    fn into_diagnostic(self) -> Diagnostic {
+        self
+    }
+}
+
+/// Render diagnostics to a string (no colour), e.g. for tests and the REPL.
+pub fn render_to_string(map: &SourceMap, diags: &[Diagnostic]) -> String {
+    let mut buf = termcolor::Buffer::no_color();
+    for d in diags {
+        emit(map, d, &mut buf);
+    }
+    String::from_utf8_lossy(buf.as_slice()).into_owned()
+}
+
+/// Render diagnostics to stderr, coloured when stderr is a terminal.
+pub fn render_to_stderr(map: &SourceMap, diags: &[Diagnostic]) {
+    let choice = if unsafe { libc::isatty(2) } == 1 {
+        termcolor::ColorChoice::Auto
+    } else {
+        termcolor::ColorChoice::Never
+    };
+    let stderr = termcolor::StandardStream::stderr(choice);
+    let mut lock = stderr.lock();
+    for d in diags {
+        emit(map, d, &mut lock);
+    }
+}
+
+fn emit(map: &SourceMap, d: &Diagnostic, out: &mut dyn termcolor::WriteColor) {
+    let mut cs = match d.severity {
+        Severity::Error => CsDiagnostic::error(),
+        Severity::Warning => CsDiagnostic::warning(),
+    }
+    .with_message(d.message.clone());
+    let mut labels = Vec::new();
+    if let Some((span, text)) = &d.primary {
+        labels.push(Label::primary(span.file, span.range()).with_message(text.clone()));
+    }
+    for (span, text) in &d.secondary {
+        labels.push(Label::secondary(span.file, span.range()).with_message(text.clone()));
+    }
+    cs = cs.with_labels(labels).with_notes(d.notes.clone());
+    let config = term::Config::default();
+    // A span outside its file cannot be rendered; fall back to the bare message.
+    if term::emit(out, &config, &map.files, &cs).is_err() {
+        let _ = std::io::Write::write_fmt(out, format_args!("error: {}\n", d.message));
+    }
+}

@@ -1,0 +1,216 @@
+//! The abstract syntax tree shared by both front ends (the bpftrace-language
+//! parser and the argdist specifier parser).
+//!
+//! Every node carries a [`Span`]. Expressions also carry a `ty` slot that the
+//! parser leaves as [`Type::Unknown`] and the type-checking pass fills in
+//! place: the tree is small and walked a handful of times, so an in-place
+//! annotation is simpler than a side table keyed by node ids.
+
+use crate::frontend::types::Type;
+use crate::source::Span;
+
+/// A whole program: probe blocks in source order.
+#[derive(Clone, Debug, Default)]
+pub struct Program {
+    pub probes: Vec<Probe>,
+}
+
+/// `attach, attach /pred/ { body }`
+#[derive(Clone, Debug)]
+pub struct Probe {
+    /// The attach points as written (parsed further by `frontend::probes`).
+    pub attach: Vec<AttachPoint>,
+    pub pred: Option<Expr>,
+    pub body: Block,
+    /// From the first attach point to the closing brace.
+    pub span: Span,
+}
+
+/// One attach point exactly as written, e.g. `uprobe:./db:snapshot` or
+/// `t:syscalls:sys_enter_open*`. Interpreted by `frontend::probes`.
+#[derive(Clone, Debug)]
+pub struct AttachPoint {
+    pub text: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum StmtKind {
+    /// An expression evaluated for its effect: `printf(...)`, `exit()`,
+    /// `@x++`, `count()`-less calls such as `delete(@m[k])`.
+    Expr(Expr),
+    /// `@m[k] = e`, or with `op` set the compound form `@m[k] += e`.
+    AssignMap { map: MapRef, op: Option<BinOp>, value: Expr },
+    /// `$x = e`, or `$x += e` with `op` set.
+    AssignVar { name: String, name_span: Span, op: Option<BinOp>, value: Expr },
+    /// `if (c) { } else if (d) { } else { }`; an `else if` is an `els`
+    /// block holding a single `If` statement.
+    If { cond: Expr, then: Block, els: Option<Block> },
+}
+
+/// A map reference `@name` or `@name[k1, k2]`; the anonymous map `@` has an
+/// empty name.
+#[derive(Clone, Debug)]
+pub struct MapRef {
+    pub name: String,
+    pub keys: Vec<Expr>,
+    pub span: Span,
+}
+
+impl MapRef {
+    /// `@name` as the user wrote it, for messages and output.
+    pub fn display_name(&self) -> String {
+        format!("@{}", self.name)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+    /// Filled in by the type checker.
+    pub ty: Type,
+}
+
+impl Expr {
+    pub fn new(kind: ExprKind, span: Span) -> Expr {
+        Expr { kind, span, ty: Type::Unknown }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum ExprKind {
+    /// Integer literal (decimal, hex `0x`, octal `0`, with `_` separators);
+    /// literals above i64::MAX keep their bits.
+    Int(i64),
+    /// String literal with escapes (`\n \t \\ \" \0 \xNN`) already decoded.
+    Str(String),
+    /// A bare identifier: a builtin such as `pid`, `comm`, `arg0`, `retval`,
+    /// `args`, `nsecs`. Checked by the resolve pass.
+    Ident(String),
+    /// `$1`, `$2`, ...
+    Positional(u32),
+    /// `$#`
+    PositionalCount,
+    /// `$name`
+    Var(String),
+    /// `@m` or `@m[k]` read as a value.
+    Map(MapRef),
+    /// `name(args)`: builtins functions, aggregations and actions alike.
+    Call { name: String, name_span: Span, args: Vec<Expr> },
+    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Unary { op: UnOp, expr: Box<Expr> },
+    /// `c ? a : b`
+    Ternary { cond: Box<Expr>, then: Box<Expr>, els: Box<Expr> },
+    /// `base.field` (`arrow == false`) or `base->field` (`arrow == true`).
+    Field { base: Box<Expr>, field: String, field_span: Span, arrow: bool },
+    /// `base[index]` on a non-map value (arrays, pointers).
+    Index { base: Box<Expr>, index: Box<Expr> },
+    /// `(type)expr`
+    Cast { ty: TypeName, expr: Box<Expr> },
+    /// `x++`, `++x`, `x--`, `--x` on a map or a variable.
+    IncDec { target: Box<Expr>, inc: bool, prefix: bool },
+    /// `sizeof(type)` or `sizeof(expr)`.
+    Sizeof(SizeofArg),
+    /// `offsetof(type, member.member)`.
+    Offsetof { ty: TypeName, members: Vec<String> },
+}
+
+#[derive(Clone, Debug)]
+pub enum SizeofArg {
+    Type(TypeName),
+    Expr(Box<Expr>),
+}
+
+/// A type as written in a cast, `sizeof` or `offsetof`: the base name
+/// (`uint32`, `int8`, `db_shard_t`, `struct db_shard_t`) and pointer depth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeName {
+    /// `None` for a plain name, or "struct" / "union" / "enum".
+    pub tag: Option<String>,
+    pub name: String,
+    /// Number of `*` after the name.
+    pub pointers: u32,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    BitAnd,
+    BitOr,
+    BitXor,
+    Shl,
+    Shr,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// `&&` (short-circuit)
+    LogAnd,
+    /// `||` (short-circuit)
+    LogOr,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        use BinOp::*;
+        match self {
+            Add => "+",
+            Sub => "-",
+            Mul => "*",
+            Div => "/",
+            Mod => "%",
+            BitAnd => "&",
+            BitOr => "|",
+            BitXor => "^",
+            Shl => "<<",
+            Shr => ">>",
+            Eq => "==",
+            Ne => "!=",
+            Lt => "<",
+            Le => "<=",
+            Gt => ">",
+            Ge => ">=",
+            LogAnd => "&&",
+            LogOr => "||",
+        }
+    }
+
+    pub fn is_comparison(self) -> bool {
+        use BinOp::*;
+        matches!(self, Eq | Ne | Lt | Le | Gt | Ge)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnOp {
+    /// `-x`
+    Neg,
+    /// `!x`
+    Not,
+    /// `~x`
+    BitNot,
+    /// `*p`
+    Deref,
+    /// `&x` (address-of; parsed so it can be rejected with a clear message)
+    AddrOf,
+}

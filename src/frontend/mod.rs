@@ -1,0 +1,3 @@
+//! Front ends and semantic passes: source text ─► typed AST.
+pub mod ast;
+pub mod types;

@@ -1,0 +1,1 @@
+//! Loading, attaching and running compiled programs; printing their results.
