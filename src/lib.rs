@@ -1,6 +1,131 @@
 //! `trace`: a tracing language compiled straight to eBPF.
+//!
+//! The whole pipeline, one stage per line (see ARCHITECTURE.md):
+//!
+//! ```text
+//! parse ─► check (probes, types, maps) ─► lower ─► regalloc ─► link ─► load ─► run
+//! ```
+//!
+//! [`compile`] does everything that needs no kernel; [`load`] creates maps
+//! and loads programs (turning verifier rejections into diagnostics on the
+//! source); [`runtime::session::run`] attaches, prints and tears down.
+
 pub mod codegen;
 pub mod diag;
 pub mod frontend;
 pub mod runtime;
 pub mod source;
+
+use codegen::link::{link, Linked};
+use codegen::program::Compiled;
+use codegen::regalloc::{allocate, AsmLine};
+use diag::Diagnostic;
+use frontend::passes::{self, Params};
+use frontend::probes::ProbeContext;
+use runtime::load::LoadError;
+use runtime::maps::Map;
+use runtime::session::{self, SessionError};
+use source::{FileId, SourceMap};
+
+/// What the user asked for that affects compilation.
+#[derive(Clone, Debug, Default)]
+pub struct CompileOptions {
+    pub params: Params,
+    pub pid: Option<i32>,
+    /// CLOCK_MONOTONIC nanoseconds at start, for `elapsed`.
+    pub start_ns: u64,
+}
+
+/// A compiled program: IR lowered and registers allocated, not yet linked
+/// to map file descriptors.
+pub struct Program {
+    pub compiled: Compiled,
+    pub asm: Vec<Vec<AsmLine>>,
+    pub ast: frontend::ast::Program,
+}
+
+/// Source text ─► register-allocated code for every probe.
+pub fn compile(sources: &SourceMap, file: FileId, opts: &CompileOptions) -> Result<Program, Vec<Diagnostic>> {
+    let ast = frontend::parser::parse_program(sources.text(file), file)?;
+    if ast.probes.is_empty() {
+        let d = Diagnostic::error("the program has no probes")
+            .note("a program looks like `BEGIN { printf(\"hello\\n\"); exit(); }`");
+        return Err(vec![d]);
+    }
+    let ctx = ProbeContext { pid: opts.pid };
+    let checked = passes::check(&ast, &ctx, &opts.params)?;
+    let compiled = codegen::lower::lower_program(&checked, opts.start_ns)?;
+    let mut asm = Vec::new();
+    for p in &compiled.probes {
+        let lines = allocate(&p.ir).map_err(|e| {
+            vec![Diagnostic::error(format!("internal error in register allocation: {e}")).at(p.resolved.span, "in this probe")]
+        })?;
+        asm.push(lines);
+    }
+    Ok(Program { compiled, asm, ast })
+}
+
+/// Resolve map references with real (or, for a dry run, placeholder) fds.
+pub fn link_all(program: &Program, map_fds: &[i32]) -> Result<Vec<Linked>, Vec<Diagnostic>> {
+    program
+        .compiled
+        .probes
+        .iter()
+        .zip(&program.asm)
+        .map(|(p, lines)| {
+            link(lines, map_fds).map_err(|e| {
+                vec![Diagnostic::error(format!("cannot link probe: {e}")).at(p.resolved.span, "in this probe")]
+            })
+        })
+        .collect()
+}
+
+/// A program whose maps exist and whose probes passed the verifier.
+pub struct Loaded {
+    pub maps: Vec<Map>,
+    pub progs: Vec<runtime::load::Prog>,
+    pub linked: Vec<Linked>,
+}
+
+/// Create maps, link, and load every probe into the kernel.
+pub fn load(program: &Program) -> Result<Loaded, Vec<Diagnostic>> {
+    let maps = session::create_maps(&program.compiled).map_err(|e| vec![session_diagnostic(program, None, e)])?;
+    let fds: Vec<i32> = maps.iter().map(|m| m.fd()).collect();
+    let linked = link_all(program, &fds)?;
+    let progs = session::load_all(&program.compiled, &linked)
+        .map_err(|e| vec![session_diagnostic(program, Some(&linked), e)])?;
+    Ok(Loaded { maps, progs, linked })
+}
+
+/// Turn a session error into a diagnostic, pointing at the source where we
+/// can (verifier rejections point at the statement that produced the
+/// failing instruction).
+pub fn session_diagnostic(program: &Program, linked: Option<&[Linked]>, e: SessionError) -> Diagnostic {
+    match e {
+        SessionError::Load { probe, source: LoadError::Verifier { log, failed_insn, reason, .. } } => {
+            let p = &program.compiled.probes[probe];
+            let span = failed_insn
+                .and_then(|i| linked.and_then(|l| l[probe].spans.get(i).copied()))
+                .unwrap_or(p.resolved.span);
+            let tail: Vec<&str> = log.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+            Diagnostic::error(format!("the kernel's verifier rejected probe `{}`: {reason}", p.resolved.name))
+                .at(span, reason.clone())
+                .also(p.resolved.span, "in this probe")
+                .note(format!("verifier log (last lines):\n{}", tail.join("\n")))
+                .note("this is a bug in trace's code generation; please report it with the program")
+        }
+        SessionError::Load { probe, source } => {
+            let p = &program.compiled.probes[probe];
+            Diagnostic::error(format!("cannot load probe `{}`: {source}", p.resolved.name)).at(p.resolved.span, "this probe")
+        }
+        SessionError::Attach { ref probe, .. } => {
+            let span = program.compiled.probes.iter().find(|p| &p.resolved.name == probe).map(|p| p.resolved.span);
+            let d = Diagnostic::error(e.to_string());
+            match span {
+                Some(s) => d.at(s, "cannot attach"),
+                None => d,
+            }
+        }
+        other => Diagnostic::error(other.to_string()),
+    }
+}

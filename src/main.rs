@@ -1,1 +1,167 @@
-fn main() {}
+//! The `trace` command line: parse options, compile, load, run.
+
+use clap::{Arg, ArgAction, Command};
+use std::process::ExitCode;
+use trace::diag::{render_to_stderr, Diagnostic};
+use trace::frontend::passes::Params;
+use trace::frontend::probes::{self, ProbeContext};
+use trace::runtime::session::{self, Format, RunOptions};
+use trace::source::SourceMap;
+use trace::{codegen, CompileOptions};
+
+fn cli() -> Command {
+    Command::new("trace")
+        .about("Compile bpftrace-language programs straight to eBPF and run them")
+        .override_usage("trace [OPTIONS] (-e PROGRAM | FILE) [ARGS...]\n       trace -l [PATTERN]")
+        .arg(Arg::new("expr").short('e').value_name("PROGRAM").help("program text"))
+        .arg(Arg::new("command").short('c').value_name("CMD").help("run CMD once probes are attached; end when it ends"))
+        .arg(
+            Arg::new("pid")
+                .short('p')
+                .value_name("PID")
+                .value_parser(clap::value_parser!(i32))
+                .help("trace only this process (uprobes)"),
+        )
+        .arg(
+            Arg::new("dump")
+                .short('d')
+                .value_name("WHAT")
+                .value_parser(["bpf", "ir", "ast"])
+                .help("print the compiled program (bpf, ir or ast) and exit without loading it"),
+        )
+        .arg(Arg::new("list").short('l').action(ArgAction::SetTrue).help("list probes matching the pattern"))
+        .arg(Arg::new("verbose").short('v').action(ArgAction::SetTrue).help("more detail (with -l)"))
+        .arg(
+            Arg::new("format")
+                .short('f')
+                .value_name("FORMAT")
+                .value_parser(["text", "json"])
+                .default_value("text")
+                .help("output format"),
+        )
+        .arg(Arg::new("args").num_args(0..).trailing_var_arg(true).allow_hyphen_values(true).value_name("ARGS"))
+}
+
+/// `-d` alone means `-d bpf`; insert the value so clap never takes the
+/// script file name for it.
+fn normalise_args(args: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len() + 1);
+    let mut it = args.into_iter().peekable();
+    while let Some(a) = it.next() {
+        let is_d = a == "-d";
+        out.push(a);
+        if is_d && !matches!(it.peek().map(String::as_str), Some("bpf" | "ir" | "ast")) {
+            out.push("bpf".into());
+        }
+    }
+    out
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime fills the struct we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn main() -> ExitCode {
+    let start_ns = monotonic_ns();
+    let m = match cli().try_get_matches_from(normalise_args(std::env::args().collect())) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let mut sources = SourceMap::new();
+    let mut rest: Vec<String> = m.get_many::<String>("args").map(|v| v.cloned().collect()).unwrap_or_default();
+    let pid = m.get_one::<i32>("pid").copied();
+
+    if m.get_flag("list") {
+        let pattern = rest.first().cloned().unwrap_or_else(|| "*".into());
+        return match probes::list(&pattern, &ProbeContext { pid }) {
+            Ok(names) => {
+                for n in names {
+                    println!("{n}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(d) => fail(&sources, vec![d]),
+        };
+    }
+
+    let file = match m.get_one::<String>("expr") {
+        Some(e) => sources.add("<program>", e.clone()),
+        None if !rest.is_empty() => {
+            let path = rest.remove(0);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => sources.add(path, text),
+                Err(e) => return fail(&sources, vec![Diagnostic::error(format!("cannot read {path}: {e}"))]),
+            }
+        }
+        None => {
+            let d = Diagnostic::error("no program given")
+                .note("run a one-liner with `trace -e 'BEGIN { printf(\"hi\\n\"); exit(); }'`, or a script with `trace FILE`");
+            return fail(&sources, vec![d]);
+        }
+    };
+    let opts = CompileOptions { params: Params { args: rest }, pid, start_ns };
+    let program = match trace::compile(&sources, file, &opts) {
+        Ok(p) => p,
+        Err(d) => return fail(&sources, d),
+    };
+
+    if let Some(what) = m.get_one::<String>("dump") {
+        return dump(&sources, &program, what);
+    }
+
+    let loaded = match trace::load(&program) {
+        Ok(l) => l,
+        Err(d) => return fail(&sources, d),
+    };
+    let run_opts = RunOptions {
+        pid,
+        command: m.get_one::<String>("command").cloned(),
+        format: if m.get_one::<String>("format").map(String::as_str) == Some("json") { Format::Json } else { Format::Text },
+    };
+    let trace::Loaded { maps, progs, linked } = loaded;
+    match session::run(&program.compiled, maps, progs, &run_opts) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => fail(&sources, vec![trace::session_diagnostic(&program, Some(&linked), e)]),
+    }
+}
+
+fn fail(sources: &SourceMap, diags: Vec<Diagnostic>) -> ExitCode {
+    render_to_stderr(sources, &diags);
+    if diags.iter().any(|d| d.is_error()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `-d`: show what would run, without loading it. Map operands show the
+/// map's index in the table printed first, not a file descriptor.
+fn dump(sources: &SourceMap, program: &trace::Program, what: &str) -> ExitCode {
+    if what == "ast" {
+        println!("{:#?}", program.ast);
+        return ExitCode::SUCCESS;
+    }
+    println!("maps:");
+    for (i, m) in program.compiled.maps.iter().enumerate() {
+        println!("  {i}: {} ({:?}, key {} B, value {} B, {} entries)", m.name, m.kind, m.key_size, m.value_size, m.max_entries);
+    }
+    let ids: Vec<i32> = (0..program.compiled.maps.len() as i32).collect();
+    let linked = match trace::link_all(program, &ids) {
+        Ok(l) => l,
+        Err(d) => return fail(sources, d),
+    };
+    for (p, l) in program.compiled.probes.iter().zip(&linked) {
+        println!("\n{}:", p.resolved.name);
+        match what {
+            "ir" => print!("{}", codegen::disasm::dump_ir(&p.ir)),
+            _ => print!("{}", codegen::disasm::disassemble(&l.insns, &l.spans, sources)),
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -62,7 +62,15 @@ pub enum IrInsn {
     Label(Label),
     /// `return 0` from the program.
     Exit,
+    /// `dst = r10 + off`: the address of a stack slot reserved for lowering,
+    /// `off` in `[-RESERVED_STACK, 0)`. Register allocation puts its spill
+    /// slots below the reserved area.
+    StackAddr { dst: VReg, off: i16 },
 }
+
+/// Bytes at the top of the frame that belong to lowering (the key of the
+/// scratch-buffer lookup; everything bigger lives in the scratch buffer).
+pub const RESERVED_STACK: i16 = 8;
 
 /// One IR instruction with the source span it was lowered from.
 #[derive(Clone, Debug)]

@@ -1,1 +1,4 @@
 //! Loading, attaching and running compiled programs; printing their results.
+pub mod child;
+pub mod decode;
+pub mod session;

@@ -1,0 +1,389 @@
+//! Lowering: one type-checked probe ─► one IR function.
+//!
+//! Conventions every part of lowering relies on:
+//! - `ctx` and `scratch` are virtual registers set up in the prologue;
+//!   `scratch` points at this CPU's scratch buffer (a per-CPU array map
+//!   value) where strings, map keys, map values and events are built, so
+//!   big values never touch the 512-byte stack.
+//! - Integer values live in virtual registers, always extended to 64 bits
+//!   according to their type. Strings and other in-memory values are
+//!   [`Val::Mem`] regions of the scratch buffer, 8-byte aligned and
+//!   zero-padded, so they can be copied and compared in 8-byte chunks and
+//!   used as map keys byte for byte.
+//! - Scratch space for temporaries is released at the end of each statement;
+//!   variables get regions for the whole probe.
+//!
+//! Expressions are in `lower_expr.rs`, maps, aggregations and events in
+//! `lower_map.rs`.
+
+use super::insn::{AluOp, JmpOp, Size};
+use super::ir::*;
+use super::program::*;
+use crate::diag::Diagnostic;
+use crate::frontend::ast::*;
+use crate::frontend::passes::{CheckedProbe, CheckedProgram};
+use crate::frontend::probes::ProbeSpec;
+use crate::frontend::types::Type;
+use crate::runtime::sys::MapKind;
+use crate::source::Span;
+use std::collections::HashMap;
+
+/// A lowered value.
+#[derive(Clone, Copy, Debug)]
+pub enum Val {
+    Int(VReg),
+    /// `size` bytes (a multiple of 8) at `off` in the scratch buffer.
+    Mem { off: u32, size: u32 },
+}
+
+/// A `$variable`'s home.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum VarHome {
+    Reg(VReg),
+    Mem { off: u32, size: u32 },
+}
+
+/// Program-wide tables filled while lowering each probe.
+pub(super) struct Tables<'a> {
+    pub program: &'a CheckedProgram,
+    pub map_ids: HashMap<String, MapId>,
+    pub compiled: Compiled,
+    /// Monotonic-clock nanoseconds when the session started (for `elapsed`).
+    pub start_ns: u64,
+}
+
+pub(super) struct Lower<'t, 'a> {
+    pub t: &'t mut Tables<'a>,
+    pub f: IrFunc,
+    pub spec: ProbeSpec,
+    pub ctx: VReg,
+    pub scratch: VReg,
+    /// Next free byte of the scratch buffer.
+    pub top: u32,
+    /// Highest `top` reached.
+    pub peak: u32,
+    pub vars: HashMap<String, VarHome>,
+    pub exit_label: Label,
+    /// Span of the statement being lowered (for instructions not tied to a
+    /// smaller node).
+    pub span: Span,
+    pub errors: Vec<Diagnostic>,
+}
+
+/// Lower a whole checked program.
+pub fn lower_program(program: &CheckedProgram, start_ns: u64) -> Result<Compiled, Vec<Diagnostic>> {
+    let mut t = Tables { program, map_ids: HashMap::new(), compiled: Compiled::default(), start_ns };
+    // Internal maps first; their value sizes are fixed after lowering.
+    t.compiled.maps.push(MapDecl {
+        name: "scratch".into(),
+        kind: MapKind::PercpuArray,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        user: None,
+    });
+    t.compiled.maps.push(MapDecl {
+        name: "events".into(),
+        kind: MapKind::RingBuf,
+        key_size: 0,
+        value_size: 0,
+        max_entries: EVENTS_SIZE,
+        user: None,
+    });
+    t.compiled.maps.push(MapDecl {
+        name: "lost".into(),
+        kind: MapKind::PercpuArray,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        user: None,
+    });
+    for (name, info) in &program.maps.maps {
+        t.map_ids.insert(name.clone(), MapId(t.compiled.maps.len() as u32));
+        t.compiled.maps.push(MapDecl::for_user(info));
+    }
+    let mut errors = Vec::new();
+    let mut peak = 8;
+    for probe in &program.probes {
+        match lower_probe(&mut t, probe) {
+            Ok((ir, p)) => {
+                peak = peak.max(p);
+                t.compiled.probes.push(CompiledProbe { resolved: probe.resolved.clone(), ir });
+            }
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    t.compiled.maps[SCRATCH_MAP.0 as usize].value_size = round8(peak);
+    Ok(t.compiled)
+}
+
+fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32), Vec<Diagnostic>> {
+    let span = probe.resolved.span;
+    let mut f = IrFunc::default();
+    let ctx = f.new_vreg();
+    let scratch = f.new_vreg();
+    let exit_label = f.new_label();
+    let mut l = Lower {
+        t,
+        f,
+        spec: probe.resolved.spec.clone(),
+        ctx,
+        scratch,
+        top: 0,
+        peak: 0,
+        vars: HashMap::new(),
+        exit_label,
+        span,
+        errors: Vec::new(),
+    };
+    l.prologue();
+    for (name, ty) in &probe.vars {
+        let home = match ty {
+            Type::Str { size } => {
+                let size = round8(*size);
+                let off = l.alloc(size);
+                l.zero(off, size);
+                VarHome::Mem { off, size }
+            }
+            _ => {
+                let r = l.imm(0);
+                VarHome::Reg(r)
+            }
+        };
+        l.vars.insert(name.clone(), home);
+    }
+    if let Some(pred) = &probe.pred {
+        l.span = pred.span;
+        let mark = l.top;
+        let exit = l.exit_label;
+        l.cond_false(pred, exit);
+        l.top = mark;
+    }
+    l.block(&probe.body);
+    l.f.push(IrInsn::Label(l.exit_label), span);
+    l.f.push(IrInsn::Exit, span);
+    if l.peak > MAX_SCRATCH {
+        l.errors.push(
+            Diagnostic::error(format!(
+                "this probe needs {} bytes of scratch memory; the limit is {MAX_SCRATCH}",
+                l.peak
+            ))
+            .at(span, "too many or too large strings and keys"),
+        );
+    }
+    if l.errors.is_empty() {
+        Ok((l.f, l.peak))
+    } else {
+        Err(l.errors)
+    }
+}
+
+impl Lower<'_, '_> {
+    pub fn emit(&mut self, insn: IrInsn) {
+        let span = self.span;
+        self.f.push(insn, span);
+    }
+
+    pub fn vreg(&mut self) -> VReg {
+        self.f.new_vreg()
+    }
+
+    pub fn label(&mut self) -> Label {
+        self.f.new_label()
+    }
+
+    /// `ctx = r1; scratch = lookup(scratch_map, &0)` or leave.
+    fn prologue(&mut self) {
+        self.emit(IrInsn::Ctx { dst: self.ctx });
+        let key = self.vreg();
+        self.emit(IrInsn::StackAddr { dst: key, off: -8 });
+        self.emit(IrInsn::Store { size: Size::DW, base: key, off: 0, src: Operand::Imm(0) });
+        let map = self.vreg();
+        self.emit(IrInsn::LoadMap { dst: map, map: SCRATCH_MAP });
+        self.emit(IrInsn::Call { helper: 1, args: vec![map, key], ret: Some(self.scratch) });
+        let exit = self.exit_label;
+        self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: self.scratch, b: Operand::Imm(0), target: exit });
+    }
+
+    /// Reserve `size` bytes (rounded to 8) of scratch space.
+    pub fn alloc(&mut self, size: u32) -> u32 {
+        let off = self.top;
+        self.top += round8(size);
+        self.peak = self.peak.max(self.top);
+        off
+    }
+
+    pub fn imm(&mut self, v: i64) -> VReg {
+        let r = self.vreg();
+        self.emit(IrInsn::LoadImm { dst: r, imm: v });
+        r
+    }
+
+    /// A register holding `scratch + off`.
+    pub fn addr(&mut self, off: u32) -> VReg {
+        let r = self.vreg();
+        self.emit(IrInsn::Mov { dst: r, src: self.scratch });
+        if off != 0 {
+            self.emit(IrInsn::Alu { op: AluOp::Add, dst: r, src: Operand::Imm(off as i32) });
+        }
+        r
+    }
+
+    pub fn store_scratch(&mut self, off: u32, src: Operand) {
+        self.emit(IrInsn::Store { size: Size::DW, base: self.scratch, off: off as i16, src });
+    }
+
+    pub fn load_scratch(&mut self, off: u32) -> VReg {
+        let r = self.vreg();
+        self.emit(IrInsn::Load { size: Size::DW, dst: r, base: self.scratch, off: off as i16 });
+        r
+    }
+
+    pub fn zero(&mut self, off: u32, size: u32) {
+        for i in (0..round8(size)).step_by(8) {
+            self.store_scratch(off + i, Operand::Imm(0));
+        }
+    }
+
+    /// Copy `src_size` bytes from `base + src_off` to scratch `dst`, zero
+    /// filling up to `dst_size` (sizes are multiples of 8).
+    pub fn copy_from(&mut self, dst: u32, dst_size: u32, base: VReg, src_off: u32, src_size: u32) {
+        let n = src_size.min(dst_size);
+        for i in (0..n).step_by(8) {
+            let r = self.vreg();
+            self.emit(IrInsn::Load { size: Size::DW, dst: r, base, off: (src_off + i) as i16 });
+            self.store_scratch(dst + i, Operand::Reg(r));
+        }
+        for i in (n..dst_size).step_by(8) {
+            self.store_scratch(dst + i, Operand::Imm(0));
+        }
+    }
+
+    /// Store a value into a scratch slot of `slot` bytes.
+    pub fn store_val(&mut self, dst: u32, slot: u32, v: Val) {
+        match v {
+            Val::Int(r) => self.store_scratch(dst, Operand::Reg(r)),
+            Val::Mem { off, size } => {
+                if off != dst {
+                    let s = self.scratch;
+                    self.copy_from(dst, slot, s, off, size);
+                }
+            }
+        }
+    }
+
+    pub fn block(&mut self, b: &Block) {
+        for s in &b.stmts {
+            self.stmt(s);
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt) {
+        let mark = self.top;
+        self.span = s.span;
+        match &s.kind {
+            StmtKind::Expr(e) => {
+                self.expr(e);
+            }
+            StmtKind::If { cond, then, els } => {
+                let else_label = self.label();
+                self.cond_false(cond, else_label);
+                self.top = mark;
+                self.block(then);
+                match els {
+                    Some(b) => {
+                        let end = self.label();
+                        self.emit(IrInsn::Jump(end));
+                        self.emit(IrInsn::Label(else_label));
+                        self.block(b);
+                        self.emit(IrInsn::Label(end));
+                    }
+                    None => self.emit(IrInsn::Label(else_label)),
+                }
+            }
+            StmtKind::AssignVar { name, op, value, .. } => {
+                let v = self.expr(value);
+                match (self.vars.get(name).copied(), v) {
+                    (Some(VarHome::Reg(r)), Val::Int(x)) => match op {
+                        Some(op) => self.binop_into(*op, r, x, value.ty.clone()),
+                        None => self.emit(IrInsn::Mov { dst: r, src: x }),
+                    },
+                    (Some(VarHome::Mem { off, size }), v) => self.store_val(off, size, v),
+                    _ => {}
+                }
+            }
+            StmtKind::AssignMap { map, op, value } => self.assign_map(map, *op, value),
+        }
+        self.top = mark;
+    }
+
+    /// Branch to `target` when `e` is false (zero); fall through otherwise.
+    pub fn cond_false(&mut self, e: &Expr, target: Label) {
+        match &e.kind {
+            ExprKind::Binary { op: BinOp::LogAnd, lhs, rhs } => {
+                self.cond_false(lhs, target);
+                self.cond_false(rhs, target);
+            }
+            ExprKind::Binary { op, lhs, rhs } if op.is_comparison() && lhs.ty.is_int() && rhs.ty.is_int() => {
+                let signed = is_signed(&lhs.ty) && is_signed(&rhs.ty);
+                let a = self.int(lhs);
+                let b = self.int(rhs);
+                let jop = jump_for(op.negate(), signed);
+                self.emit(IrInsn::Branch { op: jop, a, b: Operand::Reg(b), target });
+            }
+            ExprKind::Unary { op: UnOp::Not, expr } => {
+                let skip = self.label();
+                self.cond_false(expr, skip);
+                self.emit(IrInsn::Jump(target));
+                self.emit(IrInsn::Label(skip));
+            }
+            _ => {
+                let v = self.int(e);
+                self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: v, b: Operand::Imm(0), target });
+            }
+        }
+    }
+}
+
+pub fn is_signed(t: &Type) -> bool {
+    matches!(t, Type::Int { signed: true, .. })
+}
+
+/// The conditional jump that is taken when `a op b` holds.
+pub fn jump_for(op: BinOp, signed: bool) -> JmpOp {
+    match (op, signed) {
+        (BinOp::Eq, _) => JmpOp::Jeq,
+        (BinOp::Ne, _) => JmpOp::Jne,
+        (BinOp::Lt, false) => JmpOp::Jlt,
+        (BinOp::Le, false) => JmpOp::Jle,
+        (BinOp::Gt, false) => JmpOp::Jgt,
+        (BinOp::Ge, false) => JmpOp::Jge,
+        (BinOp::Lt, true) => JmpOp::Jslt,
+        (BinOp::Le, true) => JmpOp::Jsle,
+        (BinOp::Gt, true) => JmpOp::Jsgt,
+        (BinOp::Ge, true) => JmpOp::Jsge,
+        _ => JmpOp::Jne,
+    }
+}
+
+trait Negate {
+    fn negate(self) -> BinOp;
+}
+
+impl Negate for BinOp {
+    /// The comparison that holds exactly when `self` does not.
+    fn negate(self) -> BinOp {
+        match self {
+            BinOp::Eq => BinOp::Ne,
+            BinOp::Ne => BinOp::Eq,
+            BinOp::Lt => BinOp::Ge,
+            BinOp::Le => BinOp::Gt,
+            BinOp::Gt => BinOp::Le,
+            BinOp::Ge => BinOp::Lt,
+            other => other,
+        }
+    }
+}

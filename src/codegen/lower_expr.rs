@@ -1,0 +1,450 @@
+//! Lowering of expressions: arithmetic, builtins, strings, casts.
+
+use super::insn::{AluOp, JmpOp, Size};
+use super::ir::*;
+use super::lower::{is_signed, Lower, Val, VarHome};
+use super::program::round8;
+use crate::codegen::helpers;
+use crate::frontend::ast::*;
+use crate::frontend::builtins::{Builtin, Function};
+use crate::frontend::passes::typeck::field_type;
+use crate::frontend::probes::ProbeSpec;
+use crate::frontend::types::Type;
+
+/// `struct pt_regs` offsets (x86-64) of the argument and return registers.
+const ARG_REG_OFFSETS: [i16; 6] = [112, 104, 96, 88, 72, 64];
+const RAX_OFFSET: i16 = 80;
+
+impl Lower<'_, '_> {
+    /// Lower an expression that type checking says is an integer.
+    pub fn int(&mut self, e: &Expr) -> VReg {
+        match self.expr(e) {
+            Val::Int(r) => r,
+            // Type checking guarantees integers here; a string in integer
+            // position has already been reported.
+            Val::Mem { off, .. } => self.load_scratch(off),
+        }
+    }
+
+    pub fn expr(&mut self, e: &Expr) -> Val {
+        match &e.kind {
+            ExprKind::Int(v) => Val::Int(self.imm(*v)),
+            ExprKind::Str(s) => self.str_literal(s),
+            ExprKind::Positional(_) | ExprKind::PositionalCount => Val::Int(self.imm(0)),
+            ExprKind::Var(name) => match self.vars.get(name).copied() {
+                Some(VarHome::Reg(r)) => {
+                    let c = self.vreg();
+                    self.emit(IrInsn::Mov { dst: c, src: r });
+                    Val::Int(c)
+                }
+                Some(VarHome::Mem { off, size }) => Val::Mem { off, size },
+                None => Val::Int(self.imm(0)),
+            },
+            ExprKind::Ident(name) => self.builtin(name, e),
+            ExprKind::Map(m) => self.read_map(m, &e.ty),
+            ExprKind::Call { name, args, .. } => self.call(name, args, e),
+            ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, e),
+            ExprKind::Unary { op, expr } => {
+                let r = self.int(expr);
+                match op {
+                    UnOp::Neg => self.emit(IrInsn::Alu { op: AluOp::Neg, dst: r, src: Operand::Imm(0) }),
+                    UnOp::BitNot => self.emit(IrInsn::Alu { op: AluOp::Xor, dst: r, src: Operand::Imm(-1) }),
+                    _ => {
+                        let out = self.bool_of(r, JmpOp::Jeq);
+                        return Val::Int(out);
+                    }
+                }
+                Val::Int(r)
+            }
+            ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, &e.ty),
+            ExprKind::Field { base, field, .. } if matches!(base.ty, Type::Args) => self.tp_field(field),
+            ExprKind::Cast { expr, .. } => {
+                let r = self.int(expr);
+                self.extend(r, &e.ty);
+                Val::Int(r)
+            }
+            ExprKind::IncDec { target, inc, prefix } => self.incdec(target, *inc, *prefix),
+            // Rejected by the type checker.
+            _ => Val::Int(self.imm(0)),
+        }
+    }
+
+    /// Sign- or zero-extend the low `size` bytes of `r` to 64 bits.
+    pub fn extend(&mut self, r: VReg, ty: &Type) {
+        if let Type::Int { size, signed } = ty {
+            if *size < 8 {
+                let sh = 64 - 8 * *size as i32;
+                self.emit(IrInsn::Alu { op: AluOp::Lsh, dst: r, src: Operand::Imm(sh) });
+                let op = if *signed { AluOp::Arsh } else { AluOp::Rsh };
+                self.emit(IrInsn::Alu { op, dst: r, src: Operand::Imm(sh) });
+            }
+        }
+    }
+
+    /// `1` if `r op 0` holds, else `0`.
+    fn bool_of(&mut self, r: VReg, op: JmpOp) -> VReg {
+        let out = self.imm(1);
+        let done = self.label();
+        self.emit(IrInsn::Branch { op, a: r, b: Operand::Imm(0), target: done });
+        self.emit(IrInsn::LoadImm { dst: out, imm: 0 });
+        self.emit(IrInsn::Label(done));
+        out
+    }
+
+    pub fn str_literal(&mut self, s: &str) -> Val {
+        let size = round8(s.len() as u32 + 1);
+        let off = self.alloc(size);
+        let mut bytes = s.as_bytes().to_vec();
+        bytes.resize(size as usize, 0);
+        for (i, chunk) in bytes.chunks(8).enumerate() {
+            let v = i64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+            let src = match i32::try_from(v) {
+                Ok(small) => Operand::Imm(small),
+                Err(_) => Operand::Reg(self.imm(v)),
+            };
+            self.store_scratch(off + 8 * i as u32, src);
+        }
+        Val::Mem { off, size }
+    }
+
+    fn builtin(&mut self, name: &str, e: &Expr) -> Val {
+        let Some(b) = Builtin::from_name(name) else { return Val::Int(self.imm(0)) };
+        let call = |l: &mut Self, helper: u32| {
+            let r = l.vreg();
+            l.emit(IrInsn::Call { helper, args: vec![], ret: Some(r) });
+            r
+        };
+        let r = match b {
+            Builtin::Pid | Builtin::Gid => {
+                let h = if b == Builtin::Pid { helpers::GET_CURRENT_PID_TGID } else { helpers::GET_CURRENT_UID_GID };
+                let r = call(self, h as u32);
+                self.emit(IrInsn::Alu { op: AluOp::Rsh, dst: r, src: Operand::Imm(32) });
+                r
+            }
+            Builtin::Tid | Builtin::Uid => {
+                let h = if b == Builtin::Tid { helpers::GET_CURRENT_PID_TGID } else { helpers::GET_CURRENT_UID_GID };
+                let r = call(self, h as u32);
+                self.extend(r, &Type::U32);
+                r
+            }
+            Builtin::Cpu => call(self, helpers::GET_SMP_PROCESSOR_ID as u32),
+            Builtin::Nsecs => call(self, helpers::KTIME_GET_NS as u32),
+            Builtin::Elapsed => {
+                let r = call(self, helpers::KTIME_GET_NS as u32);
+                let start = self.imm(self.t.start_ns as i64);
+                self.emit(IrInsn::Alu { op: AluOp::Sub, dst: r, src: Operand::Reg(start) });
+                r
+            }
+            Builtin::Comm => {
+                let off = self.alloc(16);
+                self.zero(off, 16);
+                let dst = self.addr(off);
+                let n = self.imm(16);
+                self.emit(IrInsn::Call { helper: helpers::GET_CURRENT_COMM as u32, args: vec![dst, n], ret: None });
+                return Val::Mem { off, size: 16 };
+            }
+            Builtin::Arg(i) => self.ctx_load(Size::DW, ARG_REG_OFFSETS[i as usize]),
+            Builtin::Retval => self.ctx_load(Size::DW, RAX_OFFSET),
+            // `func` and `probe` became literals in type checking; `args`
+            // alone is not a value.
+            Builtin::Func | Builtin::Probe | Builtin::Args => self.imm(0),
+        };
+        let _ = e;
+        Val::Int(r)
+    }
+
+    fn ctx_load(&mut self, size: Size, off: i16) -> VReg {
+        let r = self.vreg();
+        self.emit(IrInsn::Load { size, dst: r, base: self.ctx, off });
+        r
+    }
+
+    /// Does `str()` read user memory in this probe? Uprobes and the
+    /// `syscalls` tracepoints see user pointers; everything else kernel ones.
+    fn reads_user_memory(&self) -> bool {
+        match &self.spec {
+            ProbeSpec::Uprobe { .. } => true,
+            ProbeSpec::Tracepoint { category, .. } => category == "syscalls",
+            _ => false,
+        }
+    }
+
+    fn tp_field(&mut self, field: &str) -> Val {
+        let ProbeSpec::Tracepoint { format, .. } = &self.spec else { return Val::Int(self.imm(0)) };
+        let Some(f) = format.fields.iter().find(|f| f.name == field).cloned() else {
+            return Val::Int(self.imm(0));
+        };
+        let ty = field_type(&f).unwrap_or(Type::U64);
+        if f.data_loc {
+            // __data_loc: a u32 whose low half is the string's offset from
+            // the start of the record.
+            let size = round8(ty.storage_size());
+            let off = self.alloc(size);
+            self.zero(off, size);
+            let loc = self.ctx_load(Size::W, f.offset as i16);
+            self.emit(IrInsn::Alu { op: AluOp::Lsh, dst: loc, src: Operand::Imm(48) });
+            self.emit(IrInsn::Alu { op: AluOp::Rsh, dst: loc, src: Operand::Imm(48) });
+            let src = self.vreg();
+            self.emit(IrInsn::Mov { dst: src, src: self.ctx });
+            self.emit(IrInsn::Alu { op: AluOp::Add, dst: src, src: Operand::Reg(loc) });
+            let dst = self.addr(off);
+            let n = self.imm(size as i64);
+            let h = helpers::PROBE_READ_KERNEL_STR as u32;
+            self.emit(IrInsn::Call { helper: h, args: vec![dst, n, src], ret: None });
+            return Val::Mem { off, size };
+        }
+        if let Type::Str { size } = ty {
+            // char name[N]: copied byte by byte, since context reads must be
+            // aligned to their size.
+            let slot = round8(size);
+            let off = self.alloc(slot);
+            self.zero(off, slot);
+            for i in 0..size {
+                let b = self.ctx_load(Size::B, (f.offset + i) as i16);
+                self.emit(IrInsn::Store { size: Size::B, base: self.scratch, off: (off + i) as i16, src: Operand::Reg(b) });
+            }
+            return Val::Mem { off, size: slot };
+        }
+        let size = match f.size {
+            1 => Size::B,
+            2 => Size::H,
+            4 => Size::W,
+            _ => Size::DW,
+        };
+        let r = self.ctx_load(size, f.offset as i16);
+        self.extend(r, &ty);
+        Val::Int(r)
+    }
+
+    fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr, e: &Expr) -> Val {
+        if lhs.ty.is_str() && rhs.ty.is_str() {
+            return Val::Int(self.str_eq(lhs, rhs, op == BinOp::Eq));
+        }
+        match op {
+            BinOp::LogAnd | BinOp::LogOr | BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                // Materialise a condition as 0/1.
+                let out = self.imm(0);
+                let f = self.label();
+                self.cond_false(e, f);
+                self.emit(IrInsn::LoadImm { dst: out, imm: 1 });
+                self.emit(IrInsn::Label(f));
+                Val::Int(out)
+            }
+            _ => {
+                let a = self.int(lhs);
+                let b = self.int(rhs);
+                self.binop_into(op, a, b, e.ty.clone());
+                Val::Int(a)
+            }
+        }
+    }
+
+    /// `a = a op b` for arithmetic and bitwise operators.
+    pub fn binop_into(&mut self, op: BinOp, a: VReg, b: VReg, ty: Type) {
+        let alu = match op {
+            BinOp::Add => AluOp::Add,
+            BinOp::Sub => AluOp::Sub,
+            BinOp::Mul => AluOp::Mul,
+            BinOp::Div => AluOp::Div,
+            BinOp::Mod => AluOp::Mod,
+            BinOp::BitAnd => AluOp::And,
+            BinOp::BitOr => AluOp::Or,
+            BinOp::BitXor => AluOp::Xor,
+            BinOp::Shl => AluOp::Lsh,
+            BinOp::Shr if is_signed(&ty) => AluOp::Arsh,
+            BinOp::Shr => AluOp::Rsh,
+            _ => AluOp::Add,
+        };
+        self.emit(IrInsn::Alu { op: alu, dst: a, src: Operand::Reg(b) });
+    }
+
+    /// String (in)equality as 0/1; compares up to the first NUL.
+    fn str_eq(&mut self, lhs: &Expr, rhs: &Expr, want_equal: bool) -> VReg {
+        let out = self.imm(if want_equal { 0 } else { 1 });
+        let differ = self.label();
+        // A literal side is compared against its bytes directly.
+        let (lit, other) = match (&lhs.kind, &rhs.kind) {
+            (_, ExprKind::Str(s)) => (Some(s.clone()), lhs),
+            (ExprKind::Str(s), _) => (Some(s.clone()), rhs),
+            _ => (None, lhs),
+        };
+        if let Some(lit) = lit {
+            let Val::Mem { off, size } = self.expr(other) else { return out };
+            let mut bytes = lit.into_bytes();
+            bytes.push(0);
+            for (i, b) in bytes.iter().enumerate().take(size as usize) {
+                let c = self.vreg();
+                self.emit(IrInsn::Load { size: Size::B, dst: c, base: self.scratch, off: (off + i as u32) as i16 });
+                self.emit(IrInsn::Branch { op: JmpOp::Jne, a: c, b: Operand::Imm(*b as i32), target: differ });
+            }
+            if bytes.len() > size as usize {
+                // The literal is longer than the other buffer can hold.
+                self.emit(IrInsn::Jump(differ));
+            }
+        } else {
+            let (Val::Mem { off: a, size: sa }, Val::Mem { off: b, size: sb }) = (self.expr(lhs), self.expr(rhs)) else {
+                return out;
+            };
+            let equal = self.label();
+            for i in 0..sa.min(sb) {
+                let ca = self.vreg();
+                let cb = self.vreg();
+                self.emit(IrInsn::Load { size: Size::B, dst: ca, base: self.scratch, off: (a + i) as i16 });
+                self.emit(IrInsn::Load { size: Size::B, dst: cb, base: self.scratch, off: (b + i) as i16 });
+                self.emit(IrInsn::Branch { op: JmpOp::Jne, a: ca, b: Operand::Reg(cb), target: differ });
+                self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: ca, b: Operand::Imm(0), target: equal });
+            }
+            self.emit(IrInsn::Label(equal));
+        }
+        self.emit(IrInsn::LoadImm { dst: out, imm: if want_equal { 1 } else { 0 } });
+        self.emit(IrInsn::Label(differ));
+        out
+    }
+
+    fn ternary(&mut self, cond: &Expr, then: &Expr, els: &Expr, ty: &Type) -> Val {
+        let else_label = self.label();
+        let end = self.label();
+        match ty {
+            Type::Str { size } => {
+                let size = round8(*size);
+                let off = self.alloc(size);
+                self.cond_false(cond, else_label);
+                let v = self.expr(then);
+                self.store_val(off, size, v);
+                self.emit(IrInsn::Jump(end));
+                self.emit(IrInsn::Label(else_label));
+                let v = self.expr(els);
+                self.store_val(off, size, v);
+                self.emit(IrInsn::Label(end));
+                Val::Mem { off, size }
+            }
+            _ => {
+                let out = self.vreg();
+                self.cond_false(cond, else_label);
+                let v = self.int(then);
+                self.emit(IrInsn::Mov { dst: out, src: v });
+                self.emit(IrInsn::Jump(end));
+                self.emit(IrInsn::Label(else_label));
+                let v = self.int(els);
+                self.emit(IrInsn::Mov { dst: out, src: v });
+                self.emit(IrInsn::Label(end));
+                Val::Int(out)
+            }
+        }
+    }
+
+    fn incdec(&mut self, target: &Expr, inc: bool, prefix: bool) -> Val {
+        let delta = if inc { 1 } else { -1 };
+        match &target.kind {
+            ExprKind::Var(name) => {
+                let Some(VarHome::Reg(r)) = self.vars.get(name).copied() else { return Val::Int(self.imm(0)) };
+                let old = self.vreg();
+                self.emit(IrInsn::Mov { dst: old, src: r });
+                self.emit(IrInsn::Alu { op: AluOp::Add, dst: r, src: Operand::Imm(delta) });
+                if prefix {
+                    let new = self.vreg();
+                    self.emit(IrInsn::Mov { dst: new, src: r });
+                    return Val::Int(new);
+                }
+                Val::Int(old)
+            }
+            ExprKind::Map(m) => {
+                let d = self.imm(delta as i64);
+                let new = self.map_add(m, d);
+                if !prefix {
+                    self.emit(IrInsn::Alu { op: AluOp::Sub, dst: new, src: Operand::Imm(delta) });
+                }
+                Val::Int(new)
+            }
+            _ => Val::Int(self.imm(0)),
+        }
+    }
+
+    fn call(&mut self, name: &str, args: &[Expr], e: &Expr) -> Val {
+        let Some(f) = Function::from_name(name) else { return Val::Int(self.imm(0)) };
+        match f {
+            Function::Str => {
+                if args[0].ty.is_str() {
+                    return self.expr(&args[0]);
+                }
+                let size = round8(e.ty.storage_size());
+                let ptr = self.int(&args[0]);
+                let len = match args.get(1) {
+                    Some(n) if !matches!(n.kind, ExprKind::Int(_)) => {
+                        // Runtime length: n + 1 for the NUL, capped at the
+                        // buffer so the verifier sees a bounded size.
+                        let len = self.int(n);
+                        self.emit(IrInsn::Alu { op: AluOp::Add, dst: len, src: Operand::Imm(1) });
+                        let ok = self.label();
+                        self.emit(IrInsn::Branch { op: JmpOp::Jle, a: len, b: Operand::Imm(size as i32), target: ok });
+                        self.emit(IrInsn::LoadImm { dst: len, imm: size as i64 });
+                        self.emit(IrInsn::Label(ok));
+                        len
+                    }
+                    _ => self.imm(e.ty.storage_size() as i64),
+                };
+                let off = self.alloc(size);
+                self.zero(off, size);
+                let dst = self.addr(off);
+                let h = if self.reads_user_memory() { helpers::PROBE_READ_USER_STR } else { helpers::PROBE_READ_KERNEL_STR };
+                self.emit(IrInsn::Call { helper: h as u32, args: vec![dst, len, ptr], ret: None });
+                Val::Mem { off, size }
+            }
+            Function::Printf => {
+                self.printf(args);
+                Val::Int(self.imm(0))
+            }
+            Function::Print => {
+                match &args[0].ty {
+                    Type::MapHandle => {
+                        let lit = |a: Option<&Expr>, d: i64| match a.map(|a| &a.kind) {
+                            Some(ExprKind::Int(v)) => *v,
+                            _ => d,
+                        };
+                        let (top, div) = (lit(args.get(1), 0), lit(args.get(2), 1));
+                        if let ExprKind::Map(m) = &args[0].kind {
+                            self.map_event(crate::codegen::program::event::PRINT_MAP, m, &[top, div]);
+                        }
+                    }
+                    _ => self.print_value(&args[0]),
+                }
+                Val::Int(self.imm(0))
+            }
+            Function::Exit => {
+                self.simple_event(crate::codegen::program::event::EXIT, &[]);
+                let exit = self.exit_label;
+                self.emit(IrInsn::Jump(exit));
+                Val::Int(self.imm(0))
+            }
+            Function::Time => {
+                let fmt = match args.first().map(|a| &a.kind) {
+                    Some(ExprKind::Str(s)) => s.clone(),
+                    _ => "%H:%M:%S\n".to_string(),
+                };
+                self.t.compiled.times.push(fmt);
+                let id = self.t.compiled.times.len() as i64 - 1;
+                self.simple_event(crate::codegen::program::event::TIME, &[id]);
+                Val::Int(self.imm(0))
+            }
+            Function::Delete => {
+                if let ExprKind::Map(m) = &args[0].kind {
+                    self.delete(m);
+                }
+                Val::Int(self.imm(0))
+            }
+            Function::Clear | Function::Zero => {
+                let kind = if f == Function::Clear {
+                    crate::codegen::program::event::CLEAR
+                } else {
+                    crate::codegen::program::event::ZERO
+                };
+                if let ExprKind::Map(m) = &args[0].kind {
+                    self.map_event(kind, m, &[]);
+                }
+                Val::Int(self.imm(0))
+            }
+            // Aggregations only appear as map assignments.
+            _ => Val::Int(self.imm(0)),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! What code generation hands to the runtime: the maps to create (with the
+//! byte layout of their keys and values, so userspace can decode them), one
+//! IR function per probe, and the tables that give meaning to events sent
+//! through the ring buffer (printf formats, print() value types, ...).
+
+use crate::frontend::passes::{MapInfo, MapValue};
+use crate::frontend::probes::ResolvedProbe;
+use crate::frontend::types::{AggKind, Type};
+use crate::runtime::output::printf::Piece;
+use crate::runtime::sys::MapKind;
+
+use super::ir::{IrFunc, MapId};
+
+/// Fixed map ids of the maps every program has.
+pub const SCRATCH_MAP: MapId = MapId(0);
+pub const EVENTS_MAP: MapId = MapId(1);
+pub const LOST_MAP: MapId = MapId(2);
+/// User maps start here, in name order.
+pub const FIRST_USER_MAP: u32 = 3;
+
+/// Ring buffer size: large enough that a probe printing on every syscall
+/// does not overrun between two 100 ms polls.
+pub const EVENTS_SIZE: u32 = 1 << 20;
+/// Entries per user map, as bpftrace's default.
+pub const MAP_ENTRIES: u32 = 4096;
+/// The per-CPU scratch buffer may not exceed what the kernel allows for a
+/// per-CPU value, and offsets must fit an instruction's 16-bit field.
+pub const MAX_SCRATCH: u32 = 32 * 1024 - 8;
+
+/// Event kinds: the first u64 of every ring buffer record.
+pub mod event {
+    /// `[kind, printf id, args...]`
+    pub const PRINTF: u64 = 1;
+    /// `[kind, map index, top, div]`
+    pub const PRINT_MAP: u64 = 2;
+    /// `[kind, map index]`
+    pub const CLEAR: u64 = 3;
+    /// `[kind, map index]`
+    pub const ZERO: u64 = 4;
+    /// `[kind]`
+    pub const EXIT: u64 = 5;
+    /// `[kind, time format id]`
+    pub const TIME: u64 = 6;
+    /// `[kind, print id, value]`
+    pub const PRINT_VALUE: u64 = 7;
+}
+
+#[derive(Clone, Debug)]
+pub struct MapDecl {
+    /// `@name` for user maps; an internal name otherwise.
+    pub name: String,
+    pub kind: MapKind,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    /// Set for user maps: how to decode keys and values.
+    pub user: Option<UserMap>,
+}
+
+#[derive(Clone, Debug)]
+pub struct UserMap {
+    /// Key slot types (each 8 bytes for ints, its rounded size for strings).
+    pub keys: Vec<Type>,
+    pub value: MapValue,
+}
+
+impl UserMap {
+    /// Size of the user part of the key (hist maps append an 8-byte bucket).
+    pub fn user_key_size(&self) -> u32 {
+        let n: u32 = self.keys.iter().map(slot_size).sum();
+        n.max(if self.keys.is_empty() { 8 } else { 0 })
+    }
+
+    pub fn is_hist(&self) -> bool {
+        matches!(self.value, MapValue::Agg(AggKind::Hist | AggKind::Lhist { .. }))
+    }
+}
+
+/// Bytes a key slot or stored value of this type takes (8-aligned).
+pub fn slot_size(t: &Type) -> u32 {
+    match t {
+        Type::Str { size } => round8(*size),
+        _ => 8,
+    }
+}
+
+pub fn round8(n: u32) -> u32 {
+    n.div_ceil(8) * 8
+}
+
+impl MapDecl {
+    /// The layout of a user map from its type-checked description.
+    pub fn for_user(info: &MapInfo) -> MapDecl {
+        let value = info.value.unwrap_or(MapValue::Int { signed: true });
+        let user = UserMap { keys: info.keys.clone(), value };
+        let mut key_size = user.user_key_size();
+        let (kind, value_size) = match value {
+            MapValue::Int { .. } => (MapKind::Hash, 8),
+            MapValue::Str { size } => (MapKind::Hash, round8(size)),
+            MapValue::Agg(a) => match a {
+                AggKind::Count | AggKind::Sum => (MapKind::PercpuHash, 8),
+                AggKind::Min | AggKind::Max | AggKind::Avg | AggKind::Stats => (MapKind::PercpuHash, 16),
+                AggKind::Hist | AggKind::Lhist { .. } => {
+                    key_size += 8;
+                    (MapKind::PercpuHash, 8)
+                }
+            },
+        };
+        let max_entries = if user.is_hist() { MAP_ENTRIES * 16 } else { MAP_ENTRIES };
+        MapDecl { name: info.display_name(), kind, key_size, value_size, max_entries, user: Some(user) }
+    }
+}
+
+/// A printf() call site: its parsed format and argument types.
+#[derive(Clone, Debug)]
+pub struct PrintfDecl {
+    pub pieces: Vec<Piece>,
+    pub args: Vec<Type>,
+}
+
+#[derive(Clone, Debug)]
+pub struct CompiledProbe {
+    pub resolved: ResolvedProbe,
+    pub ir: IrFunc,
+}
+
+/// Everything the runtime needs to load, attach and interpret a program.
+#[derive(Clone, Debug, Default)]
+pub struct Compiled {
+    pub maps: Vec<MapDecl>,
+    pub probes: Vec<CompiledProbe>,
+    pub printfs: Vec<PrintfDecl>,
+    /// Types of print(expr) values, by print id.
+    pub prints: Vec<Type>,
+    /// time() formats, by id.
+    pub times: Vec<String>,
+}

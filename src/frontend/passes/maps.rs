@@ -1,0 +1,178 @@
+//! The program-wide map table: every `@map`'s key types and value kind.
+//!
+//! Maps are shared by all probes, so their types are unified across the
+//! whole program: the first use decides, and a later use that disagrees is
+//! a diagnostic pointing at both. String slots grow to the largest string
+//! stored in them so every key compares byte-for-byte.
+
+use crate::diag::Diagnostic;
+use crate::frontend::types::{AggKind, Type};
+use crate::source::Span;
+use std::collections::BTreeMap;
+
+/// What a map's values are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapValue {
+    /// Aggregated per CPU by `count()`, `hist()`, ...
+    Agg(AggKind),
+    /// A plain integer (`@x = 5`, `@x++`).
+    Int { signed: bool },
+    /// A plain string of this buffer size.
+    Str { size: u32 },
+}
+
+#[derive(Clone, Debug)]
+pub struct MapInfo {
+    /// Without the `@` ("" for the anonymous map).
+    pub name: String,
+    /// Key slot types: `Type::Int` or `Type::Str`. Empty for `@x`.
+    pub keys: Vec<Type>,
+    /// `None` while only reads have been seen.
+    pub value: Option<MapValue>,
+    /// Where the map was first assigned (or first seen).
+    pub span: Span,
+    /// Where it was read, for the "never assigned" diagnostic.
+    pub read_at: Option<Span>,
+}
+
+impl MapInfo {
+    pub fn display_name(&self) -> String {
+        format!("@{}", self.name)
+    }
+
+    pub fn value_type(&self) -> Type {
+        match self.value {
+            Some(MapValue::Int { signed }) => Type::Int { size: 8, signed },
+            Some(MapValue::Str { size }) => Type::Str { size },
+            Some(MapValue::Agg(k)) => Type::Agg(k),
+            None => Type::I64,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct MapTable {
+    pub maps: BTreeMap<String, MapInfo>,
+}
+
+impl MapTable {
+    pub fn get(&self, name: &str) -> Option<&MapInfo> {
+        self.maps.get(name)
+    }
+
+    /// Record that `@name[keys]` is used; unify the key types.
+    pub fn use_keys(
+        &mut self,
+        name: &str,
+        keys: &[Type],
+        span: Span,
+        report: bool,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let info = self.maps.entry(name.to_string()).or_insert_with(|| MapInfo {
+            name: name.to_string(),
+            keys: keys.to_vec(),
+            value: None,
+            span,
+            read_at: None,
+        });
+        if info.keys.len() != keys.len() {
+            if report {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "map @{name} is used with {} key(s) here but {} elsewhere",
+                        keys.len(),
+                        info.keys.len()
+                    ))
+                    .at(span, "different number of keys")
+                    .also(info.span, "first used here"),
+                );
+            }
+            return;
+        }
+        for (slot, ty) in info.keys.iter_mut().zip(keys) {
+            match (&*slot, ty) {
+                (Type::Int { .. }, Type::Int { .. }) => {}
+                (Type::Str { size: a }, Type::Str { size: b }) => {
+                    *slot = Type::Str { size: (*a).max(*b) };
+                }
+                (a, b) => {
+                    if report {
+                        diags.push(
+                            Diagnostic::error(format!("map @{name} key type mismatch: {a} vs {b}"))
+                                .at(span, format!("key is {b} here"))
+                                .also(info.span, format!("key is {a} here")),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Record an assignment of `value` to the map; unify the value kind.
+    pub fn assign(
+        &mut self,
+        name: &str,
+        value: MapValue,
+        span: Span,
+        report: bool,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let Some(info) = self.maps.get_mut(name) else { return };
+        match (info.value, value) {
+            (None, v) => {
+                info.value = Some(v);
+                info.span = span;
+            }
+            (Some(MapValue::Int { signed: a }), MapValue::Int { signed: b }) => {
+                info.value = Some(MapValue::Int { signed: a && b });
+            }
+            (Some(MapValue::Str { size: a }), MapValue::Str { size: b }) => {
+                info.value = Some(MapValue::Str { size: a.max(b) });
+            }
+            (Some(a), b) if a == b => {}
+            (Some(a), b) => {
+                if report {
+                    diags.push(
+                        Diagnostic::error(format!(
+                            "map @{name} holds {} but is assigned {} here",
+                            describe(a),
+                            describe(b)
+                        ))
+                        .at(span, format!("{} assigned here", describe(b)))
+                        .also(info.span, format!("{} assigned here", describe(a))),
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn note_read(&mut self, name: &str, span: Span) {
+        if let Some(info) = self.maps.get_mut(name) {
+            info.read_at.get_or_insert(span);
+        }
+    }
+
+    /// Final checks once every probe has been typed.
+    pub fn finish(&mut self, diags: &mut Vec<Diagnostic>) {
+        for info in self.maps.values() {
+            if info.value.is_none() {
+                let at = info.read_at.unwrap_or(info.span);
+                diags.push(
+                    Diagnostic::error(format!("map @{} is used but never assigned", info.name))
+                        .at(at, "read here")
+                        .note("assign it somewhere, e.g. `@x = 0;` or `@x = count();`"),
+                );
+            }
+        }
+    }
+}
+
+fn describe(v: MapValue) -> String {
+    match v {
+        MapValue::Agg(AggKind::Lhist { min, max, step }) => format!("lhist(.., {min}, {max}, {step})"),
+        MapValue::Agg(k) => format!("{}()", k.name()),
+        MapValue::Int { .. } => "an integer".into(),
+        MapValue::Str { .. } => "a string".into(),
+    }
+}

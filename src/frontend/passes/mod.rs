@@ -1,0 +1,88 @@
+//! Semantic passes: attach points expanded, names resolved, types checked,
+//! map layouts decided.
+//!
+//! Order matters and is listed once here:
+//! 1. `probes::expand` turns each attach point into resolved probes (paths,
+//!    symbols, tracepoint formats); a block with wildcards becomes one
+//!    checked probe per match, because `args`, `func` and `probe` differ.
+//! 2. `typeck` runs over every checked probe twice: the first round only
+//!    learns map types (a map may be read in a probe that comes before the
+//!    one assigning it), the second reports errors with all map types known.
+//!
+//! Errors of a pass are collected; the pipeline stops after a pass that
+//! produced any.
+
+pub mod maps;
+pub mod typeck;
+
+use crate::diag::Diagnostic;
+use crate::frontend::ast::{Block, Expr, Program};
+use crate::frontend::probes::{expand, ProbeContext, ResolvedProbe};
+use crate::frontend::types::Type;
+pub use maps::{MapInfo, MapTable, MapValue};
+
+/// One probe body specialised to one resolved attach point, typed.
+#[derive(Clone, Debug)]
+pub struct CheckedProbe {
+    pub resolved: ResolvedProbe,
+    pub pred: Option<Expr>,
+    pub body: Block,
+    /// Local `$variables` with their types, in first-assignment order.
+    pub vars: Vec<(String, Type)>,
+}
+
+/// The typed program handed to code generation.
+#[derive(Clone, Debug)]
+pub struct CheckedProgram {
+    pub probes: Vec<CheckedProbe>,
+    pub maps: MapTable,
+}
+
+/// Positional parameters (`$1`, `$2`, ...) given after the program.
+#[derive(Clone, Debug, Default)]
+pub struct Params {
+    pub args: Vec<String>,
+}
+
+pub fn check(
+    program: &Program,
+    ctx: &ProbeContext,
+    params: &Params,
+) -> Result<CheckedProgram, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let mut probes = Vec::new();
+    for probe in &program.probes {
+        for ap in &probe.attach {
+            match expand(ap, ctx) {
+                Ok(list) => {
+                    for resolved in list {
+                        probes.push(CheckedProbe {
+                            resolved,
+                            pred: probe.pred.clone(),
+                            body: probe.body.clone(),
+                            vars: Vec::new(),
+                        });
+                    }
+                }
+                Err(d) => diags.push(d),
+            }
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let mut maps = MapTable::default();
+    for report in [false, true] {
+        for probe in probes.iter_mut() {
+            typeck::check_probe(probe, &mut maps, params, report, &mut diags);
+        }
+    }
+    if diags.iter().any(|d| d.is_error()) {
+        return Err(diags);
+    }
+    maps.finish(&mut diags);
+    if diags.iter().any(|d| d.is_error()) {
+        return Err(diags);
+    }
+    Ok(CheckedProgram { probes, maps })
+}

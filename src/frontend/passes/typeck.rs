@@ -1,0 +1,787 @@
+//! Type checking of one probe body specialised to one attach point.
+//!
+//! Fills `Expr::ty` in place, checks that builtins exist in the probe kind,
+//! that functions get the right arguments, and records every map use in the
+//! [`MapTable`]. Constants known at compile time (`$1`, `$#`, `func`,
+//! `probe`) are replaced by literals here, so code generation never sees
+//! them.
+
+use super::maps::{MapTable, MapValue};
+use super::{CheckedProbe, Params};
+use crate::diag::Diagnostic;
+use crate::frontend::ast::*;
+use crate::frontend::builtins::{self, Builtin, Function};
+use crate::frontend::probes::ProbeSpec;
+use crate::frontend::tracepoint::TpField;
+use crate::frontend::types::{AggKind, Type};
+use crate::runtime::output::printf::{self, ArgKind, Piece};
+use crate::source::Span;
+
+/// Default size of strings read with `str()` and from `__data_loc` fields,
+/// as bpftrace's default `strlen`.
+pub const STR_SIZE: u32 = 64;
+/// Largest explicit `str(p, n)` buffer.
+pub const MAX_STR_SIZE: u32 = 1024;
+
+struct Cx<'a> {
+    spec: &'a ProbeSpec,
+    probe_name: &'a str,
+    maps: &'a mut MapTable,
+    params: &'a Params,
+    report: bool,
+    diags: &'a mut Vec<Diagnostic>,
+    vars: Vec<(String, Type)>,
+}
+
+pub fn check_probe(
+    probe: &mut CheckedProbe,
+    maps: &mut MapTable,
+    params: &Params,
+    report: bool,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let mut cx = Cx {
+        spec: &probe.resolved.spec,
+        probe_name: &probe.resolved.name,
+        maps,
+        params,
+        report,
+        diags,
+        vars: Vec::new(),
+    };
+    if let Some(pred) = &mut probe.pred {
+        let t = cx.expr(pred);
+        cx.want_int(&t, pred.span, "a predicate");
+    }
+    cx.block(&mut probe.body);
+    probe.vars = cx.vars;
+}
+
+impl Cx<'_> {
+    fn error(&mut self, d: Diagnostic) {
+        if self.report {
+            self.diags.push(d);
+        }
+    }
+
+    fn want_int(&mut self, t: &Type, span: Span, what: &str) {
+        if !t.is_int() && *t != Type::Unknown {
+            self.error(
+                Diagnostic::error(format!("{what} must be an integer, found {t}"))
+                    .at(span, format!("this is {t}")),
+            );
+        }
+    }
+
+    fn block(&mut self, b: &mut Block) {
+        for s in &mut b.stmts {
+            self.stmt(s);
+        }
+    }
+
+    fn stmt(&mut self, s: &mut Stmt) {
+        match &mut s.kind {
+            StmtKind::Expr(e) => {
+                self.expr(e);
+            }
+            StmtKind::If { cond, then, els } => {
+                let t = self.expr(cond);
+                self.want_int(&t, cond.span, "a condition");
+                self.block(then);
+                if let Some(b) = els {
+                    self.block(b);
+                }
+            }
+            StmtKind::AssignVar { name, name_span, op, value } => {
+                let t = self.expr(value);
+                let existing = self.vars.iter().position(|(n, _)| n == name);
+                if op.is_some() {
+                    self.want_int(&t, value.span, "the right-hand side");
+                    match existing.map(|i| self.vars[i].1.clone()) {
+                        Some(v) if v.is_int() => {}
+                        Some(v) => self.error(
+                            Diagnostic::error(format!("${name} is {v}; compound assignment needs an integer"))
+                                .at(*name_span, "not an integer"),
+                        ),
+                        None => self.error(
+                            Diagnostic::error(format!("${name} is used before it is assigned"))
+                                .at(*name_span, "not assigned yet"),
+                        ),
+                    }
+                    return;
+                }
+                let t = match t {
+                    Type::Int { signed, .. } => Type::Int { size: 8, signed },
+                    Type::Str { .. } => t,
+                    Type::Unknown => return,
+                    other => {
+                        self.error(
+                            Diagnostic::error(format!("cannot store {other} in a variable"))
+                                .at(value.span, "only integers and strings can be stored"),
+                        );
+                        return;
+                    }
+                };
+                match existing {
+                    None => self.vars.push((name.clone(), t)),
+                    Some(i) => match (&self.vars[i].1, &t) {
+                        (Type::Int { .. }, Type::Int { .. }) => {}
+                        (Type::Str { size: a }, Type::Str { size: b }) => {
+                            let size = (*a).max(*b);
+                            self.vars[i].1 = Type::Str { size };
+                        }
+                        (old, new) => {
+                            let msg = format!("${name} holds {old} but is assigned {new} here");
+                            self.error(Diagnostic::error(msg).at(value.span, format!("this is {new}")));
+                        }
+                    },
+                }
+            }
+            StmtKind::AssignMap { map, op, value } => self.assign_map(map, *op, value),
+        }
+    }
+
+    fn map_keys(&mut self, map: &mut MapRef) {
+        let mut keys = Vec::new();
+        for k in &mut map.keys {
+            let t = self.expr(k);
+            keys.push(match t {
+                Type::Int { signed, .. } => Type::Int { size: 8, signed },
+                Type::Str { .. } => t,
+                Type::Unknown => Type::I64,
+                other => {
+                    self.error(
+                        Diagnostic::error(format!("{other} cannot be a map key"))
+                            .at(k.span, "only integers and strings can be keys"),
+                    );
+                    Type::I64
+                }
+            });
+        }
+        self.maps.use_keys(&map.name, &keys, map.span, self.report, self.diags);
+    }
+
+    fn assign_map(&mut self, map: &mut MapRef, op: Option<BinOp>, value: &mut Expr) {
+        self.map_keys(map);
+        if op.is_some() {
+            let t = self.expr(value);
+            self.want_int(&t, value.span, "the right-hand side");
+            self.maps.assign(&map.name, MapValue::Int { signed: true }, map.span, self.report, self.diags);
+            return;
+        }
+        if let ExprKind::Call { name, name_span, args } = &mut value.kind {
+            if let Some(f) = Function::from_name(name).filter(|f| f.is_aggregation()) {
+                if let Some(kind) = self.aggregation(f, *name_span, args, value.span) {
+                    value.ty = Type::Agg(kind);
+                    let span = value.span;
+                    self.maps.assign(&map.name, MapValue::Agg(kind), span, self.report, self.diags);
+                }
+                return;
+            }
+        }
+        let t = self.expr(value);
+        let v = match t {
+            Type::Int { signed, .. } => MapValue::Int { signed },
+            Type::Str { size } => MapValue::Str { size },
+            Type::Unknown => return,
+            other => {
+                self.error(
+                    Diagnostic::error(format!("cannot store {other} in a map"))
+                        .at(value.span, "only integers, strings and aggregations can be stored"),
+                );
+                return;
+            }
+        };
+        self.maps.assign(&map.name, v, value.span, self.report, self.diags);
+    }
+
+    fn aggregation(&mut self, f: Function, name_span: Span, args: &mut [Expr], span: Span) -> Option<AggKind> {
+        let want = match f {
+            Function::Count => 0,
+            Function::Lhist => 4,
+            _ => 1,
+        };
+        if args.len() != want {
+            self.arity(f, name_span, want, args.len(), span);
+            return None;
+        }
+        for a in args.iter_mut().take(1) {
+            let t = self.expr(a);
+            self.want_int(&t, a.span, "the aggregated value");
+        }
+        Some(match f {
+            Function::Count => AggKind::Count,
+            Function::Sum => AggKind::Sum,
+            Function::Avg => AggKind::Avg,
+            Function::Min => AggKind::Min,
+            Function::Max => AggKind::Max,
+            Function::Stats => AggKind::Stats,
+            Function::Hist => AggKind::Hist,
+            _ => {
+                let mut consts = [0i64; 3];
+                for (i, a) in args[1..].iter().enumerate() {
+                    match a.kind {
+                        ExprKind::Int(v) => consts[i] = v,
+                        _ => {
+                            self.error(
+                                Diagnostic::error("lhist() bounds must be integer literals")
+                                    .at(a.span, "not a constant"),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                let [min, max, step] = consts;
+                if step <= 0 || max <= min || (max - min) / step > 1000 {
+                    self.error(
+                        Diagnostic::error("lhist() needs min < max, step > 0 and at most 1000 buckets")
+                            .at(span, format!("min {min}, max {max}, step {step}")),
+                    );
+                    return None;
+                }
+                AggKind::Lhist { min, max, step }
+            }
+        })
+    }
+
+    fn arity(&mut self, f: Function, span: Span, want: usize, got: usize, call: Span) {
+        let name = builtins::FUNCTION_NAMES
+            .iter()
+            .find(|n| Function::from_name(n) == Some(f))
+            .copied()
+            .unwrap_or("function");
+        self.error(
+            Diagnostic::error(format!("{name}() takes {want} argument(s), {got} given"))
+                .at(call, "wrong number of arguments")
+                .also(span, "function"),
+        );
+    }
+
+    fn expr(&mut self, e: &mut Expr) -> Type {
+        let t = self.expr_inner(e);
+        e.ty = t.clone();
+        t
+    }
+
+    fn expr_inner(&mut self, e: &mut Expr) -> Type {
+        let span = e.span;
+        match &mut e.kind {
+            ExprKind::Int(_) => Type::I64,
+            ExprKind::Str(s) => Type::Str { size: s.len() as u32 + 1 },
+            ExprKind::Positional(n) => {
+                let n = *n as usize;
+                e.kind = match self.params.args.get(n.wrapping_sub(1)) {
+                    Some(a) => match parse_int(a) {
+                        Some(v) => ExprKind::Int(v),
+                        None => ExprKind::Str(a.clone()),
+                    },
+                    None => ExprKind::Int(0),
+                };
+                self.expr_inner(e)
+            }
+            ExprKind::PositionalCount => {
+                e.kind = ExprKind::Int(self.params.args.len() as i64);
+                Type::I64
+            }
+            ExprKind::Var(name) => match self.vars.iter().find(|(n, _)| n == name) {
+                Some((_, t)) => t.clone(),
+                None => {
+                    let msg = format!("${name} is used before it is assigned");
+                    self.error(Diagnostic::error(msg).at(span, "not assigned yet"));
+                    Type::Unknown
+                }
+            },
+            ExprKind::Ident(name) => self.builtin(e),
+            ExprKind::Map(map) => {
+                self.map_keys(map);
+                self.maps.note_read(&map.name, span);
+                let info = self.maps.get(&map.name).cloned();
+                match info.and_then(|i| i.value) {
+                    Some(MapValue::Agg(k)) => {
+                        let msg = format!("@{} is a {}() map and cannot be read in an expression", map.name, k.name());
+                        self.error(
+                            Diagnostic::error(msg)
+                                .at(span, "aggregated per CPU")
+                                .note("print it with print(), or keep a plain counter: `@n = @n + 1`"),
+                        );
+                        Type::Unknown
+                    }
+                    Some(MapValue::Str { size }) => Type::Str { size },
+                    Some(MapValue::Int { signed }) => Type::Int { size: 8, signed },
+                    None => Type::I64,
+                }
+            }
+            ExprKind::Call { .. } => self.call(e),
+            ExprKind::Binary { op, lhs, rhs } => {
+                let op = *op;
+                let (a, b) = (self.expr(lhs), self.expr(rhs));
+                match (&a, &b) {
+                    (Type::Int { signed: sa, .. }, Type::Int { signed: sb, .. }) => {
+                        if op.is_comparison() || matches!(op, BinOp::LogAnd | BinOp::LogOr) {
+                            Type::I64
+                        } else {
+                            Type::Int { size: 8, signed: *sa && *sb }
+                        }
+                    }
+                    (Type::Str { .. }, Type::Str { .. }) if matches!(op, BinOp::Eq | BinOp::Ne) => Type::I64,
+                    (Type::Unknown, _) | (_, Type::Unknown) => Type::Unknown,
+                    _ => {
+                        let msg = format!("operator `{}` cannot be applied to {a} and {b}", op.symbol());
+                        self.error(
+                            Diagnostic::error(msg)
+                                .at(span, "type mismatch")
+                                .also(lhs.span, format!("{a}"))
+                                .also(rhs.span, format!("{b}")),
+                        );
+                        Type::Unknown
+                    }
+                }
+            }
+            ExprKind::Unary { op, expr } => {
+                let op = *op;
+                let t = self.expr(expr);
+                match op {
+                    UnOp::Neg | UnOp::Not | UnOp::BitNot => {
+                        self.want_int(&t, expr.span, "the operand");
+                        if op == UnOp::Not {
+                            Type::I64
+                        } else {
+                            match t {
+                                Type::Int { signed, .. } => Type::Int { size: 8, signed: signed || op == UnOp::Neg },
+                                _ => Type::Unknown,
+                            }
+                        }
+                    }
+                    UnOp::Deref | UnOp::AddrOf => {
+                        self.unsupported(span, "pointer dereference and address-of need debug-info types");
+                        Type::Unknown
+                    }
+                }
+            }
+            ExprKind::Ternary { cond, then, els } => {
+                let c = self.expr(cond);
+                self.want_int(&c, cond.span, "a condition");
+                let (a, b) = (self.expr(then), self.expr(els));
+                match (&a, &b) {
+                    (Type::Int { signed: sa, .. }, Type::Int { signed: sb, .. }) => {
+                        Type::Int { size: 8, signed: *sa && *sb }
+                    }
+                    (Type::Str { size: x }, Type::Str { size: y }) => Type::Str { size: (*x).max(*y) },
+                    (Type::Unknown, _) | (_, Type::Unknown) => Type::Unknown,
+                    _ => {
+                        self.error(
+                            Diagnostic::error(format!("both branches of `?:` must have the same type, found {a} and {b}"))
+                                .at(span, "type mismatch"),
+                        );
+                        Type::Unknown
+                    }
+                }
+            }
+            ExprKind::Field { base, field, field_span, .. } => {
+                let bt = self.expr(base);
+                if bt == Type::Args {
+                    return self.tracepoint_field(field, *field_span);
+                }
+                if bt != Type::Unknown {
+                    self.unsupported(span, &format!("member access on {bt} needs debug-info types"));
+                }
+                Type::Unknown
+            }
+            ExprKind::Index { base, .. } => {
+                self.expr(base);
+                self.unsupported(span, "indexing needs debug-info types");
+                Type::Unknown
+            }
+            ExprKind::Cast { ty, expr } => {
+                let t = self.expr(expr);
+                match int_type_name(ty) {
+                    Some(target) => {
+                        self.want_int(&t, expr.span, "the cast operand");
+                        target
+                    }
+                    None => {
+                        let msg = format!("cannot cast to `{}`: casts to struct and pointer types need debug-info types", ty.name);
+                        self.error(Diagnostic::error(msg).at(ty.span, "unsupported type"));
+                        Type::Unknown
+                    }
+                }
+            }
+            ExprKind::IncDec { target, .. } => {
+                match &mut target.kind {
+                    ExprKind::Var(name) => {
+                        let name = name.clone();
+                        match self.vars.iter().find(|(n, _)| *n == name).map(|v| v.1.clone()) {
+                            Some(t) if t.is_int() => {}
+                            Some(t) => self.error(
+                                Diagnostic::error(format!("${name} is {t}; ++/-- need an integer")).at(span, "not an integer"),
+                            ),
+                            None => self.vars.push((name, Type::I64)),
+                        }
+                    }
+                    ExprKind::Map(map) => {
+                        self.map_keys(map);
+                        let mspan = map.span;
+                        self.maps.assign(&map.name, MapValue::Int { signed: true }, mspan, self.report, self.diags);
+                    }
+                    _ => {
+                        self.error(
+                            Diagnostic::error("++ and -- apply to maps and $variables only").at(span, "not assignable"),
+                        );
+                        return Type::Unknown;
+                    }
+                }
+                target.ty = Type::I64;
+                Type::I64
+            }
+            ExprKind::Sizeof(SizeofArg::Type(ty)) => match int_type_name(ty) {
+                Some(t) => {
+                    let size = if ty.pointers > 0 { 8 } else { t.storage_size_of_int() };
+                    e.kind = ExprKind::Int(size as i64);
+                    Type::I64
+                }
+                None => {
+                    self.unsupported(span, "sizeof of struct types needs debug-info types");
+                    Type::Unknown
+                }
+            },
+            ExprKind::Sizeof(SizeofArg::Expr(inner)) => {
+                let t = self.expr(inner);
+                let size = match t {
+                    Type::Int { size, .. } => size as u32,
+                    Type::Str { size } => size,
+                    _ => 0,
+                };
+                e.kind = ExprKind::Int(size as i64);
+                Type::I64
+            }
+            ExprKind::Offsetof { .. } => {
+                self.unsupported(span, "offsetof needs debug-info types");
+                Type::Unknown
+            }
+        }
+    }
+
+    fn unsupported(&mut self, span: Span, what: &str) {
+        self.error(
+            Diagnostic::error(format!("{what}, which trace does not support yet"))
+                .at(span, "not supported yet"),
+        );
+    }
+
+    fn builtin(&mut self, e: &mut Expr) -> Type {
+        let span = e.span;
+        let ExprKind::Ident(name) = &e.kind else { return Type::Unknown };
+        let Some(b) = Builtin::from_name(name) else {
+            let msg = format!("unknown identifier `{name}`");
+            let mut d = Diagnostic::error(msg).at(span, "not a builtin");
+            if let Some(s) = builtins::closest(name, builtins::BUILTIN_NAMES.iter().copied()) {
+                d = d.note(format!("did you mean `{s}`?"));
+            }
+            self.error(d.note("variables start with `$`, maps with `@`"));
+            return Type::Unknown;
+        };
+        let uprobe = matches!(self.spec, ProbeSpec::Uprobe { ret: false, .. });
+        let uretprobe = matches!(self.spec, ProbeSpec::Uprobe { ret: true, .. });
+        let regs = matches!(self.spec, ProbeSpec::Uprobe { .. } | ProbeSpec::Profile { .. } | ProbeSpec::Interval { .. });
+        match b {
+            Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu => Type::U64,
+            Builtin::Nsecs | Builtin::Elapsed => Type::U64,
+            Builtin::Comm => Type::Str { size: 16 },
+            Builtin::Arg(_) if uprobe || (regs && !uretprobe) => Type::U64,
+            Builtin::Retval if uretprobe => Type::I64,
+            Builtin::Args if matches!(self.spec, ProbeSpec::Tracepoint { .. }) => Type::Args,
+            Builtin::Func => match self.spec {
+                ProbeSpec::Uprobe { func, .. } => {
+                    e.kind = ExprKind::Str(func.clone());
+                    Type::Str { size: func.len() as u32 + 1 }
+                }
+                _ => self.not_here(name.clone(), span, "uprobe and uretprobe"),
+            },
+            Builtin::Probe => {
+                let p = self.probe_name.to_string();
+                let size = p.len() as u32 + 1;
+                e.kind = ExprKind::Str(p);
+                Type::Str { size }
+            }
+            Builtin::Arg(_) => self.not_here(name.clone(), span, "uprobe"),
+            Builtin::Retval => self.not_here(name.clone(), span, "uretprobe"),
+            Builtin::Args => {
+                if uprobe || uretprobe {
+                    self.unsupported(span, "`args` in uprobes needs debug-info types (use arg0..arg5)");
+                    Type::Unknown
+                } else {
+                    self.not_here(name.clone(), span, "tracepoint")
+                }
+            }
+        }
+    }
+
+    fn not_here(&mut self, name: String, span: Span, kinds: &str) -> Type {
+        let msg = format!("`{name}` is not available in `{}`", self.probe_name);
+        self.error(Diagnostic::error(msg).at(span, format!("only in {kinds} probes")));
+        Type::Unknown
+    }
+
+    fn tracepoint_field(&mut self, field: &str, span: Span) -> Type {
+        let ProbeSpec::Tracepoint { format, category, name } = self.spec else { return Type::Unknown };
+        match format.fields.iter().find(|f| f.name == field) {
+            Some(f) => match field_type(f) {
+                Some(t) => t,
+                None => {
+                    let msg = format!("field `{field}` has type `{}`, which trace cannot read yet", f.c_type);
+                    self.error(Diagnostic::error(msg).at(span, "unsupported field type"));
+                    Type::Unknown
+                }
+            },
+            None => {
+                let names: Vec<&str> = format.fields.iter().map(|f| f.name.as_str()).collect();
+                let msg = format!("tracepoint {category}:{name} has no field `{field}`");
+                let d = Diagnostic::error(msg)
+                    .at(span, "unknown field")
+                    .note(format!("its fields are: {}", names.join(", ")));
+                self.error(d);
+                Type::Unknown
+            }
+        }
+    }
+
+    fn call(&mut self, e: &mut Expr) -> Type {
+        let span = e.span;
+        let ExprKind::Call { name, name_span, args } = &mut e.kind else { return Type::Unknown };
+        let name_span = *name_span;
+        let Some(f) = Function::from_name(name) else {
+            let mut d = Diagnostic::error(format!("unknown function `{name}`")).at(name_span, "not a function");
+            if builtins::UNSUPPORTED_FUNCTIONS.contains(&name.as_str()) {
+                d = Diagnostic::error(format!("`{name}()` is a bpftrace function that trace does not support yet"))
+                    .at(name_span, "not supported yet");
+            } else if let Some(s) = builtins::closest(name, builtins::FUNCTION_NAMES.iter().copied()) {
+                d = d.note(format!("did you mean `{s}()`?"));
+            }
+            self.error(d);
+            for a in args.iter_mut() {
+                self.expr(a);
+            }
+            return Type::Unknown;
+        };
+        if f.is_aggregation() {
+            self.error(
+                Diagnostic::error(format!("{name}() can only be assigned to a map"))
+                    .at(span, format!("write `@x = {name}(...)`")),
+            );
+            return Type::Unknown;
+        }
+        match f {
+            Function::Str => {
+                if args.is_empty() || args.len() > 2 {
+                    self.arity(f, name_span, 1, args.len(), span);
+                    return Type::Unknown;
+                }
+                let t = self.expr(&mut args[0]);
+                if t.is_str() {
+                    return t;
+                }
+                self.want_int(&t, args[0].span, "str()'s pointer");
+                let mut size = STR_SIZE;
+                if let Some(n) = args.get_mut(1) {
+                    let nt = self.expr(n);
+                    self.want_int(&nt, n.span, "str()'s length");
+                    if let ExprKind::Int(v) = n.kind {
+                        size = (v.clamp(0, MAX_STR_SIZE as i64 - 1) as u32) + 1;
+                    }
+                }
+                Type::Str { size }
+            }
+            Function::Printf => {
+                self.printf(args, name_span, span);
+                Type::Void
+            }
+            Function::Print => {
+                match args.first_mut().map(|a| &mut a.kind) {
+                    Some(ExprKind::Map(m)) if m.keys.is_empty() => {
+                        let name = m.name.clone();
+                        self.maps.note_read(&name, args[0].span);
+                        args[0].ty = Type::MapHandle;
+                        if !self.maps.maps.contains_key(&name) {
+                            let ms = args[0].span;
+                            self.maps.use_keys(&name, &[], ms, false, self.diags);
+                        }
+                        for a in args.iter_mut().skip(1) {
+                            let t = self.expr(a);
+                            if !matches!(a.kind, ExprKind::Int(_)) {
+                                self.error(Diagnostic::error("print()'s top and divisor must be integer literals").at(a.span, format!("{t}")));
+                            }
+                        }
+                        if args.len() > 3 {
+                            self.arity(f, name_span, 3, args.len(), span);
+                        }
+                    }
+                    Some(_) if args.len() == 1 => {
+                        let t = self.expr(&mut args[0]);
+                        if !(t.is_int() || t.is_str() || t == Type::Unknown) {
+                            self.error(Diagnostic::error(format!("cannot print {t}")).at(args[0].span, "not printable"));
+                        }
+                    }
+                    _ => self.arity(f, name_span, 1, args.len(), span),
+                }
+                Type::Void
+            }
+            Function::Exit => {
+                if !args.is_empty() {
+                    self.arity(f, name_span, 0, args.len(), span);
+                }
+                Type::Void
+            }
+            Function::Time => {
+                match args.len() {
+                    0 => {}
+                    1 if matches!(args[0].kind, ExprKind::Str(_)) => {
+                        self.expr(&mut args[0]);
+                    }
+                    1 => self.error(Diagnostic::error("time()'s format must be a string literal").at(args[0].span, "not a literal")),
+                    n => self.arity(f, name_span, 1, n, span),
+                }
+                Type::Void
+            }
+            Function::Delete | Function::Clear | Function::Zero => {
+                if args.len() != 1 {
+                    self.arity(f, name_span, 1, args.len(), span);
+                    return Type::Void;
+                }
+                let a = &mut args[0];
+                let aspan = a.span;
+                match &mut a.kind {
+                    ExprKind::Map(m) => {
+                        let keyed = !m.keys.is_empty();
+                        if f == Function::Delete {
+                            self.map_keys(m);
+                        } else if keyed {
+                            self.error(Diagnostic::error(format!("{name}() takes a whole map: `{name}(@{})`", m.name)).at(aspan, "remove the key"));
+                        }
+                        self.maps.note_read(&m.name, aspan);
+                        if !self.maps.maps.contains_key(&m.name) {
+                            self.maps.use_keys(&m.name, &[], aspan, false, self.diags);
+                        }
+                        a.ty = Type::MapHandle;
+                        if f == Function::Delete && !keyed {
+                            let mname = m.name.clone();
+                            if self.maps.get(&mname).is_some_and(|i| !i.keys.is_empty()) {
+                                self.error(Diagnostic::error(format!("delete() needs a key: `delete(@{mname}[key])`")).at(aspan, "no key"));
+                            }
+                        }
+                    }
+                    _ => self.error(Diagnostic::error(format!("{name}() takes a map")).at(aspan, "not a map")),
+                }
+                Type::Void
+            }
+            _ => Type::Unknown,
+        }
+    }
+
+    fn printf(&mut self, args: &mut [Expr], name_span: Span, span: Span) {
+        let Some((first, rest)) = args.split_first_mut() else {
+            self.arity(Function::Printf, name_span, 1, 0, span);
+            return;
+        };
+        let ExprKind::Str(fmt) = &first.kind else {
+            self.error(Diagnostic::error("printf()'s format must be a string literal").at(first.span, "not a literal"));
+            return;
+        };
+        first.ty = Type::Str { size: fmt.len() as u32 + 1 };
+        let pieces = match printf::parse_format(fmt) {
+            Ok(p) => p,
+            Err(err) => {
+                // The literal's span includes the opening quote; escapes make
+                // offsets approximate, so point at the whole literal.
+                let msg = format!("invalid printf format: {err}");
+                self.error(Diagnostic::error(msg).at(first.span, "in this format"));
+                return;
+            }
+        };
+        let specs: Vec<ArgKind> = pieces
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Spec(s) => s.arg_kind(),
+                Piece::Lit(_) => None,
+            })
+            .collect();
+        if specs.len() != rest.len() {
+            let msg = format!("the format expects {} argument(s), {} given", specs.len(), rest.len());
+            self.error(Diagnostic::error(msg).at(span, "argument count does not match the format").also(first.span, "format"));
+        }
+        for (a, kind) in rest.iter_mut().zip(specs.iter().chain(std::iter::repeat(&ArgKind::Int))) {
+            let t = self.expr(a);
+            let ok = match kind {
+                ArgKind::Str => t.is_str(),
+                ArgKind::Int => t.is_int(),
+            };
+            if !ok && t != Type::Unknown {
+                let want = if matches!(kind, ArgKind::Str) { "a string (%s)" } else { "an integer" };
+                self.error(Diagnostic::error(format!("printf argument is {t}, but the format expects {want}")).at(a.span, format!("this is {t}")));
+            }
+        }
+        for a in rest.iter_mut().skip(specs.len()) {
+            self.expr(a);
+        }
+    }
+}
+
+/// The type a tracepoint field reads as.
+pub fn field_type(f: &TpField) -> Option<Type> {
+    if f.data_loc {
+        return Some(Type::Str { size: STR_SIZE });
+    }
+    if let Some(n) = f.array_len {
+        return f.c_type.contains("char").then_some(Type::Str { size: n });
+    }
+    if f.pointer {
+        return Some(Type::U64);
+    }
+    match f.size {
+        1 | 2 | 4 | 8 => Some(Type::Int { size: f.size as u8, signed: f.signed }),
+        _ => None,
+    }
+}
+
+/// `uint32`, `int8`, `char`, ... as an integer type.
+pub fn int_type_name(t: &TypeName) -> Option<Type> {
+    if t.tag.is_some() {
+        return None;
+    }
+    if t.pointers > 0 {
+        return Some(Type::U64);
+    }
+    let (size, signed) = match t.name.as_str() {
+        "bool" | "uint8" | "u8" | "unsigned char" => (1, false),
+        "int8" | "s8" | "char" | "signed char" => (1, true),
+        "uint16" | "u16" | "unsigned short" => (2, false),
+        "int16" | "s16" | "short" => (2, true),
+        "uint32" | "u32" | "unsigned" | "unsigned int" => (4, false),
+        "int32" | "s32" | "int" => (4, true),
+        "uint64" | "u64" | "unsigned long" | "unsigned long long" | "size_t" => (8, false),
+        "int64" | "s64" | "long" | "long long" | "ssize_t" => (8, true),
+        _ => return None,
+    };
+    Some(Type::Int { size, signed })
+}
+
+/// An integer as bpftrace accepts positional parameters: decimal or `0x` hex.
+fn parse_int(s: &str) -> Option<i64> {
+    let t = s.trim();
+    if let Some(h) = t.strip_prefix("0x") {
+        return u64::from_str_radix(h, 16).ok().map(|v| v as i64);
+    }
+    t.parse::<i64>().ok()
+}
+
+trait IntSize {
+    fn storage_size_of_int(&self) -> u32;
+}
+
+impl IntSize for Type {
+    fn storage_size_of_int(&self) -> u32 {
+        match self {
+            Type::Int { size, .. } => *size as u32,
+            _ => 8,
+        }
+    }
+}

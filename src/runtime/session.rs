@@ -1,0 +1,301 @@
+//! A running session: maps created, programs loaded, BEGIN run, probes
+//! attached, events printed, and on the way out (Ctrl-C, SIGTERM, `exit()`,
+//! the `-c` command ending, or an error) everything detached, END run, maps
+//! printed and released.
+//!
+//! Ordering guarantees: BEGIN runs (through `BPF_PROG_TEST_RUN`) before any
+//! other probe is attached; END runs after every probe is detached.
+
+use crate::codegen::link::Linked;
+use crate::codegen::program::{event, Compiled, LOST_MAP};
+use crate::frontend::probes::ProbeSpec;
+use crate::runtime::attach::{self, Link};
+use crate::runtime::child::HeldChild;
+use crate::runtime::decode;
+use crate::runtime::load::{load_program, LoadError, Prog};
+use crate::runtime::maps::Map;
+use crate::runtime::output::{json, printf, text};
+use crate::runtime::ringbuf::RingBuf;
+use crate::runtime::sys::{self, MapKind, ProgKind};
+use std::cell::RefCell;
+use std::io::Write;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub pid: Option<i32>,
+    pub command: Option<String>,
+    pub format: Format,
+}
+
+/// Why a session could not start or went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("cannot create map {name}: {source}")]
+    Map { name: String, source: sys::SysError },
+    #[error("cannot load probe {probe}")]
+    Load { probe: usize, source: LoadError },
+    #[error("cannot attach {probe}: {source}")]
+    Attach { probe: String, source: attach::AttachError },
+    #[error("cannot start `{cmd}`: {source}")]
+    Command { cmd: String, source: std::io::Error },
+    #[error("{0}")]
+    Sys(#[from] sys::SysError),
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as usize);
+        libc::signal(libc::SIGTERM, on_signal as usize);
+    }
+}
+
+/// Create the maps of a compiled program, in map-id order.
+pub fn create_maps(compiled: &Compiled) -> Result<Vec<Map>, SessionError> {
+    compiled
+        .maps
+        .iter()
+        .map(|d| {
+            let (k, v) = if d.kind == MapKind::RingBuf { (0, 0) } else { (d.key_size, d.value_size) };
+            Map::create(&d.name, d.kind, k, v, d.max_entries)
+                .map_err(|source| SessionError::Map { name: d.name.clone(), source })
+        })
+        .collect()
+}
+
+pub fn prog_kind(spec: &ProbeSpec) -> ProgKind {
+    match spec {
+        ProbeSpec::Begin | ProbeSpec::End => ProgKind::RawTracepoint,
+        ProbeSpec::Uprobe { .. } => ProgKind::Kprobe,
+        ProbeSpec::Tracepoint { .. } => ProgKind::Tracepoint,
+        ProbeSpec::Interval { .. } | ProbeSpec::Profile { .. } => ProgKind::PerfEvent,
+    }
+}
+
+/// Load every probe's linked program.
+pub fn load_all(compiled: &Compiled, linked: &[Linked]) -> Result<Vec<Prog>, SessionError> {
+    let mut progs = Vec::new();
+    for (i, (p, l)) in compiled.probes.iter().zip(linked).enumerate() {
+        let bytes = crate::codegen::insn::to_bytes(&l.insns);
+        let name = format!("trace_{i}");
+        let prog = load_program(prog_kind(&p.resolved.spec), &name, &bytes)
+            .map_err(|source| SessionError::Load { probe: i, source })?;
+        progs.push(prog);
+    }
+    Ok(progs)
+}
+
+/// Prints events and maps; owns the maps while the session runs.
+struct Printer<'a> {
+    compiled: &'a Compiled,
+    maps: &'a [Map],
+    ncpus: usize,
+    format: Format,
+    exit_requested: bool,
+    out: std::io::StdoutLock<'static>,
+}
+
+impl Printer<'_> {
+    fn word(bytes: &[u8], i: usize) -> u64 {
+        bytes.get(8 * i..8 * i + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0)
+    }
+
+    fn event(&mut self, bytes: &[u8]) {
+        let kind = Self::word(bytes, 0);
+        let id = Self::word(bytes, 1) as usize;
+        match kind {
+            event::PRINTF => {
+                let Some(decl) = self.compiled.printfs.get(id) else { return };
+                let mut at = 16;
+                let mut args = Vec::new();
+                for t in &decl.args {
+                    let size = crate::codegen::program::slot_size(t) as usize;
+                    args.push(decode::scalar(t, bytes.get(at..at + size).unwrap_or(&[])));
+                    at += size;
+                }
+                let text = printf::render(&decl.pieces, &args);
+                self.write(&text, true);
+            }
+            event::PRINT_VALUE => {
+                let Some(t) = self.compiled.prints.get(id) else { return };
+                let v = decode::scalar(t, bytes.get(16..).unwrap_or(&[]));
+                let text = format!("{}\n", text::format_scalar(&v));
+                self.write(&text, true);
+            }
+            event::TIME => {
+                let Some(fmt) = self.compiled.times.get(id) else { return };
+                let text = printf::format_time(fmt);
+                self.write(&text, true);
+            }
+            event::PRINT_MAP => {
+                let top = Self::word(bytes, 2) as usize;
+                let div = Self::word(bytes, 3).max(1);
+                self.print_map(id, top, div);
+            }
+            event::CLEAR => {
+                if let Some(m) = self.maps.get(id) {
+                    let _ = m.clear();
+                }
+            }
+            event::ZERO => {
+                if let (Some(m), Some(d)) = (self.maps.get(id), self.compiled.maps.get(id)) {
+                    let _ = decode::zero(m, d, self.ncpus);
+                }
+            }
+            event::EXIT => self.exit_requested = true,
+            _ => {}
+        }
+    }
+
+    fn write(&mut self, text: &str, is_printf: bool) {
+        let _ = match self.format {
+            Format::Json if is_printf => writeln!(self.out, "{}", json::printf_to_json(text)),
+            _ => self.out.write_all(text.as_bytes()),
+        };
+    }
+
+    fn print_map(&mut self, id: usize, top: usize, div: u64) {
+        let (Some(map), Some(decl)) = (self.maps.get(id), self.compiled.maps.get(id)) else { return };
+        match decode::dump(map, decl, self.ncpus) {
+            Ok(dump) => {
+                let text = match self.format {
+                    Format::Text => text::format_map(&dump, top, div),
+                    Format::Json => format!("{}\n", json::map_to_json(&dump)),
+                };
+                let _ = self.out.write_all(text.as_bytes());
+            }
+            Err(e) => eprintln!("warning: cannot read {}: {e}", decl.name),
+        }
+    }
+
+    /// At exit: every non-empty user map, in name order.
+    fn print_all_maps(&mut self) {
+        for (id, decl) in self.compiled.maps.iter().enumerate() {
+            if decl.user.is_none() {
+                continue;
+            }
+            let nonempty = self.maps.get(id).and_then(|m| m.keys().ok()).is_some_and(|k| !k.is_empty());
+            if nonempty {
+                self.print_map(id, 0, 1);
+            }
+        }
+    }
+
+    fn lost_events(&self) -> u64 {
+        let Some(m) = self.maps.get(LOST_MAP.0 as usize) else { return 0 };
+        match m.lookup(&0u32.to_le_bytes()) {
+            Ok(Some(v)) => (0..self.ncpus).map(|i| Self::word(&v, i)).sum(),
+            _ => 0,
+        }
+    }
+}
+
+/// Run a loaded program to completion. Returns the process exit code.
+pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOptions) -> Result<i32, SessionError> {
+    install_signal_handlers();
+    let ncpus = sys::possible_cpus()?;
+    let events_map = &maps[crate::codegen::program::EVENTS_MAP.0 as usize];
+    let queue: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+    let sink = queue.clone();
+    let mut ring = RingBuf::new(
+        events_map,
+        Box::new(move |data: &[u8]| {
+            sink.borrow_mut().push(data.to_vec());
+            0
+        }),
+    )?;
+    let mut printer = Printer {
+        compiled,
+        maps: &maps,
+        ncpus,
+        format: opts.format,
+        exit_requested: false,
+        out: std::io::stdout().lock(),
+    };
+    let mut drain = |ring: &mut RingBuf, printer: &mut Printer| -> Result<(), SessionError> {
+        ring.consume()?;
+        for ev in queue.borrow_mut().drain(..) {
+            printer.event(&ev);
+        }
+        let _ = printer.out.flush();
+        Ok(())
+    };
+
+    let mut child = match &opts.command {
+        Some(cmd) => Some(HeldChild::spawn(cmd).map_err(|source| SessionError::Command { cmd: cmd.clone(), source })?),
+        None => None,
+    };
+    let target_pid = child.as_ref().map(|c| c.pid()).or(opts.pid);
+
+    for (p, prog) in compiled.probes.iter().zip(&progs) {
+        if matches!(p.resolved.spec, ProbeSpec::Begin) {
+            prog.test_run()?;
+        }
+    }
+    drain(&mut ring, &mut printer)?;
+
+    let mut links: Vec<Link> = Vec::new();
+    if !printer.exit_requested {
+        let n = compiled.probes.len();
+        eprintln!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" });
+        for (p, prog) in compiled.probes.iter().zip(&progs) {
+            let link = match &p.resolved.spec {
+                ProbeSpec::Begin | ProbeSpec::End => continue,
+                ProbeSpec::Uprobe { binary, file_offset, ret, .. } => {
+                    attach::attach_uprobe(prog, binary, *file_offset, *ret, target_pid)
+                }
+                ProbeSpec::Tracepoint { category, name, .. } => attach::attach_tracepoint(prog, category, name),
+                ProbeSpec::Interval { period_ns } => attach::attach_interval(prog, *period_ns),
+                ProbeSpec::Profile { hz } => attach::attach_profile(prog, *hz),
+            };
+            links.push(link.map_err(|source| SessionError::Attach { probe: p.resolved.name.clone(), source })?);
+        }
+        if let Some(c) = child.as_mut() {
+            c.release();
+        }
+        while !printer.exit_requested && !STOP.load(Ordering::SeqCst) {
+            ring.poll(100)?;
+            drain(&mut ring, &mut printer)?;
+            if let Some(c) = child.as_mut() {
+                if c.exited() {
+                    break;
+                }
+            }
+        }
+    }
+
+    // Teardown: detach first so END sees the final state.
+    drop(links);
+    drain(&mut ring, &mut printer)?;
+    for (p, prog) in compiled.probes.iter().zip(&progs) {
+        if matches!(p.resolved.spec, ProbeSpec::End) {
+            prog.test_run()?;
+        }
+    }
+    drain(&mut ring, &mut printer)?;
+    if let Some(c) = child.as_mut() {
+        c.finish();
+    }
+    printer.print_all_maps();
+    let _ = printer.out.flush();
+    let lost = printer.lost_events();
+    if lost > 0 {
+        eprintln!("warning: {lost} events were lost because the ring buffer was full");
+    }
+    Ok(0)
+}
