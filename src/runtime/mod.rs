@@ -1,1 +1,2 @@
 //! Loading, attaching and running compiled programs; printing their results.
+pub mod output;
