@@ -107,7 +107,12 @@ pub(crate) fn log2_ranges(buckets: &[u64]) -> Vec<(BucketRange, u64)> {
 /// [`super::AggValue::Lhist`]). Buckets past the overflow bucket cannot be
 /// produced by the kernel side and are ignored; a non-positive step (never
 /// accepted by the type checker) yields just the two open-ended buckets.
-pub(crate) fn lhist_ranges(min: i64, max: i64, step: i64, buckets: &[u64]) -> Vec<(BucketRange, u64)> {
+pub(crate) fn lhist_ranges(
+    min: i64,
+    max: i64,
+    step: i64,
+    buckets: &[u64],
+) -> Vec<(BucketRange, u64)> {
     let (min, max, step) = (i128::from(min), i128::from(max), i128::from(step));
     let n = if step > 0 && max > min { (max - min) / step } else { 0 };
     buckets
@@ -146,11 +151,8 @@ fn rows(ranges: &[(BucketRange, u64)], suffixes: bool, div: u64) -> String {
     let max = shown.iter().map(|&(_, c)| c).max().unwrap_or(0);
     let mut out = String::new();
     for &(range, count) in shown {
-        let bar = if max == 0 {
-            0
-        } else {
-            (u128::from(count) * BAR_WIDTH / u128::from(max)) as usize
-        };
+        let bar =
+            if max == 0 { 0 } else { (u128::from(count) * BAR_WIDTH / u128::from(max)) as usize };
         let _ = writeln!(
             out,
             "{:<16}{:>8} |{}{}|",
@@ -220,14 +222,24 @@ mod tests {
         let z = |l: &str| format!("{l:<16}       0 |{EMPTY}|\n");
         let o = |l: &str| format!("{l:<16}       1 |{FULL}|\n");
         let mut want = o("(..., 0)") + &o("[0]") + &o("[1]") + &o("[2, 4)");
-        for l in ["[4, 8)", "[8, 16)", "[16, 32)", "[32, 64)", "[64, 128)", "[128, 256)", "[256, 512)"] {
+        for l in
+            ["[4, 8)", "[8, 16)", "[16, 32)", "[32, 64)", "[64, 128)", "[128, 256)", "[256, 512)"]
+        {
             want += &z(l);
         }
         want += &o("[512, 1K)");
         want += &o("[1K, 2K)");
         for l in [
-            "[2K, 4K)", "[4K, 8K)", "[8K, 16K)", "[16K, 32K)", "[32K, 64K)", "[64K, 128K)",
-            "[128K, 256K)", "[256K, 512K)", "[512K, 1M)", "[1M, 2M)",
+            "[2K, 4K)",
+            "[4K, 8K)",
+            "[8K, 16K)",
+            "[16K, 32K)",
+            "[32K, 64K)",
+            "[64K, 128K)",
+            "[128K, 256K)",
+            "[256K, 512K)",
+            "[512K, 1M)",
+            "[1M, 2M)",
         ] {
             want += &z(l);
         }

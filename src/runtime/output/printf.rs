@@ -174,7 +174,9 @@ impl fmt::Display for Spec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("%")?;
         let fl = self.flags;
-        for (on, c) in [(fl.left, '-'), (fl.zero, '0'), (fl.plus, '+'), (fl.space, ' '), (fl.alt, '#')] {
+        for (on, c) in
+            [(fl.left, '-'), (fl.zero, '0'), (fl.plus, '+'), (fl.space, ' '), (fl.alt, '#')]
+        {
             if on {
                 write!(f, "{c}")?;
             }
@@ -332,10 +334,7 @@ pub fn parse_format(fmt: &str) -> Result<Vec<Piece>, FormatError> {
 
 /// Number of arguments the pieces consume.
 pub fn arg_count(pieces: &[Piece]) -> usize {
-    pieces
-        .iter()
-        .filter(|p| matches!(p, Piece::Spec(s) if s.arg_kind().is_some()))
-        .count()
+    pieces.iter().filter(|p| matches!(p, Piece::Spec(s) if s.arg_kind().is_some())).count()
 }
 
 /// Formats the arguments into the pieces, as C's `printf` would.

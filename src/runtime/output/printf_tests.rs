@@ -81,7 +81,10 @@ fn length_modifiers() {
     // Truncation then sign extension: 70000 as short, 300 as char.
     assert_eq!(fmt("%hd %hhd %hhu", &[i(70000), i(300), i(300)]), "4464 44 44");
     assert_eq!(fmt("%hd", &[i(0x8000)]), "-32768");
-    assert_eq!(fmt("%ld %lu", &[i(i64::MIN), Scalar::UInt(u64::MAX)]), "-9223372036854775808 18446744073709551615");
+    assert_eq!(
+        fmt("%ld %lu", &[i(i64::MIN), Scalar::UInt(u64::MAX)]),
+        "-9223372036854775808 18446744073709551615"
+    );
     assert_eq!(fmt("%d", &[Scalar::UInt(u64::MAX)]), "-1");
 }
 
@@ -114,8 +117,17 @@ fn chars() {
 
 #[test]
 fn strings() {
-    assert_eq!(fmt("[%s][%10s][%-10s|][%.1s]", &[s(""), s("ab"), s("ab"), s("xyz")]), "[][        ab][ab        |][x]");
-    assert_eq!(fmt("[%05s][%-05s][%.0s][%5.2s][%-5.2s|]", &[s("ab"), s("cd"), s("zz"), s("abcdef"), s("abcdef")]), "[   ab][cd   ][][   ab][ab   |]");
+    assert_eq!(
+        fmt("[%s][%10s][%-10s|][%.1s]", &[s(""), s("ab"), s("ab"), s("xyz")]),
+        "[][        ab][ab        |][x]"
+    );
+    assert_eq!(
+        fmt(
+            "[%05s][%-05s][%.0s][%5.2s][%-5.2s|]",
+            &[s("ab"), s("cd"), s("zz"), s("abcdef"), s("abcdef")]
+        ),
+        "[   ab][cd   ][][   ab][ab   |]"
+    );
     assert_eq!(fmt("[%-16s]", &[s("abcdef")]), "[abcdef          ]");
     assert_eq!(fmt("[%s]", &[s("a\tb")]), "[a\tb]");
     // Bytes, not characters: "é" is two bytes.
@@ -126,8 +138,14 @@ fn strings() {
 
 #[test]
 fn c_flags_beyond_bpftrace_017() {
-    assert_eq!(fmt("[%+d][% d][%+d][% 5d][%+05d]", &[i(5), i(5), i(-5), i(5), i(5)]), "[+5][ 5][-5][    5][+0005]");
-    assert_eq!(fmt("[%#x][%#X][%#x][%#o][%#o][%#.3o]", &[i(255), i(255), i(0), i(8), i(0), i(8)]), "[0xff][0XFF][0][010][0][010]");
+    assert_eq!(
+        fmt("[%+d][% d][%+d][% 5d][%+05d]", &[i(5), i(5), i(-5), i(5), i(5)]),
+        "[+5][ 5][-5][    5][+0005]"
+    );
+    assert_eq!(
+        fmt("[%#x][%#X][%#x][%#o][%#o][%#.3o]", &[i(255), i(255), i(0), i(8), i(0), i(8)]),
+        "[0xff][0XFF][0][010][0][010]"
+    );
     assert_eq!(fmt("[%#08x][%-#8x|][%+u]", &[i(255), i(255), i(5)]), "[0x0000ff][0xff    |][5]");
     assert_eq!(fmt("[%i][%5i]", &[i(-7), i(3)]), "[-7][    3]");
     assert_eq!(fmt("[%.d][%+.0d][%+.0d]", &[i(0), i(0), i(1)]), "[][+][+1]");
@@ -148,7 +166,10 @@ fn parse_structure() {
     assert_eq!(pieces[0], Piece::Lit("a".into()));
     let Piece::Spec(spec) = &pieces[1] else { panic!("not a spec: {pieces:?}") };
     assert!(spec.flags.left && spec.flags.zero && !spec.flags.plus);
-    assert_eq!((spec.width, spec.precision, spec.length, spec.conv), (Some(8), Some(3), Length::LongLong, Conversion::Signed));
+    assert_eq!(
+        (spec.width, spec.precision, spec.length, spec.conv),
+        (Some(8), Some(3), Length::LongLong, Conversion::Signed)
+    );
     assert_eq!(spec.span, 1..10);
     assert_eq!(spec.to_string(), "%-08.3lld");
     assert_eq!(spec.arg_kind(), Some(ArgKind::Int));
@@ -166,7 +187,15 @@ fn parse_structure() {
         .collect();
     assert_eq!(
         kinds,
-        [Some(ArgKind::Str), Some(ArgKind::Int), Some(ArgKind::Int), Some(ArgKind::Int), Some(ArgKind::Int), Some(ArgKind::Int), None]
+        [
+            Some(ArgKind::Str),
+            Some(ArgKind::Int),
+            Some(ArgKind::Int),
+            Some(ArgKind::Int),
+            Some(ArgKind::Int),
+            Some(ArgKind::Int),
+            None
+        ]
     );
     // A lone `.` is precision 0.
     let pieces = parse_format("%.d").unwrap();
@@ -191,7 +220,10 @@ fn errors_point_at_the_specifier() {
     assert_eq!(err("%lln"), Some(("%n is not supported".into(), 0..4)));
     assert!(matches!(parse_format("%*d"), Err(FormatError::StarWidth { .. })));
     assert!(matches!(parse_format("%.*d"), Err(FormatError::StarWidth { .. })));
-    assert!(matches!(parse_format("%99999999999999999999999d"), Err(FormatError::FieldTooWide { .. })));
+    assert!(matches!(
+        parse_format("%99999999999999999999999d"),
+        Err(FormatError::FieldTooWide { .. })
+    ));
     assert!(matches!(parse_format("%.70000s"), Err(FormatError::FieldTooWide { .. })));
     assert_eq!(parse_format("x %q").err().map(|e| e.offset()), Some(2));
 }

@@ -109,10 +109,17 @@ mod tests {
         assert_eq!(format_map(&map("@g", 0, vec![(vec![], plain(-5))]), 0, 1), "@g: -5\n");
         assert_eq!(format_map(&map("@", 0, vec![(vec![], plain(1))]), 0, 1), "@: 1\n");
         assert_eq!(
-            format_map(&map("@u", 0, vec![(vec![], AggValue::Plain(Scalar::UInt(u64::MAX)))]), 0, 1),
+            format_map(
+                &map("@u", 0, vec![(vec![], AggValue::Plain(Scalar::UInt(u64::MAX)))]),
+                0,
+                1
+            ),
             "@u: 18446744073709551615\n"
         );
-        assert_eq!(format_map(&map("@d", 0, vec![(vec![], AggValue::Plain(s("str")))]), 0, 1), "@d: str\n");
+        assert_eq!(
+            format_map(&map("@d", 0, vec![(vec![], AggValue::Plain(s("str")))]), 0, 1),
+            "@d: str\n"
+        );
     }
 
     #[test]
@@ -123,11 +130,8 @@ mod tests {
     #[test]
     fn tuple_and_string_keys() {
         // @a[1,"x"] = count(); @a[2,"y"] = count() x2
-        let m = map(
-            "@a",
-            2,
-            vec![(vec![int(2), s("y")], plain(2)), (vec![int(1), s("x")], plain(1))],
-        );
+        let m =
+            map("@a", 2, vec![(vec![int(2), s("y")], plain(2)), (vec![int(1), s("x")], plain(1))]);
         assert_eq!(format_map(&m, 0, 1), "@a[1, x]: 1\n@a[2, y]: 2\n");
         let m = map("@e", 1, vec![(vec![s("x")], plain(1)), (vec![s("")], plain(2))]);
         assert_eq!(format_map(&m, 0, 1), "@e[x]: 1\n@e[]: 2\n");
@@ -152,11 +156,7 @@ mod tests {
 
     #[test]
     fn ties_sort_by_key() {
-        let m = map(
-            "@c",
-            1,
-            [5, 3, 9, 1, 7].iter().map(|&k| (vec![int(k)], plain(1))).collect(),
-        );
+        let m = map("@c", 1, [5, 3, 9, 1, 7].iter().map(|&k| (vec![int(k)], plain(1))).collect());
         assert_eq!(format_map(&m, 0, 1), "@c[1]: 1\n@c[3]: 1\n@c[5]: 1\n@c[7]: 1\n@c[9]: 1\n");
     }
 
@@ -194,7 +194,12 @@ mod tests {
         let m = map(
             "@e",
             1,
-            vec![(vec![int(1)], plain(5)), (vec![int(2)], plain(15)), (vec![int(3)], plain(25)), (vec![int(4)], plain(35))],
+            vec![
+                (vec![int(1)], plain(5)),
+                (vec![int(2)], plain(15)),
+                (vec![int(3)], plain(25)),
+                (vec![int(4)], plain(35)),
+            ],
         );
         assert_eq!(format_map(&m, 2, 1), "@e[3]: 25\n@e[4]: 35\n");
         assert_eq!(format_map(&m, 0, 10), "@e[1]: 0\n@e[2]: 1\n@e[3]: 2\n@e[4]: 3\n");
@@ -250,7 +255,9 @@ mod tests {
         let out = format_map(&m, 0, 1);
         let heads: Vec<&str> = out.lines().filter(|l| l.starts_with('@')).collect();
         assert_eq!(heads, ["@h[1]: ", "@h[5]: ", "@h[4]: ", "@h[3]: "]);
-        assert!(out.starts_with(&format!("@h[1]: \n[64K, 128K)            1 |{FULL}|\n\n@h[5]: \n")));
+        assert!(
+            out.starts_with(&format!("@h[1]: \n[64K, 128K)            1 |{FULL}|\n\n@h[5]: \n"))
+        );
         assert!(out.ends_with(&format!("@h[3]: \n[1]                    4 |{FULL}|\n\n")));
         // top keeps the largest totals.
         let out = format_map(&m, 2, 1);

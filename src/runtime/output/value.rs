@@ -123,9 +123,7 @@ fn sort_rank(v: &AggValue) -> Option<i128> {
 pub(crate) fn sorted_entries(dump: &MapDump, top: usize) -> Vec<&(Vec<Scalar>, AggValue)> {
     let mut entries: Vec<_> = dump.entries.iter().collect();
     entries.sort_by(|(ka, va), (kb, vb)| {
-        sort_rank(va)
-            .cmp(&sort_rank(vb))
-            .then_with(|| cmp_keys(ka, kb))
+        sort_rank(va).cmp(&sort_rank(vb)).then_with(|| cmp_keys(ka, kb))
     });
     if top > 0 && entries.len() > top {
         entries.drain(..entries.len() - top);
@@ -172,7 +170,11 @@ mod tests {
         assert_eq!(got, ["0", "2", "256", "-1"]);
 
         let s = |x: &str| Scalar::Str(x.to_string());
-        let mut keys = vec![vec![s("b"), Scalar::Int(1)], vec![s("ab"), Scalar::Int(0)], vec![s("a"), Scalar::Int(9)]];
+        let mut keys = vec![
+            vec![s("b"), Scalar::Int(1)],
+            vec![s("ab"), Scalar::Int(0)],
+            vec![s("a"), Scalar::Int(9)],
+        ];
         keys.sort_by(|a, b| cmp_keys(a, b));
         assert_eq!(keys[0][0], s("a"));
         assert_eq!(keys[1][0], s("ab"));
