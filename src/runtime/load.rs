@@ -40,7 +40,8 @@ pub enum LoadError {
 }
 
 fn at_insn(insn: Option<usize>) -> String {
-    insn.map(|n| format!(" at instruction {n}")).unwrap_or_default()
+    insn.map(|n| format!(" at instruction {n}"))
+        .unwrap_or_default()
 }
 
 /// First log buffer size; most rejection logs of small programs fit.
@@ -61,7 +62,7 @@ pub(crate) fn load_with_log_size(
     insns: &[u8],
     initial_log_size: usize,
 ) -> Result<Prog, LoadError> {
-    if insns.is_empty() || insns.len() % 8 != 0 {
+    if insns.is_empty() || !insns.len().is_multiple_of(8) {
         return Err(SysError::Invalid(format!(
             "program {name:?} is {} bytes, not a non-empty sequence of 8-byte instructions",
             insns.len()
@@ -93,7 +94,12 @@ pub(crate) fn load_with_log_size(
         let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
         let log = String::from_utf8_lossy(&log[..end]).into_owned();
         if log.trim().is_empty() {
-            return Err(SysError::os(Op::ProgLoad, format!("{kind} program {name:?}"), failure.errno).into());
+            return Err(SysError::os(
+                Op::ProgLoad,
+                format!("{kind} program {name:?}"),
+                failure.errno,
+            )
+            .into());
         }
         let (failed_insn, reason) = parse_verifier_log(&log);
         return Err(LoadError::Verifier {
@@ -173,7 +179,9 @@ fn is_noise(line: &str) -> bool {
     }
     // Register-state lines: "7: R0=... R10=fp0" or "7: frame1: R1=...".
     if let Some((index, rest)) = line.split_once(": ") {
-        if index.chars().all(|c| c.is_ascii_digit()) && (rest.starts_with('R') || rest.starts_with("frame")) {
+        if index.chars().all(|c| c.is_ascii_digit())
+            && (rest.starts_with('R') || rest.starts_with("frame"))
+        {
             return true;
         }
     }
@@ -215,7 +223,9 @@ pub(crate) fn parse_verifier_log(log: &str) -> (Option<usize>, String) {
     } else {
         reason.join("\n")
     };
-    let failed_insn = last_insn.map(|(_, n)| n).or_else(|| insn_in_message(&reason));
+    let failed_insn = last_insn
+        .map(|(_, n)| n)
+        .or_else(|| insn_in_message(&reason));
     (failed_insn, reason)
 }
 
@@ -278,14 +288,24 @@ mod tests {
         if skip_without_bpf() {
             return;
         }
-        for kind in [ProgKind::Kprobe, ProgKind::Tracepoint, ProgKind::PerfEvent, ProgKind::RawTracepoint] {
+        for kind in [
+            ProgKind::Kprobe,
+            ProgKind::Tracepoint,
+            ProgKind::PerfEvent,
+            ProgKind::RawTracepoint,
+        ] {
             load_program(kind, "ok", &prog_return(0)).unwrap_or_else(|e| panic!("{kind}: {e}"));
         }
     }
 
     fn expect_verifier(result: Result<Prog, LoadError>) -> (i32, String, Option<usize>, String) {
         match result {
-            Err(LoadError::Verifier { errno, log, failed_insn, reason }) => (errno, log, failed_insn, reason),
+            Err(LoadError::Verifier {
+                errno,
+                log,
+                failed_insn,
+                reason,
+            }) => (errno, log, failed_insn, reason),
             Err(other) => panic!("expected a verifier error, got {other}"),
             Ok(_) => panic!("expected a verifier error, program loaded"),
         }
@@ -296,12 +316,18 @@ mod tests {
         if skip_without_bpf() {
             return;
         }
-        let (errno, log, insn, reason) =
-            expect_verifier(load_program(ProgKind::RawTracepoint, "bad", &prog_bad_deref()));
+        let (errno, log, insn, reason) = expect_verifier(load_program(
+            ProgKind::RawTracepoint,
+            "bad",
+            &prog_bad_deref(),
+        ));
         assert_eq!(errno, libc::EACCES, "log:\n{log}");
         assert!(!log.is_empty());
         assert_eq!(insn, Some(1), "log:\n{log}");
-        assert!(reason.contains("R1 invalid mem access"), "reason {reason:?}, log:\n{log}");
+        assert!(
+            reason.contains("R1 invalid mem access"),
+            "reason {reason:?}, log:\n{log}"
+        );
         let message = load_program(ProgKind::RawTracepoint, "bad", &prog_bad_deref())
             .expect_err("rejected")
             .to_string();
@@ -319,10 +345,18 @@ mod tests {
             asm.mov64_imm(2, i);
         }
         asm.mov64_imm(1, 0).ldx_dw(0, 1, 0).exit();
-        let (_, log, insn, reason) =
-            expect_verifier(load_with_log_size(ProgKind::RawTracepoint, "big", &asm.bytes(), 1024));
+        let (_, log, insn, reason) = expect_verifier(load_with_log_size(
+            ProgKind::RawTracepoint,
+            "big",
+            &asm.bytes(),
+            1024,
+        ));
         assert!(log.len() > 1024, "log was not grown: {} bytes", log.len());
-        assert!(log.starts_with("0: "), "log lost its head: {:?}", &log[..40.min(log.len())]);
+        assert!(
+            log.starts_with("0: "),
+            "log lost its head: {:?}",
+            &log[..40.min(log.len())]
+        );
         assert_eq!(insn, Some(201));
         assert!(reason.contains("invalid mem access"), "{reason}");
     }
@@ -334,7 +368,8 @@ mod tests {
         }
         // No exit: "last insn is not an exit or jmp".
         let insns = Asm::new().mov64_imm(0, 0).bytes();
-        let (_, log, _, reason) = expect_verifier(load_program(ProgKind::RawTracepoint, "noexit", &insns));
+        let (_, log, _, reason) =
+            expect_verifier(load_program(ProgKind::RawTracepoint, "noexit", &insns));
         assert!(reason.contains("exit"), "reason {reason:?}, log:\n{log}");
     }
 

@@ -126,7 +126,9 @@ impl Map {
         // against cycling forever if keys churn while we walk.
         let limit = self.max_entries as usize;
         while keys.len() < limit {
-            let found = self.handle.next_key(keys.last().map(Vec::as_slice), &mut next)?;
+            let found = self
+                .handle
+                .next_key(keys.last().map(Vec::as_slice), &mut next)?;
             if !found {
                 break;
             }
@@ -231,11 +233,18 @@ mod tests {
         let map = Map::create("sizes", MapKind::Hash, 8, 8, 4).expect("create");
         assert!(matches!(
             map.lookup(&[0u8; 4]),
-            Err(SysError::Size { what: "map key", expected: 8, got: 4 })
+            Err(SysError::Size {
+                what: "map key",
+                expected: 8,
+                got: 4
+            })
         ));
         assert!(matches!(
             map.update(&[0u8; 8], &[0u8; 3]),
-            Err(SysError::Size { what: "map value", .. })
+            Err(SysError::Size {
+                what: "map value",
+                ..
+            })
         ));
         assert!(Map::create("arr", MapKind::Array, 8, 8, 4).is_err());
     }
@@ -312,6 +321,31 @@ mod tests {
         pca.clear().expect("clear");
         let got = pca.lookup(&u32k(0)).expect("lookup").expect("present");
         assert!(got.iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn percpu_values_written_by_a_program() {
+        if skip_without_bpf() {
+            return;
+        }
+        use crate::runtime::load::load_program;
+        use crate::runtime::sys::ProgKind;
+        use crate::runtime::testing::prog_count;
+        // The program adds 1 to its CPU's slot; the slots must sum to the
+        // number of runs whichever CPUs the runs landed on.
+        let map = Map::create("pcnt", MapKind::PercpuArray, 4, 8, 1).expect("create");
+        let prog = load_program(ProgKind::RawTracepoint, "pcnt", &prog_count(map.fd(), None))
+            .expect("load");
+        for _ in 0..6 {
+            assert_eq!(prog.test_run().expect("run"), 0);
+        }
+        let value = map.lookup(&u32k(0)).expect("lookup").expect("present");
+        let total: u64 = map
+            .percpu_slots(&value)
+            .iter()
+            .map(|slot| u64::from_ne_bytes((*slot).try_into().expect("8-byte slot")))
+            .sum();
+        assert_eq!(total, 6);
     }
 
     #[test]

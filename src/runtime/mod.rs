@@ -7,7 +7,7 @@
 //! * [`maps`] — [`maps::Map`]: create, look up, update, iterate, clear.
 //! * [`load`] — [`load::load_program`]; verifier rejections come back with
 //!   the log, the failing instruction index and the reason.
-//! * [`attach`] — uprobes, tracepoints, interval/profile timers, each a
+//! * [`attach`] — uprobes, kprobes, tracepoints, interval/profile timers, each a
 //!   [`attach::Link`] that detaches on drop.
 //! * [`ringbuf`] — [`ringbuf::RingBuf`]: events from programs to a handler.
 //!
@@ -24,8 +24,8 @@ pub mod sys;
 mod testing;
 
 pub use attach::{
-    attach_interval, attach_profile, attach_tracepoint, attach_uprobe, attach_uprobe_with_ref_ctr,
-    AttachError, Link,
+    attach_interval, attach_kprobe, attach_profile, attach_tracepoint, attach_uprobe,
+    attach_uprobe_with_ref_ctr, AttachError, Link,
 };
 pub use load::{load_program, LoadError, Prog};
 pub use maps::Map;

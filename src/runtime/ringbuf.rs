@@ -10,7 +10,7 @@
 use std::os::fd::RawFd;
 
 use super::maps::Map;
-use super::sys::{MapKind, RawRingBuffer, SysError};
+use super::sys::{MapKind, RawRingBuffer, SampleHandler, SysError};
 
 pub struct RingBuf {
     raw: RawRingBuffer,
@@ -19,7 +19,7 @@ pub struct RingBuf {
 impl RingBuf {
     /// Sets up reading `map`, which must be a [`MapKind::RingBuf`]. The
     /// reader keeps its own reference to the map.
-    pub fn new(map: &Map, handler: Box<dyn FnMut(&[u8]) -> i32>) -> Result<RingBuf, SysError> {
+    pub fn new(map: &Map, handler: SampleHandler) -> Result<RingBuf, SysError> {
         if map.kind() != MapKind::RingBuf {
             return Err(SysError::Invalid(format!(
                 "map {:?} is a {} map, not a ringbuf",
@@ -82,14 +82,25 @@ mod tests {
         )
         .expect("ring buffer");
         for value in [0x1122_3344_5566_7788u64, 42] {
-            let prog = load_program(ProgKind::RawTracepoint, "emit", &prog_ringbuf_output(map.fd(), value))
-                .expect("load");
-            assert_eq!(prog.test_run().expect("run"), 0, "bpf_ringbuf_output failed");
+            let prog = load_program(
+                ProgKind::RawTracepoint,
+                "emit",
+                &prog_ringbuf_output(map.fd(), value),
+            )
+            .expect("load");
+            assert_eq!(
+                prog.test_run().expect("run"),
+                0,
+                "bpf_ringbuf_output failed"
+            );
         }
         assert_eq!(rb.poll(1000).expect("poll"), 2);
         assert_eq!(
             *seen.borrow(),
-            vec![0x1122_3344_5566_7788u64.to_ne_bytes().to_vec(), 42u64.to_ne_bytes().to_vec()]
+            vec![
+                0x1122_3344_5566_7788u64.to_ne_bytes().to_vec(),
+                42u64.to_ne_bytes().to_vec()
+            ]
         );
         // Nothing left: consume returns at once.
         assert_eq!(rb.consume().expect("consume"), 0);
@@ -103,7 +114,12 @@ mod tests {
             return;
         }
         let map = Map::create("stopper", MapKind::RingBuf, 0, 0, 64 * 1024).expect("ringbuf map");
-        let prog = load_program(ProgKind::RawTracepoint, "emit", &prog_ringbuf_output(map.fd(), 7)).expect("load");
+        let prog = load_program(
+            ProgKind::RawTracepoint,
+            "emit",
+            &prog_ringbuf_output(map.fd(), 7),
+        )
+        .expect("load");
         for _ in 0..3 {
             assert_eq!(prog.test_run().expect("run"), 0);
         }
@@ -131,9 +147,17 @@ mod tests {
             return;
         }
         let hash = Map::create("h", MapKind::Hash, 4, 4, 1).expect("hash");
-        assert!(matches!(RingBuf::new(&hash, Box::new(|_| 0)), Err(SysError::Invalid(_))));
+        assert!(matches!(
+            RingBuf::new(&hash, Box::new(|_| 0)),
+            Err(SysError::Invalid(_))
+        ));
         let map = Map::create("owned", MapKind::RingBuf, 0, 0, 64 * 1024).expect("ringbuf map");
-        let prog = load_program(ProgKind::RawTracepoint, "emit", &prog_ringbuf_output(map.fd(), 1)).expect("load");
+        let prog = load_program(
+            ProgKind::RawTracepoint,
+            "emit",
+            &prog_ringbuf_output(map.fd(), 1),
+        )
+        .expect("load");
         let mut rb = RingBuf::new(&map, Box::new(|_| 0)).expect("ring buffer");
         drop(map);
         assert_eq!(prog.test_run().expect("run"), 0);

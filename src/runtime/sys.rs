@@ -2,7 +2,9 @@
 //!
 //! Everything that calls into libbpf-sys or issues a raw syscall lives here,
 //! behind small safe functions, so the rest of the runtime is ordinary safe
-//! Rust and the soundness argument can be read in one file. The rules:
+//! Rust and the soundness argument can be read in one place (this file plus
+//! its two submodules: `sys/perf.rs` for perf events and links,
+//! `sys/ring.rs` for libbpf's ring buffer). The rules:
 //!
 //! * every file descriptor comes back as an [`OwnedFd`], so closing (and with
 //!   it detaching a probe or freeing a map) happens on `Drop`;
@@ -17,15 +19,23 @@
 //! `RLIMIT_MEMLOCK`, which cannot be raised on cgroup-accounted kernels and
 //! does not need to be) would only confuse users.
 
-use std::any::Any;
-use std::ffi::{c_int, c_void, CStr, CString};
+use std::ffi::CString;
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::ptr::NonNull;
 use std::sync::{Once, OnceLock};
 
 use libbpf_sys as bpf;
+
+mod perf;
+mod ring;
+
+pub(crate) use perf::{
+    link_create_perf, perf_event_disable, perf_event_enable, perf_event_open, perf_event_set_bpf,
+    PerfEventSpec, PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT,
+};
+pub(crate) use ring::RawRingBuffer;
+pub use ring::SampleHandler;
 
 /// The map types the compiler uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -260,9 +270,12 @@ fn explain(op: Op, errno: i32) -> &'static str {
         (libc::EINVAL, _) => "invalid argument",
         (libc::EBADF, _) => "bad file descriptor (object already closed?)",
         (libc::EMFILE | libc::ENFILE, _) => "too many open files; raise the limit with `ulimit -n`",
+        (libc::EOPNOTSUPP | ENOTSUPP, Op::ProgTestRun) => {
+            "BPF_PROG_TEST_RUN cannot run this program type (BEGIN/END use raw tracepoint programs)"
+        }
         (libc::EOPNOTSUPP | ENOTSUPP, _) => "not supported by this kernel or map type",
         (libc::EBUSY, _) => "the resource is busy (already attached?)",
-        (libc::ESRCH, _) => "no such process",
+        (libc::ESRCH, _) => "the target process does not exist (has it exited?)",
         (libc::ENOSYS, _) => "the syscall is not available in this kernel",
         (libc::ENOSPC, Op::ProgLoad) => "the verifier log did not fit in the buffer",
         (libc::ENODEV, Op::PerfEventOpen) => "the PMU does not support this event on this CPU",
@@ -595,7 +608,7 @@ pub(crate) fn prog_load(
     log: &mut [u8],
 ) -> Result<OwnedFd, ProgLoadFailure> {
     quiet_libbpf();
-    if insns.is_empty() || insns.len() % 8 != 0 || log.len() > u32::MAX as usize {
+    if insns.is_empty() || !insns.len().is_multiple_of(8) || log.len() > u32::MAX as usize {
         return Err(ProgLoadFailure {
             errno: libc::EINVAL,
             log_true_size: 0,
@@ -652,250 +665,4 @@ pub(crate) fn prog_test_run(prog: BorrowedFd<'_>) -> Result<u32, SysError> {
         return Err(SysError::os(Op::ProgTestRun, "", last_errno()));
     }
     Ok(opts.retval)
-}
-
-// ---------------------------------------------------------------- perf events
-
-/// What to count or sample with `perf_event_open`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PerfEventSpec<'a> {
-    pub type_: u32,
-    pub config: u64,
-    /// For uprobe PMU events: the binary; becomes `config1` (a pointer).
-    pub path: Option<&'a CStr>,
-    pub config1: u64,
-    pub config2: u64,
-    /// Sampling period (events) or, with `freq`, samples per second.
-    pub sample: u64,
-    pub freq: bool,
-    pub pid: i32,
-    pub cpu: i32,
-}
-
-pub(crate) const PERF_TYPE_SOFTWARE: u32 = bpf::PERF_TYPE_SOFTWARE;
-pub(crate) const PERF_TYPE_TRACEPOINT: u32 = bpf::PERF_TYPE_TRACEPOINT;
-pub(crate) const PERF_COUNT_SW_CPU_CLOCK: u64 = bpf::PERF_COUNT_SW_CPU_CLOCK as u64;
-
-/// Opens a disabled perf event; enable it after attaching a program.
-pub(crate) fn perf_event_open(spec: &PerfEventSpec<'_>, what: &str) -> Result<OwnedFd, SysError> {
-    let mut attr = bpf::perf_event_attr {
-        type_: spec.type_,
-        size: std::mem::size_of::<bpf::perf_event_attr>() as u32,
-        config: spec.config,
-        ..Default::default()
-    };
-    attr.__bindgen_anon_1.sample_period = spec.sample;
-    attr.__bindgen_anon_3.config1 = match spec.path {
-        Some(path) => path.as_ptr() as u64,
-        None => spec.config1,
-    };
-    attr.__bindgen_anon_4.config2 = spec.config2;
-    attr.set_disabled(1);
-    if spec.freq {
-        attr.set_freq(1);
-    }
-    // SAFETY: attr is fully initialised with its own size, and `path` (if
-    // any) is a NUL-terminated string that outlives the syscall.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            &attr as *const bpf::perf_event_attr,
-            spec.pid as libc::c_long,
-            spec.cpu as libc::c_long,
-            -1 as libc::c_long,
-            bpf::PERF_FLAG_FD_CLOEXEC as libc::c_ulong,
-        )
-    };
-    if fd < 0 {
-        return Err(SysError::os(Op::PerfEventOpen, what, last_errno()));
-    }
-    // SAFETY: the kernel just returned this fd to us alone.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as c_int) })
-}
-
-// Generic Linux ioctl encoding (x86, arm, riscv; not mips/powerpc/sparc).
-const fn ioc(dir: u64, nr: u64, size: u64) -> u64 {
-    (dir << 30) | (size << 16) | ((b'$' as u64) << 8) | nr
-}
-const PERF_EVENT_IOC_ENABLE: u64 = ioc(0, 0, 0);
-const PERF_EVENT_IOC_DISABLE: u64 = ioc(0, 1, 0);
-const PERF_EVENT_IOC_SET_BPF: u64 = ioc(1, 8, 4);
-
-fn perf_ioctl(perf: BorrowedFd<'_>, request: u64, arg: c_int, what: &str) -> Result<(), SysError> {
-    // SAFETY: these perf ioctls take an integer argument, not a pointer.
-    let rc = unsafe { libc::ioctl(perf.as_raw_fd(), request as _, arg) };
-    if rc != 0 {
-        return Err(SysError::os(Op::PerfEventIoctl, what, last_errno()));
-    }
-    Ok(())
-}
-
-pub(crate) fn perf_event_enable(perf: BorrowedFd<'_>) -> Result<(), SysError> {
-    perf_ioctl(perf, PERF_EVENT_IOC_ENABLE, 0, "enable")
-}
-
-pub(crate) fn perf_event_disable(perf: BorrowedFd<'_>) -> Result<(), SysError> {
-    perf_ioctl(perf, PERF_EVENT_IOC_DISABLE, 0, "disable")
-}
-
-/// Pre-5.15 way to attach: the program stays attached until the perf fd closes.
-pub(crate) fn perf_event_set_bpf(perf: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> Result<(), SysError> {
-    perf_ioctl(perf, PERF_EVENT_IOC_SET_BPF, prog.as_raw_fd(), "PERF_EVENT_IOC_SET_BPF")
-}
-
-/// `BPF_LINK_CREATE` of a program on a perf event (kernel 5.15+).
-pub(crate) fn link_create_perf(prog: BorrowedFd<'_>, perf: BorrowedFd<'_>) -> Result<OwnedFd, SysError> {
-    let opts = bpf::bpf_link_create_opts {
-        sz: std::mem::size_of::<bpf::bpf_link_create_opts>() as bpf::size_t,
-        // SAFETY: the all-zero bit pattern is valid for this plain-data struct.
-        ..unsafe { std::mem::zeroed() }
-    };
-    // SAFETY: opts is a valid, properly sized struct; fds are live.
-    let fd = unsafe {
-        bpf::bpf_link_create(prog.as_raw_fd(), perf.as_raw_fd(), bpf::BPF_PERF_EVENT, &opts)
-    };
-    if fd < 0 {
-        return Err(SysError::os(Op::LinkCreate, "", last_errno()));
-    }
-    // SAFETY: the kernel just returned this fd to us alone.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-// ---------------------------------------------------------------- ring buffer
-
-/// Called with each record; 0 to go on, non-zero to stop this poll.
-pub type SampleHandler = Box<dyn FnMut(&[u8]) -> i32>;
-
-struct RingCtx {
-    handler: SampleHandler,
-    delivered: usize,
-    stopped: bool,
-    panic: Option<Box<dyn Any + Send>>,
-}
-
-/// libbpf stops consuming only on a negative callback result.
-const STOP: c_int = -libc::ECANCELED;
-
-unsafe extern "C" fn ring_sample(ctx: *mut c_void, data: *mut c_void, size: bpf::size_t) -> c_int {
-    // SAFETY: ctx is the RingCtx pointer registered in RawRingBuffer::new,
-    // alive until ring_buffer__free; libbpf calls us from poll/consume only,
-    // while the RawRingBuffer is mutably borrowed, so this is the only alias.
-    let ctx = unsafe { &mut *ctx.cast::<RingCtx>() };
-    if ctx.panic.is_some() {
-        return STOP;
-    }
-    let bytes: &[u8] = if size == 0 || data.is_null() {
-        &[]
-    } else {
-        // SAFETY: libbpf hands us `size` readable bytes of the sample.
-        unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size as usize) }
-    };
-    // A panic must not unwind into C; it is re-raised after the poll returns.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (ctx.handler)(bytes))) {
-        Ok(rc) => {
-            ctx.delivered += 1;
-            if rc == 0 {
-                0
-            } else {
-                ctx.stopped = true;
-                STOP
-            }
-        }
-        Err(payload) => {
-            ctx.panic = Some(payload);
-            STOP
-        }
-    }
-}
-
-/// A libbpf `struct ring_buffer` reading one ringbuf map.
-pub(crate) struct RawRingBuffer {
-    rb: NonNull<bpf::ring_buffer>,
-    ctx: NonNull<RingCtx>,
-    /// Our own reference to the map, so it outlives the mapping and epoll.
-    _map: OwnedFd,
-}
-
-impl RawRingBuffer {
-    pub fn new(map: BorrowedFd<'_>, handler: SampleHandler) -> Result<RawRingBuffer, SysError> {
-        quiet_libbpf();
-        let map = map
-            .try_clone_to_owned()
-            .map_err(|e| SysError::os(Op::Dup, "ringbuf map", e.raw_os_error().unwrap_or(libc::EIO)))?;
-        let ctx = NonNull::from(Box::leak(Box::new(RingCtx {
-            handler,
-            delivered: 0,
-            stopped: false,
-            panic: None,
-        })));
-        // SAFETY: ctx stays valid until Drop; the fd is a live map fd.
-        let rb = unsafe {
-            bpf::ring_buffer__new(
-                map.as_raw_fd(),
-                Some(ring_sample),
-                ctx.as_ptr().cast(),
-                std::ptr::null(),
-            )
-        };
-        match NonNull::new(rb) {
-            Some(rb) => Ok(RawRingBuffer { rb, ctx, _map: map }),
-            None => {
-                let errno = last_errno();
-                // SAFETY: libbpf did not keep ctx; reclaim the leaked box.
-                drop(unsafe { Box::from_raw(ctx.as_ptr()) });
-                Err(SysError::os(Op::RingBufNew, "", errno))
-            }
-        }
-    }
-
-    fn run(&mut self, call: impl FnOnce(*mut bpf::ring_buffer) -> c_int) -> Result<usize, SysError> {
-        {
-            // SAFETY: no callback is running; we hold &mut self.
-            let ctx = unsafe { self.ctx.as_mut() };
-            ctx.delivered = 0;
-            ctx.stopped = false;
-        }
-        let rc = call(self.rb.as_ptr());
-        // SAFETY: as above; the callbacks have returned.
-        let ctx = unsafe { self.ctx.as_mut() };
-        if let Some(payload) = ctx.panic.take() {
-            std::panic::resume_unwind(payload);
-        }
-        if rc >= 0 || ctx.stopped || rc == -libc::EINTR {
-            return Ok(ctx.delivered);
-        }
-        Err(SysError::os(Op::RingBufPoll, "", -rc))
-    }
-
-    pub fn poll(&mut self, timeout_ms: i32) -> Result<usize, SysError> {
-        // SAFETY: rb is live until Drop.
-        self.run(|rb| unsafe { bpf::ring_buffer__poll(rb, timeout_ms) })
-    }
-
-    pub fn consume(&mut self) -> Result<usize, SysError> {
-        // SAFETY: rb is live until Drop.
-        self.run(|rb| unsafe { bpf::ring_buffer__consume(rb) })
-    }
-
-    /// Whether the handler asked to stop during the last poll/consume.
-    pub fn stopped(&self) -> bool {
-        // SAFETY: no callback is running outside poll/consume.
-        unsafe { self.ctx.as_ref() }.stopped
-    }
-
-    pub fn epoll_fd(&self) -> std::os::fd::RawFd {
-        // SAFETY: rb is live until Drop.
-        unsafe { bpf::ring_buffer__epoll_fd(self.rb.as_ptr()) }
-    }
-}
-
-impl Drop for RawRingBuffer {
-    fn drop(&mut self) {
-        // SAFETY: rb came from ring_buffer__new and is freed exactly once;
-        // after that nothing refers to ctx, which we then reclaim.
-        unsafe {
-            bpf::ring_buffer__free(self.rb.as_ptr());
-            drop(Box::from_raw(self.ctx.as_ptr()));
-        }
-    }
 }

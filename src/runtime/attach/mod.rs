@@ -15,10 +15,12 @@ use std::path::PathBuf;
 use super::load::Prog;
 use super::sys::{self, PerfEventSpec, ProgKind, SysError};
 
+mod kprobe;
 mod perf;
 mod tracepoint;
 mod uprobe;
 
+pub use kprobe::attach_kprobe;
 pub use perf::{attach_interval, attach_profile};
 pub use tracepoint::{attach_tracepoint, tracepoint_id};
 pub use uprobe::{attach_uprobe, attach_uprobe_with_ref_ctr};
@@ -31,6 +33,8 @@ pub enum AttachError {
     NotText { path: PathBuf, offset: u64 },
     #[error("uprobes are not available: {0}")]
     NoUprobes(String),
+    #[error("kprobes are not available: {0}")]
+    NoKprobes(String),
     #[error("no tracepoint {category}:{name} (no {}); list them with `trace -l 'tracepoint:*'`", .path.display())]
     NoSuchTracepoint {
         category: String,
@@ -58,6 +62,39 @@ impl AttachError {
         let what = what.into();
         move |source| AttachError::Sys { what, source }
     }
+}
+
+const PMU_DIR: &str = "/sys/bus/event_source/devices";
+
+fn pmu_file(pmu: &str, name: &str) -> Result<String, String> {
+    let path = std::path::Path::new(PMU_DIR).join(pmu).join(name);
+    std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// The perf event type number of a dynamic PMU (`uprobe`, `kprobe`).
+fn pmu_type(pmu: &str) -> Result<u32, String> {
+    let text = pmu_file(pmu, "type")?;
+    text.trim()
+        .parse()
+        .map_err(|_| format!("unexpected {PMU_DIR}/{pmu}/type: {:?}", text.trim()))
+}
+
+/// The lowest `config` bit of a PMU format field, e.g. `retprobe` is
+/// `config:0` and `ref_ctr_offset` is `config:32-63`.
+fn pmu_format_bit(pmu: &str, field: &str) -> Result<u32, String> {
+    let text = pmu_file(pmu, &format!("format/{field}"))?;
+    parse_format_bit(&text).ok_or_else(|| {
+        format!(
+            "unexpected {PMU_DIR}/{pmu}/format/{field}: {:?}",
+            text.trim()
+        )
+    })
+}
+
+fn parse_format_bit(text: &str) -> Option<u32> {
+    let bits = text.trim().strip_prefix("config:")?;
+    let low = bits.split('-').next()?;
+    low.parse().ok().filter(|b| *b < 64)
 }
 
 /// One perf event and the BPF link binding a program to it (if the kernel
@@ -121,8 +158,13 @@ fn require_kind(prog: &Prog, expected: ProgKind, target: &'static str) -> Result
 }
 
 /// Opens one perf event, binds `prog` to it and enables it.
-fn attach_perf_event(prog: &Prog, spec: &PerfEventSpec<'_>, what: &str) -> Result<Attachment, AttachError> {
-    let perf = sys::perf_event_open(spec, what).map_err(AttachError::sys(what))?;
+fn attach_perf_event(
+    prog: &Prog,
+    spec: &PerfEventSpec<'_>,
+    what: &str,
+) -> Result<Attachment, AttachError> {
+    // `what` goes into the AttachError; the SysError needs no context.
+    let perf = sys::perf_event_open(spec, "").map_err(AttachError::sys(what))?;
     let link = match sys::link_create_perf(prog.borrowed_fd(), perf.as_fd()) {
         Ok(link) => Some(link),
         Err(link_err) => {
@@ -140,4 +182,24 @@ fn attach_perf_event(prog: &Prog, spec: &PerfEventSpec<'_>, what: &str) -> Resul
     let attachment = Attachment { link, perf };
     sys::perf_event_enable(attachment.perf.as_fd()).map_err(AttachError::sys(what))?;
     Ok(attachment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pmu_format_fields() {
+        assert_eq!(parse_format_bit("config:0\n"), Some(0));
+        assert_eq!(parse_format_bit("config:32-63"), Some(32));
+        assert_eq!(parse_format_bit("config1:0"), None);
+        assert_eq!(parse_format_bit("config:64"), None);
+    }
+
+    #[test]
+    fn uprobe_pmu_is_readable() {
+        let ty = pmu_type("uprobe").expect("uprobe PMU type");
+        assert!(ty > 5, "dynamic PMU types follow the fixed ones, got {ty}");
+        assert_eq!(pmu_format_bit("uprobe", "retprobe"), Ok(0));
+    }
 }

@@ -13,7 +13,8 @@ use crate::runtime::sys::{self, PerfEventSpec, ProgKind, PERF_TYPE_TRACEPOINT};
 
 /// The tracefs id of `category:name`.
 pub fn tracepoint_id(category: &str, name: &str) -> Result<u32, AttachError> {
-    let valid = |s: &str| !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('\0');
+    let valid =
+        |s: &str| !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('\0');
     if !valid(category) || !valid(name) {
         return Err(AttachError::Invalid(format!(
             "{category:?}:{name:?} is not a tracepoint name"
@@ -27,7 +28,11 @@ pub fn tracepoint_id(category: &str, name: &str) -> Result<u32, AttachError> {
         path: path.clone(),
     })?;
     text.trim().parse().map_err(|_| {
-        AttachError::Invalid(format!("unexpected contents of {}: {:?}", path.display(), text.trim()))
+        AttachError::Invalid(format!(
+            "unexpected contents of {}: {:?}",
+            path.display(),
+            text.trim()
+        ))
     })
 }
 
@@ -38,7 +43,7 @@ pub fn attach_tracepoint(prog: &Prog, category: &str, name: &str) -> Result<Link
     let spec = PerfEventSpec {
         type_: PERF_TYPE_TRACEPOINT,
         config: u64::from(id),
-        path: None,
+        config1_str: None,
         config1: 0,
         config2: 0,
         sample: 0,
@@ -48,7 +53,8 @@ pub fn attach_tracepoint(prog: &Prog, category: &str, name: &str) -> Result<Link
     };
     let description = format!("tracepoint {category}:{name}");
     let mut link = Link::new(description.clone());
-    link.parts.push(attach_perf_event(prog, &spec, &description)?);
+    link.parts
+        .push(attach_perf_event(prog, &spec, &description)?);
     Ok(link)
 }
 
@@ -83,7 +89,11 @@ mod tests {
         assert_eq!(read_count(&map), 25);
         drop(link);
         getpid_n(10);
-        assert_eq!(read_count(&map), 25, "tracepoint fired after its Link was dropped");
+        assert_eq!(
+            read_count(&map),
+            25,
+            "tracepoint fired after its Link was dropped"
+        );
     }
 
     #[test]
@@ -92,9 +102,13 @@ mod tests {
             return;
         }
         let prog = load_program(ProgKind::Tracepoint, "tp_none", &prog_return(0)).expect("load");
-        let err = attach_tracepoint(&prog, "syscalls", "sys_enter_no_such_call").expect_err("missing");
+        let err =
+            attach_tracepoint(&prog, "syscalls", "sys_enter_no_such_call").expect_err("missing");
         assert!(matches!(err, AttachError::NoSuchTracepoint { .. }), "{err}");
-        assert!(err.to_string().contains("syscalls:sys_enter_no_such_call"), "{err}");
+        assert!(
+            err.to_string().contains("syscalls:sys_enter_no_such_call"),
+            "{err}"
+        );
         let err = attach_tracepoint(&prog, "../etc", "x").expect_err("bad name");
         assert!(matches!(err, AttachError::Invalid(_)), "{err}");
         let kp = load_program(ProgKind::Kprobe, "kp", &prog_return(0)).expect("load");

@@ -24,11 +24,11 @@ use std::path::Path;
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::{elf, Endianness, FileKind, ReadCache};
 
-use super::{attach_perf_event, require_kind, AttachError, Link};
+use super::{attach_perf_event, pmu_format_bit, pmu_type, require_kind, AttachError, Link};
 use crate::runtime::load::Prog;
 use crate::runtime::sys::{PerfEventSpec, ProgKind};
 
-const UPROBE_PMU: &str = "/sys/bus/event_source/devices/uprobe";
+const UPROBE_PMU: &str = "uprobe";
 
 /// Attaches a Kprobe-kind program at `file_offset` in `binary`.
 pub fn attach_uprobe(
@@ -60,17 +60,14 @@ pub fn attach_uprobe_with_ref_ctr(
     })?;
     check_text_offset(&path, file_offset)?;
 
-    let pmu_type = read_pmu_file("type")?
-        .trim()
-        .parse::<u32>()
-        .map_err(|_| AttachError::NoUprobes(format!("unreadable {UPROBE_PMU}/type")))?;
+    let pmu_type = pmu_type(UPROBE_PMU).map_err(no_uprobes)?;
     let mut config = 0u64;
     if retprobe {
-        config |= 1u64 << format_bit("retprobe")?;
+        config |= 1u64 << pmu_format_bit(UPROBE_PMU, "retprobe").map_err(no_uprobes)?;
     }
     if ref_ctr_offset != 0 {
-        let shift = format_bit("ref_ctr_offset")?;
-        if ref_ctr_offset >> (64 - shift) != 0 {
+        let shift = pmu_format_bit(UPROBE_PMU, "ref_ctr_offset").map_err(no_uprobes)?;
+        if ref_ctr_offset.checked_shr(64 - shift).unwrap_or(0) != 0 {
             return Err(AttachError::Invalid(format!(
                 "USDT semaphore offset {ref_ctr_offset:#x} does not fit the uprobe PMU's ref_ctr_offset field"
             )));
@@ -88,7 +85,7 @@ pub fn attach_uprobe_with_ref_ctr(
     let spec = PerfEventSpec {
         type_: pmu_type,
         config,
-        path: Some(&cpath),
+        config1_str: Some(&cpath),
         config1: 0,
         config2: file_offset,
         sample: 0,
@@ -101,35 +98,15 @@ pub fn attach_uprobe_with_ref_ctr(
         description.push_str(&format!(" (pid {pid})"));
     }
     let mut link = Link::new(description.clone());
-    link.parts.push(attach_perf_event(prog, &spec, &description)?);
+    link.parts
+        .push(attach_perf_event(prog, &spec, &description)?);
     Ok(link)
 }
 
-fn read_pmu_file(name: &str) -> Result<String, AttachError> {
-    let path = Path::new(UPROBE_PMU).join(name);
-    std::fs::read_to_string(&path).map_err(|e| {
-        AttachError::NoUprobes(format!(
-            "cannot read {}: {e} (kernel built without CONFIG_UPROBE_EVENTS?)",
-            path.display()
-        ))
-    })
-}
-
-/// The lowest bit of a PMU format field, e.g. `config:0` or `config:32-63`.
-fn format_bit(field: &str) -> Result<u32, AttachError> {
-    let text = read_pmu_file(&format!("format/{field}"))?;
-    parse_format_bit(&text).ok_or_else(|| {
-        AttachError::NoUprobes(format!(
-            "unexpected {UPROBE_PMU}/format/{field}: {:?}",
-            text.trim()
-        ))
-    })
-}
-
-fn parse_format_bit(text: &str) -> Option<u32> {
-    let bits = text.trim().strip_prefix("config:")?;
-    let low = bits.split('-').next()?;
-    low.parse().ok().filter(|b| *b < 64)
+fn no_uprobes(reason: String) -> AttachError {
+    AttachError::NoUprobes(format!(
+        "{reason} (kernel built without CONFIG_UPROBE_EVENTS?)"
+    ))
 }
 
 /// Checks that `offset` lies inside an executable loadable segment.
@@ -232,13 +209,6 @@ mod tests {
     }
 
     #[test]
-    fn format_fields() {
-        assert_eq!(parse_format_bit("config:0\n"), Some(0));
-        assert_eq!(parse_format_bit("config:32-63"), Some(32));
-        assert_eq!(parse_format_bit("config1:0"), None);
-    }
-
-    #[test]
     fn uprobe_counts_calls_and_detaches_on_drop() {
         if skip_without_bpf() {
             return;
@@ -249,12 +219,20 @@ mod tests {
         let prog = load_program(ProgKind::Kprobe, "up_a", &insns).expect("load");
         let offset = offset_of("trace_runtime_test_uprobe_a");
         let link = attach_uprobe(&prog, &self_exe(), offset, false, None).expect("attach");
-        assert!(link.description().starts_with("uprobe /"), "{}", link.description());
+        assert!(
+            link.description().starts_with("uprobe /"),
+            "{}",
+            link.description()
+        );
         call_n(trace_runtime_test_uprobe_a, 7);
         assert_eq!(read_count(&map), 7);
         drop(link);
         call_n(trace_runtime_test_uprobe_a, 5);
-        assert_eq!(read_count(&map), 7, "probe fired after its Link was dropped");
+        assert_eq!(
+            read_count(&map),
+            7,
+            "probe fired after its Link was dropped"
+        );
     }
 
     #[test]
@@ -279,16 +257,19 @@ mod tests {
         // No tid filter in the program: the perf event's pid does the work.
         // Function b is called by this test only.
         let map = Map::create("uppid", MapKind::Array, 4, 8, 1).expect("map");
-        let prog = load_program(ProgKind::Kprobe, "up_b", &prog_count(map.fd(), None)).expect("load");
+        let prog =
+            load_program(ProgKind::Kprobe, "up_b", &prog_count(map.fd(), None)).expect("load");
         let offset = offset_of("trace_runtime_test_uprobe_b");
         let pid = std::process::id() as i32;
         {
-            let _link = attach_uprobe(&prog, &self_exe(), offset, false, Some(pid)).expect("attach");
+            let _link =
+                attach_uprobe(&prog, &self_exe(), offset, false, Some(pid)).expect("attach");
             call_n(trace_runtime_test_uprobe_b, 9);
             assert_eq!(read_count(&map), 9);
         }
         // Filtered to another process (init): our calls must not count.
-        let _other = attach_uprobe(&prog, &self_exe(), offset, false, Some(1)).expect("attach pid 1");
+        let _other =
+            attach_uprobe(&prog, &self_exe(), offset, false, Some(1)).expect("attach pid 1");
         call_n(trace_runtime_test_uprobe_b, 3);
         assert_eq!(read_count(&map), 9);
     }
@@ -298,15 +279,30 @@ mod tests {
         if skip_without_bpf() {
             return;
         }
-        let prog = load_program(ProgKind::Kprobe, "up_err", &crate::runtime::testing::prog_return(0)).expect("load");
-        let err = attach_uprobe(&prog, Path::new("/no/such/binary"), 0x1000, false, None).expect_err("missing");
+        let prog = load_program(
+            ProgKind::Kprobe,
+            "up_err",
+            &crate::runtime::testing::prog_return(0),
+        )
+        .expect("load");
+        let err = attach_uprobe(&prog, Path::new("/no/such/binary"), 0x1000, false, None)
+            .expect_err("missing");
         assert!(matches!(err, AttachError::Binary { .. }), "{err}");
         // Offset 0 is the ELF header: never in a text segment.
         let err = attach_uprobe(&prog, &self_exe(), 0, false, None).expect_err("not text");
-        assert!(matches!(err, AttachError::NotText { offset: 0, .. }), "{err}");
-        let err = attach_uprobe(&prog, Path::new("/proc/self/status"), 0, false, None).expect_err("not ELF");
+        assert!(
+            matches!(err, AttachError::NotText { offset: 0, .. }),
+            "{err}"
+        );
+        let err = attach_uprobe(&prog, Path::new("/proc/self/status"), 0, false, None)
+            .expect_err("not ELF");
         assert!(err.to_string().contains("not an ELF"), "{err}");
-        let tp = load_program(ProgKind::Tracepoint, "tp", &crate::runtime::testing::prog_return(0)).expect("load");
+        let tp = load_program(
+            ProgKind::Tracepoint,
+            "tp",
+            &crate::runtime::testing::prog_return(0),
+        )
+        .expect("load");
         let offset = offset_of("trace_runtime_test_uprobe_a");
         let err = attach_uprobe(&tp, &self_exe(), offset, false, None).expect_err("wrong kind");
         assert!(matches!(err, AttachError::WrongProgKind { .. }), "{err}");
