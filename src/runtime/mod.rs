@@ -1,5 +1,41 @@
 //! Loading, attaching and running compiled programs; printing their results.
+//!
+//! Layering, bottom up:
+//!
+//! * [`sys`] — the only module with `unsafe` FFI (libbpf-sys, raw syscalls);
+//!   fds are `OwnedFd`, errors are [`sys::SysError`] with an explanation.
+//! * [`maps`] — [`maps::Map`]: create, look up, update, iterate, clear.
+//! * [`load`] — [`load::load_program`]; verifier rejections come back with
+//!   the log, the failing instruction index and the reason.
+//! * [`attach`] — uprobes, kprobes, tracepoints, interval/profile timers, each a
+//!   [`attach::Link`] that detaches on drop.
+//! * [`ringbuf`] — [`ringbuf::RingBuf`]: events from programs to a handler.
+//! * [`session`] — one run: BEGIN, attach, events, teardown, END, map dump;
+//!   [`decode`] reads maps back, [`output`] formats them, [`child`] is `-c`.
+//!
+//! Everything here releases its kernel objects on `Drop`, so a probe never
+//! outlives the process that created it.
+
+pub mod attach;
 pub mod child;
 pub mod decode;
+pub mod load;
+pub mod maps;
 pub mod output;
+pub mod ringbuf;
 pub mod session;
+pub mod sys;
+
+#[cfg(test)]
+mod testing;
+
+pub use attach::{
+    attach_interval, attach_kprobe, attach_profile, attach_tracepoint, attach_uprobe,
+    attach_uprobe_with_ref_ctr, AttachError, Link,
+};
+pub use load::{load_program, LoadError, Prog};
+pub use maps::Map;
+pub use ringbuf::RingBuf;
+pub use sys::{
+    bpf_available, ensure_tracefs, online_cpus, possible_cpus, MapKind, ProgKind, SysError,
+};

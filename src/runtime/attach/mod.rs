@@ -1,0 +1,205 @@
+//! Attaching loaded programs to events: uprobes, tracepoints, perf events.
+//!
+//! Every attachment is a perf event (`perf_event_open`) with the program
+//! bound to it, preferably through a BPF link (`BPF_LINK_CREATE`, kernel
+//! 5.15+) and otherwise through `PERF_EVENT_IOC_SET_BPF`. A [`Link`] owns
+//! those fds: dropping it disables the events and closes them, which
+//! detaches the program, so no probe can outlive the process that made it.
+//!
+//! Perf events are created disabled and enabled only once the program is
+//! bound, so an event can never fire without its program.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use super::load::Prog;
+use super::sys::{self, PerfEventSpec, ProgKind, SysError};
+
+mod kprobe;
+mod perf;
+mod tracepoint;
+mod uprobe;
+
+pub use kprobe::attach_kprobe;
+pub use perf::{attach_interval, attach_profile};
+pub use tracepoint::{attach_tracepoint, tracepoint_id};
+pub use uprobe::{attach_uprobe, attach_uprobe_with_ref_ctr};
+
+#[derive(thiserror::Error, Debug)]
+pub enum AttachError {
+    #[error("cannot probe {}: {reason}", .path.display())]
+    Binary { path: PathBuf, reason: String },
+    #[error("cannot probe {}: file offset {offset:#x} is not inside an executable (text) segment", .path.display())]
+    NotText { path: PathBuf, offset: u64 },
+    #[error("uprobes are not available: {0}")]
+    NoUprobes(String),
+    #[error("kprobes are not available: {0}")]
+    NoKprobes(String),
+    #[error("no tracepoint {category}:{name} (no {}); list them with `trace -l 'tracepoint:*'`", .path.display())]
+    NoSuchTracepoint {
+        category: String,
+        name: String,
+        path: PathBuf,
+    },
+    #[error("a {got} program cannot be attached to a {target}; it must be loaded as {expected}")]
+    WrongProgKind {
+        target: &'static str,
+        expected: ProgKind,
+        got: ProgKind,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("attaching {what} failed: {source}")]
+    Sys {
+        what: String,
+        #[source]
+        source: SysError,
+    },
+}
+
+impl AttachError {
+    fn sys(what: impl Into<String>) -> impl FnOnce(SysError) -> AttachError {
+        let what = what.into();
+        move |source| AttachError::Sys { what, source }
+    }
+}
+
+const PMU_DIR: &str = "/sys/bus/event_source/devices";
+
+fn pmu_file(pmu: &str, name: &str) -> Result<String, String> {
+    let path = std::path::Path::new(PMU_DIR).join(pmu).join(name);
+    std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// The perf event type number of a dynamic PMU (`uprobe`, `kprobe`).
+fn pmu_type(pmu: &str) -> Result<u32, String> {
+    let text = pmu_file(pmu, "type")?;
+    text.trim()
+        .parse()
+        .map_err(|_| format!("unexpected {PMU_DIR}/{pmu}/type: {:?}", text.trim()))
+}
+
+/// The lowest `config` bit of a PMU format field, e.g. `retprobe` is
+/// `config:0` and `ref_ctr_offset` is `config:32-63`.
+fn pmu_format_bit(pmu: &str, field: &str) -> Result<u32, String> {
+    let text = pmu_file(pmu, &format!("format/{field}"))?;
+    parse_format_bit(&text).ok_or_else(|| {
+        format!(
+            "unexpected {PMU_DIR}/{pmu}/format/{field}: {:?}",
+            text.trim()
+        )
+    })
+}
+
+fn parse_format_bit(text: &str) -> Option<u32> {
+    let bits = text.trim().strip_prefix("config:")?;
+    let low = bits.split('-').next()?;
+    low.parse().ok().filter(|b| *b < 64)
+}
+
+/// One perf event and the BPF link binding a program to it (if the kernel
+/// has links). Field order matters: the link closes before the event.
+#[derive(Debug)]
+struct Attachment {
+    link: Option<OwnedFd>,
+    perf: OwnedFd,
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        // Stop the event first so nothing fires while the fds close; a
+        // failure here changes nothing, as closing detaches anyway.
+        let _ = sys::perf_event_disable(self.perf.as_fd());
+    }
+}
+
+/// An attached probe (possibly one perf event per CPU). Dropping it
+/// detaches the program.
+#[derive(Debug)]
+pub struct Link {
+    parts: Vec<Attachment>,
+    description: String,
+}
+
+impl Link {
+    fn new(description: String) -> Link {
+        Link {
+            parts: Vec::new(),
+            description,
+        }
+    }
+
+    /// What this link is attached to, e.g. `tracepoint syscalls:sys_enter_getpid`.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The perf event fds (one per CPU for `profile`).
+    pub fn perf_fds(&self) -> Vec<RawFd> {
+        self.parts.iter().map(|p| p.perf.as_raw_fd()).collect()
+    }
+
+    /// Whether the program is bound through BPF links (vs. the older ioctl).
+    pub fn uses_bpf_link(&self) -> bool {
+        self.parts.iter().all(|p| p.link.is_some())
+    }
+}
+
+fn require_kind(prog: &Prog, expected: ProgKind, target: &'static str) -> Result<(), AttachError> {
+    if prog.kind() == expected {
+        Ok(())
+    } else {
+        Err(AttachError::WrongProgKind {
+            target,
+            expected,
+            got: prog.kind(),
+        })
+    }
+}
+
+/// Opens one perf event, binds `prog` to it and enables it.
+fn attach_perf_event(
+    prog: &Prog,
+    spec: &PerfEventSpec<'_>,
+    what: &str,
+) -> Result<Attachment, AttachError> {
+    // `what` goes into the AttachError; the SysError needs no context.
+    let perf = sys::perf_event_open(spec, "").map_err(AttachError::sys(what))?;
+    let link = match sys::link_create_perf(prog.borrowed_fd(), perf.as_fd()) {
+        Ok(link) => Some(link),
+        Err(link_err) => {
+            // Kernels before 5.15 have no perf links; the ioctl binds the
+            // program for the lifetime of the perf fd instead.
+            if sys::perf_event_set_bpf(perf.as_fd(), prog.borrowed_fd()).is_err() {
+                return Err(AttachError::Sys {
+                    what: what.to_string(),
+                    source: link_err,
+                });
+            }
+            None
+        }
+    };
+    let attachment = Attachment { link, perf };
+    sys::perf_event_enable(attachment.perf.as_fd()).map_err(AttachError::sys(what))?;
+    Ok(attachment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pmu_format_fields() {
+        assert_eq!(parse_format_bit("config:0\n"), Some(0));
+        assert_eq!(parse_format_bit("config:32-63"), Some(32));
+        assert_eq!(parse_format_bit("config1:0"), None);
+        assert_eq!(parse_format_bit("config:64"), None);
+    }
+
+    #[test]
+    fn uprobe_pmu_is_readable() {
+        let ty = pmu_type("uprobe").expect("uprobe PMU type");
+        assert!(ty > 5, "dynamic PMU types follow the fixed ones, got {ty}");
+        assert_eq!(pmu_format_bit("uprobe", "retprobe"), Ok(0));
+    }
+}
