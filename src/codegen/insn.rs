@@ -304,22 +304,65 @@ impl JmpOp {
 pub enum Insn {
     /// 64-bit ALU. For `Neg` the operand is not encoded (the kernel requires
     /// the `K` form with zero fields), so it decodes as `Src::Imm(0)`.
-    Alu64 { op: AluOp, dst: Reg, src: Src },
+    Alu64 {
+        op: AluOp,
+        dst: Reg,
+        src: Src,
+    },
     /// 32-bit ALU; the result is zero-extended into the full register.
-    Alu32 { op: AluOp, dst: Reg, src: Src },
-    LdImm64 { dst: Reg, imm: i64 },
+    Alu32 {
+        op: AluOp,
+        dst: Reg,
+        src: Src,
+    },
+    LdImm64 {
+        dst: Reg,
+        imm: i64,
+    },
     /// `ld_imm64` with `src_reg = BPF_PSEUDO_MAP_FD`: the loader replaces the
     /// fd with the map pointer.
-    LdMapFd { dst: Reg, fd: i32 },
-    Ldx { size: Size, dst: Reg, src: Reg, off: i16 },
-    St { size: Size, dst: Reg, off: i16, imm: i32 },
-    Stx { size: Size, dst: Reg, off: i16, src: Reg },
+    LdMapFd {
+        dst: Reg,
+        fd: i32,
+    },
+    Ldx {
+        size: Size,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+    },
+    St {
+        size: Size,
+        dst: Reg,
+        off: i16,
+        imm: i32,
+    },
+    Stx {
+        size: Size,
+        dst: Reg,
+        off: i16,
+        src: Reg,
+    },
     /// `lock *(size *)(dst + off) += src` (no fetch).
-    AtomicAdd { size: Size, dst: Reg, off: i16, src: Reg },
-    Ja { off: i16 },
+    AtomicAdd {
+        size: Size,
+        dst: Reg,
+        off: i16,
+        src: Reg,
+    },
+    Ja {
+        off: i16,
+    },
     /// Conditional jump, 64-bit comparison (`BPF_JMP` class).
-    Jmp { op: JmpOp, dst: Reg, src: Src, off: i16 },
-    Call { helper: i32 },
+    Jmp {
+        op: JmpOp,
+        dst: Reg,
+        src: Src,
+        off: i16,
+    },
+    Call {
+        helper: i32,
+    },
     Exit,
 }
 
@@ -367,8 +410,7 @@ impl Insn {
         match *self {
             Insn::Alu64 { op, dst, src } | Insn::Alu32 { op, dst, src } => {
                 let class = if matches!(self, Insn::Alu64 { .. }) { BPF_ALU64 } else { BPF_ALU };
-                let (s, sreg, imm) =
-                    if op == AluOp::Neg { (BPF_K, 0, 0) } else { src_bits(src) };
+                let (s, sreg, imm) = if op == AluOp::Neg { (BPF_K, 0, 0) } else { src_bits(src) };
                 push_slot(out, class | op.bits() | s, dst.index(), sreg, 0, imm);
             }
             Insn::LdImm64 { dst, imm } => {
@@ -472,9 +514,7 @@ impl Insn {
             BPF_JMP => match code & OP_MASK {
                 BPF_JA if code == BPF_JMP | BPF_JA => Insn::Ja { off },
                 // src_reg 1 and 2 are BPF-to-BPF calls and kfunc calls.
-                BPF_CALL if code == BPF_JMP | BPF_CALL && src_n == 0 => {
-                    Insn::Call { helper: imm }
-                }
+                BPF_CALL if code == BPF_JMP | BPF_CALL && src_n == 0 => Insn::Call { helper: imm },
                 BPF_EXIT if code == BPF_JMP | BPF_EXIT => Insn::Exit,
                 _ => {
                     let op = JmpOp::from_bits(code).ok_or(unsupported)?;
@@ -578,6 +618,7 @@ mod tests {
     /// its encoding (checked against the opcode tables in uapi bpf.h).
     #[test]
     fn table() {
+        #[rustfmt::skip]
         let rows: &[(Insn, &str, &str)] = &[
             (Insn::Alu64 { op: AluOp::Mov, dst: R1, src: Src::Reg(R2) }, "r1 = r2",
              "bf 21 00 00 00 00 00 00"),
@@ -694,7 +735,7 @@ mod tests {
             self.pick(&Reg::ALL)
         }
         fn src(&mut self) -> Src {
-            if self.next() % 2 == 0 {
+            if self.next().is_multiple_of(2) {
                 Src::Reg(self.reg())
             } else {
                 Src::Imm(self.next() as i32)
@@ -711,7 +752,7 @@ mod tests {
             0 | 1 => {
                 let op = rng.pick(&AluOp::ALL);
                 let src = if op == AluOp::Neg { Src::Imm(0) } else { rng.src() };
-                if rng.next() % 2 == 0 {
+                if rng.next().is_multiple_of(2) {
                     Insn::Alu64 { op, dst: rng.reg(), src }
                 } else {
                     Insn::Alu32 { op, dst: rng.reg(), src }
@@ -774,7 +815,10 @@ mod tests {
         );
         // JMP32 class, byte swap and a BPF-to-BPF call are not ours.
         for code in [0x16u8, 0xd4, 0xdc] {
-            assert_eq!(Insn::decode(&[code, 0, 0, 0, 0, 0, 0, 0]), Err(DecodeError::Unsupported { code }));
+            assert_eq!(
+                Insn::decode(&[code, 0, 0, 0, 0, 0, 0, 0]),
+                Err(DecodeError::Unsupported { code })
+            );
         }
         assert_eq!(
             Insn::decode(&[0x85, 0x10, 0, 0, 0, 0, 0, 0]),

@@ -173,7 +173,10 @@ mod tests {
             Err(LinkError::UnknownLabel { label: 5, span: jump.span })
         );
         let lm = line(Asm::LoadMap { dst: Reg::R1, map: MapId(2) }, 2);
-        assert_eq!(link(&[lm.clone()], &[1, 2]), Err(LinkError::UnknownMap { map: 2, span: lm.span }));
+        assert_eq!(
+            link(std::slice::from_ref(&lm), &[1, 2]),
+            Err(LinkError::UnknownMap { map: 2, span: lm.span })
+        );
         let lab = line(Asm::Label(Label(0)), 3);
         assert_eq!(
             link(&[lab.clone(), lab.clone()], &[]),
@@ -182,7 +185,9 @@ mod tests {
 
         // 40,000 slots forward does not fit in an i16 offset.
         let mut far = vec![line(Asm::Jump { cond: None, target: Label(0) }, 0)];
-        far.extend((0..20_000).map(|_| line(Asm::Insn(Insn::LdImm64 { dst: Reg::R0, imm: -1 }), 1)));
+        far.extend(
+            (0..20_000).map(|_| line(Asm::Insn(Insn::LdImm64 { dst: Reg::R0, imm: -1 }), 1)),
+        );
         far.push(line(Asm::Label(Label(0)), 2));
         far.push(exit.clone());
         assert_eq!(

@@ -12,9 +12,10 @@
 //! * **Live ranges.** The IR only jumps forward (checked here; a backward jump
 //!   is an error), so any path from a definition to a use stays inside the
 //!   linear range `[first definition, last use]`. Two vregs whose ranges do
-//!   not overlap can therefore share a location. Ranges are closed and a vreg
-//!   ending at line `i` never shares with one starting at `i`, so expansions
-//!   need not care about operand order.
+//!   not overlap can therefore share a location. A range ending at line `i`
+//!   may also share with one starting at `i` (as in `v2 = *(u64 *)(v1 +0)`
+//!   with `v1` dead afterwards), because every expansion below reads all its
+//!   operands before it writes its result.
 //! * **Assignment** is linear scan (Poletto & Sarkar): walk the ranges by
 //!   start; when all four registers are taken, the range that ends furthest
 //!   away (the current one or an active one) is spilled for its whole
@@ -49,9 +50,15 @@ pub enum Asm {
     Insn(Insn),
     Label(Label),
     /// `goto target` when `cond` is `None`, else `if dst op src goto target`.
-    Jump { cond: Option<(JmpOp, Reg, Src)>, target: Label },
+    Jump {
+        cond: Option<(JmpOp, Reg, Src)>,
+        target: Label,
+    },
     /// `dst = map` (an `ld_imm64` with the map's fd, two slots).
-    LoadMap { dst: Reg, map: MapId },
+    LoadMap {
+        dst: Reg,
+        map: MapId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -170,7 +177,9 @@ fn uses_defs(insn: &IrInsn) -> (Vec<VReg>, Option<VReg>) {
             (std::iter::once(*dst).chain(opnd(src)).collect(), Some(*dst))
         }
         IrInsn::Load { dst, base, .. } => (vec![*base], Some(*dst)),
-        IrInsn::Store { base, src, .. } => (std::iter::once(*base).chain(opnd(src)).collect(), None),
+        IrInsn::Store { base, src, .. } => {
+            (std::iter::once(*base).chain(opnd(src)).collect(), None)
+        }
         IrInsn::AtomicAdd { base, src, .. } => (vec![*base, *src], None),
         IrInsn::Call { args, ret, .. } => (args.clone(), *ret),
         IrInsn::Branch { a, b, .. } => (std::iter::once(*a).chain(opnd(b)).collect(), None),
@@ -207,7 +216,12 @@ fn live_ranges(func: &IrFunc) -> Result<Vec<Range>, RegallocError> {
             }
         }
         if let Some(v) = def {
-            let r = ranges[v.0 as usize].get_or_insert(Range { vreg: v, start: i, end: i, used: false });
+            let r = ranges[v.0 as usize].get_or_insert(Range {
+                vreg: v,
+                start: i,
+                end: i,
+                used: false,
+            });
             r.end = r.end.max(i);
         }
     }
@@ -226,7 +240,7 @@ fn assign(func: &IrFunc, ranges: &[Range], reserved: u32) -> Result<Vec<Loc>, Re
     let mut free: Vec<Reg> = ALLOCATABLE.to_vec();
     for &r in ranges.iter().filter(|r| r.used) {
         active.retain(|(a, reg)| {
-            let keep = a.end >= r.start;
+            let keep = a.end > r.start;
             if !keep {
                 free.push(*reg);
             }
@@ -250,11 +264,11 @@ fn assign(func: &IrFunc, ranges: &[Range], reserved: u32) -> Result<Vec<Loc>, Re
         }
     }
 
-    let base = reserved.div_ceil(8) * 8;
+    let base = reserved.div_ceil(8).saturating_mul(8);
     spilled.sort_by_key(|r| (r.start, r.vreg));
     let mut slot_end: Vec<Option<usize>> = Vec::new(); // per slot: end of its owner
     for r in &spilled {
-        let slot = match slot_end.iter().position(|e| e.is_none_or(|end| end < r.start)) {
+        let slot = match slot_end.iter().position(|e| e.is_none_or(|end| end <= r.start)) {
             Some(s) => s,
             None => {
                 slot_end.push(None);
@@ -262,7 +276,7 @@ fn assign(func: &IrFunc, ranges: &[Range], reserved: u32) -> Result<Vec<Loc>, Re
             }
         };
         slot_end[slot] = Some(r.end);
-        let needed = base + 8 * (slot as u32 + 1);
+        let needed = base.saturating_add(8 * (slot as u32 + 1));
         if needed > STACK_LIMIT {
             let span = func.lines.get(r.start).map(|l| l.span).unwrap_or_default();
             return Err(RegallocError::StackOverflow { needed, span });

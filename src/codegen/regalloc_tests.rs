@@ -231,7 +231,9 @@ fn run_insns(insns: &[Insn], ctx: &[u8]) -> Result<Outcome, String> {
                 let v = mem.read(addr(get(s)?, off), size)?;
                 set(&mut regs, dst, v)?;
             }
-            Insn::St { size, dst, off, imm } => mem.write(addr(get(dst)?, off), size, imm as u64)?,
+            Insn::St { size, dst, off, imm } => {
+                mem.write(addr(get(dst)?, off), size, imm as u64)?
+            }
             Insn::Stx { size, dst, off, src: s } => {
                 mem.write(addr(get(dst)?, off), size, get(s)?)?
             }
@@ -495,7 +497,8 @@ fn null_check_of_a_spilled_pointer() {
     let (asm, _) = compile(&b.f);
     let call = asm.iter().position(|l| l.asm == Asm::Insn(Insn::Call { helper: MAYBE_PTR as i32 }));
     let call = call.expect("call emitted");
-    let Asm::Insn(Insn::Stx { size: Size::DW, dst: Reg::R10, off, src: Reg::R0 }) = asm[call + 1].asm
+    let Asm::Insn(Insn::Stx { size: Size::DW, dst: Reg::R10, off, src: Reg::R0 }) =
+        asm[call + 1].asm
     else {
         panic!("pointer not spilled: {:?}", asm[call + 1]);
     };
@@ -631,6 +634,7 @@ fn stack_slots() {
     let asm = allocate_below(&b.f, 20).expect("fits");
     assert!(asm.iter().any(|l| matches!(l.asm, Asm::Insn(Insn::Stx { off: -32, .. }))));
     assert!(matches!(allocate_below(&b.f, 512), Err(RegallocError::StackOverflow { .. })));
+    assert!(matches!(allocate_below(&b.f, u32::MAX), Err(RegallocError::StackOverflow { .. })));
 }
 
 #[test]
@@ -716,7 +720,11 @@ impl Gen {
             let size = [Size::B, Size::H, Size::W, Size::DW][self.below(4)];
             match self.below(14) {
                 0 | 1 => {
-                    let imm = if self.below(4) == 0 { self.next() as i64 } else { self.below(100) as i64 };
+                    let imm = if self.below(4) == 0 {
+                        self.next() as i64
+                    } else {
+                        self.below(100) as i64
+                    };
                     let v = self.b.imm(imm);
                     scope.push(v);
                 }
@@ -760,7 +768,12 @@ impl Gen {
                     let x = self.pick(scope);
                     let p = self.b.call(MAYBE_PTR, &[x]);
                     let null = self.b.f.new_label();
-                    self.b.push(IrInsn::Branch { op: JmpOp::Jeq, a: p, b: Operand::Imm(0), target: null });
+                    self.b.push(IrInsn::Branch {
+                        op: JmpOp::Jeq,
+                        a: p,
+                        b: Operand::Imm(0),
+                        target: null,
+                    });
                     let mut inner = scope.clone();
                     let n = self.below(4);
                     self.block(&mut inner, depth + 1, n);
@@ -796,7 +809,11 @@ impl Gen {
     }
 
     fn program(seed: u64) -> IrFunc {
-        let mut g = Gen { b: B::default(), seed: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1, ctx: VReg(0) };
+        let mut g = Gen {
+            b: B::default(),
+            seed: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+            ctx: VReg(0),
+        };
         g.ctx = g.b.f.new_vreg();
         g.b.push(IrInsn::Ctx { dst: g.ctx });
         let mut scope = vec![g.b.imm(1), g.b.imm(-2)];
