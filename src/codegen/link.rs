@@ -10,6 +10,8 @@
 //! message about "insn N" maps back to the script via the slot index that
 //! `disasm` prints next to each instruction.
 
+use std::collections::HashMap;
+
 use thiserror::Error;
 
 use crate::codegen::insn::Insn;
@@ -54,18 +56,13 @@ fn slots(asm: &Asm) -> usize {
 /// Resolves labels and map ids. `map_fds[i]` is the fd of `MapId(i)`.
 pub fn link(lines: &[AsmLine], map_fds: &[i32]) -> Result<Linked, LinkError> {
     // Pass 1: the slot index of every label.
-    let mut labels: Vec<Option<usize>> = Vec::new();
+    let mut labels: HashMap<u32, usize> = HashMap::new();
     let mut pc = 0usize;
     for line in lines {
         if let Asm::Label(Label(l)) = line.asm {
-            let l = l as usize;
-            if labels.len() <= l {
-                labels.resize(l + 1, None);
+            if labels.insert(l, pc).is_some() {
+                return Err(LinkError::DuplicateLabel { label: l, span: line.span });
             }
-            if labels[l].is_some() {
-                return Err(LinkError::DuplicateLabel { label: l as u32, span: line.span });
-            }
-            labels[l] = Some(pc);
         }
         pc += slots(&line.asm);
     }
@@ -82,9 +79,8 @@ pub fn link(lines: &[AsmLine], map_fds: &[i32]) -> Result<Linked, LinkError> {
             Asm::Label(_) => continue,
             Asm::Jump { cond, target } => {
                 let at = labels
-                    .get(target.0 as usize)
+                    .get(&target.0)
                     .copied()
-                    .flatten()
                     .ok_or(LinkError::UnknownLabel { label: target.0, span: line.span })?;
                 // Both are at most MAX_SLOTS, so i64 arithmetic is exact.
                 let offset = at as i64 - (pc as i64 + 1);
@@ -157,8 +153,8 @@ mod tests {
     #[test]
     fn jump_to_next_is_offset_zero() {
         let lines = vec![
-            line(Asm::Jump { cond: None, target: Label(3) }, 0),
-            line(Asm::Label(Label(3)), 1),
+            line(Asm::Jump { cond: None, target: Label(u32::MAX) }, 0),
+            line(Asm::Label(Label(u32::MAX)), 1),
             line(Asm::Insn(Insn::Exit), 2),
         ];
         assert_eq!(link(&lines, &[]).map(|l| l.insns[0]), Ok(Insn::Ja { off: 0 }));

@@ -37,6 +37,8 @@
 //!   dereferenceable. Using a vreg on a path where it was never defined is the
 //!   lowering's bug; the verifier reports it as an uninitialized read.
 
+use std::collections::HashMap;
+
 use thiserror::Error;
 
 use crate::codegen::insn::{AluOp, Insn, JmpOp, Reg, Size, Src};
@@ -129,17 +131,14 @@ pub fn allocate_below(func: &IrFunc, reserved_stack: u32) -> Result<Vec<AsmLine>
 
 /// Checks that every jump goes forward to a label placed exactly once.
 fn check_labels(func: &IrFunc) -> Result<(), RegallocError> {
-    let mut placed: Vec<Option<usize>> = Vec::new();
+    // Keyed by label number: lowering numbers labels densely, but a map
+    // keeps a stray huge number from allocating a huge table.
+    let mut placed: HashMap<u32, usize> = HashMap::new();
     for (i, line) in func.lines.iter().enumerate() {
         if let IrInsn::Label(Label(l)) = line.insn {
-            let l = l as usize;
-            if placed.len() <= l {
-                placed.resize(l + 1, None);
+            if placed.insert(l, i).is_some() {
+                return Err(RegallocError::DuplicateLabel { label: l, span: line.span });
             }
-            if placed[l].is_some() {
-                return Err(RegallocError::DuplicateLabel { label: l as u32, span: line.span });
-            }
-            placed[l] = Some(i);
         }
     }
     for (i, line) in func.lines.iter().enumerate() {
@@ -147,7 +146,7 @@ fn check_labels(func: &IrFunc) -> Result<(), RegallocError> {
             IrInsn::Jump(t) | IrInsn::Branch { target: t, .. } => t,
             _ => continue,
         };
-        match placed.get(target.0 as usize).copied().flatten() {
+        match placed.get(&target.0).copied() {
             None => return Err(RegallocError::UndefinedLabel { label: target.0, span: line.span }),
             Some(at) if at < i => {
                 return Err(RegallocError::BackwardJump { label: target.0, span: line.span })
