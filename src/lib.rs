@@ -18,7 +18,8 @@ pub mod source;
 
 use codegen::link::{link, Linked};
 use codegen::program::Compiled;
-use codegen::regalloc::{allocate, AsmLine};
+use codegen::ir::RESERVED_STACK;
+use codegen::regalloc::{allocate_below, AsmLine};
 use diag::Diagnostic;
 use frontend::passes::{self, Params};
 use frontend::probes::ProbeContext;
@@ -57,7 +58,7 @@ pub fn compile(sources: &SourceMap, file: FileId, opts: &CompileOptions) -> Resu
     let compiled = codegen::lower::lower_program(&checked, opts.start_ns)?;
     let mut asm = Vec::new();
     for p in &compiled.probes {
-        let lines = allocate(&p.ir).map_err(|e| {
+        let lines = allocate_below(&p.ir, RESERVED_STACK as u32).map_err(|e| {
             vec![Diagnostic::error(format!("internal error in register allocation: {e}")).at(p.resolved.span, "in this probe")]
         })?;
         asm.push(lines);

@@ -1,7 +1,12 @@
 //! Code generation: typed program ─► virtual-register IR ─► eBPF instructions.
+pub mod disasm;
+pub mod helpers;
 pub mod insn;
 pub mod ir;
+pub mod link;
 pub mod lower;
 mod lower_expr;
 mod lower_map;
+pub mod opcode;
 pub mod program;
+pub mod regalloc;
