@@ -103,4 +103,54 @@ impl IrFunc {
     pub fn push(&mut self, insn: IrInsn, span: Span) {
         self.lines.push(IrLine { insn, span });
     }
+
+    /// Drop lines no path reaches (the kernel rejects unreachable
+    /// instructions), e.g. what follows `exit()`'s jump. Jumps only go
+    /// forward, so one pass knows every way into a label before reaching it.
+    pub fn prune_unreachable(&mut self) {
+        let mut targeted = std::collections::HashSet::new();
+        let mut reachable = true;
+        self.lines.retain(|line| {
+            if let IrInsn::Label(l) = line.insn {
+                reachable |= targeted.contains(&l.0);
+            }
+            if !reachable {
+                return false;
+            }
+            match line.insn {
+                IrInsn::Jump(t) => {
+                    targeted.insert(t.0);
+                    reachable = false;
+                }
+                IrInsn::Branch { target, .. } => {
+                    targeted.insert(target.0);
+                }
+                IrInsn::Exit => reachable = false,
+                _ => {}
+            }
+            true
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prunes_code_after_jumps_but_keeps_targets() {
+        let mut f = IrFunc::default();
+        let (v, l1, l2) = (f.new_vreg(), f.new_label(), f.new_label());
+        let s = Span::default();
+        f.push(IrInsn::Jump(l1), s);
+        f.push(IrInsn::LoadImm { dst: v, imm: 1 }, s); // dead
+        f.push(IrInsn::Label(l2), s); // never targeted: dead
+        f.push(IrInsn::LoadImm { dst: v, imm: 2 }, s); // dead
+        f.push(IrInsn::Label(l1), s);
+        f.push(IrInsn::Exit, s);
+        f.push(IrInsn::Exit, s); // dead
+        f.prune_unreachable();
+        let kept: Vec<_> = f.lines.iter().map(|l| l.insn.clone()).collect();
+        assert_eq!(kept, vec![IrInsn::Jump(l1), IrInsn::Label(l1), IrInsn::Exit]);
+    }
 }

@@ -165,6 +165,7 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
     l.block(&probe.body);
     l.f.push(IrInsn::Label(l.exit_label), span);
     l.f.push(IrInsn::Exit, span);
+    l.f.prune_unreachable();
     if l.peak > MAX_SCRATCH {
         l.errors.push(
             Diagnostic::error(format!(

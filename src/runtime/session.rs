@@ -60,8 +60,8 @@ extern "C" fn on_signal(_: libc::c_int) {
 fn install_signal_handlers() {
     // SAFETY: the handler only stores to an atomic.
     unsafe {
-        libc::signal(libc::SIGINT, on_signal as usize);
-        libc::signal(libc::SIGTERM, on_signal as usize);
+        libc::signal(libc::SIGINT, on_signal as *const () as usize);
+        libc::signal(libc::SIGTERM, on_signal as *const () as usize);
     }
 }
 
@@ -227,7 +227,7 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
         exit_requested: false,
         out: std::io::stdout().lock(),
     };
-    let mut drain = |ring: &mut RingBuf, printer: &mut Printer| -> Result<(), SessionError> {
+    let drain = |ring: &mut RingBuf, printer: &mut Printer| -> Result<(), SessionError> {
         ring.consume()?;
         for ev in queue.borrow_mut().drain(..) {
             printer.event(&ev);

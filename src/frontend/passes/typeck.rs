@@ -291,7 +291,7 @@ impl Cx<'_> {
                     Type::Unknown
                 }
             },
-            ExprKind::Ident(name) => self.builtin(e),
+            ExprKind::Ident(_) => self.builtin(e),
             ExprKind::Map(map) => {
                 self.map_keys(map);
                 self.maps.note_read(&map.name, span);
@@ -596,6 +596,7 @@ impl Cx<'_> {
                 Type::Void
             }
             Function::Print => {
+                let nargs = args.len();
                 match args.first_mut().map(|a| &mut a.kind) {
                     Some(ExprKind::Map(m)) if m.keys.is_empty() => {
                         let name = m.name.clone();
@@ -615,13 +616,13 @@ impl Cx<'_> {
                             self.arity(f, name_span, 3, args.len(), span);
                         }
                     }
-                    Some(_) if args.len() == 1 => {
+                    Some(_) if nargs == 1 => {
                         let t = self.expr(&mut args[0]);
                         if !(t.is_int() || t.is_str() || t == Type::Unknown) {
                             self.error(Diagnostic::error(format!("cannot print {t}")).at(args[0].span, "not printable"));
                         }
                     }
-                    _ => self.arity(f, name_span, 1, args.len(), span),
+                    _ => self.arity(f, name_span, 1, nargs, span),
                 }
                 Type::Void
             }
