@@ -1,67 +1,99 @@
-//! The command started by `-c`: created before probes attach, held at a
-//! pipe until they are, then released so that no event is missed.
+//! The command started by `-c`: forked before probes attach, held at a pipe
+//! until they are, then released to exec, so that no event is missed and
+//! uprobes can be limited to its pid from its first instruction.
+//!
+//! `std::process::Command` cannot do this: `spawn` waits until the child has
+//! exec'd, so a child blocked before exec would block us too. Hence a plain
+//! fork and exec, with everything the child needs prepared before the fork.
 
-use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command};
+use std::ffi::CString;
 
 pub struct HeldChild {
-    pub child: Child,
-    /// Closing this releases the child.
-    gate: Option<OwnedFd>,
+    pid: i32,
+    /// Write end of the gate pipe; closing it releases the child.
+    gate: Option<i32>,
+    status: Option<i32>,
 }
 
 impl HeldChild {
-    /// Start `/bin/sh -c "exec CMD"` (so the shell parses quoting and the
-    /// pid we trace is the command's own), blocked before exec.
+    /// Fork `/bin/sh -c "exec CMD"` (the shell parses quoting; `exec` keeps
+    /// the pid we trace the command's own), blocked before exec.
     pub fn spawn(cmd: &str) -> std::io::Result<HeldChild> {
+        let sh = CString::new("/bin/sh")?;
+        let dash_c = CString::new("-c")?;
+        let script = CString::new(format!("exec {cmd}"))?;
+        let argv = [sh.as_ptr(), dash_c.as_ptr(), script.as_ptr(), std::ptr::null()];
         let mut fds = [0i32; 2];
         // SAFETY: pipe2 writes two fds into the array on success.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        // SAFETY: both fds were just created and are owned only here.
-        let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        let mut gate_reader = std::fs::File::from(read_end);
-        let write_raw = fds[1];
-        let mut command = Command::new("/bin/sh");
-        command.arg("-c").arg(format!("exec {cmd}"));
-        // SAFETY: the closure only calls async-signal-safe functions
-        // (close, read) between fork and exec.
-        unsafe {
-            command.pre_exec(move || {
-                libc::close(write_raw);
-                let mut b = [0u8; 1];
-                let _ = gate_reader.read(&mut b);
-                Ok(())
-            });
+        let [read_end, write_end] = fds;
+        // SAFETY: after fork the child only calls async-signal-safe
+        // functions (close, read, execv, _exit) on data prepared above.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            let e = std::io::Error::last_os_error();
+            // SAFETY: closing fds we own.
+            unsafe {
+                libc::close(read_end);
+                libc::close(write_end);
+            }
+            return Err(e);
         }
-        let child = command.spawn()?;
-        Ok(HeldChild { child, gate: Some(write_end) })
+        if pid == 0 {
+            // SAFETY: see above; the child never returns into Rust code.
+            unsafe {
+                libc::close(write_end);
+                let mut b = 0u8;
+                libc::read(read_end, (&mut b as *mut u8).cast(), 1);
+                libc::execv(argv[0], argv.as_ptr());
+                libc::_exit(127);
+            }
+        }
+        // SAFETY: the parent does not need the read end.
+        unsafe { libc::close(read_end) };
+        Ok(HeldChild { pid, gate: Some(write_end), status: None })
     }
 
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.pid
     }
 
     /// Let the command run.
     pub fn release(&mut self) {
-        self.gate.take();
+        if let Some(fd) = self.gate.take() {
+            // SAFETY: closing the gate fd we own.
+            unsafe { libc::close(fd) };
+        }
     }
 
-    /// Has it exited (reaped)?
+    /// Has it exited? Reaps it if so.
     pub fn exited(&mut self) -> bool {
-        !matches!(self.child.try_wait(), Ok(None))
+        if self.status.is_some() {
+            return true;
+        }
+        let mut status = 0;
+        // SAFETY: non-blocking wait for our own child.
+        let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+        if r == self.pid || r < 0 {
+            self.status = Some(status);
+            return true;
+        }
+        false
     }
 
-    /// End it if still running (the session ended first).
+    /// End it if still running (the session ended first), and reap it.
     pub fn finish(&mut self) {
         self.release();
         if !self.exited() {
-            // SAFETY: plain kill(2) of our own child.
-            unsafe { libc::kill(self.pid(), libc::SIGTERM) };
-            let _ = self.child.wait();
+            // SAFETY: signalling and waiting for our own child.
+            unsafe {
+                libc::kill(self.pid, libc::SIGTERM);
+                let mut status = 0;
+                libc::waitpid(self.pid, &mut status, 0);
+                self.status = Some(status);
+            }
         }
     }
 }
