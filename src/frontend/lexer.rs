@@ -6,8 +6,9 @@
 //! does context-free matching, so this wrapper tracks where it is:
 //!
 //! * **Top** (between probes): an attach point is a maximal run of anything
-//!   but whitespace, `,` and `{`; `,` separates attach points, `/` opens a
-//!   predicate and `{` opens the probe body.
+//!   but whitespace, `,` and `{` (and `/` before any `:`, so `BEGIN/1/`
+//!   works); `,` separates attach points, `/` opens a predicate and `{`
+//!   opens the probe body.
 //! * **Pred** (inside `/.../`): logos tokens, except that a `/` whose next
 //!   non-blank character is `{` closes the predicate ([`Tok::EndPred`]); any
 //!   other `/` is division.
@@ -167,8 +168,8 @@ impl<'s> Lexer<'s> {
                 // trace takes types from BTF/DWARF instead, so the line has
                 // nothing left to say.
                 self.pos += trimmed.find('\n').unwrap_or(trimmed.len());
-            } else if trimmed.starts_with("/*") {
-                match trimmed[2..].find("*/") {
+            } else if let Some(body) = trimmed.strip_prefix("/*") {
+                match body.find("*/") {
                     Some(end) => self.pos += end + 4,
                     None => {
                         let start = self.pos;
@@ -206,8 +207,15 @@ impl<'s> Lexer<'s> {
                 single(self, Tok::Slash)
             }
             c if c.is_ascii_alphanumeric() || c == '_' => {
+                // Like bpftrace, a `/` right after a colon-less attach point
+                // (`BEGIN/pid > 1/`) opens the predicate; after a colon it is
+                // part of a path (`uprobe:/bin/bash:readline`).
+                let mut seen_colon = false;
                 let len = self.src[start..]
-                    .find(|c: char| c.is_whitespace() || c == ',' || c == '{')
+                    .find(|c: char| {
+                        seen_colon |= c == ':';
+                        c.is_whitespace() || c == ',' || c == '{' || (c == '/' && !seen_colon)
+                    })
                     .unwrap_or(self.src.len() - start);
                 self.pos += len;
                 Some(Ok((start, Tok::AttachPoint(self.src[start..start + len].to_string()), start + len)))
@@ -427,6 +435,7 @@ mod tests {
             toks("BEGIN /1/ // c\n{ }"),
             vec![ap("BEGIN"), Slash, Int(1), EndPred, LBrace, RBrace]
         );
+        assert_eq!(toks("END/1/{}"), vec![ap("END"), Slash, Int(1), EndPred, LBrace, RBrace]);
         let (tokens, _) = tokenize("BEGIN /x/{}", 0, Mode::Program);
         assert_eq!((tokens[3].0, tokens[3].2), (8, 9));
     }
@@ -503,6 +512,8 @@ mod tests {
             vec![("invalid character".into(), 8..9), ("invalid character".into(), 12..14)]
         );
         assert_eq!(errs("BEGIN { } /* open"), vec![("unterminated comment".into(), 10..12)]);
+        assert_eq!(errs("BEGIN { /* open }"), vec![("unterminated comment".into(), 8..10)]);
+        assert_eq!(errs("BEGIN /comm == \"db/ { }"), vec![("unterminated string".into(), 15..16)]);
         let deep = format!("BEGIN {}", "{".repeat(100));
         assert_eq!(errs(&deep).len(), 1);
         let long = format!("BEGIN {{ @x = {}1; }}", "1 + ".repeat(MAX_STATEMENT_TOKENS));

@@ -20,7 +20,8 @@ use crate::source::{FileId, Span};
 use lalrpop_util::{ErrorRecovery, ParseError};
 
 lalrpop_util::lalrpop_mod!(
-    #[allow(clippy::all, unused_parens, unused_imports, dead_code)]
+    // Generated code: not held to the project's lints.
+    #[allow(clippy::all)]
     grammar,
     "/trace.rs"
 );
@@ -59,17 +60,57 @@ fn run<T>(
     if !lex_errors.is_empty() {
         return Err(lex_errors.into_iter().map(IntoDiagnostic::into_diagnostic).collect());
     }
+    let bodies = if mode == Mode::Program { body_ranges(&tokens) } else { Vec::new() };
     let mut recovered = Errors::new();
     let result = parse(&mut recovered, tokens);
-    let mut diags: Vec<Diagnostic> = recovered.into_iter().map(|r| to_diagnostic(r.error, file)).collect();
+    let mut errors: Vec<Error> = recovered.into_iter().map(|r| r.error).collect();
     match result {
-        Ok(tree) if diags.is_empty() => Ok(tree),
-        Ok(_) => Err(diags),
-        Err(e) => {
-            diags.push(to_diagnostic(e, file));
-            Err(diags)
+        Ok(tree) if errors.is_empty() => return Ok(tree),
+        Ok(_) => {}
+        Err(e) => errors.push(e),
+    }
+    // Statement-level recovery may resume one `}` too early, after which
+    // the parser believes it is between probes while the lexer knows it is
+    // still inside a body. Those follow-on errors only repeat an earlier
+    // one; the first error is always kept so the list is never empty.
+    let mut first = true;
+    errors.retain(|e| std::mem::take(&mut first) || !is_cascade(e, &bodies));
+    Err(errors.into_iter().map(|e| to_diagnostic(e, file)).collect())
+}
+
+/// Byte ranges of probe bodies, from each top-level `{` to its `}`.
+fn body_ranges(tokens: &[Spanned]) -> Vec<(usize, usize)> {
+    let mut ranges = Vec::new();
+    let mut depth = 0u32;
+    let mut open = 0;
+    for (start, tok, end) in tokens {
+        match tok {
+            Tok::LBrace => {
+                if depth == 0 {
+                    open = *start;
+                }
+                depth += 1;
+            }
+            Tok::RBrace if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    ranges.push((open, *end));
+                }
+            }
+            _ => {}
         }
     }
+    if depth > 0 {
+        ranges.push((open, usize::MAX));
+    }
+    ranges
+}
+
+/// An error expecting an attach point (so the parser is between probes)
+/// at a token that is inside a probe body.
+fn is_cascade(error: &Error, bodies: &[(usize, usize)]) -> bool {
+    let ParseError::UnrecognizedToken { token: (at, _, _), expected } = error else { return false };
+    expected.iter().any(|e| e == "AttachPoint") && bodies.iter().any(|&(open, close)| open < *at && *at < close)
 }
 
 fn to_diagnostic(error: Error, file: FileId) -> Diagnostic {
@@ -566,6 +607,11 @@ mod tests {
         assert_eq!(at, [13, 28]);
         let diags = parse_program("BEGIN { ` } END { § }", 0).expect_err("broken");
         assert_eq!(diags.len(), 2);
+        // Recovery that closes a body early must not add "expected attach
+        // point" errors for the rest of that body.
+        let diags = parse_program("BEGIN { if (a b) { x; } @y = 1; } END { @z = }", 0).expect_err("broken");
+        let at: Vec<_> = diags.iter().filter_map(|d| d.primary.as_ref()).map(|(s, _)| s.start).collect();
+        assert_eq!(at, [14, 45]);
     }
 
     /// A small deterministic generator: no dependency, reproducible failures.
@@ -619,7 +665,10 @@ mod tests {
             let (i, j) = (rng.below(a.len()), rng.below(b.len()));
             parse_all(&String::from_utf8_lossy(&[&a[..i], &b[j..]].concat()));
         }
-        // Pathologically deep input is refused, not a stack overflow.
+        // Deep but legal nesting parses (and drops) fine ...
+        assert!(parse_expr(&format!("{}1", "- ~".repeat(300)), 0).is_ok());
+        assert!(parse_expr(&format!("{}1{}", "(".repeat(400), ")".repeat(400)), 0).is_ok());
+        // ... and pathologically deep input is refused, not a stack overflow.
         parse_all(&"(".repeat(100_000));
         parse_all(&format!("BEGIN {{ @x = {}1; }}", "-".repeat(100_000)));
         parse_all(&format!("BEGIN {}", "{".repeat(100_000)));
