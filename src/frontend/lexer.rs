@@ -58,7 +58,7 @@ pub enum SyntaxError {
 
 fn lex_message(e: &LexError) -> String {
     match e {
-        LexError::InvalidChar => "invalid character".into(),
+        LexError::InvalidChar => "syntax error: invalid character".into(),
         LexError::UnterminatedString => "unterminated string".into(),
         LexError::UnterminatedComment => "unterminated comment".into(),
         LexError::BadEscape { .. } => "invalid escape sequence in string".into(),
@@ -98,11 +98,7 @@ impl SyntaxError {
 
 impl IntoDiagnostic for SyntaxError {
     fn into_diagnostic(self) -> Diagnostic {
-        let mut message = self.to_string();
-        if let SyntaxError::Lex { error: LexError::InvalidChar, .. } = self {
-            message = "syntax error: invalid character".into();
-        }
-        Diagnostic::error(message).at(self.span(), self.label())
+        Diagnostic::error(self.to_string()).at(self.span(), self.label())
     }
 }
 
@@ -299,8 +295,8 @@ impl<'s> Lexer<'s> {
             self.stmt_tokens = 0;
         } else {
             self.stmt_tokens += 1;
-            if self.stmt_tokens > MAX_STATEMENT_TOKENS {
-                self.stmt_tokens = 0;
+            // Reported once per statement; the tokens after it still lex.
+            if self.stmt_tokens == MAX_STATEMENT_TOKENS + 1 {
                 return Some(Err(SyntaxError::TooLong { span: self.span(start, end) }));
             }
         }
@@ -509,7 +505,7 @@ mod tests {
     fn errors_are_collected_with_spans() {
         assert_eq!(
             errs("BEGIN { ` ; § }"),
-            vec![("invalid character".into(), 8..9), ("invalid character".into(), 12..14)]
+            vec![("syntax error: invalid character".into(), 8..9), ("syntax error: invalid character".into(), 12..14)]
         );
         assert_eq!(errs("BEGIN { } /* open"), vec![("unterminated comment".into(), 10..12)]);
         assert_eq!(errs("BEGIN { /* open }"), vec![("unterminated comment".into(), 8..10)]);
@@ -518,5 +514,7 @@ mod tests {
         assert_eq!(errs(&deep).len(), 1);
         let long = format!("BEGIN {{ @x = {}1; }}", "1 + ".repeat(MAX_STATEMENT_TOKENS));
         assert_eq!(errs(&long)[0].0, "statement too long (more than 1000 tokens)");
+        let longer = format!("BEGIN {{ @x = {}1; }}", "1 + ".repeat(10 * MAX_STATEMENT_TOKENS));
+        assert_eq!(errs(&longer).len(), 1);
     }
 }

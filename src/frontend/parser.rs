@@ -135,7 +135,7 @@ fn to_diagnostic(error: Error, file: FileId) -> Diagnostic {
         // Only lalrpop's built-in lexer produces this; ours reports
         // invalid characters itself. Kept for completeness.
         ParseError::InvalidToken { location } => {
-            Diagnostic::error("syntax error: invalid character").at(Span::new(file, location, location + 1), "here")
+            Diagnostic::error("syntax error: invalid character").at(Span::new(file, location, location), "here")
         }
     }
 }
@@ -628,10 +628,21 @@ mod tests {
         }
     }
 
+    /// Runs every entry point; a failure must explain itself with at least
+    /// one diagnostic whose span lies inside the source.
     fn parse_all(src: &str) {
-        let _ = parse_program(src, 0);
-        let _ = parse_stmts(src, 0);
-        let _ = parse_expr(src, 0);
+        let check = |r: Result<(), Vec<Diagnostic>>| {
+            if let Err(diags) = r {
+                assert!(!diags.is_empty(), "no diagnostics for {src:?}");
+                for d in diags {
+                    let (span, _) = d.primary.expect("diagnostic without a span");
+                    assert!(span.start <= span.end && span.end as usize <= src.len(), "{span:?} in {src:?}");
+                }
+            }
+        };
+        check(parse_program(src, 0).map(|_| ()));
+        check(parse_stmts(src, 0).map(|_| ()));
+        check(parse_expr(src, 0).map(|_| ()));
     }
 
     #[test]
