@@ -413,8 +413,22 @@ mod tests {
         assert_eq!(
             toks("BEGIN { if (1) { exit(); } } END{}"),
             vec![
-                ap("BEGIN"), LBrace, If, LParen, Int(1), RParen, LBrace, Ident("exit".into()), LParen, RParen,
-                Semi, RBrace, RBrace, ap("END"), LBrace, RBrace
+                ap("BEGIN"),
+                LBrace,
+                If,
+                LParen,
+                Int(1),
+                RParen,
+                LBrace,
+                Ident("exit".into()),
+                LParen,
+                RParen,
+                Semi,
+                RBrace,
+                RBrace,
+                ap("END"),
+                LBrace,
+                RBrace
             ]
         );
     }
@@ -427,10 +441,7 @@ mod tests {
             vec![ap("BEGIN"), Slash, Ident("pid".into()), Slash, Int(2), EqEq, Int(1), EndPred, LBrace, RBrace]
         );
         // The closing slash may be followed by a comment and a newline.
-        assert_eq!(
-            toks("BEGIN /1/ // c\n{ }"),
-            vec![ap("BEGIN"), Slash, Int(1), EndPred, LBrace, RBrace]
-        );
+        assert_eq!(toks("BEGIN /1/ // c\n{ }"), vec![ap("BEGIN"), Slash, Int(1), EndPred, LBrace, RBrace]);
         assert_eq!(toks("END/1/{}"), vec![ap("END"), Slash, Int(1), EndPred, LBrace, RBrace]);
         let (tokens, _) = tokenize("BEGIN /x/{}", 0, Mode::Program);
         assert_eq!((tokens[3].0, tokens[3].2), (8, 9));
@@ -452,14 +463,29 @@ mod tests {
         assert_eq!(
             code("@ @m $x $1 $# a->b <<= >>= ++ -- && || != ? :"),
             vec![
-                Map("".into()), Map("m".into()), Var("x".into()), Positional(1), PositionalCount,
-                Ident("a".into()), Arrow, Ident("b".into()), ShlEq, ShrEq, PlusPlus, MinusMinus, AndAnd, OrOr,
-                Ne, Question, Colon
+                Map("".into()),
+                Map("m".into()),
+                Var("x".into()),
+                Positional(1),
+                PositionalCount,
+                Ident("a".into()),
+                Arrow,
+                Ident("b".into()),
+                ShlEq,
+                ShrEq,
+                PlusPlus,
+                MinusMinus,
+                AndAnd,
+                OrOr,
+                Ne,
+                Question,
+                Colon
             ]
         );
-        assert_eq!(code("uint32 int sizeof while"), vec![
-            IntType("uint32".into()), IntType("int".into()), Sizeof, Unsupported("while".into())
-        ]);
+        assert_eq!(
+            code("uint32 int sizeof while"),
+            vec![IntType("uint32".into()), IntType("int".into()), Sizeof, Unsupported("while".into())]
+        );
     }
 
     #[test]
@@ -478,10 +504,7 @@ mod tests {
 
     #[test]
     fn strings_and_escapes() {
-        assert_eq!(
-            code(r#""a\n\t\\\"\0\x41\101 é""#),
-            vec![Tok::Str("a\n\t\\\"\0AA é".into())]
-        );
+        assert_eq!(code(r#""a\n\t\\\"\0\x41\101 é""#), vec![Tok::Str("a\n\t\\\"\0AA é".into())]);
         assert_eq!(code(r#""\xc3\xa9""#), vec![Tok::Str("é".into())]);
         let (_, e) = tokenize(r#"x "ab\qc" y"#, 0, Mode::Code);
         assert_eq!(e[0].span().range(), 5..7);
@@ -494,9 +517,21 @@ mod tests {
         assert_eq!(
             code("(db_shard_t *)a (b * c) (t**)"),
             vec![
-                LParen, TypedefName("db_shard_t".into()), Star, RParen, Ident("a".into()),
-                LParen, Ident("b".into()), Star, Ident("c".into()), RParen,
-                LParen, TypedefName("t".into()), Star, Star, RParen
+                LParen,
+                TypedefName("db_shard_t".into()),
+                Star,
+                RParen,
+                Ident("a".into()),
+                LParen,
+                Ident("b".into()),
+                Star,
+                Ident("c".into()),
+                RParen,
+                LParen,
+                TypedefName("t".into()),
+                Star,
+                Star,
+                RParen
             ]
         );
     }

@@ -151,15 +151,29 @@ fn shorten(text: &str) -> String {
 
 /// Tokens that can start an expression (lalrpop spelling).
 const EXPR_START: &[&str] = &[
-    "Int", "Str", "Ident", "Var", "Positional", "\"$#\"", "Map", "\"(\"", "\"-\"", "\"!\"", "\"~\"", "\"*\"",
-    "\"&\"", "\"++\"", "\"--\"", "\"sizeof\"", "\"offsetof\"",
+    "Int",
+    "Str",
+    "Ident",
+    "Var",
+    "Positional",
+    "\"$#\"",
+    "Map",
+    "\"(\"",
+    "\"-\"",
+    "\"!\"",
+    "\"~\"",
+    "\"*\"",
+    "\"&\"",
+    "\"++\"",
+    "\"--\"",
+    "\"sizeof\"",
+    "\"offsetof\"",
 ];
 
 /// Tokens that can continue an expression.
 const OPERATORS: &[&str] = &[
-    "\"||\"", "\"&&\"", "\"|\"", "\"^\"", "\"&\"", "\"==\"", "\"!=\"", "\"<\"", "\"<=\"", "\">\"", "\">=\"",
-    "\"<<\"", "\">>\"", "\"+\"", "\"-\"", "\"*\"", "\"/\"", "\"%\"", "\"?\"", "\".\"", "\"->\"", "\"[\"",
-    "\"++\"", "\"--\"",
+    "\"||\"", "\"&&\"", "\"|\"", "\"^\"", "\"&\"", "\"==\"", "\"!=\"", "\"<\"", "\"<=\"", "\">\"", "\">=\"", "\"<<\"",
+    "\">>\"", "\"+\"", "\"-\"", "\"*\"", "\"/\"", "\"%\"", "\"?\"", "\".\"", "\"->\"", "\"[\"", "\"++\"", "\"--\"",
 ];
 
 /// At most this many alternatives are listed.
@@ -321,7 +335,11 @@ mod tests {
             Cast { ty, expr } => format!("(cast {} {})", ty_sx(ty), sx(expr)),
             IncDec { target, inc, prefix } => {
                 let op = if *inc { "++" } else { "--" };
-                if *prefix { format!("({op} {})", sx(target)) } else { format!("({} {op})", sx(target)) }
+                if *prefix {
+                    format!("({op} {})", sx(target))
+                } else {
+                    format!("({} {op})", sx(target))
+                }
             }
             Sizeof(SizeofArg::Type(t)) => format!("sizeof(type {})", ty_sx(t)),
             Sizeof(SizeofArg::Expr(e)) => format!("sizeof({})", sx(e)),
@@ -334,7 +352,11 @@ mod tests {
     }
 
     fn map_sx(m: &MapRef) -> String {
-        if m.keys.is_empty() { m.display_name() } else { format!("{}[{}]", m.display_name(), list(&m.keys)) }
+        if m.keys.is_empty() {
+            m.display_name()
+        } else {
+            format!("{}[{}]", m.display_name(), list(&m.keys))
+        }
     }
 
     fn ty_sx(t: &TypeName) -> String {
@@ -507,7 +529,9 @@ mod tests {
             probes(
                 r#"interval:s:1 { printf("%-16s %05d\n", comm, pid); if (@x > 3) { exit(); } else if ($1 == 2) { @y[tid, "a"]++; } }"#
             ),
-            [r#"interval:s:1 { printf("%-16s %05d\n", comm, pid); if (> @x 3) { exit() } else { if (== $1 2) { (@y[tid, "a"] ++) } } }"#]
+            [
+                r#"interval:s:1 { printf("%-16s %05d\n", comm, pid); if (> @x 3) { exit() } else { if (== $1 2) { (@y[tid, "a"] ++) } } }"#
+            ]
         );
         assert_eq!(
             probes(
@@ -575,7 +599,10 @@ mod tests {
         assert_eq!((msg.as_str(), at), ("syntax error: invalid character", 15..16));
 
         let (msg, label, at) = program_error("BEGIN { @x = 1; } }");
-        assert_eq!((msg.as_str(), label.as_str(), at), ("syntax error: unexpected `}`", "expected attach point", 18..19));
+        assert_eq!(
+            (msg.as_str(), label.as_str(), at),
+            ("syntax error: unexpected `}`", "expected attach point", 18..19)
+        );
 
         let (msg, label, at) = program_error("BEGIN END { }");
         assert_eq!((msg.as_str(), at), ("syntax error: unexpected `END`", 6..9));
@@ -594,7 +621,10 @@ mod tests {
         assert_eq!((msg.as_str(), at), ("cannot use `++` here: the target must be a map or a $variable", 0..3));
 
         let (msg, label, at) = error(parse_expr("", 0).map(|_| ()));
-        assert_eq!((msg.as_str(), label.as_str(), at), ("syntax error: unexpected end of input", "expected expression", 0..0));
+        assert_eq!(
+            (msg.as_str(), label.as_str(), at),
+            ("syntax error: unexpected end of input", "expected expression", 0..0)
+        );
 
         let (msg, _, at) = error(parse_expr("a b", 0).map(|_| ()));
         assert_eq!((msg.as_str(), at), ("syntax error: unexpected `b`", 2..3));

@@ -24,7 +24,10 @@ pub enum LexError {
     UnterminatedString,
     UnterminatedComment,
     /// A bad `\` escape in a string literal, at `at..at+len` in the token.
-    BadEscape { at: usize, len: usize },
+    BadEscape {
+        at: usize,
+        len: usize,
+    },
     /// The decoded bytes of a string literal are not UTF-8.
     NonUtf8String,
     /// A malformed or out-of-range number; the text says which.
@@ -212,9 +215,7 @@ impl fmt::Display for Tok {
         match self {
             Tok::Int(v) => write!(f, "{v}"),
             Tok::Str(s) => write!(f, "{s:?}"),
-            Tok::Ident(s) | Tok::IntType(s) | Tok::TypedefName(s) | Tok::Unsupported(s) => {
-                f.write_str(s)
-            }
+            Tok::Ident(s) | Tok::IntType(s) | Tok::TypedefName(s) | Tok::Unsupported(s) => f.write_str(s),
             Tok::Var(s) => write!(f, "${s}"),
             Tok::Positional(n) => write!(f, "${n}"),
             Tok::Map(s) => write!(f, "@{s}"),
@@ -332,9 +333,7 @@ fn number(lex: &mut Lexer<Tok>) -> Result<i64, LexError> {
 }
 
 fn positional(lex: &mut Lexer<Tok>) -> Result<u32, LexError> {
-    lex.slice()[1..]
-        .parse::<u32>()
-        .map_err(|_| LexError::BadNumber("positional parameter number too large"))
+    lex.slice()[1..].parse::<u32>().map_err(|_| LexError::BadNumber("positional parameter number too large"))
 }
 
 /// Scans a string literal after its opening quote and decodes escapes.
