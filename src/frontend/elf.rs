@@ -20,6 +20,7 @@
 //! global over weak over local, then the lowest address.
 
 use std::fs::File;
+use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,9 @@ use object::elf;
 use object::read::elf::{Dyn as _, FileHeader, ProgramHeader as _, Sym as _};
 use object::Endianness;
 
+use super::libpath;
+use super::probes::{quoted_list, At};
+use crate::diag::Diagnostic;
 
 /// A function symbol resolved to the place a uprobe attaches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,7 +180,11 @@ impl ElfSymbols {
 
     fn name(&self, n: NameRef) -> &str {
         // Names were checked to be UTF-8 when the index was built.
-        self.map.bytes().get(n.start..n.start + n.len as usize).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
+        self.map
+            .bytes()
+            .get(n.start..n.start + n.len as usize)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
     }
 
     fn sym(&self, s: &RawSym) -> Sym {
@@ -244,7 +252,12 @@ fn index<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Index, Ind
         .iter()
         .filter(|p| p.p_type(endian) == elf::PT_LOAD)
         .map(|p| {
-            (p.p_vaddr(endian).into(), p.p_memsz(endian).into(), p.p_offset(endian).into(), p.p_flags(endian) & elf::PF_X != 0)
+            (
+                p.p_vaddr(endian).into(),
+                p.p_memsz(endian).into(),
+                p.p_offset(endian).into(),
+                p.p_flags(endian) & elf::PF_X != 0,
+            )
         })
         .collect();
     let sections = header.sections(endian, data)?;
@@ -296,7 +309,9 @@ fn index<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Index, Ind
         }
     }
     let bytes = |n: &NameRef| &data[n.start..n.start + n.len as usize];
-    funcs.sort_by(|a, b| bytes(&a.name).cmp(bytes(&b.name)).then(a.rank.cmp(&b.rank)).then(a.vaddr.cmp(&b.vaddr)));
+    funcs.sort_by(|a, b| {
+        bytes(&a.name).cmp(bytes(&b.name)).then(a.rank.cmp(&b.rank)).then(a.vaddr.cmp(&b.vaddr))
+    });
     funcs.dedup_by(|later, first| bytes(&later.name) == bytes(&first.name));
     for v in [&mut others, &mut imports] {
         v.sort_by(|a, b| bytes(a).cmp(bytes(b)));
@@ -315,6 +330,82 @@ fn index<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Index, Ind
         }
     }
     Ok(Index { funcs, data: others, imports, needed, loads })
+}
+
+// ------------------------------------------------- uprobe diagnostics
+
+/// [`open`] for the PATH of a uprobe attach point (at `r`), explaining
+/// failures on it.
+pub(crate) fn open_for_probe(at: &At, r: Range<usize>, binary: &Path) -> Result<ElfSymbols, Diagnostic> {
+    open(binary).map_err(|e| {
+        let mut d = at.err(r, e.to_string(), "cannot probe this file");
+        match e {
+            ElfError::NotElf { .. } => {
+                d = d.note("uprobes attach to compiled executables and shared libraries");
+                if std::fs::read(binary).is_ok_and(|b| b.starts_with(b"#!")) {
+                    d = d.note("this is a script: probe its interpreter instead");
+                }
+            }
+            ElfError::Relocatable { .. } => {
+                d = d.note("link it into an executable or a shared library first")
+            }
+            _ => {}
+        }
+        d
+    })
+}
+
+/// Why `name` (at `r` of a uprobe attach point of type `full`) cannot be
+/// probed in `syms`, given its status is not [`SymbolStatus::Function`].
+pub(crate) fn not_a_function(
+    at: &At,
+    r: Range<usize>,
+    syms: &ElfSymbols,
+    status: SymbolStatus,
+    full: &str,
+    pid: Option<i32>,
+) -> Diagnostic {
+    let name = &at.text[r.clone()];
+    let binary = syms.path().display();
+    match status {
+        SymbolStatus::Data => {
+            at.err(r, format!("`{name}` in {binary} is a data object, not a function"), "not a function")
+        }
+        SymbolStatus::Imported => {
+            let d = at.err(
+                r,
+                format!("`{name}` is not defined in {binary}: it is imported from a shared library"),
+                "imported, not defined here",
+            );
+            match defining_library(syms, name, pid) {
+                Some(lib) => d.note(format!(
+                    "it is defined in {lib}: attach with `{full}:{lib}:{name}`",
+                    lib = lib.display()
+                )),
+                None => d,
+            }
+        }
+        SymbolStatus::Function(_) | SymbolStatus::Missing => {
+            let d = at.err(r, format!("function `{name}` not found in {binary}"), "no such function");
+            let close = similar_names(name, syms.function_names(), 3, false);
+            if !close.is_empty() {
+                d.note(format!("did you mean {}?", quoted_list(&close)))
+            } else if syms.function_names().next().is_none() {
+                d.note(format!("{binary} has no function symbols (is it stripped?)"))
+            } else {
+                d
+            }
+        }
+    }
+}
+
+/// Which of the libraries `syms` links against defines `name`.
+fn defining_library(syms: &ElfSymbols, name: &str, pid: Option<i32>) -> Option<PathBuf> {
+    syms.needed().iter().find_map(|lib| {
+        let path = libpath::resolve(lib, pid).ok()?;
+        let lib_syms = open(&path).ok()?;
+        lib_syms.lookup(name).map(|_| path)
+    })
 }
 
 /// Translate a virtual address through the `PT_LOAD` segment containing it,
@@ -379,65 +470,92 @@ pub(crate) fn is_glob(s: &str) -> bool {
     s.contains(['*', '?'])
 }
 
-/// Shell-style match of `*` (any run) and `?` (one character).
+/// Shell-style match of `*` (any run) and `?` (one character). Runs over
+/// every symbol of a binary for `trace -l`, so ASCII (nearly every symbol)
+/// is matched as bytes without allocating.
 pub(crate) fn glob_match(pattern: &str, s: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
+    if pattern.is_ascii() && s.is_ascii() {
+        glob(pattern.as_bytes(), s.as_bytes(), b'*', b'?')
+    } else {
+        let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
+        glob(&p, &t, '*', '?')
+    }
+}
+
+fn glob<T: PartialEq + Copy>(p: &[T], t: &[T], star: T, any: T) -> bool {
     let (mut pi, mut ti) = (0, 0);
-    // Where the last `*` was and what it had consumed up to, for backtracking.
-    let mut star: Option<(usize, usize)> = None;
+    // Where the last `*` was and how much it has consumed, for backtracking;
+    // only the last star matters, so this is linear in practice.
+    let mut last: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == any || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
+        } else if pi < p.len() && p[pi] == star {
+            last = Some((pi, ti));
             pi += 1;
-        } else if let Some((sp, st)) = star {
+        } else if let Some((sp, st)) = last {
             pi = sp + 1;
             ti = st + 1;
-            star = Some((sp, st + 1));
+            last = Some((sp, st + 1));
         } else {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c == star)
 }
 
-/// Up to `max` candidates close to `target`: small edit distance, or
-/// containing it (people often remember a fragment of a name). Candidates
-/// are `(display, compare_key)`.
-pub(crate) fn similar_names<'a>(target: &str, candidates: impl Iterator<Item = (&'a str, String)>, max: usize) -> Vec<String> {
-    let limit = (target.chars().count() / 3).max(1);
-    let mut scored: Vec<(usize, String)> = Vec::new();
-    for (display, key) in candidates {
-        if key == target {
+/// Up to `max` candidates close to `target`, closest first: a small edit
+/// distance, or containing it (people often remember a fragment of a name).
+pub(crate) fn similar_names<'a>(
+    target: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    max: usize,
+    ignore_case: bool,
+) -> Vec<String> {
+    let fold = |s: &str| if ignore_case { s.to_ascii_lowercase() } else { s.to_string() };
+    let target_key = fold(target);
+    let t = target_key.as_bytes();
+    let limit = (t.len() / 3).max(1);
+    let mut rows = (Vec::new(), Vec::new());
+    let mut scored: Vec<(usize, &str)> = Vec::new();
+    for cand in candidates {
+        if cand == target {
             continue;
         }
-        let substring = target.len() >= 4 && key.contains(target);
-        if !substring && key.len().abs_diff(target.len()) > limit {
+        let substring = t.len() >= 4
+            && if ignore_case { fold(cand).contains(&target_key) } else { cand.contains(target) };
+        if !substring && cand.len().abs_diff(t.len()) > limit {
             continue;
         }
-        let d = edit_distance(target, &key);
+        let d = if ignore_case {
+            edit_distance(t, fold(cand).as_bytes(), &mut rows)
+        } else {
+            edit_distance(t, cand.as_bytes(), &mut rows)
+        };
         if d <= limit || substring {
-            scored.push((if substring { d.min(limit) } else { d }, display.to_string()));
+            scored.push((d.min(limit), cand));
         }
     }
     scored.sort();
     scored.dedup_by(|a, b| a.1 == b.1);
-    scored.into_iter().take(max).map(|(_, s)| s).collect()
+    scored.into_iter().take(max).map(|(_, s)| s.to_string()).collect()
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
+/// Levenshtein distance over bytes, reusing the caller's row buffers.
+fn edit_distance(a: &[u8], b: &[u8], rows: &mut (Vec<usize>, Vec<usize>)) -> usize {
+    let (prev, cur) = rows;
+    prev.clear();
+    prev.extend(0..=b.len());
+    cur.clear();
+    cur.resize(b.len() + 1, 0);
     for i in 1..=a.len() {
         cur[0] = i;
         for j in 1..=b.len() {
             let sub = prev[j - 1] + usize::from(a[i - 1] != b[j - 1]);
             cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1);
         }
-        std::mem::swap(&mut prev, &mut cur);
+        std::mem::swap(prev, cur);
     }
     prev[b.len()]
 }
@@ -461,11 +579,21 @@ void __attribute__((noinline)) db_log_rotate(void) { db_counter++; }
 int main(int argc, char **argv) { db_open(argv[0]); db_log_rotate(); return db_snapshot(argc); }
 "#;
 
-    /// A directory private to this test process.
+    /// A directory private to this test process. Those of earlier runs
+    /// (whose process is gone) are removed.
     pub fn temp_dir() -> PathBuf {
         static DIR: OnceLock<PathBuf> = OnceLock::new();
         DIR.get_or_init(|| {
-            let d = std::env::temp_dir().join(format!("trace-probes-test-{}", std::process::id()));
+            const PREFIX: &str = "trace-probes-test-";
+            for e in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name.strip_prefix(PREFIX) {
+                    if !Path::new("/proc").join(pid).exists() {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+            let d = std::env::temp_dir().join(format!("{PREFIX}{}", std::process::id()));
             std::fs::create_dir_all(&d).expect("create temp dir");
             d
         })
@@ -479,7 +607,8 @@ int main(int argc, char **argv) { db_open(argv[0]); db_log_rotate(); return db_s
             std::fs::write(&src, TARGET_C).expect("write target.c");
         }
         let out = dir.join(out);
-        let status = Command::new("gcc").args(["-g", "-O0"]).args(extra).arg("-o").arg(&out).arg(&src).status();
+        let status =
+            Command::new("gcc").args(["-g", "-O0"]).args(extra).arg("-o").arg(&out).arg(&src).status();
         assert!(status.expect("run gcc").success(), "gcc {extra:?} failed");
         out
     }
@@ -507,17 +636,29 @@ int main(int argc, char **argv) { db_open(argv[0]); db_log_rotate(); return db_s
         OBJ.get_or_init(|| gcc("target.o", &["-c"])).clone()
     }
 
-    /// `nm`'s function symbols: name → address.
+    /// `nm`'s function symbols (`nm -D` too, for stripped files): name →
+    /// address, the default version (`@@`) winning for versioned names.
     pub fn nm_functions(path: &Path) -> HashMap<String, u64> {
-        let out = Command::new("nm").arg(path).output().expect("run nm");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| {
-                let mut w = l.split_whitespace();
-                let (addr, kind, name) = (w.next()?, w.next()?, w.next()?);
-                matches!(kind, "T" | "t" | "W" | "i").then(|| Some((name.to_string(), u64::from_str_radix(addr, 16).ok()?)))?
-            })
-            .collect()
+        let mut out = HashMap::new();
+        for args in [&[][..], &["-D"][..]] {
+            let text = Command::new("nm").args(args).arg(path).output().expect("run nm").stdout;
+            for l in String::from_utf8_lossy(&text).lines() {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                let [addr, kind, name] = w[..] else { continue };
+                let Ok(addr) = u64::from_str_radix(addr, 16) else { continue };
+                if !matches!(kind, "T" | "t" | "W" | "i") {
+                    continue;
+                }
+                let (base, default) = match name.split_once('@') {
+                    Some((b, v)) => (b, v.starts_with('@')),
+                    None => (name, true),
+                };
+                if default || !out.contains_key(base) {
+                    out.insert(base.to_string(), addr);
+                }
+            }
+        }
+        out
     }
 
     /// `readelf -l`'s PT_LOAD segments: (vaddr, memsz, offset).
@@ -537,8 +678,8 @@ int main(int argc, char **argv) { db_open(argv[0]); db_log_rotate(); return db_s
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::test_support::{build_object, build_target, nm_functions, readelf_loads, temp_dir};
+    use super::*;
 
     fn expected_offset(path: &Path, vaddr: u64) -> u64 {
         let loads = readelf_loads(path);
@@ -599,7 +740,8 @@ mod tests {
         assert_eq!(malloc.file_offset, expected_offset(libc, malloc.vaddr));
         // realpath@@GLIBC_2.3 (default) and realpath@GLIBC_2.2.5 both exist;
         // the default is what a program linked today calls.
-        let out = std::process::Command::new("readelf").args(["--dyn-syms", "-W"]).arg(libc).output().unwrap();
+        let out =
+            std::process::Command::new("readelf").args(["--dyn-syms", "-W"]).arg(libc).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         let default = text
             .lines()

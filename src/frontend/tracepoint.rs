@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use super::elf::{glob_match, is_glob, similar_names};
-use super::probes::{missing, parts, quoted_list, At, ProbeSpec, ResolvedProbe};
+use super::probes::{missing, parts, quoted_list, At, Kind, ProbeSpec, ResolvedProbe};
 use crate::diag::Diagnostic;
 
 /// The layout of one tracepoint's record.
@@ -109,7 +109,8 @@ pub fn parse_format(text: &str) -> Result<TracepointFormat, TracepointError> {
 fn parse_field(line: &str) -> Result<TpField, String> {
     let (mut decl, mut offset, mut size, mut signed) = (None, None, None, false);
     for part in line.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (key, value) = part.split_once(':').ok_or_else(|| format!("expected `key:value`, found `{part}`"))?;
+        let (key, value) =
+            part.split_once(':').ok_or_else(|| format!("expected `key:value`, found `{part}`"))?;
         let num = || value.trim().parse::<u32>().map_err(|_| format!("bad {key} `{value}`"));
         match key {
             "field" => decl = Some(value.trim()),
@@ -187,7 +188,9 @@ pub fn tracefs_root() -> Result<PathBuf, TracepointError> {
             mount_tracefs(PRIMARY)?;
             let p = Path::new(PRIMARY);
             if !p.join("events").is_dir() {
-                return Err(TracepointError::Tracefs(format!("mounted tracefs at {PRIMARY} but it has no events/ directory")));
+                return Err(TracepointError::Tracefs(format!(
+                    "mounted tracefs at {PRIMARY} but it has no events/ directory"
+                )));
             }
             p.to_path_buf()
         }
@@ -283,8 +286,17 @@ pub fn alternatives_for_kernel_function(func: &str, ret: bool) -> Vec<String> {
     if let Some((_, names)) = FAMILIES.iter().find(|(f, _)| *f == func) {
         syscalls.extend_from_slice(names);
     }
-    const PREFIXES: &[&str] =
-        &["__x64_sys_", "__ia32_sys_", "__arm64_sys_", "__riscv_sys_", "__se_sys_", "__do_sys_", "do_sys_", "ksys_", "sys_"];
+    const PREFIXES: &[&str] = &[
+        "__x64_sys_",
+        "__ia32_sys_",
+        "__arm64_sys_",
+        "__riscv_sys_",
+        "__se_sys_",
+        "__do_sys_",
+        "do_sys_",
+        "ksys_",
+        "sys_",
+    ];
     if let Some(rest) = PREFIXES.iter().find_map(|p| func.strip_prefix(p)) {
         syscalls.push(rest);
     }
@@ -332,7 +344,6 @@ pub fn alternatives_for_kernel_function(func: &str, ret: bool) -> Vec<String> {
     out
 }
 
-
 // ------------------------------------------------------------ attach points
 
 /// `tracepoint:CAT:NAME` (after the type), wildcards allowed in both parts.
@@ -355,7 +366,9 @@ pub(crate) fn expand_attach(at: &At, rest: Option<usize>) -> Result<Vec<Resolved
         return Err(d);
     }
     if p.len() > 2 {
-        return Err(at.err(p[1].end..text.len(), "too many parts in tracepoint", "unexpected").note(format!("for example `{example}`")));
+        return Err(at
+            .err(p[1].end..text.len(), "too many parts in tracepoint", "unexpected")
+            .note(format!("for example `{example}`")));
     }
     let (cat_r, name_r) = (p[0].clone(), p[1].clone());
     let (cat, name) = (&text[cat_r.clone()], &text[name_r.clone()]);
@@ -374,7 +387,7 @@ pub(crate) fn expand_attach(at: &At, rest: Option<usize>) -> Result<Vec<Resolved
             return Err(at.err(cat_r, format!("no tracepoint category matches `{cat}`"), "matches nothing"));
         }
         let mut d = at.err(cat_r, format!("unknown tracepoint category `{cat}`"), "no such category");
-        let close = similar_names(cat, all_cats.iter().map(|c| (c.as_str(), c.clone())), 3);
+        let close = similar_names(cat, all_cats.iter().map(String::as_str), 3, false);
         if !close.is_empty() {
             d = d.note(format!("did you mean {}?", quoted_list(&close)));
         }
@@ -401,12 +414,14 @@ pub(crate) fn expand_attach(at: &At, rest: Option<usize>) -> Result<Vec<Resolved
         return Ok(out);
     }
     if is_glob(cat) || is_glob(name) {
-        return Err(at.err(cat_r.start..name_r.end, format!("no tracepoint matches `{cat}:{name}`"), "matches nothing")
+        return Err(at
+            .err(cat_r.start..name_r.end, format!("no tracepoint matches `{cat}:{name}`"), "matches nothing")
             .note(format!("list tracepoints with `trace -l 'tracepoint:{cat}:*'`")));
     }
-    let mut d = at.err(name_r, format!("unknown tracepoint `{cat}:{name}`"), format!("no such event in `{cat}`"));
+    let mut d =
+        at.err(name_r, format!("unknown tracepoint `{cat}:{name}`"), format!("no such event in `{cat}`"));
     let events = events(cat).unwrap_or_default();
-    let close = similar_names(name, events.iter().map(|e| (e.as_str(), e.clone())), 3);
+    let close = similar_names(name, events.iter().map(String::as_str), 3, false);
     if !close.is_empty() {
         d = d.note(format!("did you mean {}?", quoted_list(&close)));
     }
@@ -435,7 +450,9 @@ pub(crate) fn list_matching(text: &str, rest: Option<usize>) -> Result<Vec<Strin
             let hit = match bare {
                 // A pattern without a type may name the event, `cat:event`,
                 // or the full probe.
-                Some(p) => glob_match(p, &e) || glob_match(p, &full["tracepoint:".len()..]) || glob_match(p, &full),
+                Some(p) => {
+                    glob_match(p, &e) || glob_match(p, &full["tracepoint:".len()..]) || glob_match(p, &full)
+                }
                 None => glob_match(name, &e),
             };
             if hit {
@@ -448,6 +465,81 @@ pub(crate) fn list_matching(text: &str, rest: Option<usize>) -> Result<Vec<Strin
 }
 
 // ------------------------------------------ kernel probes that need more
+
+/// The diagnostic for a probe type that cannot be used: kernel probes
+/// (with why this kernel lacks them and the tracepoints to use instead),
+/// USDT (not yet) and bpftrace types `trace` does not implement.
+pub(crate) fn unavailable(at: &At, kind: Kind, full: &str, ty_end: usize, rest: Option<usize>) -> Diagnostic {
+    let text = at.text;
+    let ty_r = 0..ty_end;
+    // The kernel function is the last part (`kfunc:vmlinux:f`, `kprobe:f+8`).
+    let func = rest.map(|r| {
+        let last = parts(text, r).pop().unwrap_or(r..text.len());
+        let s = &text[last];
+        s.split('+').next().unwrap_or(s).to_string()
+    });
+    match kind {
+        Kind::Kprobe | Kind::Kretprobe | Kind::Fentry | Kind::Fexit => {
+            let ret = matches!(kind, Kind::Kretprobe | Kind::Fexit);
+            let (message, label, reason) = if matches!(kind, Kind::Kprobe | Kind::Kretprobe) {
+                match kprobes_missing() {
+                    Some(reason) => (
+                        format!("{full} probes are not available on this kernel"),
+                        "kprobes are not available",
+                        reason,
+                    ),
+                    None => (
+                        format!("{full} probes are not supported by trace yet"),
+                        "not supported yet",
+                        "this kernel has kprobes, but trace does not attach to them yet".into(),
+                    ),
+                }
+            } else {
+                match fentry_missing() {
+                    Some(reason) => (
+                        format!("{full} probes are not available on this kernel"),
+                        "fentry/fexit are not available",
+                        reason,
+                    ),
+                    None => (
+                        format!("{full} probes are not supported by trace yet"),
+                        "not supported yet",
+                        "this kernel supports fentry/fexit, but trace does not attach to them yet".into(),
+                    ),
+                }
+            };
+            let mut d = at.err(ty_r, message, label).note(reason);
+            let alts = func
+                .as_deref()
+                .filter(|f| !f.is_empty() && !is_glob(f))
+                .map(|f| alternatives_for_kernel_function(f, ret));
+            match alts {
+                Some(alts) if !alts.is_empty() => {
+                    d = d.note(format!("use a tracepoint instead: {}", quoted_list(&alts)))
+                }
+                _ => {}
+            }
+            let dir = if ret { "exit" } else { "enter" };
+            d.note(format!(
+                "kernel activity can be traced through tracepoints: `tracepoint:syscalls:sys_{dir}_*` for system calls; \
+                 `trace -l 'tracepoint:*'` lists them all"
+            ))
+        }
+        Kind::Usdt => at.err(ty_r, "usdt probes are not supported yet", "not supported yet").note(
+            "meanwhile, attach a uprobe to the function containing the probe, e.g. `uprobe:./db:db_snapshot`",
+        ),
+        _ => {
+            let hint = match full {
+                "software" | "hardware" => {
+                    "for sampling use `profile:hz:N`; for periodic work `interval:s:N`"
+                }
+                "rawtracepoint" => "use `tracepoint:CATEGORY:NAME`",
+                _ => "supported probe types: BEGIN, END, uprobe, uretprobe, tracepoint, interval, profile",
+            };
+            at.err(ty_r, format!("{full} probes are not supported by trace"), "not supported").note(hint)
+        }
+    }
+}
 
 /// Why kprobes cannot work here, if they cannot.
 pub(crate) fn kprobes_missing() -> Option<String> {
@@ -553,7 +645,10 @@ print fmt: \"filename=%s pid=%d old_pid=%d\", __get_str(filename), REC->pid, REC
         assert_eq!((filename.offset, filename.size, filename.signed), (24, 8, false));
         assert!(filename.pointer && !filename.data_loc && filename.array_len.is_none());
         let nr = field(&f, "__syscall_nr");
-        assert_eq!((nr.c_type.as_str(), nr.offset, nr.size, nr.signed, nr.pointer), ("int", 8, 4, true, false));
+        assert_eq!(
+            (nr.c_type.as_str(), nr.offset, nr.size, nr.signed, nr.pointer),
+            ("int", 8, 4, true, false)
+        );
         assert_eq!(field(&f, "mode").c_type, "umode_t");
     }
 
@@ -585,7 +680,10 @@ print fmt: \"filename=%s pid=%d old_pid=%d\", __get_str(filename), REC->pid, REC
         let f = p("field:const char *const * argv;\toffset:24;\tsize:8;\tsigned:0;");
         assert_eq!((f.name.as_str(), f.c_type.as_str(), f.pointer), ("argv", "const char *const *", true));
         let f = p("field:const struct landlock_ruleset_attr *const attr;\toffset:16;\tsize:8;\tsigned:0;");
-        assert_eq!((f.name.as_str(), f.c_type.as_str()), ("attr", "const struct landlock_ruleset_attr *const"));
+        assert_eq!(
+            (f.name.as_str(), f.c_type.as_str()),
+            ("attr", "const struct landlock_ruleset_attr *const")
+        );
         let f = p("field:const void* ip;\toffset:16;\tsize:8;\tsigned:0;");
         assert_eq!((f.name.as_str(), f.c_type.as_str(), f.pointer), ("ip", "const void*", true));
         let f = p("field:char buf[];\toffset:16;\tsize:0;\tsigned:0;");
@@ -634,12 +732,49 @@ print fmt: \"filename=%s pid=%d old_pid=%d\", __get_str(filename), REC->pid, REC
         }
     }
 
+    /// `tracepoint:` attach points through `probes::expand`.
+    #[test]
+    fn attach_points() {
+        use crate::frontend::ast::AttachPoint;
+        use crate::frontend::probes::{expand, ProbeContext, ProbeSpec};
+        let ok = |text: &str| {
+            let ap = AttachPoint { text: text.into(), span: crate::source::Span::new(0, 0, text.len()) };
+            expand(&ap, &ProbeContext::default()).unwrap_or_else(|d| panic!("{text}: {d:?}"))
+        };
+        let p = ok("tracepoint:syscalls:sys_enter_openat");
+        let id = std::fs::read_to_string(tracefs_root().unwrap().join("events/syscalls/sys_enter_openat/id"));
+        match &p[0].spec {
+            ProbeSpec::Tracepoint { category, name, format } => {
+                assert_eq!((category.as_str(), name.as_str()), ("syscalls", "sys_enter_openat"));
+                assert_eq!(format.id.to_string(), id.unwrap().trim());
+                assert!(format.fields.iter().any(|f| f.name == "filename"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(p[0].name, "tracepoint:syscalls:sys_enter_openat");
+        assert_eq!(ok("t:sched:sched_switch")[0].name, "tracepoint:sched:sched_switch");
+        let names: Vec<String> = ok("t:syscalls:sys_enter_open*").into_iter().map(|p| p.name).collect();
+        let want: Vec<String> = events("syscalls")
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.starts_with("sys_enter_open"))
+            .map(|e| format!("tracepoint:syscalls:{e}"))
+            .collect();
+        assert!(want.len() >= 3);
+        assert_eq!(names, want);
+        assert_eq!(ok("tracepoint:sche?:sched_switch").len(), 1);
+    }
+
     #[test]
     fn kprobe_alternatives() {
         let alts = alternatives_for_kernel_function("do_sys_openat2", false);
         assert_eq!(alts.first().map(String::as_str), Some("tracepoint:syscalls:sys_enter_openat"));
-        assert!(alternatives_for_kernel_function("__x64_sys_read", true).contains(&"tracepoint:syscalls:sys_exit_read".to_string()));
-        assert_eq!(alternatives_for_kernel_function("sched_switch", false), ["tracepoint:sched:sched_switch"]);
+        assert!(alternatives_for_kernel_function("__x64_sys_read", true)
+            .contains(&"tracepoint:syscalls:sys_exit_read".to_string()));
+        assert_eq!(
+            alternatives_for_kernel_function("sched_switch", false),
+            ["tracepoint:sched:sched_switch"]
+        );
         assert!(alternatives_for_kernel_function("definitely_not_a_function", false).is_empty());
     }
 }
