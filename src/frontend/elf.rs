@@ -90,6 +90,11 @@ pub struct ElfSymbols {
 /// Open and index `path`.
 pub fn open(path: &Path) -> Result<ElfSymbols, ElfError> {
     let io = |source| ElfError::Io { path: path.to_path_buf(), source };
+    // Checked before opening: opening a FIFO would block, and mapping a
+    // device makes no sense.
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(ElfError::NotElf { path: path.to_path_buf() });
+    }
     let file = File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
     if len < 16 {
@@ -275,7 +280,9 @@ fn index<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Index, Ind
     let mut imports = Vec::new();
     for sh_type in [elf::SHT_SYMTAB, elf::SHT_DYNSYM] {
         let table = sections.symbols(endian, data, sh_type)?;
-        let versions = if sh_type == elf::SHT_DYNSYM { sections.versions(endian, data)? } else { None };
+        // Versions only rank duplicates; a damaged version table is not fatal.
+        let versions =
+            if sh_type == elf::SHT_DYNSYM { sections.versions(endian, data).ok().flatten() } else { None };
         for (i, sym) in table.enumerate() {
             let Some(name) = sym.name(endian, table.strings()).ok().and_then(name_ref) else { continue };
             if sym.is_undefined(endian) {
@@ -319,8 +326,13 @@ fn index<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Index, Ind
     }
 
     let mut needed = Vec::new();
-    if let Some((entries, strtab)) = sections.dynamic(endian, data)? {
-        let strings = sections.strings(endian, data, strtab)?;
+    // Only used for hints; a damaged dynamic section is not fatal.
+    if let Some((entries, strings)) = sections
+        .dynamic(endian, data)
+        .ok()
+        .flatten()
+        .and_then(|(entries, strtab)| Some((entries, sections.strings(endian, data, strtab).ok()?)))
+    {
         for d in entries {
             if d.tag32(endian) == Some(elf::DT_NEEDED) {
                 if let Ok(name) = d.string(endian, strings) {
@@ -342,7 +354,10 @@ pub(crate) fn open_for_probe(at: &At, r: Range<usize>, binary: &Path) -> Result<
         match e {
             ElfError::NotElf { .. } => {
                 d = d.note("uprobes attach to compiled executables and shared libraries");
-                if std::fs::read(binary).is_ok_and(|b| b.starts_with(b"#!")) {
+                let mut head = [0u8; 2];
+                let script =
+                    File::open(binary).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+                if script.is_ok() && &head == b"#!" {
                     d = d.note("this is a script: probe its interpreter instead");
                 }
             }

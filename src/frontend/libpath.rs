@@ -43,6 +43,9 @@ pub enum LibPathError {
 
 /// Resolve `spec` (see the module docs) to an absolute canonical path.
 pub fn resolve(spec: &str, pid: Option<i32>) -> Result<PathBuf, LibPathError> {
+    if spec.is_empty() {
+        return Err(LibPathError::NotFound { name: String::new(), in_cwd: false });
+    }
     if spec.contains('/') {
         let path = Path::new(spec);
         let abs = if path.is_absolute() {

@@ -672,6 +672,7 @@ mod tests {
         let script = temp_dir().join("script.sh");
         std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
         let script = format!("uprobe:{}:f", script.display());
+        #[rustfmt::skip]
         let cases: &[(&str, &str, &str, &str)] = &[
             ("uprob:./db:f", "unknown probe type `uprob`", "uprob", "did you mean `uprobe`?"),
             ("begin", "unknown probe type", "begin", "did you mean `BEGIN`?"),
@@ -685,12 +686,7 @@ mod tests {
             ("uprobe:Cargo.toml:f", "cannot find", "Cargo.toml", "write `./Cargo.toml`"),
             ("uprobe:/usr/bin/*:main", "wildcards in the binary path", "/usr/bin/*", ""),
             // Functions.
-            (
-                "uprobe:{exe}:db_snapshto",
-                "function `db_snapshto` not found",
-                "db_snapshto",
-                "did you mean `db_snapshot`?",
-            ),
+            ("uprobe:{exe}:db_snapshto", "function `db_snapshto` not found", "db_snapshto", "did you mean `db_snapshot`?"),
             ("uprobe:{exe}:puts", "imported from a shared library", "puts", "libc.so.6:puts`"),
             ("uprobe:{exe}:db_counter", "is a data object", "db_counter", ""),
             ("uprobe:{exe}:zz*", "matches `zz*`", "zz*", "trace -l"),
@@ -704,26 +700,11 @@ mod tests {
             ("uprobe::f", "missing binary path", ":f", ""),
             ("uprobe:{exe}:", "missing function name", ":", ""),
             // Tracepoints.
-            (
-                "tracepoint:syscalls:sys_enter_opnat",
-                "unknown tracepoint `syscalls:sys_enter_opnat`",
-                "sys_enter_opnat",
-                "`sys_enter_openat`",
-            ),
-            (
-                "tracepoint:syscall:sys_enter_openat",
-                "unknown tracepoint category",
-                "syscall",
-                "did you mean `syscalls`",
-            ),
+            ("tracepoint:syscalls:sys_enter_opnat", "unknown tracepoint `syscalls:sys_enter_opnat`", "sys_enter_opnat", "`sys_enter_openat`"),
+            ("tracepoint:syscall:sys_enter_openat", "unknown tracepoint category", "syscall", "did you mean `syscalls`"),
             ("t:syscalls:zzz*", "no tracepoint matches", "syscalls:zzz*", ""),
             ("t:zzz*:x", "no tracepoint category matches", "zzz*", ""),
-            (
-                "tracepoint:sys_enter_openat",
-                "missing event name",
-                "t",
-                "write `tracepoint:syscalls:sys_enter_openat`",
-            ),
+            ("tracepoint:sys_enter_openat", "missing event name", "t", "write `tracepoint:syscalls:sys_enter_openat`"),
             ("tracepoint:syscalls", "missing event name", "s", ""),
             ("tracepoint:syscalls:", "missing event name", ":", ""),
             ("tracepoint:a:b:c", "too many parts", ":c", ""),
@@ -738,33 +719,13 @@ mod tests {
             ("interval", "missing unit and count", "l", ""),
             ("interval:s:1:2", "too many parts", ":2", ""),
             // Probe types this kernel or trace lacks.
-            (
-                "kprobe:do_sys_openat2",
-                "kprobe probes are not",
-                "kprobe",
-                "`tracepoint:syscalls:sys_enter_openat`",
-            ),
+            ("kprobe:do_sys_openat2", "kprobe probes are not", "kprobe", "`tracepoint:syscalls:sys_enter_openat`"),
             ("k:do_sys_openat2", "kprobe probes are not", "k", "`tracepoint:syscalls:sys_enter_openat`"),
-            (
-                "kretprobe:vfs_read",
-                "kretprobe probes are not",
-                "kretprobe",
-                "`tracepoint:syscalls:sys_exit_read`",
-            ),
+            ("kretprobe:vfs_read", "kretprobe probes are not", "kretprobe", "`tracepoint:syscalls:sys_exit_read`"),
             ("kfunc:vfs_read", "kfunc probes are not", "kfunc", "`tracepoint:syscalls:sys_enter_read`"),
             ("fentry:vfs_read", "fentry probes are not", "fentry", "tracepoint:syscalls:sys_enter_*"),
-            (
-                "fexit:vmlinux:vfs_read",
-                "fexit probes are not",
-                "fexit",
-                "`tracepoint:syscalls:sys_exit_read`",
-            ),
-            (
-                "kretfunc:tcp_retransmit_skb",
-                "kretfunc probes",
-                "kretfunc",
-                "`tracepoint:tcp:tcp_retransmit_skb`",
-            ),
+            ("fexit:vmlinux:vfs_read", "fexit probes are not", "fexit", "`tracepoint:syscalls:sys_exit_read`"),
+            ("kretfunc:tcp_retransmit_skb", "kretfunc probes", "kretfunc", "`tracepoint:tcp:tcp_retransmit_skb`"),
             ("usdt:./db:probe", "usdt probes are not supported yet", "usdt", "uprobe"),
             ("software:cpu-clock:1", "software probes are not supported", "software", "profile:hz:N"),
             ("rt:sched_switch", "rawtracepoint probes are not supported", "rt", "tracepoint:CATEGORY:NAME"),
