@@ -39,6 +39,7 @@ pub enum ProbeSpec {
     Uprobe {
         /// Absolute and canonical.
         binary: PathBuf,
+        /// The function (or the address as written, for `uprobe:PATH:0x1139`).
         func: String,
         /// The `+OFFSET` as written (0 without one).
         func_offset: u64,
@@ -46,14 +47,18 @@ pub enum ProbeSpec {
         file_offset: u64,
         ret: bool,
     },
+    /// One concrete tracepoint (wildcards are expanded), with its layout.
     Tracepoint {
         category: String,
         name: String,
         format: TracepointFormat,
     },
+    /// Fires on one CPU every `period_ns`.
     Interval {
         period_ns: u64,
     },
+    /// Samples every CPU `hz` times a second (time units are converted to
+    /// the nearest rate; periods above one second are rejected).
     Profile {
         hz: u64,
     },
