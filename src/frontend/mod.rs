@@ -1,8 +1,12 @@
 //! Front ends and semantic passes: source text ─► typed AST.
 pub mod ast;
-pub mod lexer;
-pub mod parser;
-pub mod token;
-pub mod types;
 pub mod builtins;
+pub mod elf;
+pub mod lexer;
+pub mod libpath;
+pub mod parser;
 pub mod passes;
+pub mod probes;
+pub mod token;
+pub mod tracepoint;
+pub mod types;
