@@ -121,8 +121,15 @@ fn shell(cmd: &str, cwd: &Path) -> Command {
     } else {
         cmd.to_string()
     });
-    command.current_dir(cwd).stdin(Stdio::null());
+    plain_env(command.current_dir(cwd).stdin(Stdio::null()));
     command
+}
+
+/// cargo runs tests with LD_LIBRARY_PATH pointing into target/; a target
+/// inheriting it would search those directories first, and the failed opens
+/// would show up in the syscall counts the cases assert.
+fn plain_env(command: &mut Command) -> &mut Command {
+    command.env_remove("LD_LIBRARY_PATH")
 }
 
 /// True if `cmd` has no shell operator outside quotes (`;` inside a quoted
@@ -224,6 +231,7 @@ fn trace_command(case: &Case, env: &Env, before_pid: Option<u32>) -> (Command, S
                 .args(&args)
                 .current_dir(&env.targets)
                 .stdin(Stdio::null());
+            plain_env(&mut command);
             let mut repro = format!(
                 "cd {} && {} -e {}",
                 env.targets.display(),
