@@ -194,7 +194,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    if !Path::new("/sys/kernel/tracing/events").exists() {
+    if blocked.is_none() && !Path::new("/sys/kernel/tracing/events").exists() {
         println!("note: tracefs is not mounted at /sys/kernel/tracing (tracepoint cases rely on trace mounting it)");
     }
     let env = Env {

@@ -55,7 +55,7 @@ struct Captured {
 
 pub fn run_case(case: &Case, env: &Env) -> Outcome {
     for cmd in &case.requires {
-        let ok = shell(cmd, &env.targets)
+        let ok = shell(cmd, &env.targets, false)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
@@ -73,7 +73,7 @@ pub fn run_case(case: &Case, env: &Env) -> Outcome {
     let mut before_pid = None;
     for cmd in &case.before {
         let cmd = subst(cmd, env, before_pid);
-        match start_background(&cmd, env, &[]) {
+        match start_background(&cmd, env, true, &[]) {
             Ok(child) => {
                 before_pid.get_or_insert(child.id());
                 before.push((cmd, child));
@@ -112,11 +112,12 @@ pub fn run_case(case: &Case, env: &Env) -> Outcome {
     }
 }
 
-/// `sh -c CMD`, with `exec` in front when CMD is one simple command, so the
-/// pid we hold is the program's own (signals and {{BEFORE_PID}} reach it).
-fn shell(cmd: &str, cwd: &Path) -> Command {
+/// `sh -c CMD`.  With `exec`, and CMD one simple command, `exec` goes in
+/// front so the pid we hold is the program's own (signals and
+/// {{BEFORE_PID}} reach it, not a shell).
+fn shell(cmd: &str, cwd: &Path, exec: bool) -> Command {
     let mut command = Command::new("sh");
-    command.arg("-c").arg(if is_simple(cmd) {
+    command.arg("-c").arg(if exec && is_simple(cmd) {
         format!("exec {cmd}")
     } else {
         cmd.to_string()
@@ -135,6 +136,16 @@ fn plain_env(command: &mut Command) -> &mut Command {
 /// True if `cmd` has no shell operator outside quotes (`;` inside a quoted
 /// program text is fine), so prefixing `exec` keeps its meaning.
 fn is_simple(cmd: &str) -> bool {
+    // `exec ! cmd`, `exec if ...` or `exec VAR=x cmd` would change meaning.
+    let first = cmd.split_whitespace().next().unwrap_or("");
+    if [
+        "!", "if", "for", "while", "until", "case", "{", "[[", "time",
+    ]
+    .contains(&first)
+        || first.contains('=')
+    {
+        return false;
+    }
     let mut quote = None;
     let mut chars = cmd.chars().peekable();
     while let Some(c) = chars.next() {
@@ -164,8 +175,13 @@ fn subst(text: &str, env: &Env, before_pid: Option<u32>) -> String {
     out
 }
 
-fn start_background(cmd: &str, env: &Env, vars: &[(&str, String)]) -> std::io::Result<Child> {
-    let mut command = shell(cmd, &env.targets);
+fn start_background(
+    cmd: &str,
+    env: &Env,
+    exec: bool,
+    vars: &[(&str, String)],
+) -> std::io::Result<Child> {
+    let mut command = shell(cmd, &env.targets, exec);
     command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -247,7 +263,7 @@ fn trace_command(case: &Case, env: &Env, before_pid: Option<u32>) -> (Command, S
         Program::Run(run) => {
             let run = subst(run, env, before_pid);
             (
-                shell(&run, &env.targets),
+                shell(&run, &env.targets, true),
                 format!("cd {} && {run}", env.targets.display()),
             )
         }
@@ -331,7 +347,8 @@ fn run_trace(
             after_started = true;
             for cmd in &case.after {
                 let cmd = subst(cmd, env, before_pid);
-                if let Ok(c) = start_background(&cmd, env, &[("TRACE_PID", pid.to_string())]) {
+                if let Ok(c) = start_background(&cmd, env, false, &[("TRACE_PID", pid.to_string())])
+                {
                     after.push((cmd, c));
                 }
             }
