@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use crate::spec::{Case, Check, Program};
 
 /// How long trace may take to print its maps and exit after SIGINT.
-const SIGINT_GRACE: Duration = Duration::from_secs(5);
+/// Short, because a trace that hangs costs TIMEOUT + this in every case.
+const SIGINT_GRACE: Duration = Duration::from_secs(3);
 /// How long a BEFORE command gets to exec its program.
 const BEFORE_STARTUP: Duration = Duration::from_secs(2);
 /// Lines of stdout/stderr shown in a failure report.
@@ -48,6 +49,8 @@ struct Captured {
     stdout: String,
     stderr: String,
     status: Option<ExitStatus>,
+    /// Why an AFTER command did not run, if it did not.
+    after_problem: Option<String>,
     interrupted: bool,
     killed: bool,
     elapsed: Duration,
@@ -55,7 +58,7 @@ struct Captured {
 
 pub fn run_case(case: &Case, env: &Env) -> Outcome {
     for cmd in &case.requires {
-        let ok = shell(cmd, &env.targets, false)
+        let ok = shell(&subst(cmd, env, None), &env.targets, false)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
@@ -335,6 +338,7 @@ fn run_trace(
 
     let mut after: Vec<(String, Child)> = Vec::new();
     let mut after_started = case.after.is_empty();
+    let mut after_problem = None;
     let mut interrupted = false;
     let mut killed = false;
     let deadline = start + case.timeout;
@@ -347,9 +351,9 @@ fn run_trace(
             after_started = true;
             for cmd in &case.after {
                 let cmd = subst(cmd, env, before_pid);
-                if let Ok(c) = start_background(&cmd, env, false, &[("TRACE_PID", pid.to_string())])
-                {
-                    after.push((cmd, c));
+                match start_background(&cmd, env, false, &[("TRACE_PID", pid.to_string())]) {
+                    Ok(c) => after.push((cmd, c)),
+                    Err(e) => after_problem = Some(format!("cannot start AFTER `{cmd}`: {e}")),
                 }
             }
         }
@@ -374,6 +378,9 @@ fn run_trace(
         thread::sleep(Duration::from_millis(5));
     };
     let elapsed = start.elapsed();
+    if !after_started {
+        after_problem = Some("AFTER never ran: trace printed no \"Attaching\" line".into());
+    }
     // Leftovers (a -c child, a RUN pipeline's other half) die with the group.
     kill_group(pid, libc::SIGKILL);
     kill_all(&mut after);
@@ -391,6 +398,7 @@ fn run_trace(
         stdout: text(&stdout),
         stderr: text(&stderr),
         status,
+        after_problem,
         interrupted,
         killed,
         elapsed,
@@ -461,6 +469,7 @@ fn check(case: &Case, env: &Env, got: &Captured, before_pid: Option<u32>) -> Vec
             ));
         }
     }
+    problems.extend(got.after_problem.clone());
     let out = lines(&got.stdout);
     let err = lines(&got.stderr);
     let s = |t: &String| subst(t, env, before_pid);

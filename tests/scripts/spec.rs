@@ -19,7 +19,7 @@
 //!               contiguous lines (common indentation removed)
 //! EXPECT_STDERR, EXPECT_STDERR_REGEX   the same, against stderr
 //! EXIT_CODE     expected exit status (default 0)
-//! TIMEOUT       seconds before trace gets SIGINT (default 10); what it
+//! TIMEOUT       seconds before trace gets SIGINT (default 5); what it
 //!               prints after the SIGINT still counts
 //! BEFORE        shell command started in the background first, killed at
 //!               the end; `{{BEFORE_PID}}` is the first one's pid
@@ -38,7 +38,9 @@ use std::time::Duration;
 
 use crate::regex::Regex;
 
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Cases end by exit() or -c in well under a second; a trace that hangs
+/// costs this (plus the SIGINT grace) per case, so keep it small.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct Case {
