@@ -10,13 +10,15 @@
  * Shards: 4, shards[s] = { .sid = s, .name = "shard-<s>",
  *                          .version = { .epoch = s + 1, .version = (s + 1) * 10000000000 },
  *                          .peer = &shards[(s + 1) % 4] }
- *   (.version.version is above 2^32 on purpose: it catches 32-bit reads.)
+ *   (.version.version is above 2^32 on purpose: it catches 32-bit reads;
+ *   db_version_t is an anonymous struct behind a typedef on purpose too.)
  *
  * snapshot(shard, n): called N times; call i uses WORKLOAD[i % 10]:
  *       i    0  1  2  3  4   5   6   7   8   9
  *       sid  0  1  2  0  1   0   3   2   1   0
  *       n    1  2  3  5  8  13  21  34  55  89
- *   returns n, or -1 when n > 50 ("too large"): 55 and 89 fail.
+ *   returns n, or -1 when n > 50 ("too large"): 55 and 89 fail.  The raw
+ *   return register holds -1 as 0xffffffff at -O0 and as a 64-bit -1 at -O2.
  *   For N = 10:  count 10; sum(n) 231, avg 23, min 1, max 89
  *                per shard: calls 4/3/2/1, sum(n) 108/65/37/21 (shard-0..3)
  *                hist(n): [1] 1, [2, 4) 2, [4, 8) 1, [8, 16) 2, [16, 32) 1,
@@ -40,10 +42,11 @@
  * libc and syscalls, in this order, once everything above is done:
  *   srand(42)                    once
  *   getpid() x2, getppid() x1    (glibc does not cache getpid)
- *   open("/dev/null") x3         openat syscall, each succeeds and is closed
- *   open("/nonexistent/db.conf") x1, fails with ENOENT
+ *   open("/dev/null") x3         openat syscall, flags O_RDONLY (0), succeeds
+ *   open("/nonexistent/db.conf") x1, flags O_RDONLY, fails with ENOENT
+ *   (the dynamic loader's own openat calls, with O_CLOEXEC, come first)
  *
- * Exits 0.
+ * Exits 0.  The harness also builds db-O2 (-O2) from this file.
  */
 #include <fcntl.h>
 #include <stdint.h>
