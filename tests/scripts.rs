@@ -176,21 +176,22 @@ fn main() -> ExitCode {
         trace.display(),
         if oracle { " (oracle mode)" } else { "" }
     );
-    // Why everything would be skipped, decided once rather than per case.
+    // Why no case can run, decided once rather than per case: a machine
+    // without root/BPF skips them, targets that do not build fail them.
     let mut blocked = if cases.is_empty() {
         None
     } else {
-        kernel_unavailable()
+        kernel_unavailable().map(Outcome::Skip)
     };
     if blocked.is_none() && !cases.is_empty() {
         match build_targets(&manifest.join("tests/targets"), &targets) {
             Ok(built) => println!("built {} targets into {}", built, targets.display()),
             Err(e) => {
                 println!("{e}");
-                blocked = Some(format!(
-                    "targets failed to build: {}",
+                blocked = Some(Outcome::Fail(format!(
+                    "    targets failed to build: {}\n",
                     e.lines().next().unwrap_or("")
-                ));
+                )));
             }
         }
     }
@@ -208,10 +209,7 @@ fn main() -> ExitCode {
         let label = format!("{} ({file}:{})", case.name, case.line);
         let started = Instant::now();
         let outcome = match &blocked {
-            Some(reason) if reason.starts_with("targets") => {
-                Outcome::Fail(format!("    {reason}\n"))
-            }
-            Some(reason) => Outcome::Skip(reason.clone()),
+            Some(outcome) => outcome.clone(),
             None => run::run_case(case, &env),
         };
         let secs = started.elapsed().as_secs_f64();
@@ -243,8 +241,8 @@ fn main() -> ExitCode {
             println!("    {f}");
         }
     }
-    if skipped > 0 && blocked.is_some() {
-        println!("\nnote: skipped because {}", blocked.unwrap_or_default());
+    if let Some(Outcome::Skip(reason)) = &blocked {
+        println!("\nnote: no case ran: {reason}");
     }
     println!("\n{passed} passed, {failed} failed, {skipped} skipped");
     if failed > 0 {

@@ -38,6 +38,7 @@ pub struct Env {
     pub oracle: bool,
 }
 
+#[derive(Clone)]
 pub enum Outcome {
     Pass,
     Fail(String),
