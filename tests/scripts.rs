@@ -1,0 +1,338 @@
+//! Script cases: runs every case in `tests/scripts/*.test` against the real
+//! kernel with the `trace` binary, one after another, and reports
+//! `N passed, N failed, N skipped`.
+//!
+//! Why one custom harness (`harness = false`) rather than a #[test] per case:
+//! cases must run sequentially (probes from one would count the events of
+//! another), need a root + BPF preflight that explains itself, share the
+//! targets built once per run, and read like bpftrace's runtime tests, so
+//! the format (see `scripts/spec.rs`) is data, not Rust.
+//!
+//!     cargo test --test scripts                  all cases
+//!     cargo test --test scripts -- hist maps     cases whose name contains
+//!                                                "hist" or in maps.test
+//!     cargo test --test scripts -- --exact NAME  one case by its full name
+//!     cargo test --test scripts -- --skip SLOW   leave matching cases out
+//!     cargo test --test scripts -- --list        names only, run nothing
+//!
+//! Environment:
+//!   CI=true      a skipped case counts as a failure (CI must run them all).
+//!   TRACE_BIN    run another binary instead of this build's `trace`. With a
+//!                `bpftrace` binary the harness is in *oracle mode*: it checks
+//!                that the expectations are bpftrace's real behaviour. PROGs
+//!                are respelled for 0.17 (`args.x` → `args->x`), "Attaching"
+//!                is also looked for on stdout, stderr expectations are not
+//!                checked (wording differs by design), only success/failure
+//!                of the exit code is, and NO_ORACLE cases are skipped.
+//!
+//! Targets (`tests/targets/*.c`) are built with gcc at the start of each run
+//! into `target/test-targets/`: `NAME` with `-O0` and `NAME-O2` with `-O2`,
+//! both `-g -fno-omit-frame-pointer`.  Every command of a case runs there,
+//! so `./db` means the same as in the docs.
+
+// The crate root is tests/scripts.rs, so plain `mod` would look in tests/.
+#[path = "scripts/regex.rs"]
+mod regex;
+#[path = "scripts/run.rs"]
+mod run;
+#[path = "scripts/spec.rs"]
+mod spec;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use run::{Env, Outcome};
+use spec::Case;
+
+struct Options {
+    filters: Vec<String>,
+    skips: Vec<String>,
+    exact: bool,
+    list: bool,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        filters: Vec::new(),
+        skips: Vec::new(),
+        exact: false,
+        list: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--list" => o.list = true,
+            "--exact" => o.exact = true,
+            "--skip" => o.skips.extend(args.next()),
+            // libtest flags that cargo may forward to every test binary;
+            // the ones taking a value must not become filters.
+            "--test-threads" | "--color" | "--format" | "-Z" | "--logfile" => {
+                args.next();
+            }
+            a if a.starts_with('-') => {}
+            _ => o.filters.push(a),
+        }
+    }
+    o
+}
+
+fn selected(o: &Options, file_stem: &str, case: &Case) -> bool {
+    let hit = |p: &String| {
+        if o.exact {
+            case.name == *p
+        } else {
+            case.name.contains(p.as_str()) || file_stem == p
+        }
+    };
+    (o.filters.is_empty() || o.filters.iter().any(hit))
+        && !o.skips.iter().any(|s| case.name.contains(s.as_str()))
+}
+
+fn main() -> ExitCode {
+    let opts = options();
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
+    let mut failures: Vec<String> = Vec::new();
+
+    for (what, result) in [
+        ("regex", regex::self_check()),
+        ("spec", spec::self_check()),
+        ("run", run::self_check()),
+    ] {
+        if let Err(e) = result {
+            println!("harness self-check ({what}) FAILED: {e}");
+            failed += 1;
+        }
+    }
+
+    // Discover and parse; a malformed file is a failure, not a silent skip.
+    let mut cases: Vec<(String, Case)> = Vec::new();
+    for path in test_files(&manifest.join("tests/scripts")) {
+        let rel = path
+            .strip_prefix(manifest)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                println!("FAILED to read {rel}: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        let (parsed, errors) = spec::parse(&text);
+        for e in &errors {
+            println!("{rel}:{}: FAILED to parse: {}", e.line, e.message);
+            failures.push(format!("{rel}:{}", e.line));
+        }
+        failed += errors.len();
+        cases.extend(parsed.into_iter().map(|c| (rel.clone(), c)));
+    }
+    let mut names = std::collections::HashMap::new();
+    for (file, case) in &cases {
+        if let Some(first) = names.insert(case.name.clone(), format!("{file}:{}", case.line)) {
+            println!(
+                "{file}:{}: FAILED: duplicate case name `{}` (first at {first})",
+                case.line, case.name
+            );
+            failures.push(case.name.clone());
+            failed += 1;
+        }
+    }
+    cases.retain(|(file, case)| {
+        let stem = Path::new(file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        selected(&opts, &stem, case)
+    });
+
+    if opts.list {
+        for (file, case) in &cases {
+            println!("{file}:{}: {}", case.line, case.name);
+        }
+        return ExitCode::SUCCESS;
+    }
+
+    let trace = std::env::var_os("TRACE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_trace")));
+    let oracle = trace
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("bpftrace"));
+    // target/<profile>/trace → target/test-targets
+    let target_dir = Path::new(env!("CARGO_BIN_EXE_trace"))
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(manifest);
+    let targets = target_dir.join("test-targets");
+
+    println!(
+        "running {} script cases with {}{}",
+        cases.len(),
+        trace.display(),
+        if oracle { " (oracle mode)" } else { "" }
+    );
+    // Why no case can run, decided once rather than per case: a machine
+    // without root/BPF skips them, targets that do not build fail them.
+    let mut blocked = if cases.is_empty() {
+        None
+    } else {
+        kernel_unavailable().map(Outcome::Skip)
+    };
+    if blocked.is_none() && !cases.is_empty() {
+        match build_targets(&manifest.join("tests/targets"), &targets) {
+            Ok(built) => println!("built {} targets into {}", built, targets.display()),
+            Err(e) => {
+                println!("{e}");
+                blocked = Some(Outcome::Fail(format!(
+                    "    targets failed to build: {}\n",
+                    e.lines().next().unwrap_or("")
+                )));
+            }
+        }
+    }
+    if blocked.is_none() && !Path::new("/sys/kernel/tracing/events").exists() {
+        println!("note: tracefs is not mounted at /sys/kernel/tracing (tracepoint cases rely on trace mounting it)");
+    }
+    let env = Env {
+        trace,
+        targets: targets.clone(),
+        scripts: manifest.join("tests/scripts"),
+        oracle,
+    };
+
+    for (file, case) in &cases {
+        let label = format!("{} ({file}:{})", case.name, case.line);
+        let started = Instant::now();
+        let outcome = match &blocked {
+            Some(outcome) => outcome.clone(),
+            None => run::run_case(case, &env),
+        };
+        let secs = started.elapsed().as_secs_f64();
+        match outcome {
+            Outcome::Pass => {
+                println!("case {label} ... ok ({secs:.2}s)");
+                passed += 1;
+            }
+            Outcome::Skip(reason) if ci => {
+                println!("case {label} ... FAILED: skipped in CI ({reason})");
+                failures.push(case.name.clone());
+                failed += 1;
+            }
+            Outcome::Skip(reason) => {
+                println!("case {label} ... skipped ({reason})");
+                skipped += 1;
+            }
+            Outcome::Fail(report) => {
+                println!("case {label} ... FAILED ({secs:.2}s)\n{report}");
+                failures.push(case.name.clone());
+                failed += 1;
+            }
+        }
+    }
+
+    if !failures.is_empty() {
+        println!("\nfailures:");
+        for f in &failures {
+            println!("    {f}");
+        }
+    }
+    if let Some(Outcome::Skip(reason)) = &blocked {
+        println!("\nnote: no case ran: {reason}");
+    }
+    println!("\n{passed} passed, {failed} failed, {skipped} skipped");
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn test_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "test"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// Why BPF cases cannot run here, or None if they can: root, and the bpf()
+/// syscall answering a map creation (the cheapest proof that BPF works).
+fn kernel_unavailable() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    if uid != 0 {
+        return Some(format!("not root (euid {uid}): cases load BPF programs"));
+    }
+    // union bpf_attr for BPF_MAP_CREATE: map_type, key_size, value_size,
+    // max_entries, map_flags; the kernel zero-fills the rest.
+    let attr: [u32; 5] = [2 /* BPF_MAP_TYPE_ARRAY */, 4, 4, 1, 0];
+    // SAFETY: attr is a valid, correctly sized prefix of union bpf_attr.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            0, /* BPF_MAP_CREATE */
+            attr.as_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    if fd < 0 {
+        return Some(format!(
+            "BPF unavailable: bpf(BPF_MAP_CREATE) failed: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: fd was just returned to us and is closed once.
+    unsafe {
+        libc::close(fd as i32);
+    }
+    None
+}
+
+/// Builds every tests/targets/*.c at -O0 and -O2.  Built to a temporary
+/// name and renamed, so a leftover process running the old binary does not
+/// make the build fail with ETXTBSY.
+fn build_targets(src: &Path, out: &Path) -> Result<usize, String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(src)
+        .map_err(|e| format!("cannot read {}: {e}", src.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "c"))
+        .collect();
+    sources.sort();
+    let mut built = 0;
+    for source in &sources {
+        let stem = source
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (opt, name) in [("-O0", stem.clone()), ("-O2", format!("{stem}-O2"))] {
+            let tmp = out.join(format!(".{name}.tmp"));
+            let result = Command::new("gcc")
+                .args(["-g", opt, "-fno-omit-frame-pointer", "-Wall", "-o"])
+                .arg(&tmp)
+                .arg(source)
+                .output()
+                .map_err(|e| format!("cannot run gcc to build the targets: {e}"))?;
+            if !result.status.success() {
+                return Err(format!(
+                    "gcc {opt} {} failed:\n{}",
+                    source.display(),
+                    String::from_utf8_lossy(&result.stderr)
+                ));
+            }
+            std::fs::rename(&tmp, out.join(&name))
+                .map_err(|e| format!("cannot install {name}: {e}"))?;
+            built += 1;
+        }
+    }
+    Ok(built)
+}

@@ -1,0 +1,470 @@
+//! The `.test` file format: bpftrace's runtime-test vocabulary, plus the few
+//! directives trace needs.  One file holds any number of cases; a case starts
+//! at `NAME` and runs to the next `NAME`.  Lines starting with `#` are
+//! comments (only whole lines: `#` is ordinary text after a directive, since
+//! expected output may contain it).  Blank lines are ignored.
+//!
+//! ```text
+//! NAME          case name (unique across all files; the filter matches it)
+//! PROG          program, run as `trace -e PROG ARGS...`; with nothing after
+//!               it, the indented lines that follow are the program
+//! RUN           instead of PROG: a shell command line, `{{TRACE}}` = binary
+//! ARGS          extra trace arguments after `-e PROG`, split like a shell
+//!               (quotes group words, no expansion); may repeat
+//! EXPECT        a whole line of stdout (trailing blanks ignored), any order
+//! EXPECT_REGEX  a regex that matches within some line of stdout
+//! EXPECT_NONE   a line that must not appear in stdout
+//! EXPECT_REGEX_NONE   a regex that must match no line of stdout
+//! EXPECT_BLOCK  the indented lines that follow must appear in stdout as
+//!               contiguous lines (common indentation removed)
+//! EXPECT_STDERR, EXPECT_STDERR_REGEX   the same, against stderr
+//! EXIT_CODE     expected exit status (default 0)
+//! TIMEOUT       seconds before trace gets SIGINT (default 5); what it
+//!               prints after the SIGINT still counts
+//! BEFORE        shell command started in the background first, killed at
+//!               the end; `{{BEFORE_PID}}` is the first one's pid
+//! AFTER         shell command run once trace has printed "Attaching"
+//!               ($TRACE_PID is trace's pid there)
+//! REQUIRES      shell command that must succeed, else the case is skipped
+//! NO_ORACLE     why bpftrace 0.17 cannot check this case (see scripts.rs)
+//! ```
+//!
+//! `{{TRACE}}`, `{{TARGETS}}` (absolute target directory), `{{SCRIPTS}}`
+//! (absolute tests/scripts, for script files) and `{{BEFORE_PID}}` are
+//! replaced in PROG, RUN, ARGS, BEFORE, AFTER and all expectations.
+//! Commands run with the built targets' directory as cwd.
+
+use std::time::Duration;
+
+use crate::regex::Regex;
+
+/// Cases end by exit() or -c in well under a second; a trace that hangs
+/// costs this (plus the SIGINT grace) per case, so keep it small.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub name: String,
+    /// Line of `NAME`, for messages.
+    pub line: usize,
+    pub program: Program,
+    pub args: Vec<String>,
+    pub checks: Vec<Check>,
+    pub timeout: Duration,
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+    pub requires: Vec<String>,
+    pub exit_code: i32,
+    pub no_oracle: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Program {
+    Prog(String),
+    Run(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum Check {
+    Line(String),
+    Regex(Regex),
+    None(String),
+    RegexNone(Regex),
+    Block(Vec<String>),
+    StderrLine(String),
+    StderrRegex(Regex),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// A case being read; `program` is optional until the case is finished.
+struct Draft {
+    name: String,
+    line: usize,
+    prog: Option<String>,
+    run: Option<String>,
+    args: Vec<String>,
+    checks: Vec<Check>,
+    timeout: Option<Duration>,
+    before: Vec<String>,
+    after: Vec<String>,
+    requires: Vec<String>,
+    exit_code: Option<i32>,
+    no_oracle: Option<String>,
+}
+
+/// Which multi-line block indented lines are being collected for.
+#[derive(Clone, Copy, PartialEq)]
+enum BlockKind {
+    Prog,
+    Expect,
+}
+
+pub fn parse(text: &str) -> (Vec<Case>, Vec<ParseError>) {
+    let mut cases = Vec::new();
+    let mut errors = Vec::new();
+    let mut draft: Option<Draft> = None;
+    let mut block: Option<(BlockKind, usize, Vec<String>)> = None;
+
+    let lines: Vec<&str> = text.lines().collect();
+    for (index, raw) in lines.iter().enumerate() {
+        let lineno = index + 1;
+        let is_indented = raw.starts_with([' ', '\t']);
+        if let Some((_, _, body)) = block.as_mut() {
+            if is_indented && !raw.trim().is_empty() {
+                body.push(raw.to_string());
+                continue;
+            }
+            let (kind, start, body) = block.take().unwrap_or((BlockKind::Expect, 0, Vec::new()));
+            if let Some(d) = draft.as_mut() {
+                close_block(d, kind, start, body, &mut errors);
+            }
+        }
+        let line = raw.trim_end();
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if is_indented {
+            errors.push(err(
+                lineno,
+                "indented line outside a PROG or EXPECT_BLOCK block",
+            ));
+            continue;
+        }
+        let (directive, value) = match line.split_once([' ', '\t']) {
+            Some((d, v)) => (d, v.trim()),
+            None => (line, ""),
+        };
+        if directive == "NAME" {
+            if let Some(d) = draft.take() {
+                finish(d, &mut cases, &mut errors);
+            }
+            if value.is_empty() {
+                errors.push(err(lineno, "NAME needs a name"));
+            }
+            draft = Some(Draft {
+                name: value.to_string(),
+                line: lineno,
+                prog: None,
+                run: None,
+                args: Vec::new(),
+                checks: Vec::new(),
+                timeout: None,
+                before: Vec::new(),
+                after: Vec::new(),
+                requires: Vec::new(),
+                exit_code: None,
+                no_oracle: None,
+            });
+            continue;
+        }
+        let Some(d) = draft.as_mut() else {
+            errors.push(err(lineno, &format!("`{directive}` before the first NAME")));
+            continue;
+        };
+        if let Err(message) = apply(d, directive, value, lineno, &mut block) {
+            errors.push(err(lineno, &message));
+        }
+    }
+    if let Some((kind, start, body)) = block.take() {
+        if let Some(d) = draft.as_mut() {
+            close_block(d, kind, start, body, &mut errors);
+        }
+    }
+    if let Some(d) = draft.take() {
+        finish(d, &mut cases, &mut errors);
+    }
+    (cases, errors)
+}
+
+fn err(line: usize, message: &str) -> ParseError {
+    ParseError {
+        line,
+        message: message.to_string(),
+    }
+}
+
+fn need(value: &str, directive: &str) -> Result<String, String> {
+    if value.is_empty() {
+        Err(format!("{directive} needs a value"))
+    } else {
+        Ok(value.to_string())
+    }
+}
+
+fn apply(
+    d: &mut Draft,
+    directive: &str,
+    value: &str,
+    lineno: usize,
+    block: &mut Option<(BlockKind, usize, Vec<String>)>,
+) -> Result<(), String> {
+    match directive {
+        "PROG" | "RUN" if d.prog.is_some() || d.run.is_some() => {
+            return Err("a case has one PROG or one RUN".into());
+        }
+        "PROG" if value.is_empty() => *block = Some((BlockKind::Prog, lineno, Vec::new())),
+        "PROG" => d.prog = Some(value.to_string()),
+        "RUN" => d.run = Some(need(value, directive)?),
+        "ARGS" => d.args.extend(split_args(&need(value, directive)?)?),
+        "EXPECT" => d.checks.push(Check::Line(need(value, directive)?)),
+        "EXPECT_NONE" => d.checks.push(Check::None(need(value, directive)?)),
+        "EXPECT_STDERR" => d.checks.push(Check::StderrLine(need(value, directive)?)),
+        "EXPECT_REGEX" => d.checks.push(Check::Regex(regex(value, directive)?)),
+        "EXPECT_REGEX_NONE" => d.checks.push(Check::RegexNone(regex(value, directive)?)),
+        "EXPECT_STDERR_REGEX" => d.checks.push(Check::StderrRegex(regex(value, directive)?)),
+        "EXPECT_BLOCK" if !value.is_empty() => {
+            return Err("EXPECT_BLOCK takes its lines from the indented lines below it".into());
+        }
+        "EXPECT_BLOCK" => *block = Some((BlockKind::Expect, lineno, Vec::new())),
+        "TIMEOUT" => {
+            let secs: f64 = value
+                .parse()
+                .map_err(|_| format!("TIMEOUT `{value}` is not a number of seconds"))?;
+            if !(secs > 0.0 && secs <= 600.0) {
+                return Err("TIMEOUT must be between 0 and 600 seconds".into());
+            }
+            set_once(&mut d.timeout, Duration::from_secs_f64(secs), directive)?;
+        }
+        "EXIT_CODE" => {
+            let code = value
+                .parse()
+                .map_err(|_| format!("EXIT_CODE `{value}` is not an integer"))?;
+            set_once(&mut d.exit_code, code, directive)?;
+        }
+        "BEFORE" => d.before.push(need(value, directive)?),
+        "AFTER" => d.after.push(need(value, directive)?),
+        "REQUIRES" => d.requires.push(need(value, directive)?),
+        "NO_ORACLE" => set_once(&mut d.no_oracle, need(value, directive)?, directive)?,
+        _ => return Err(format!("unknown directive `{directive}`")),
+    }
+    Ok(())
+}
+
+fn set_once<T>(slot: &mut Option<T>, value: T, directive: &str) -> Result<(), String> {
+    if slot.is_some() {
+        return Err(format!("{directive} given twice"));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn regex(value: &str, directive: &str) -> Result<Regex, String> {
+    Regex::new(&need(value, directive)?).map_err(|e| e.to_string())
+}
+
+fn close_block(
+    d: &mut Draft,
+    kind: BlockKind,
+    start: usize,
+    body: Vec<String>,
+    errors: &mut Vec<ParseError>,
+) {
+    if body.is_empty() {
+        errors.push(err(
+            start,
+            "empty block: indent the lines that belong to it",
+        ));
+        return;
+    }
+    let indent = body
+        .iter()
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let lines: Vec<String> = body
+        .iter()
+        .map(|l| l[indent..].trim_end().to_string())
+        .collect();
+    match kind {
+        BlockKind::Prog => d.prog = Some(lines.join("\n")),
+        BlockKind::Expect => d.checks.push(Check::Block(lines)),
+    }
+}
+
+fn finish(d: Draft, cases: &mut Vec<Case>, errors: &mut Vec<ParseError>) {
+    let program = match (d.prog, d.run) {
+        (Some(p), None) => Program::Prog(p),
+        (None, Some(r)) => Program::Run(r),
+        _ => {
+            errors.push(err(
+                d.line,
+                &format!("case `{}` has neither PROG nor RUN", d.name),
+            ));
+            return;
+        }
+    };
+    if matches!(program, Program::Run(_)) && !d.args.is_empty() {
+        errors.push(err(
+            d.line,
+            &format!(
+                "case `{}`: ARGS only goes with PROG (put them in RUN)",
+                d.name
+            ),
+        ));
+        return;
+    }
+    cases.push(Case {
+        name: d.name,
+        line: d.line,
+        program,
+        args: d.args,
+        checks: d.checks,
+        timeout: d.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        before: d.before,
+        after: d.after,
+        requires: d.requires,
+        exit_code: d.exit_code.unwrap_or(0),
+        no_oracle: d.no_oracle,
+    });
+}
+
+/// Splits like a POSIX shell without expansion: blanks separate words,
+/// '...' is literal, "..." allows \" and \\, a backslash escapes one char.
+pub fn split_args(text: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(format!("unclosed ' in `{text}`")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err(format!("unclosed \" in `{text}`")),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err(format!("unclosed \" in `{text}`")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                word.push(
+                    chars
+                        .next()
+                        .ok_or_else(|| format!("trailing \\ in `{text}`"))?,
+                );
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// Checks run at harness start-up (the harness has no #[test] functions).
+pub fn self_check() -> Result<(), String> {
+    let sample = [
+        "# a comment",
+        "NAME first case",
+        "PROG uprobe:./db:snapshot { @calls = count(); }",
+        "ARGS -c './db 10' \"two words\" plain",
+        "EXPECT @calls: 10",
+        "EXPECT_REGEX ^@calls: \\d+$",
+        "EXPECT_NONE @calls: 0",
+        "TIMEOUT 2.5",
+        "EXIT_CODE 3",
+        "REQUIRES true",
+        "",
+        "NAME second case",
+        "PROG",
+        "  BEGIN {",
+        "    exit();",
+        "  }",
+        "RUN_NOTHING_HERE_IS_A_TYPO",
+        "EXPECT_BLOCK",
+        "    @:",
+        "    [1]    1 |@|   ",
+        "",
+        "BEFORE ./loop",
+        "AFTER kill -TERM $TRACE_PID",
+        "EXPECT_STDERR_REGEX error",
+        "NO_ORACLE because",
+    ]
+    .join("\n");
+    let (cases, errors) = parse(&sample);
+    let expect_errors = vec![err(17, "unknown directive `RUN_NOTHING_HERE_IS_A_TYPO`")];
+    if errors != expect_errors {
+        return Err(format!(
+            "parse errors: got {errors:?}, want {expect_errors:?}"
+        ));
+    }
+    let [a, b] = &cases[..] else {
+        return Err(format!("expected 2 cases, got {}", cases.len()));
+    };
+    let ok = a.name == "first case"
+        && a.line == 2
+        && a.program == Program::Prog("uprobe:./db:snapshot { @calls = count(); }".into())
+        && a.args == ["-c", "./db 10", "two words", "plain"]
+        && a.checks.len() == 3
+        && matches!(&a.checks[0], Check::Line(l) if l == "@calls: 10")
+        && matches!(&a.checks[1], Check::Regex(r) if r.is_match("@calls: 12"))
+        && matches!(&a.checks[2], Check::None(l) if l == "@calls: 0")
+        && a.timeout == Duration::from_millis(2500)
+        && a.exit_code == 3
+        && a.requires == ["true"]
+        && b.program == Program::Prog("BEGIN {\n  exit();\n}".into())
+        && matches!(&b.checks[0], Check::Block(l) if l == &["@:", "[1]    1 |@|"])
+        && b.before == ["./loop"]
+        && b.after == ["kill -TERM $TRACE_PID"]
+        && b.timeout == DEFAULT_TIMEOUT
+        && b.exit_code == 0
+        && b.no_oracle.as_deref() == Some("because");
+    if !ok {
+        return Err(format!("parsed sample wrongly: {cases:#?}"));
+    }
+    let bad: &[(&str, &str)] = &[
+        ("PROG x", "before the first NAME"),
+        ("NAME a\nEXPECT x", "neither PROG nor RUN"),
+        ("NAME a\nPROG x\nRUN y", "one PROG or one RUN"),
+        ("NAME a\nRUN y\nARGS -v", "ARGS only goes with PROG"),
+        ("NAME a\nPROG x\nTIMEOUT soon", "not a number"),
+        ("NAME a\nPROG x\nEXPECT_REGEX [x", "bad regex"),
+        ("NAME a\nPROG x\nEXPECT_BLOCK\n\nEXPECT y", "empty block"),
+        ("NAME a\nPROG x\nARGS 'open", "unclosed '"),
+        ("NAME a\nPROG x\n  stray", "indented line outside"),
+    ];
+    for (text, want) in bad {
+        let (_, errors) = parse(text);
+        if !errors.iter().any(|e| e.message.contains(want)) {
+            return Err(format!(
+                "parsing {text:?}: wanted an error containing {want:?}, got {errors:?}"
+            ));
+        }
+    }
+    Ok(())
+}
