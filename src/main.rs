@@ -39,7 +39,12 @@ fn cli() -> Command {
                 .default_value("text")
                 .help("output format"),
         )
-        .arg(Arg::new("args").num_args(0..).trailing_var_arg(true).allow_hyphen_values(true).value_name("ARGS"))
+        .arg(
+            Arg::new("args")
+                .num_args(0..)
+                .value_name("ARGS")
+                .help("the script file (without -e), then positional parameters $1, $2, ... (after `--` they may start with `-`)"),
+        )
 }
 
 /// `-d` alone means `-d bpf`; insert the value so clap never takes the

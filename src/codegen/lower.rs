@@ -328,6 +328,15 @@ impl Lower<'_, '_> {
                 self.cond_false(lhs, target);
                 self.cond_false(rhs, target);
             }
+            ExprKind::Binary { op: BinOp::LogOr, lhs, rhs } => {
+                let try_rhs = self.label();
+                let holds = self.label();
+                self.cond_false(lhs, try_rhs);
+                self.emit(IrInsn::Jump(holds));
+                self.emit(IrInsn::Label(try_rhs));
+                self.cond_false(rhs, target);
+                self.emit(IrInsn::Label(holds));
+            }
             ExprKind::Binary { op, lhs, rhs } if op.is_comparison() && lhs.ty.is_int() && rhs.ty.is_int() => {
                 let signed = is_signed(&lhs.ty) && is_signed(&rhs.ty);
                 let a = self.int(lhs);

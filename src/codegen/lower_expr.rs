@@ -220,8 +220,12 @@ impl Lower<'_, '_> {
         if lhs.ty.is_str() && rhs.ty.is_str() {
             return Val::Int(self.str_eq(lhs, rhs, op == BinOp::Eq));
         }
+        let is_condition = matches!(op, BinOp::LogAnd | BinOp::LogOr)
+            || (op.is_comparison() && lhs.ty.is_int() && rhs.ty.is_int());
         match op {
-            BinOp::LogAnd | BinOp::LogOr | BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+            // `cond_false` handles exactly these shapes itself, so this
+            // cannot recurse back here.
+            _ if is_condition => {
                 // Materialise a condition as 0/1.
                 let out = self.imm(0);
                 let f = self.label();

@@ -302,6 +302,9 @@ fn expand_uprobe(
         return Err(missing(at, name_r.start, "function name", &example));
     }
     let func_offset = offset.as_ref().map_or(0, |o| o.0);
+    // Probe names keep the path as written, as bpftrace's do, so `probe`
+    // and `-l` show what the user typed.
+    let written = &text[path_r.clone()];
     let mk = |func: &str, file_offset: u64| {
         let suffix = if func_offset > 0 { format!("+{func_offset}") } else { String::new() };
         at.probe(
@@ -312,7 +315,7 @@ fn expand_uprobe(
                 file_offset,
                 ret,
             },
-            format!("{full}:{}:{func}{suffix}", binary.display()),
+            format!("{full}:{written}:{func}{suffix}"),
         )
     };
 
@@ -485,12 +488,13 @@ fn list_at(at: &At, ctx: &ProbeContext) -> Result<Vec<String>, Diagnostic> {
                 None => (rest..text.len(), "*"),
             };
             let binary = libpath::resolve_for_probe(at, path_r.clone(), ctx.pid)?;
+            let written = &text[path_r.clone()];
             let syms = elf::open_for_probe(at, path_r, &binary)?;
             let func = if func.is_empty() { "*" } else { func };
             Ok(syms
                 .matching(func)
                 .into_iter()
-                .map(|s| format!("{full}:{}:{}", binary.display(), s.name))
+                .map(|s| format!("{full}:{written}:{}", s.name))
                 .collect())
         }
         Kind::Interval | Kind::Profile => Err(at
@@ -623,7 +627,8 @@ mod tests {
             let p = ok(&format!("uprobe:{name}:malloc"));
             assert_eq!(uprobe(&p[0]).0, libc);
             assert_eq!(uprobe(&p[0]).3, binutils_offset(&libc, "malloc"));
-            assert_eq!(p[0].name, format!("uprobe:{}:malloc", libc.display()));
+            // The name keeps the spelling the user wrote.
+            assert_eq!(p[0].name, format!("uprobe:{name}:malloc"));
         }
         let bash = std::fs::canonicalize("/bin/bash").unwrap();
         let p = ok("uprobe:bash:readline");

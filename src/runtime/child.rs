@@ -19,6 +19,7 @@ impl HeldChild {
     /// Fork `/bin/sh -c "exec CMD"` (the shell parses quoting; `exec` keeps
     /// the pid we trace the command's own), blocked before exec.
     pub fn spawn(cmd: &str) -> std::io::Result<HeldChild> {
+        check_program(cmd)?;
         let sh = CString::new("/bin/sh")?;
         let dash_c = CString::new("-c")?;
         let script = CString::new(format!("exec {cmd}"))?;
@@ -96,6 +97,31 @@ impl HeldChild {
             }
         }
     }
+}
+
+/// Fail early, with a clear message, when the command's program cannot be
+/// found (the shell would only say so after probes were attached).
+fn check_program(cmd: &str) -> std::io::Result<()> {
+    let Some(first) = cmd.split_whitespace().next() else {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "the command is empty"));
+    };
+    let first = first.trim_matches(|c| c == '\'' || c == '"');
+    let found = if first.contains('/') {
+        std::path::Path::new(first).is_file()
+    } else {
+        let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+        std::env::split_paths(&path).any(|d| d.join(first).is_file()) || is_shell_word(first)
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{first}: no such program")))
+    }
+}
+
+/// Shell syntax that is not a program (`VAR=x cmd`, builtins such as `exec`).
+fn is_shell_word(w: &str) -> bool {
+    w.contains('=') || matches!(w, "exec" | "cd" | "true" | "false" | ":" | "." | "eval" | "command")
 }
 
 impl Drop for HeldChild {

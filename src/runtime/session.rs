@@ -205,6 +205,17 @@ impl Printer<'_> {
     }
 }
 
+/// The order to attach probes in so that blocks on the same event run in
+/// program order: the kernel runs a tracepoint's programs first-attached
+/// first, but a uprobe's consumers last-attached first.
+fn attach_order(compiled: &Compiled) -> Vec<usize> {
+    let is_uprobe = |i: &usize| matches!(compiled.probes[*i].resolved.spec, ProbeSpec::Uprobe { .. });
+    let all: Vec<usize> = (0..compiled.probes.len()).collect();
+    let mut order: Vec<usize> = all.iter().copied().filter(|i| !is_uprobe(i)).collect();
+    order.extend(all.iter().copied().filter(is_uprobe).rev());
+    order
+}
+
 /// Run a loaded program to completion. Returns the process exit code.
 pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOptions) -> Result<i32, SessionError> {
     install_signal_handlers();
@@ -242,6 +253,8 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
     };
     let target_pid = child.as_ref().map(|c| c.pid()).or(opts.pid);
 
+    let n = compiled.probes.len();
+    eprintln!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" });
     for (p, prog) in compiled.probes.iter().zip(&progs) {
         if matches!(p.resolved.spec, ProbeSpec::Begin) {
             prog.test_run()?;
@@ -251,9 +264,8 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
 
     let mut links: Vec<Link> = Vec::new();
     if !printer.exit_requested {
-        let n = compiled.probes.len();
-        eprintln!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" });
-        for (p, prog) in compiled.probes.iter().zip(&progs) {
+        for i in attach_order(compiled) {
+            let (p, prog) = (&compiled.probes[i], &progs[i]);
             let link = match &p.resolved.spec {
                 ProbeSpec::Begin | ProbeSpec::End => continue,
                 ProbeSpec::Uprobe { binary, file_offset, ret, .. } => {
