@@ -340,9 +340,13 @@ impl Lower<'_, '_> {
             ExprKind::Binary { op, lhs, rhs } if op.is_comparison() && lhs.ty.is_int() && rhs.ty.is_int() => {
                 let signed = is_signed(&lhs.ty) && is_signed(&rhs.ty);
                 let a = self.int(lhs);
-                let b = self.int(rhs);
+                // A literal that fits the instruction's immediate needs no register.
+                let b = match rhs.kind {
+                    ExprKind::Int(v) if i32::try_from(v).is_ok() => Operand::Imm(v as i32),
+                    _ => Operand::Reg(self.int(rhs)),
+                };
                 let jop = jump_for(op.negate(), signed);
-                self.emit(IrInsn::Branch { op: jop, a, b: Operand::Reg(b), target });
+                self.emit(IrInsn::Branch { op: jop, a, b, target });
             }
             ExprKind::Unary { op: UnOp::Not, expr } => {
                 let skip = self.label();

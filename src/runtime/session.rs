@@ -291,8 +291,11 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
         }
     }
 
-    // Teardown: detach first so END sees the final state.
-    drop(links);
+    // Teardown: stop every probe first so END sees the final state; the
+    // slow detach happens after the results are out.
+    for l in &links {
+        l.disable();
+    }
     drain(&mut ring, &mut printer)?;
     for (p, prog) in compiled.probes.iter().zip(&progs) {
         if matches!(p.resolved.spec, ProbeSpec::End) {
@@ -309,5 +312,6 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
     if lost > 0 {
         eprintln!("warning: {lost} events were lost because the ring buffer was full");
     }
+    drop(links);
     Ok(0)
 }

@@ -139,6 +139,15 @@ impl Link {
         self.parts.iter().map(|p| p.perf.as_raw_fd()).collect()
     }
 
+    /// Stop the probe firing without detaching it yet. Detaching a uprobe
+    /// waits for the kernel (tens of milliseconds), so a session disables
+    /// its probes, prints its results, and only then drops the links.
+    pub fn disable(&self) {
+        for p in &self.parts {
+            let _ = sys::perf_event_disable(p.perf.as_fd());
+        }
+    }
+
     /// Whether the program is bound through BPF links (vs. the older ioctl).
     pub fn uses_bpf_link(&self) -> bool {
         self.parts.iter().all(|p| p.link.is_some())
