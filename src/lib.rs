@@ -130,3 +130,54 @@ pub fn session_diagnostic(program: &Program, linked: Option<&[Linked]>, e: Sessi
         other => Diagnostic::error(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codegen::insn::{Insn, Reg, Size};
+    use codegen::regalloc::Asm;
+
+    fn compile_text(text: &str) -> (SourceMap, Program) {
+        let mut sources = SourceMap::new();
+        let file = sources.add("<test>", text);
+        let program = compile(&sources, file, &CompileOptions::default()).expect("compiles");
+        (sources, program)
+    }
+
+    #[test]
+    fn compile_errors_are_diagnostics_not_panics() {
+        let mut sources = SourceMap::new();
+        let file = sources.add("<test>", "BEGIN { @x = count(); @x = 1; }");
+        let diags = compile(&sources, file, &CompileOptions::default()).err().expect("rejected");
+        let text = diag::render_to_string(&sources, &diags);
+        assert!(text.contains("map @x holds count() but is assigned an integer"), "{text}");
+    }
+
+    /// A program the verifier rejects is reported on the statement whose
+    /// instruction failed. Valid programs never get here, so the test plants
+    /// a bad load (through r1, which a helper call has clobbered) in the
+    /// code of one statement.
+    #[test]
+    fn verifier_rejection_points_at_the_statement() {
+        if runtime::testing::skip_without_bpf() {
+            return;
+        }
+        let text = "BEGIN { @a = 1; @b = 2; }";
+        let (sources, mut program) = compile_text(text);
+        let stmt = program.compiled.probes[0].ir.lines.iter().map(|l| l.span).find(|s| sources.slice(*s) == "@b = 2");
+        let span = stmt.expect("a line of IR from the second statement");
+        let lines = &mut program.asm[0];
+        let at = lines.iter().position(|l| l.span == span).expect("statement emitted code");
+        let bad = Insn::Ldx { size: Size::DW, dst: Reg::R0, src: Reg::R1, off: 0 };
+        lines.insert(at, AsmLine { asm: Asm::Insn(bad), span });
+        let diags = match load(&program) {
+            Err(d) => d,
+            Ok(_) => panic!("the kernel accepted a load through a clobbered register"),
+        };
+        let (primary, _) = diags[0].primary.clone().expect("points into the source");
+        assert_eq!(sources.slice(primary), "@b = 2");
+        let rendered = diag::render_to_string(&sources, &diags);
+        assert!(rendered.contains("verifier rejected probe `BEGIN`"), "{rendered}");
+        assert!(rendered.contains("R1"), "the verifier's reason is shown: {rendered}");
+    }
+}

@@ -27,7 +27,7 @@ pub mod session;
 pub mod sys;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 pub use attach::{
     attach_interval, attach_kprobe, attach_profile, attach_tracepoint, attach_uprobe,

@@ -12,11 +12,15 @@ use std::time::{Duration, Instant};
 use super::sys;
 
 /// Returns true (and says why) when this machine cannot run BPF tests.
+/// In CI (`CI=true`) the kernel is required, so a skip is a failure.
 pub(crate) fn skip_without_bpf() -> bool {
     match sys::bpf_available() {
         Ok(()) => false,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("BPF is unavailable in CI, where kernel tests must run: {e}")
+        }
         Err(e) => {
-            eprintln!("skipping: BPF unavailable: {e}");
+            eprintln!("skipping: BPF unavailable (needs root and a BPF-enabled kernel): {e}");
             true
         }
     }
