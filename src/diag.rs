@@ -86,7 +86,7 @@ pub fn render_to_string(map: &SourceMap, diags: &[Diagnostic]) -> String {
 
 /// Render diagnostics to stderr, coloured when stderr is a terminal.
 pub fn render_to_stderr(map: &SourceMap, diags: &[Diagnostic]) {
-    let choice = if unsafe { libc::isatty(2) } == 1 {
+    let choice = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         termcolor::ColorChoice::Auto
     } else {
         termcolor::ColorChoice::Never

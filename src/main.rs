@@ -62,15 +62,9 @@ fn normalise_args(args: Vec<String>) -> Vec<String> {
     out
 }
 
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime fills the struct we pass.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 fn main() -> ExitCode {
-    let start_ns = monotonic_ns();
+    let start_ns = trace::runtime::sys::monotonic_ns();
     let m = match cli().try_get_matches_from(normalise_args(std::env::args().collect())) {
         Ok(m) => m,
         Err(e) => {

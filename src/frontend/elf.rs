@@ -19,9 +19,10 @@
 //! compilation units) one is chosen: the default symbol version first, then
 //! global over weak over local, then the lowest address.
 
+use super::names::{glob_match, similar_names};
+use crate::runtime::sys::Mmap;
 use std::fs::File;
 use std::ops::Range;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use object::elf;
@@ -432,148 +433,6 @@ fn file_offset(loads: &[Load], vaddr: u64) -> Option<u64> {
     Some(vaddr - seg.0 + seg.2)
 }
 
-/// A read-only private mapping of a whole file.
-///
-/// Lives here rather than in `runtime::sys` because the front end needs it
-/// and must not depend on the runtime. A file truncated by another process
-/// while mapped would fault on access; binaries being traced are not
-/// rewritten in place (installers replace them by rename), so this is the
-/// same trade-off every symbolizer makes.
-struct Mmap {
-    ptr: *mut libc::c_void,
-    len: usize,
-}
-
-// The mapping is read-only and owned; sharing it across threads is sound.
-unsafe impl Send for Mmap {}
-unsafe impl Sync for Mmap {}
-
-impl Mmap {
-    fn map(file: &File, len: u64) -> std::io::Result<Mmap> {
-        let len = usize::try_from(len).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-        // SAFETY: a fresh PROT_READ/MAP_PRIVATE mapping of an open fd; the
-        // result is checked before use and unmapped exactly once in Drop.
-        let ptr = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0)
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(Mmap { ptr, len })
-    }
-
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr` is a live mapping of `len` readable bytes until Drop.
-        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
-    }
-}
-
-impl Drop for Mmap {
-    fn drop(&mut self) {
-        // SAFETY: unmaps the mapping created in `map`; no borrows outlive self.
-        unsafe {
-            libc::munmap(self.ptr, self.len);
-        }
-    }
-}
-
-// ------------------------------------------------------------ name matching
-//
-// Shared by symbol and tracepoint lookups (and their suggestions).
-
-pub(crate) fn is_glob(s: &str) -> bool {
-    s.contains(['*', '?'])
-}
-
-/// Shell-style match of `*` (any run) and `?` (one character). Runs over
-/// every symbol of a binary for `trace -l`, so ASCII (nearly every symbol)
-/// is matched as bytes without allocating.
-pub(crate) fn glob_match(pattern: &str, s: &str) -> bool {
-    if pattern.is_ascii() && s.is_ascii() {
-        glob(pattern.as_bytes(), s.as_bytes(), b'*', b'?')
-    } else {
-        let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
-        glob(&p, &t, '*', '?')
-    }
-}
-
-fn glob<T: PartialEq + Copy>(p: &[T], t: &[T], star: T, any: T) -> bool {
-    let (mut pi, mut ti) = (0, 0);
-    // Where the last `*` was and how much it has consumed, for backtracking;
-    // only the last star matters, so this is linear in practice.
-    let mut last: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == any || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == star {
-            last = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = last {
-            pi = sp + 1;
-            ti = st + 1;
-            last = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == star)
-}
-
-/// Up to `max` candidates close to `target`, closest first: a small edit
-/// distance, or containing it (people often remember a fragment of a name).
-pub(crate) fn similar_names<'a>(
-    target: &str,
-    candidates: impl Iterator<Item = &'a str>,
-    max: usize,
-    ignore_case: bool,
-) -> Vec<String> {
-    let fold = |s: &str| if ignore_case { s.to_ascii_lowercase() } else { s.to_string() };
-    let target_key = fold(target);
-    let t = target_key.as_bytes();
-    let limit = (t.len() / 3).max(1);
-    let mut rows = (Vec::new(), Vec::new());
-    let mut scored: Vec<(usize, &str)> = Vec::new();
-    for cand in candidates {
-        if cand == target {
-            continue;
-        }
-        let substring = t.len() >= 4
-            && if ignore_case { fold(cand).contains(&target_key) } else { cand.contains(target) };
-        if !substring && cand.len().abs_diff(t.len()) > limit {
-            continue;
-        }
-        let d = if ignore_case {
-            edit_distance(t, fold(cand).as_bytes(), &mut rows)
-        } else {
-            edit_distance(t, cand.as_bytes(), &mut rows)
-        };
-        if d <= limit || substring {
-            scored.push((d.min(limit), cand));
-        }
-    }
-    scored.sort();
-    scored.dedup_by(|a, b| a.1 == b.1);
-    scored.into_iter().take(max).map(|(_, s)| s.to_string()).collect()
-}
-
-/// Levenshtein distance over bytes, reusing the caller's row buffers.
-fn edit_distance(a: &[u8], b: &[u8], rows: &mut (Vec<usize>, Vec<usize>)) -> usize {
-    let (prev, cur) = rows;
-    prev.clear();
-    prev.extend(0..=b.len());
-    cur.clear();
-    cur.resize(b.len() + 1, 0);
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let sub = prev[j - 1] + usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1);
-        }
-        std::mem::swap(prev, cur);
-    }
-    prev[b.len()]
-}
 
 /// Test targets built with gcc, and independent readings of them with
 /// binutils, shared by the tests of this module and of `probes`.

@@ -20,7 +20,7 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::elf::is_glob;
+use super::names::is_glob;
 use super::probes::At;
 use crate::diag::Diagnostic;
 

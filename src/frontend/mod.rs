@@ -3,6 +3,7 @@ pub mod ast;
 pub mod builtins;
 pub mod elf;
 pub mod lexer;
+pub mod names;
 pub mod libpath;
 pub mod parser;
 pub mod passes;

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 
 use super::ast::AttachPoint;
 use super::elf::{self, SymbolStatus};
-use super::elf::{is_glob, similar_names};
+use super::names::{is_glob, similar_names};
 use super::libpath;
 use super::tracepoint::{self, TracepointFormat};
 use crate::diag::Diagnostic;

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use super::elf::{glob_match, is_glob, similar_names};
+use super::names::{glob_match, is_glob, similar_names};
 use super::probes::{missing, parts, quoted_list, At, Kind, ProbeSpec, ResolvedProbe};
 use crate::diag::Diagnostic;
 
@@ -179,37 +179,12 @@ pub fn tracefs_root() -> Result<PathBuf, TracepointError> {
     if let Some(root) = ROOT.get() {
         return Ok(root.clone());
     }
-    const PRIMARY: &str = "/sys/kernel/tracing";
-    const LEGACY: &str = "/sys/kernel/debug/tracing";
-    let found = [PRIMARY, LEGACY].into_iter().map(Path::new).find(|p| p.join("events").is_dir());
-    let root = match found {
-        Some(p) => p.to_path_buf(),
-        None => {
-            mount_tracefs(PRIMARY)?;
-            let p = Path::new(PRIMARY);
-            if !p.join("events").is_dir() {
-                return Err(TracepointError::Tracefs(format!(
-                    "mounted tracefs at {PRIMARY} but it has no events/ directory"
-                )));
-            }
-            p.to_path_buf()
-        }
-    };
+    let root = crate::runtime::sys::ensure_tracefs().map_err(|e| {
+        TracepointError::Tracefs(format!(
+            "it is not mounted and mounting it failed ({e}); try `mount -t tracefs nodev /sys/kernel/tracing` as root"
+        ))
+    })?;
     Ok(ROOT.get_or_init(|| root).clone())
-}
-
-fn mount_tracefs(target: &str) -> Result<(), TracepointError> {
-    let c = |s: &str| std::ffi::CString::new(s).map_err(|e| TracepointError::Tracefs(e.to_string()));
-    let (source, dir, fstype) = (c("nodev")?, c(target)?, c("tracefs")?);
-    // SAFETY: all pointers are valid NUL-terminated strings for the call.
-    let rc = unsafe { libc::mount(source.as_ptr(), dir.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        return Err(TracepointError::Tracefs(format!(
-            "it is not mounted and mounting it failed ({err}); try `mount -t tracefs nodev {target}` as root"
-        )));
-    }
-    Ok(())
 }
 
 /// Tracepoint categories (`syscalls`, `sched`, ...), sorted.

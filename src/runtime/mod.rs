@@ -11,13 +11,12 @@
 //!   [`attach::Link`] that detaches on drop.
 //! * [`ringbuf`] — [`ringbuf::RingBuf`]: events from programs to a handler.
 //! * [`session`] — one run: BEGIN, attach, events, teardown, END, map dump;
-//!   [`decode`] reads maps back, [`output`] formats them, [`child`] is `-c`.
+//!   [`decode`] reads maps back, [`output`] formats them, the `-c` child is in [`sys`].
 //!
 //! Everything here releases its kernel objects on `Drop`, so a probe never
 //! outlives the process that created it.
 
 pub mod attach;
-pub mod child;
 pub mod decode;
 pub mod load;
 pub mod maps;

@@ -10,17 +10,15 @@ use crate::codegen::link::Linked;
 use crate::codegen::program::{event, Compiled, LOST_MAP};
 use crate::frontend::probes::ProbeSpec;
 use crate::runtime::attach::{self, Link};
-use crate::runtime::child::HeldChild;
 use crate::runtime::decode;
 use crate::runtime::load::{load_program, LoadError, Prog};
 use crate::runtime::maps::Map;
 use crate::runtime::output::{json, printf, text};
 use crate::runtime::ringbuf::RingBuf;
-use crate::runtime::sys::{self, MapKind, ProgKind};
+use crate::runtime::sys::{self, HeldChild, MapKind, ProgKind};
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Format {
@@ -49,20 +47,6 @@ pub enum SessionError {
     Command { cmd: String, source: std::io::Error },
     #[error("{0}")]
     Sys(#[from] sys::SysError),
-}
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-fn install_signal_handlers() {
-    // SAFETY: the handler only stores to an atomic.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as usize);
-        libc::signal(libc::SIGTERM, on_signal as *const () as usize);
-    }
 }
 
 /// Create the maps of a compiled program, in map-id order.
@@ -218,7 +202,7 @@ fn attach_order(compiled: &Compiled) -> Vec<usize> {
 
 /// Run a loaded program to completion. Returns the process exit code.
 pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOptions) -> Result<i32, SessionError> {
-    install_signal_handlers();
+    sys::catch_stop_signals();
     let ncpus = sys::possible_cpus()?;
     let events_map = &maps[crate::codegen::program::EVENTS_MAP.0 as usize];
     let queue: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
@@ -280,7 +264,7 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
         if let Some(c) = child.as_mut() {
             c.release();
         }
-        while !printer.exit_requested && !STOP.load(Ordering::SeqCst) {
+        while !printer.exit_requested && !sys::stop_requested() {
             ring.poll(100)?;
             drain(&mut ring, &mut printer)?;
             if let Some(c) = child.as_mut() {

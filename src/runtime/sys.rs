@@ -28,14 +28,18 @@ use std::sync::{Once, OnceLock};
 use libbpf_sys as bpf;
 
 mod perf;
+mod process;
 mod ring;
+mod time;
 
 pub(crate) use perf::{
     link_create_perf, perf_event_disable, perf_event_enable, perf_event_open, perf_event_set_bpf,
     PerfEventSpec, PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT,
 };
 pub(crate) use ring::RawRingBuffer;
+pub use process::{catch_stop_signals, stop_requested, HeldChild, Mmap};
 pub use ring::SampleHandler;
+pub use time::{format_local_time, format_utc_time, monotonic_ns};
 
 /// The map types the compiler uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

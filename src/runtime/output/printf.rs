@@ -477,42 +477,7 @@ pub const DEFAULT_TIME_FORMAT: &str = "%H:%M:%S\n";
 /// bpftrace's `time(fmt)`: the local time now, through the C library's
 /// `strftime` so every conversion (and the locale) behaves as users expect.
 pub fn format_time(fmt: &str) -> String {
-    // SAFETY: time(NULL) only returns the clock; localtime_r writes into
-    // the zeroed `tm` we own and returns NULL on failure, which we check.
-    unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&now, &mut tm).is_null() {
-            return String::new();
-        }
-        strftime(fmt, &tm)
-    }
-}
-
-/// `strftime` into a growing buffer. It returns 0 both for "too small" and
-/// for an empty result, so give up (empty) once the buffer is far larger
-/// than any sane result could need.
-fn strftime(fmt: &str, tm: &libc::tm) -> String {
-    // A C string ends at NUL; so does the format bpftrace passes on.
-    let fmt = fmt.split('\0').next().unwrap_or("");
-    let Ok(cfmt) = std::ffi::CString::new(fmt) else { return String::new() };
-    if fmt.is_empty() {
-        return String::new();
-    }
-    let mut size = 256;
-    while size <= 1 << 16 {
-        let mut buf = vec![0u8; size];
-        // SAFETY: buf has `size` writable bytes, cfmt is NUL-terminated and
-        // tm is a valid, initialised struct tm; strftime writes at most
-        // `size` bytes and returns how many (excluding the NUL) it wrote.
-        let n = unsafe { libc::strftime(buf.as_mut_ptr().cast(), size, cfmt.as_ptr(), tm) };
-        if n > 0 {
-            buf.truncate(n);
-            return String::from_utf8_lossy(&buf).into_owned();
-        }
-        size *= 4;
-    }
-    String::new()
+    crate::runtime::sys::format_local_time(fmt)
 }
 
 #[cfg(test)]

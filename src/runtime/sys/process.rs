@@ -1,13 +1,42 @@
-//! The command started by `-c`: forked before probes attach, held at a pipe
-//! until they are, then released to exec, so that no event is missed and
-//! uprobes can be limited to its pid from its first instruction.
-//!
-//! `std::process::Command` cannot do this: `spawn` waits until the child has
-//! exec'd, so a child blocked before exec would block us too. Hence a plain
-//! fork and exec, with everything the child needs prepared before the fork.
+//! Process-level OS services: the `-c` child held before exec, the stop
+//! signals (SIGINT, SIGTERM), and read-only file mappings for symbol tables.
 
 use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+// ------------------------------------------------------------ stop signals
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Make SIGINT and SIGTERM set a flag (read with [`stop_requested`])
+/// instead of killing the process, so a session can tear down cleanly.
+pub fn catch_stop_signals() {
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_stop_signal as *const () as usize);
+        libc::signal(libc::SIGTERM, on_stop_signal as *const () as usize);
+    }
+}
+
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+// ------------------------------------------------------------- held child
+
+/// A command forked before probes attach, held at a pipe until they are,
+/// then released to exec, so uprobes can be limited to its pid from its
+/// first instruction and no event is missed.
+///
+/// `std::process::Command` cannot do this: `spawn` waits until the child has
+/// exec'd, so a child blocked before exec would block us too. Hence a plain
+/// fork and exec, with everything the child needs prepared before the fork.
 pub struct HeldChild {
     pid: i32,
     /// Write end of the gate pipe; closing it releases the child.
@@ -99,6 +128,12 @@ impl HeldChild {
     }
 }
 
+impl Drop for HeldChild {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 /// Fail early, with a clear message, when the command's program cannot be
 /// found (the shell would only say so after probes were attached).
 fn check_program(cmd: &str) -> std::io::Result<()> {
@@ -124,8 +159,48 @@ fn is_shell_word(w: &str) -> bool {
     w.contains('=') || matches!(w, "exec" | "cd" | "true" | "false" | ":" | "." | "eval" | "command")
 }
 
-impl Drop for HeldChild {
+// ---------------------------------------------------------- file mappings
+
+/// A read-only private mapping of a whole file.
+///
+/// A file truncated by another process while mapped would fault on access;
+/// binaries being traced are not rewritten in place (installers replace
+/// them by rename), so this is the same trade-off every symbolizer makes.
+pub struct Mmap {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and owned; sharing it across threads is sound.
+unsafe impl Send for Mmap {}
+// SAFETY: as above.
+unsafe impl Sync for Mmap {}
+
+impl Mmap {
+    pub fn map(file: &File, len: u64) -> std::io::Result<Mmap> {
+        let len = usize::try_from(len).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        // SAFETY: a fresh PROT_READ/MAP_PRIVATE mapping of an open fd; the
+        // result is checked before use and unmapped exactly once in Drop.
+        let ptr = unsafe {
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0)
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Mmap { ptr, len })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` is a live mapping of `len` readable bytes until Drop.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+}
+
+impl Drop for Mmap {
     fn drop(&mut self) {
-        self.finish();
+        // SAFETY: unmaps the mapping created in `map`; no borrows outlive self.
+        unsafe {
+            libc::munmap(self.ptr, self.len);
+        }
     }
 }
