@@ -108,20 +108,120 @@ impl AggKind {
 }
 
 /// A struct or union layout.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Fields are set once, after the record itself exists, so that a struct can
+/// point to itself (`struct db_shard_t *peer`): the DWARF reader caches the
+/// `Rc<Record>` before converting its fields. Equality and `Debug` therefore
+/// look at the name, kind and size only, never recursing into fields.
+#[derive(Clone)]
 pub struct Record {
+    /// The tag name, or the typedef name of an anonymous struct, or "".
     pub name: String,
     pub is_union: bool,
     pub size: u32,
-    pub fields: Vec<Field>,
+    pub fields: std::cell::OnceCell<Vec<Field>>,
+}
+
+impl Record {
+    pub fn new(name: impl Into<String>, is_union: bool, size: u32, fields: Vec<Field>) -> Record {
+        let cell = std::cell::OnceCell::new();
+        let _ = cell.set(fields);
+        Record { name: name.into(), is_union, size, fields: cell }
+    }
+
+    /// The fields (empty for an incomplete type).
+    pub fn fields(&self) -> &[Field] {
+        self.fields.get().map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// A member by name, looking through anonymous struct and union members;
+    /// returns it with its offset from the start of this record.
+    pub fn field(&self, name: &str) -> Option<Field> {
+        for f in self.fields() {
+            if f.name == name {
+                return Some(f.clone());
+            }
+            if f.name.is_empty() {
+                if let Type::Record(inner) = &f.ty {
+                    if let Some(mut g) = inner.field(name) {
+                        g.offset += f.offset;
+                        return Some(g);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Every member name reachable with `.` (anonymous members flattened).
+    pub fn field_names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for f in self.fields() {
+            match (&f.ty, f.name.is_empty()) {
+                (Type::Record(inner), true) => out.extend(inner.field_names()),
+                _ => out.push(f.name.clone()),
+            }
+        }
+        out
+    }
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Record) -> bool {
+        self.name == other.name && self.is_union == other.is_union && self.size == other.size
+    }
+}
+
+impl Eq for Record {}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} ({} bytes)", if self.is_union { "union" } else { "struct" }, self.name, self.size)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Field {
+    /// "" for an anonymous struct or union member.
     pub name: String,
     pub ty: Type,
-    /// Byte offset from the start of the record.
+    /// Byte offset from the start of the record (for a bitfield: of the
+    /// storage unit to load, whose size is the field type's size).
     pub offset: u32,
-    /// For bitfields: (bit offset within the loaded unit, bit width).
+    /// For bitfields: (bit offset within the loaded unit counted from its
+    /// least significant bit, bit width).
     pub bitfield: Option<(u8, u8)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_referential_records_compare_and_print_without_recursing() {
+        let rec = Rc::new(Record { name: "node".into(), is_union: false, size: 16, fields: Default::default() });
+        let ptr = Type::Ptr { to: Rc::new(Type::Record(rec.clone())), user: true };
+        let _ = rec.fields.set(vec![
+            Field { name: "v".into(), ty: Type::I64, offset: 0, bitfield: None },
+            Field { name: "next".into(), ty: ptr.clone(), offset: 8, bitfield: None },
+        ]);
+        assert_eq!(format!("{ptr}"), "struct node *");
+        assert!(format!("{:?}", rec).contains("node"));
+        assert_eq!(rec.field("next").map(|f| f.offset), Some(8));
+        assert_eq!(ptr, ptr.clone());
+    }
+
+    #[test]
+    fn anonymous_members_are_flattened() {
+        let inner = Record::new("", true, 8, vec![
+            Field { name: "a".into(), ty: Type::U32, offset: 0, bitfield: None },
+            Field { name: "b".into(), ty: Type::U64, offset: 0, bitfield: None },
+        ]);
+        let outer = Record::new("s", false, 16, vec![
+            Field { name: "x".into(), ty: Type::U64, offset: 0, bitfield: None },
+            Field { name: "".into(), ty: Type::Record(Rc::new(inner)), offset: 8, bitfield: None },
+        ]);
+        assert_eq!(outer.field("b").map(|f| f.offset), Some(8));
+        assert_eq!(outer.field_names(), vec!["x", "a", "b"]);
+    }
 }
