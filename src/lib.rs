@@ -180,4 +180,48 @@ mod tests {
         assert!(rendered.contains("verifier rejected probe `BEGIN`"), "{rendered}");
         assert!(rendered.contains("R1"), "the verifier's reason is shown: {rendered}");
     }
+
+    /// Mutations of valid programs must give diagnostics, never a panic, at
+    /// every stage up to register allocation.
+    #[test]
+    fn compile_never_panics_on_mutated_programs() {
+        let corpus = [
+            "BEGIN { @=hist(-1); @=hist(2); @[comm, 1] = lhist(3, 0, 10, 2); exit(); }",
+            "t:syscalls:sys_enter_openat /comm == \"db\" && pid > 1/ { @[str(args.filename)] = count(); }",
+            "interval:ms:10 { $x = nsecs % 7; if ($x > 3) { printf(\"%d %s\\n\", $x, comm); } else { @y[$x]++; } }",
+            "BEGIN { @s = stats(5); @a = avg(1); @m = min(-3); @M = max(4); print(@s); clear(@a); zero(@m); delete(@M); }",
+            "END { $s = \"abc\"; @v[$s] = $s == \"abd\" ? 1 : (uint8)300; print(@v, 1, 2); time(\"%H\"); }",
+        ];
+        let tokens = ["{", "}", "(", ")", "/", ";", ",", "@", "$", "\"", "->", ".", "[", "]", "0", "-1", "args", "str(", "count()", "=", "++", "?", ":", "&&"];
+        let mut seed: u64 = 0x9e3779b97f4a7c15;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n.max(1) as u64) as usize
+        };
+        for round in 0..1500 {
+            let mut text: Vec<char> = corpus[round % corpus.len()].chars().collect();
+            for _ in 0..=next(3) {
+                let at = next(text.len() + 1);
+                match next(3) {
+                    0 if !text.is_empty() => {
+                        let end = (at + 1 + next(6)).min(text.len());
+                        text.drain(at.min(end)..end);
+                    }
+                    1 => text.splice(at..at, tokens[next(tokens.len())].chars()).for_each(drop),
+                    _ if at < text.len() => {
+                        let other = next(text.len());
+                        text.swap(at, other);
+                    }
+                    _ => {}
+                }
+            }
+            let text: String = text.into_iter().collect();
+            let mut sources = SourceMap::new();
+            let file = sources.add("<fuzz>", text.clone());
+            let outcome = std::panic::catch_unwind(|| compile(&sources, file, &CompileOptions::default()).map(|_| ()));
+            assert!(outcome.is_ok(), "compile panicked on {text:?}");
+        }
+    }
 }

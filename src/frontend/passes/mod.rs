@@ -86,3 +86,6 @@ pub fn check(
     }
     Ok(CheckedProgram { probes, maps })
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,122 @@
+//! Unit tests of the semantic passes: what type checking accepts, the types
+//! it assigns, and the diagnostics it gives, on programs that need no
+//! binary (BEGIN, END, tracepoints, intervals).
+
+use super::*;
+use crate::diag::render_to_string;
+use crate::frontend::ast::{ExprKind, StmtKind};
+use crate::frontend::parser::parse_program;
+use crate::frontend::types::AggKind;
+use crate::source::SourceMap;
+
+fn check_text(text: &str, args: &[&str]) -> Result<CheckedProgram, String> {
+    let mut sources = SourceMap::new();
+    let file = sources.add("<test>", text);
+    let ast = parse_program(text, file).map_err(|d| render_to_string(&sources, &d))?;
+    let params = Params { args: args.iter().map(|s| s.to_string()).collect() };
+    check(&ast, &ProbeContext::default(), &params).map_err(|d| render_to_string(&sources, &d))
+}
+
+fn error_of(text: &str) -> String {
+    match check_text(text, &[]) {
+        Ok(_) => panic!("expected an error for {text}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn map_value_kinds_are_unified_across_probes() {
+    let p = check_text("BEGIN { @c = count(); @h[1, \"a\"] = hist(2); @s = \"x\"; } END { @s = \"longer\"; @n++; }", &[])
+        .expect("checks");
+    let kind = |n: &str| p.maps.get(n).and_then(|m| m.value);
+    assert_eq!(kind("c"), Some(MapValue::Agg(AggKind::Count)));
+    assert_eq!(kind("h"), Some(MapValue::Agg(AggKind::Hist)));
+    assert_eq!(kind("s"), Some(MapValue::Str { size: 7 }), "string slots grow to the longest");
+    assert_eq!(kind("n"), Some(MapValue::Int { signed: true }));
+    assert_eq!(p.maps.get("h").map(|m| m.keys.clone()), Some(vec![Type::I64, Type::Str { size: 2 }]));
+}
+
+#[test]
+fn a_map_read_before_the_probe_that_assigns_it_is_fine() {
+    check_text("BEGIN { if (@x > 1) { exit(); } } END { @x = 2; }", &[]).expect("map types are learnt first");
+}
+
+#[test]
+fn conflicting_map_uses_point_at_both() {
+    let e = error_of("BEGIN { @x = count(); } END { @x = 1; }");
+    assert!(e.contains("map @x holds count() but is assigned an integer"), "{e}");
+    assert!(e.contains("count() assigned here"), "{e}");
+    let e = error_of("BEGIN { @m[1] = 1; @m[\"a\"] = 2; }");
+    assert!(e.contains("key type mismatch"), "{e}");
+    let e = error_of("BEGIN { @m[1] = 1; @m[1, 2] = 2; }");
+    assert!(e.contains("different number of keys"), "{e}");
+}
+
+#[test]
+fn aggregations_are_not_values() {
+    assert!(error_of("BEGIN { @c = count(); printf(\"%d\\n\", @c); }").contains("cannot be read in an expression"));
+    assert!(error_of("BEGIN { $x = count(); }").contains("can only be assigned to a map"));
+    assert!(error_of("BEGIN { @l = lhist(1, 10, 0, 1); }").contains("min < max"));
+}
+
+#[test]
+fn names_get_suggestions() {
+    let e = error_of("BEGIN { printf(\"%d\\n\", cmm); }");
+    assert!(e.contains("unknown identifier `cmm`") && e.contains("did you mean `comm`?"), "{e}");
+    let e = error_of("BEGIN { cont(); }");
+    assert!(e.contains("unknown function `cont`") && e.contains("did you mean `count()`?"), "{e}");
+    assert!(error_of("BEGIN { ustack(); }").contains("trace does not support yet"));
+}
+
+#[test]
+fn builtins_exist_only_where_they_mean_something() {
+    assert!(error_of("BEGIN { @ = arg0; }").contains("`arg0` is not available in `BEGIN`"));
+    assert!(error_of("BEGIN { @ = retval; }").contains("only in uretprobe probes"));
+    assert!(error_of("interval:s:1 { @ = args.x; }").contains("only in tracepoint probes"));
+}
+
+#[test]
+fn tracepoint_fields_take_their_types_from_the_format() {
+    let p = check_text("t:syscalls:sys_enter_openat { @[str(args.filename), args.flags] = count(); }", &[])
+        .expect("checks");
+    let keys = p.maps.get("").map(|m| m.keys.clone()).expect("anonymous map");
+    assert_eq!(keys, vec![Type::Str { size: 64 }, Type::U64], "syscall arguments are unsigned in the format");
+    let e = error_of("t:syscalls:sys_enter_openat { @ = args.nosuch; }");
+    assert!(e.contains("has no field `nosuch`") && e.contains("filename"), "{e}");
+}
+
+#[test]
+fn printf_arguments_match_the_format() {
+    assert!(error_of("BEGIN { printf(\"%d %d\\n\", 1); }").contains("expects 2 argument(s), 1 given"));
+    assert!(error_of("BEGIN { printf(\"%s\\n\", 1); }").contains("expects a string"));
+    assert!(error_of("BEGIN { printf(\"%q\\n\", 1); }").contains("invalid printf format"));
+    check_text("BEGIN { printf(\"%-16s %05d %lu\\n\", comm, pid, nsecs); }", &[]).expect("checks");
+}
+
+#[test]
+fn operators_need_matching_types() {
+    assert!(error_of("BEGIN { @ = comm + 1; }").contains("cannot be applied to string[16] and int64"));
+    assert!(error_of("BEGIN { $x = 1; $x = \"s\"; }").contains("$x holds int64 but is assigned"));
+    check_text("BEGIN { if (comm == \"trace\") { @ = 1 ? 2 : 3; } }", &[]).expect("string equality is fine");
+}
+
+#[test]
+fn positional_parameters_become_literals() {
+    let p = check_text("BEGIN { @a = $1; @b = $2; @c = $#; @d = $3; }", &["5", "five"]).expect("checks");
+    let stmts = &p.probes[0].body.stmts;
+    let value = |i: usize| match &stmts[i].kind {
+        StmtKind::AssignMap { value, .. } => value.kind.clone(),
+        _ => unreachable!("assignments"),
+    };
+    assert!(matches!(value(0), ExprKind::Int(5)));
+    assert!(matches!(value(1), ExprKind::Str(ref s) if s == "five"));
+    assert!(matches!(value(2), ExprKind::Int(2)));
+    assert!(matches!(value(3), ExprKind::Int(0)), "missing parameters are zero");
+}
+
+#[test]
+fn casts_truncate_and_sign() {
+    let p = check_text("BEGIN { @a = (uint8)257; @b = (int8)255; }", &[]).expect("checks");
+    assert_eq!(p.maps.get("a").and_then(|m| m.value), Some(MapValue::Int { signed: false }));
+    assert_eq!(p.maps.get("b").and_then(|m| m.value), Some(MapValue::Int { signed: true }));
+}
