@@ -73,16 +73,30 @@ impl AbiType {
 
 /// Describe the type `die` (absent: void) for classification.
 pub(super) fn describe(cx: &mut Ctx<'_>, die: Option<DieRef>) -> Result<AbiType> {
-    describe_at(cx, die, 0)
+    let mut budget = DIE_BUDGET;
+    describe_at(cx, die, 0, &mut budget)
 }
 
-fn describe_at(cx: &mut Ctx<'_>, die: Option<DieRef>, depth: u32) -> Result<AbiType> {
+/// DIEs one description may read: classifying needs the members of a
+/// by-value struct, and types nested by value (each member's type visited
+/// once per use) could otherwise multiply without bound.
+const DIE_BUDGET: u32 = 20_000;
+
+/// An argument larger than this is not taken at face value.
+const MAX_ARG: u64 = 1 << 24;
+
+fn describe_at(cx: &mut Ctx<'_>, die: Option<DieRef>, depth: u32, budget: &mut u32) -> Result<AbiType> {
     let Some(die) = die else { return Ok(AbiType { size: 0, align: 1, kind: Kind::Void }) };
     if depth > MAX_DEPTH {
         return Err(Error::Malformed(format!("type nesting deeper than {MAX_DEPTH} (a reference cycle?)")));
     }
     let a = attrs(cx, die)?;
     let size = a.byte_size.unwrap_or(0);
+    let unknown = AbiType { size, align: 8, kind: Kind::Unknown };
+    if *budget == 0 {
+        return Ok(unknown);
+    }
+    *budget -= 1;
     Ok(match a.tag {
         dw::DW_TAG_typedef
         | dw::DW_TAG_const_type
@@ -91,7 +105,7 @@ fn describe_at(cx: &mut Ctx<'_>, die: Option<DieRef>, depth: u32) -> Result<AbiT
         | dw::DW_TAG_atomic_type
         | dw::DW_TAG_immutable_type
         | dw::DW_TAG_packed_type
-        | dw::DW_TAG_shared_type => describe_at(cx, a.ty, depth + 1)?,
+        | dw::DW_TAG_shared_type => describe_at(cx, a.ty, depth + 1, budget)?,
         dw::DW_TAG_base_type => match a.encoding {
             Some(dw::DW_ATE_float) if size > 8 && a.name.as_deref().is_some_and(|n| n.contains("long double")) => {
                 AbiType::scalar(size, Leaf::X87)
@@ -140,6 +154,10 @@ fn describe_at(cx: &mut Ctx<'_>, die: Option<DieRef>, depth: u32) -> Result<AbiT
                 Some(cc) => cc == dw::DW_CC_pass_by_reference,
                 None => cplusplus && a.virtual_,
             };
+            // Passed as a pointer: its members do not matter.
+            if by_reference {
+                return Ok(AbiType { size, align: 8, kind: Kind::Aggregate { leaves: Vec::new(), unaligned: false, by_reference } });
+            }
             for (tag, off) in children(cx, die)? {
                 if tag == dw::DW_TAG_subprogram && cplusplus && a.calling_convention.is_none() && !by_reference {
                     by_reference = not_trivially_copyable(cx, die, a.name.as_deref(), DieRef { unit: die.unit, off })?;
@@ -153,15 +171,15 @@ fn describe_at(cx: &mut Ctx<'_>, die: Option<DieRef>, depth: u32) -> Result<AbiT
                 }
                 let Some(base) = member_offset(cx, die.unit, &m)? else {
                     // A virtual base: the layout is only known at run time.
-                    return Ok(AbiType { size, align: 8, kind: Kind::Unknown });
+                    return Ok(unknown);
                 };
-                let inner = describe_at(cx, m.ty, depth + 1)?;
+                let inner = describe_at(cx, m.ty, depth + 1, budget)?;
                 if m.bit_size.is_some() {
                     // A bitfield makes the bytes it covers INTEGER class.
                     let width = m.bit_size.unwrap_or(0);
                     if let Some(pos) = bit_position(&m, base, inner.size) {
                         let first = pos / 8;
-                        let last = (pos + width).div_ceil(8);
+                        let last = pos.saturating_add(width).div_ceil(8);
                         leaves.push((first, last.saturating_sub(first).max(1), Leaf::Int));
                     }
                     align = align.max(inner.align);
@@ -178,7 +196,7 @@ fn describe_at(cx: &mut Ctx<'_>, die: Option<DieRef>, depth: u32) -> Result<AbiT
                         // makes the whole object so.
                         by_reference |= r && cplusplus;
                         unaligned |= u;
-                        leaves.extend(l.into_iter().map(|(o, s, k)| (o + base, s, k)));
+                        leaves.extend(l.into_iter().map(|(o, s, k)| (o.saturating_add(base), s, k)));
                     }
                     Kind::Void => {}
                     Kind::Unknown => return Ok(AbiType { size, align, kind: Kind::Unknown }),
@@ -191,12 +209,12 @@ fn describe_at(cx: &mut Ctx<'_>, die: Option<DieRef>, depth: u32) -> Result<AbiT
             }
         }
         dw::DW_TAG_array_type => {
-            let elem = describe_at(cx, a.ty, depth + 1)?;
-            let count: u64 = dims(cx, die)?.into_iter().map(|d| d.unwrap_or(0)).product();
+            let elem = describe_at(cx, a.ty, depth + 1, budget)?;
+            let count = dims(cx, die)?.into_iter().fold(1u64, |n, d| n.saturating_mul(d.unwrap_or(0)));
             let total = elem.size.saturating_mul(count);
             let mut leaves = Vec::new();
             // Over 16 bytes is MEMORY whatever the elements are.
-            if total <= 16 {
+            if total <= 16 && elem.size > 0 {
                 let pieces = match &elem.kind {
                     Kind::Scalar(l) => vec![(0, elem.size, *l)],
                     Kind::Aggregate { leaves, .. } => leaves.clone(),
@@ -271,6 +289,9 @@ enum Pass {
 }
 
 fn classify(t: &AbiType) -> Option<Pass> {
+    if t.size > MAX_ARG {
+        return None;
+    }
     Some(match &t.kind {
         Kind::Void => Pass::Regs { int: 0, sse: 0 },
         Kind::Unknown => return None,
@@ -286,7 +307,7 @@ fn classify(t: &AbiType) -> Option<Pass> {
             let mut class = [None; 2];
             for &(off, size, leaf) in leaves {
                 let first = off / 8;
-                let last = (off + size.max(1) - 1) / 8;
+                let last = off.saturating_add(size.max(1) - 1) / 8;
                 for i in first..=last.min(1) {
                     let c = &mut class[i as usize];
                     *c = match (leaf, *c) {

@@ -296,7 +296,7 @@ pub(super) fn dims(cx: &mut Ctx<'_>, die: DieRef) -> Result<Vec<Option<u64>>> {
             (Some(n), _) => u64::try_from(n).ok(),
             (None, Some(hi)) => {
                 let lo = constant(&s.lower_bound).unwrap_or(0);
-                Some(u64::try_from(hi - lo + 1).unwrap_or(0))
+                Some(hi.checked_sub(lo).and_then(|n| n.checked_add(1)).and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
             }
             _ => None,
         };
@@ -338,10 +338,10 @@ pub(super) fn bit_position(m: &Attrs<'_>, base: u64, type_size: u64) -> Option<u
     }
     // DWARF 2/3: `DW_AT_bit_offset` counts from the most significant bit of
     // a `DW_AT_byte_size` storage unit at the member location.
-    let unit_bits = m.byte_size.unwrap_or(type_size).checked_mul(8)? as i64;
+    let unit_bits = i64::try_from(m.byte_size.unwrap_or(type_size).checked_mul(8)?).ok()?;
     let from_msb = m.bit_offset.unwrap_or(0);
-    let pos = (base as i64).checked_mul(8)? + unit_bits - from_msb - width as i64;
-    u64::try_from(pos).ok()
+    let pos = i64::try_from(base).ok()?.checked_mul(8)?.checked_add(unit_bits)?.checked_sub(from_msb)?;
+    u64::try_from(pos.checked_sub(i64::try_from(width).ok()?)?).ok()
 }
 
 /// Where to load a bitfield of `width` bits at bit `pos`: a unit of the
@@ -353,7 +353,7 @@ pub(super) fn place_bitfield(pos: u64, width: u64, t: u64, record_size: u64) -> 
     let fits = |o: u64, t: u64| record_size == 0 || o + t <= record_size;
     for t in [t, 2, 4, 8].into_iter().filter(|&u| u >= t && u.is_power_of_two()) {
         let hi = pos / 8;
-        let lo = (pos + width).div_ceil(8).saturating_sub(t);
+        let lo = pos.checked_add(width)?.div_ceil(8).saturating_sub(t);
         if lo > hi {
             continue;
         }

@@ -103,7 +103,7 @@ impl<'a> Ctx<'a> {
             if let gimli::UnitType::Type { type_signature, type_offset } = h.type_() {
                 self.st.type_sigs.insert(type_signature.0, DieRef { unit: units.len(), off: type_offset });
             }
-            units.push(UnitInfo { start: start.0, end: start.0 + h.length_including_self() });
+            units.push(UnitInfo { start: start.0, end: start.0.saturating_add(h.length_including_self()) });
         }
         let n = units.len();
         self.st.units = Some(units);
@@ -158,7 +158,7 @@ impl<'a> Ctx<'a> {
     /// The global `.debug_info` offset of a DIE: the key of the type cache.
     pub fn global(&self, die: DieRef) -> usize {
         let start = self.st.units.as_ref().and_then(|u| u.get(die.unit)).map_or(0, |u| u.start);
-        start + die.off.0
+        start.wrapping_add(die.off.0)
     }
 
     /// Resolve a reference-class attribute value found in unit `from`.

@@ -120,7 +120,7 @@ pub(super) fn find(binary: &Path) -> Result<Option<DebugFile>, DwarfError> {
             let (file, theirs) = open(&path)?;
             // A debug file carries the note of the binary it was split from;
             // a different one means a stale file from another build.
-            if theirs.build_id.as_deref().map_or(true, |t| t == id) && file.has_debug_info() {
+            if theirs.build_id.as_deref().is_none_or(|t| t == id) && file.has_debug_info() {
                 return Ok(Some(file));
             }
         }

@@ -170,8 +170,11 @@ pub struct DebugInfo {
 /// (size, mtime): a rebuilt binary is read again, an unchanged one is not.
 type Stamp = (u64, Option<SystemTime>);
 
+/// Per canonical path: the stamp it was loaded at, and what was found.
+type Cache = HashMap<PathBuf, (Stamp, Option<Rc<DebugInfo>>)>;
+
 thread_local! {
-    static CACHE: RefCell<HashMap<PathBuf, (Stamp, Option<Rc<DebugInfo>>)>> = RefCell::new(HashMap::new());
+    static CACHE: RefCell<Cache> = RefCell::new(HashMap::new());
 }
 
 /// The DWARF of `binary`, or `None` when there is none anywhere (see

@@ -702,8 +702,8 @@ fn abi_corner_cases() {
 
     // Hidden result pointer for a large struct; none for long double.
     let big = agg(24, vec![(0, 8, Leaf::Int), (8, 8, Leaf::Int), (16, 8, Leaf::Int)]);
-    assert_eq!(locations(&big, &[int8.clone()], false), [SI]);
-    assert_eq!(locations(&ld, &[int8.clone()], false), [DI]);
+    assert_eq!(locations(&big, std::slice::from_ref(&int8), false), [SI]);
+    assert_eq!(locations(&ld, std::slice::from_ref(&int8), false), [DI]);
 
     // Rust aggregates make the rest unknowable; unknown layouts too.
     let small = agg(8, vec![(0, 8, Leaf::Int)]);
