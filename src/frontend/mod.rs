@@ -1,6 +1,7 @@
 //! Front ends and semantic passes: source text ─► typed AST.
 pub mod ast;
 pub mod builtins;
+pub mod dwarf;
 pub mod elf;
 pub mod lexer;
 pub mod names;
