@@ -13,6 +13,7 @@
 pub mod codegen;
 pub mod diag;
 pub mod frontend;
+pub mod list;
 pub mod runtime;
 pub mod source;
 

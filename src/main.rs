@@ -4,7 +4,7 @@ use clap::{Arg, ArgAction, Command};
 use std::process::ExitCode;
 use trace::diag::{render_to_stderr, Diagnostic};
 use trace::frontend::passes::Params;
-use trace::frontend::probes::{self, ProbeContext};
+use trace::frontend::probes::ProbeContext;
 use trace::runtime::session::{self, Format, RunOptions};
 use trace::source::SourceMap;
 use trace::{codegen, CompileOptions};
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
 
     if m.get_flag("list") {
         let pattern = rest.first().cloned().unwrap_or_else(|| "*".into());
-        return match probes::list(&pattern, &ProbeContext { pid }) {
+        return match trace::list::list(&pattern, &ProbeContext { pid }, m.get_flag("verbose")) {
             Ok(names) => {
                 for n in names {
                     println!("{n}");

@@ -68,6 +68,8 @@ pub(super) struct Lower<'t, 'a> {
     /// smaller node).
     pub span: Span,
     pub errors: Vec<Diagnostic>,
+    /// The probed function's parameters (uprobes with debug info).
+    pub function: Option<std::rc::Rc<crate::frontend::dwarf::Function>>,
 }
 
 /// Lower a whole checked program.
@@ -138,6 +140,7 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
         exit_label,
         span,
         errors: Vec::new(),
+        function: probe.dwarf.function.clone().flatten(),
     };
     l.prologue();
     for (name, ty) in &probe.vars {
@@ -337,7 +340,7 @@ impl Lower<'_, '_> {
                 self.cond_false(rhs, target);
                 self.emit(IrInsn::Label(holds));
             }
-            ExprKind::Binary { op, lhs, rhs } if op.is_comparison() && lhs.ty.is_int() && rhs.ty.is_int() => {
+            ExprKind::Binary { op, lhs, rhs } if op.is_comparison() && lhs.ty.is_scalar() && rhs.ty.is_scalar() => {
                 let signed = is_signed(&lhs.ty) && is_signed(&rhs.ty);
                 let a = self.int(lhs);
                 // A literal that fits the instruction's immediate needs no register.

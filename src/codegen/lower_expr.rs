@@ -44,6 +44,7 @@ impl Lower<'_, '_> {
             ExprKind::Map(m) => self.read_map(m, &e.ty),
             ExprKind::Call { name, args, .. } => self.call(name, args, e),
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, e),
+            ExprKind::Unary { op: UnOp::Deref, .. } => self.read_lvalue(e),
             ExprKind::Unary { op, expr } => {
                 let r = self.int(expr);
                 match op {
@@ -57,7 +58,11 @@ impl Lower<'_, '_> {
                 Val::Int(r)
             }
             ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, &e.ty),
-            ExprKind::Field { base, field, .. } if matches!(base.ty, Type::Args) => self.tp_field(field),
+            ExprKind::Field { base, field, .. } if matches!(base.ty, Type::Args) => match self.spec {
+                ProbeSpec::Tracepoint { .. } => self.tp_field(field),
+                _ => self.uprobe_arg(field, e),
+            },
+            ExprKind::Field { .. } | ExprKind::Index { .. } => self.read_lvalue(e),
             ExprKind::Cast { expr, .. } => {
                 let r = self.int(expr);
                 self.extend(r, &e.ty);
@@ -144,12 +149,17 @@ impl Lower<'_, '_> {
                 return Val::Mem { off, size: 16 };
             }
             Builtin::Arg(i) => self.ctx_load(Size::DW, ARG_REG_OFFSETS[i as usize]),
-            Builtin::Retval => self.ctx_load(Size::DW, RAX_OFFSET),
+            Builtin::Retval => {
+                // Typed by the function's return type: an `int` -1 is
+                // 0xffffffff in rax and must read as -1.
+                let r = self.ctx_load(Size::DW, RAX_OFFSET);
+                self.extend(r, &e.ty);
+                r
+            }
             // `func` and `probe` became literals in type checking; `args`
             // alone is not a value.
             Builtin::Func | Builtin::Probe | Builtin::Args => self.imm(0),
         };
-        let _ = e;
         Val::Int(r)
     }
 
@@ -161,7 +171,7 @@ impl Lower<'_, '_> {
 
     /// Does `str()` read user memory in this probe? Uprobes and the
     /// `syscalls` tracepoints see user pointers; everything else kernel ones.
-    fn reads_user_memory(&self) -> bool {
+    pub(super) fn reads_user_memory(&self) -> bool {
         match &self.spec {
             ProbeSpec::Uprobe { .. } => true,
             ProbeSpec::Tracepoint { category, .. } => category == "syscalls",
@@ -221,7 +231,7 @@ impl Lower<'_, '_> {
             return Val::Int(self.str_eq(lhs, rhs, op == BinOp::Eq));
         }
         let is_condition = matches!(op, BinOp::LogAnd | BinOp::LogOr)
-            || (op.is_comparison() && lhs.ty.is_int() && rhs.ty.is_int());
+            || (op.is_comparison() && lhs.ty.is_scalar() && rhs.ty.is_scalar());
         match op {
             // `cond_false` handles exactly these shapes itself, so this
             // cannot recurse back here.

@@ -7,6 +7,7 @@ pub mod link;
 pub mod lower;
 mod lower_expr;
 mod lower_map;
+mod lower_mem;
 pub mod opcode;
 pub mod program;
 pub mod regalloc;

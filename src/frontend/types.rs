@@ -43,8 +43,35 @@ impl Type {
         matches!(self, Type::Int { .. })
     }
 
+    /// Integers and pointers: values that live in a register.
+    pub fn is_scalar(&self) -> bool {
+        matches!(self, Type::Int { .. } | Type::Ptr { .. })
+    }
+
+    /// The integer a scalar behaves as in arithmetic, maps and printf: a
+    /// pointer is an unsigned 64-bit address.
+    pub fn as_int(&self) -> Type {
+        match self {
+            Type::Ptr { .. } => Type::U64,
+            other => other.clone(),
+        }
+    }
+
     pub fn is_str(&self) -> bool {
         matches!(self, Type::Str { .. })
+    }
+
+    /// `sizeof` in the traced program: what an array element or a member
+    /// of this type occupies in memory.
+    pub fn c_size(&self) -> u32 {
+        match self {
+            Type::Int { size, .. } => *size as u32,
+            Type::Ptr { .. } => 8,
+            Type::Str { size } => *size,
+            Type::Record(r) => r.size,
+            Type::Array { elem, len } => elem.c_size() * len,
+            _ => 0,
+        }
     }
 
     /// Bytes this value takes when stored in a map key, value or event.

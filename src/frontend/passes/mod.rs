@@ -12,6 +12,7 @@
 //! Errors of a pass are collected; the pipeline stops after a pass that
 //! produced any.
 
+pub mod dwarf_types;
 pub mod maps;
 pub mod typeck;
 
@@ -29,6 +30,8 @@ pub struct CheckedProbe {
     pub body: Block,
     /// Local `$variables` with their types, in first-assignment order.
     pub vars: Vec<(String, Type)>,
+    /// Debug info learnt for this probe (uprobe parameters and types).
+    pub dwarf: dwarf_types::DwarfCache,
 }
 
 /// The typed program handed to code generation.
@@ -61,6 +64,7 @@ pub fn check(
                             pred: probe.pred.clone(),
                             body: probe.body.clone(),
                             vars: Vec::new(),
+                            dwarf: Default::default(),
                         });
                     }
                 }

@@ -6,6 +6,7 @@
 //! `probe`) are replaced by literals here, so code generation never sees
 //! them.
 
+use super::dwarf_types::DwarfCache;
 use super::maps::{MapTable, MapValue};
 use super::{CheckedProbe, Params};
 use crate::diag::Diagnostic;
@@ -23,14 +24,15 @@ pub const STR_SIZE: u32 = 64;
 /// Largest explicit `str(p, n)` buffer.
 pub const MAX_STR_SIZE: u32 = 1024;
 
-struct Cx<'a> {
-    spec: &'a ProbeSpec,
+pub(super) struct Cx<'a> {
+    pub(super) spec: &'a ProbeSpec,
     probe_name: &'a str,
     maps: &'a mut MapTable,
     params: &'a Params,
     report: bool,
     diags: &'a mut Vec<Diagnostic>,
     vars: Vec<(String, Type)>,
+    pub(super) dwarf: DwarfCache,
 }
 
 pub fn check_probe(
@@ -48,6 +50,7 @@ pub fn check_probe(
         report,
         diags,
         vars: Vec::new(),
+        dwarf: std::mem::take(&mut probe.dwarf),
     };
     if let Some(pred) = &mut probe.pred {
         let t = cx.expr(pred);
@@ -55,17 +58,18 @@ pub fn check_probe(
     }
     cx.block(&mut probe.body);
     probe.vars = cx.vars;
+    probe.dwarf = cx.dwarf;
 }
 
 impl Cx<'_> {
-    fn error(&mut self, d: Diagnostic) {
+    pub(super) fn error(&mut self, d: Diagnostic) {
         if self.report {
             self.diags.push(d);
         }
     }
 
     fn want_int(&mut self, t: &Type, span: Span, what: &str) {
-        if !t.is_int() && *t != Type::Unknown {
+        if !t.is_scalar() && *t != Type::Unknown {
             self.error(
                 Diagnostic::error(format!("{what} must be an integer, found {t}"))
                     .at(span, format!("this is {t}")),
@@ -98,7 +102,7 @@ impl Cx<'_> {
                 if op.is_some() {
                     self.want_int(&t, value.span, "the right-hand side");
                     match existing.map(|i| self.vars[i].1.clone()) {
-                        Some(v) if v.is_int() => {}
+                        Some(v) if v.is_scalar() => {}
                         Some(v) => self.error(
                             Diagnostic::error(format!("${name} is {v}; compound assignment needs an integer"))
                                 .at(*name_span, "not an integer"),
@@ -110,7 +114,7 @@ impl Cx<'_> {
                     }
                     return;
                 }
-                let t = match t {
+                let t = match t.as_int() {
                     Type::Int { signed, .. } => Type::Int { size: 8, signed },
                     Type::Str { .. } => t,
                     Type::Unknown => return,
@@ -145,7 +149,7 @@ impl Cx<'_> {
         let mut keys = Vec::new();
         for k in &mut map.keys {
             let t = self.expr(k);
-            keys.push(match t {
+            keys.push(match t.as_int() {
                 Type::Int { signed, .. } => Type::Int { size: 8, signed },
                 Type::Str { .. } => t,
                 Type::Unknown => Type::I64,
@@ -180,7 +184,7 @@ impl Cx<'_> {
             }
         }
         let t = self.expr(value);
-        let v = match t {
+        let v = match t.as_int() {
             Type::Int { signed, .. } => MapValue::Int { signed },
             Type::Str { size } => MapValue::Str { size },
             Type::Unknown => return,
@@ -314,7 +318,7 @@ impl Cx<'_> {
             ExprKind::Call { .. } => self.call(e),
             ExprKind::Binary { op, lhs, rhs } => {
                 let op = *op;
-                let (a, b) = (self.expr(lhs), self.expr(rhs));
+                let (a, b) = (self.expr(lhs).as_int(), self.expr(rhs).as_int());
                 match (&a, &b) {
                     (Type::Int { signed: sa, .. }, Type::Int { signed: sb, .. }) => {
                         if op.is_comparison() || matches!(op, BinOp::LogAnd | BinOp::LogOr) {
@@ -346,14 +350,23 @@ impl Cx<'_> {
                         if op == UnOp::Not {
                             Type::I64
                         } else {
-                            match t {
+                            match t.as_int() {
                                 Type::Int { signed, .. } => Type::Int { size: 8, signed: signed || op == UnOp::Neg },
                                 _ => Type::Unknown,
                             }
                         }
                     }
-                    UnOp::Deref | UnOp::AddrOf => {
-                        self.unsupported(span, "pointer dereference and address-of need debug-info types");
+                    UnOp::Deref => match t {
+                        Type::Ptr { to, .. } if *to != Type::Void => super::dwarf_types::value_type(&to),
+                        Type::Unknown => Type::Unknown,
+                        other => {
+                            let msg = format!("`*` needs a pointer to data, found {other}");
+                            self.error(Diagnostic::error(msg).at(span, "cannot dereference"));
+                            Type::Unknown
+                        }
+                    },
+                    UnOp::AddrOf => {
+                        self.unsupported(span, "taking an address with `&`");
                         Type::Unknown
                     }
                 }
@@ -361,7 +374,7 @@ impl Cx<'_> {
             ExprKind::Ternary { cond, then, els } => {
                 let c = self.expr(cond);
                 self.want_int(&c, cond.span, "a condition");
-                let (a, b) = (self.expr(then), self.expr(els));
+                let (a, b) = (self.expr(then).as_int(), self.expr(els).as_int());
                 match (&a, &b) {
                     (Type::Int { signed: sa, .. }, Type::Int { signed: sb, .. }) => {
                         Type::Int { size: 8, signed: *sa && *sb }
@@ -377,33 +390,72 @@ impl Cx<'_> {
                     }
                 }
             }
-            ExprKind::Field { base, field, field_span, .. } => {
+            ExprKind::Field { base, field, field_span, arrow } => {
+                let (arrow, field, field_span) = (*arrow, field.clone(), *field_span);
                 let bt = self.expr(base);
-                if bt == Type::Args {
-                    return self.tracepoint_field(field, *field_span);
+                match bt {
+                    Type::Args if matches!(self.spec, ProbeSpec::Tracepoint { .. }) => {
+                        self.tracepoint_field(&field, field_span)
+                    }
+                    Type::Args => self.uprobe_arg(&field, field_span),
+                    Type::Ptr { to, .. } => match &*to {
+                        Type::Record(r) if arrow => self.member(r, &field, field_span),
+                        Type::Record(_) => {
+                            let msg = format!("`{}` is a pointer: use `->{field}`", base_text(base));
+                            self.error(Diagnostic::error(msg).at(span, "`.` on a pointer"));
+                            Type::Unknown
+                        }
+                        other => {
+                            let msg = format!("`->{field}` needs a pointer to a struct or union, found a pointer to {other}");
+                            self.error(Diagnostic::error(msg).at(span, "no members"));
+                            Type::Unknown
+                        }
+                    },
+                    Type::Record(r) if !arrow => self.member(&r, &field, field_span),
+                    Type::Record(r) => {
+                        let kind = if r.is_union { "union" } else { "struct" };
+                        let msg = format!("`->` needs a pointer, but `{}` is a {kind} value: use `.{field}`", base_text(base));
+                        self.error(Diagnostic::error(msg).at(span, "`->` on a non-pointer"));
+                        Type::Unknown
+                    }
+                    Type::Unknown => Type::Unknown,
+                    other => {
+                        let op = if arrow { "->" } else { "." };
+                        let msg = format!("`{op}{field}` needs a struct or union, found {other}");
+                        self.error(Diagnostic::error(msg).at(span, "no members"));
+                        Type::Unknown
+                    }
                 }
-                if bt != Type::Unknown {
-                    self.unsupported(span, &format!("member access on {bt} needs debug-info types"));
-                }
-                Type::Unknown
             }
-            ExprKind::Index { base, .. } => {
-                self.expr(base);
-                self.unsupported(span, "indexing needs debug-info types");
-                Type::Unknown
+            ExprKind::Index { base, index } => {
+                let bt = self.expr(base);
+                let it = self.expr(index);
+                self.want_int(&it, index.span, "an index");
+                match bt {
+                    Type::Array { elem, .. } => super::dwarf_types::value_type(&elem),
+                    Type::Ptr { to, .. } if *to != Type::Void => super::dwarf_types::value_type(&to),
+                    Type::Unknown => Type::Unknown,
+                    other => {
+                        let msg = format!("`[]` needs an array or a pointer, found {other}");
+                        self.error(Diagnostic::error(msg).at(span, "cannot index"));
+                        Type::Unknown
+                    }
+                }
             }
             ExprKind::Cast { ty, expr } => {
                 let t = self.expr(expr);
-                match int_type_name(ty) {
-                    Some(target) => {
+                let ty = ty.clone();
+                match self.named_type(&ty) {
+                    Some(target @ (Type::Int { .. } | Type::Ptr { .. })) => {
                         self.want_int(&t, expr.span, "the cast operand");
                         target
                     }
-                    None => {
-                        let msg = format!("cannot cast to `{}`: casts to struct and pointer types need debug-info types", ty.name);
-                        self.error(Diagnostic::error(msg).at(ty.span, "unsupported type"));
+                    Some(other) => {
+                        let msg = format!("cannot cast to {other}: cast to a pointer, e.g. `({} *)`", ty.name);
+                        self.error(Diagnostic::error(msg).at(ty.span, "not a scalar type"));
                         Type::Unknown
                     }
+                    None => Type::Unknown,
                 }
             }
             ExprKind::IncDec { target, .. } => {
@@ -411,7 +463,7 @@ impl Cx<'_> {
                     ExprKind::Var(name) => {
                         let name = name.clone();
                         match self.vars.iter().find(|(n, _)| *n == name).map(|v| v.1.clone()) {
-                            Some(t) if t.is_int() => {}
+                            Some(t) if t.is_scalar() => {}
                             Some(t) => self.error(
                                 Diagnostic::error(format!("${name} is {t}; ++/-- need an integer")).at(span, "not an integer"),
                             ),
@@ -433,30 +485,59 @@ impl Cx<'_> {
                 target.ty = Type::I64;
                 Type::I64
             }
-            ExprKind::Sizeof(SizeofArg::Type(ty)) => match int_type_name(ty) {
-                Some(t) => {
-                    let size = if ty.pointers > 0 { 8 } else { t.storage_size_of_int() };
-                    e.kind = ExprKind::Int(size as i64);
-                    Type::I64
+            ExprKind::Sizeof(SizeofArg::Type(ty)) => {
+                let ty = ty.clone();
+                match self.named_type(&ty) {
+                    Some(t) => {
+                        e.kind = ExprKind::Int(t.c_size() as i64);
+                        Type::I64
+                    }
+                    None => Type::Unknown,
                 }
-                None => {
-                    self.unsupported(span, "sizeof of struct types needs debug-info types");
-                    Type::Unknown
-                }
-            },
+            }
             ExprKind::Sizeof(SizeofArg::Expr(inner)) => {
+                // `sizeof(db_shard_t)` parses as an expression: a name that
+                // is not a builtin is a type name.
+                if let ExprKind::Ident(name) = &inner.kind {
+                    if Builtin::from_name(name).is_none() {
+                        let ty = TypeName { tag: None, name: name.clone(), pointers: 0, span: inner.span };
+                        return match self.named_type(&ty) {
+                            Some(t) => {
+                                e.kind = ExprKind::Int(t.c_size() as i64);
+                                Type::I64
+                            }
+                            None => Type::Unknown,
+                        };
+                    }
+                }
                 let t = self.expr(inner);
-                let size = match t {
-                    Type::Int { size, .. } => size as u32,
-                    Type::Str { size } => size,
-                    _ => 0,
-                };
-                e.kind = ExprKind::Int(size as i64);
+                e.kind = ExprKind::Int(t.c_size() as i64);
                 Type::I64
             }
-            ExprKind::Offsetof { .. } => {
-                self.unsupported(span, "offsetof needs debug-info types");
-                Type::Unknown
+            ExprKind::Offsetof { ty, members } => {
+                let (ty, members) = (ty.clone(), members.clone());
+                let Some(mut t) = self.named_type(&ty) else { return Type::Unknown };
+                let mut offset = 0u32;
+                for m in &members {
+                    let Type::Record(r) = &t else {
+                        let msg = format!("offsetof: `{m}` is not a member of {t}, which is not a struct or union");
+                        self.error(Diagnostic::error(msg).at(span, "not a struct"));
+                        return Type::Unknown;
+                    };
+                    match r.field(m) {
+                        Some(f) => {
+                            offset += f.offset;
+                            t = f.ty;
+                        }
+                        None => {
+                            let r = r.clone();
+                            self.member(&r, m, span);
+                            return Type::Unknown;
+                        }
+                    }
+                }
+                e.kind = ExprKind::Int(offset as i64);
+                Type::I64
             }
         }
     }
@@ -488,8 +569,8 @@ impl Cx<'_> {
             Builtin::Nsecs | Builtin::Elapsed => Type::U64,
             Builtin::Comm => Type::Str { size: 16 },
             Builtin::Arg(_) if uprobe || (regs && !uretprobe) => Type::U64,
-            Builtin::Retval if uretprobe => Type::I64,
-            Builtin::Args if matches!(self.spec, ProbeSpec::Tracepoint { .. }) => Type::Args,
+            Builtin::Retval if uretprobe => self.typed_retval(),
+            Builtin::Args if matches!(self.spec, ProbeSpec::Tracepoint { .. } | ProbeSpec::Uprobe { .. }) => Type::Args,
             Builtin::Func => match self.spec {
                 ProbeSpec::Uprobe { func, .. } => {
                     e.kind = ExprKind::Str(func.clone());
@@ -505,14 +586,7 @@ impl Cx<'_> {
             }
             Builtin::Arg(_) => self.not_here(name.clone(), span, "uprobe"),
             Builtin::Retval => self.not_here(name.clone(), span, "uretprobe"),
-            Builtin::Args => {
-                if uprobe || uretprobe {
-                    self.unsupported(span, "`args` in uprobes needs debug-info types (use arg0..arg5)");
-                    Type::Unknown
-                } else {
-                    self.not_here(name.clone(), span, "tracepoint")
-                }
-            }
+            Builtin::Args => self.not_here(name.clone(), span, "tracepoint, uprobe"),
         }
     }
 
@@ -618,7 +692,7 @@ impl Cx<'_> {
                     }
                     Some(_) if nargs == 1 => {
                         let t = self.expr(&mut args[0]);
-                        if !(t.is_int() || t.is_str() || t == Type::Unknown) {
+                        if !(t.is_scalar() || t.is_str() || t == Type::Unknown) {
                             self.error(Diagnostic::error(format!("cannot print {t}")).at(args[0].span, "not printable"));
                         }
                     }
@@ -713,7 +787,7 @@ impl Cx<'_> {
             let t = self.expr(a);
             let ok = match kind {
                 ArgKind::Str => t.is_str(),
-                ArgKind::Int => t.is_int(),
+                ArgKind::Int => t.is_scalar(),
             };
             if !ok && t != Type::Unknown {
                 let want = if matches!(kind, ArgKind::Str) { "a string (%s)" } else { "an integer" };
@@ -774,15 +848,13 @@ fn parse_int(s: &str) -> Option<i64> {
     t.parse::<i64>().ok()
 }
 
-trait IntSize {
-    fn storage_size_of_int(&self) -> u32;
-}
 
-impl IntSize for Type {
-    fn storage_size_of_int(&self) -> u32 {
-        match self {
-            Type::Int { size, .. } => *size as u32,
-            _ => 8,
-        }
+/// A short description of an expression for messages: `args.shard`.
+fn base_text(e: &Expr) -> String {
+    match &e.kind {
+        ExprKind::Ident(n) => n.clone(),
+        ExprKind::Var(n) => format!("${n}"),
+        ExprKind::Field { base, field, arrow, .. } => format!("{}{}{field}", base_text(base), if *arrow { "->" } else { "." }),
+        _ => "the value".into(),
     }
 }

@@ -1,0 +1,159 @@
+//! Lowering of reads from the traced program's memory: uprobe parameters
+//! (from the entry registers or the stack), struct and union members
+//! through pointers, array and pointer indexing, `*p`, bitfields.
+//!
+//! An lvalue in traced memory is a *place*: a register holding an address
+//! plus a constant offset. Nothing is read until a scalar or a string is
+//! needed, so `args.shard->version.epoch` is one 4-byte read at
+//! `shard + 24`, not a copy of the struct.
+
+use super::insn::{AluOp, Size};
+use super::ir::*;
+use super::lower::{Lower, Val};
+use super::program::round8;
+use crate::codegen::helpers;
+use crate::frontend::ast::*;
+use crate::frontend::dwarf::ParamLoc;
+use crate::frontend::passes::dwarf_types::value_type;
+use crate::frontend::types::{Field, Type};
+
+/// `struct pt_regs` offset of the stack pointer (x86-64).
+const SP_OFFSET: i16 = 152;
+
+impl Lower<'_, '_> {
+    /// The member a `.`/`->` expression names, with its offset.
+    fn member_of(&self, base: &Expr, field: &str) -> Option<Field> {
+        match &base.ty {
+            Type::Ptr { to, .. } => match &**to {
+                Type::Record(r) => r.field(field),
+                _ => None,
+            },
+            Type::Record(r) => r.field(field),
+            _ => None,
+        }
+    }
+
+    /// Address register and constant offset of an lvalue in traced memory.
+    fn place(&mut self, e: &Expr) -> Option<(VReg, i64)> {
+        match &e.kind {
+            ExprKind::Field { base, field, .. } if base.ty == Type::Args => {
+                let p = self.param(field)?;
+                match p.loc {
+                    ParamLoc::Stack { sp_offset } => Some((self.ctx_read(SP_OFFSET), sp_offset)),
+                    _ => None,
+                }
+            }
+            ExprKind::Field { base, field, .. } => {
+                let f = self.member_of(base, field)?;
+                match &base.ty {
+                    Type::Ptr { .. } => Some((self.int(base), f.offset as i64)),
+                    _ => {
+                        let (a, off) = self.place(base)?;
+                        Some((a, off + f.offset as i64))
+                    }
+                }
+            }
+            ExprKind::Index { base, index } => {
+                let (elem, (addr, off)) = match &base.ty {
+                    Type::Array { elem, .. } => (elem.clone(), self.place(base)?),
+                    Type::Ptr { to, .. } => (to.clone(), (self.int(base), 0)),
+                    _ => return None,
+                };
+                let size = elem.c_size() as i64;
+                if let ExprKind::Int(i) = index.kind {
+                    return Some((addr, off + i * size));
+                }
+                let i = self.int(index);
+                self.emit(IrInsn::Alu { op: AluOp::Mul, dst: i, src: Operand::Imm(size as i32) });
+                let a = self.vreg();
+                self.emit(IrInsn::Mov { dst: a, src: addr });
+                self.emit(IrInsn::Alu { op: AluOp::Add, dst: a, src: Operand::Reg(i) });
+                Some((a, off))
+            }
+            ExprKind::Unary { op: UnOp::Deref, expr } => Some((self.int(expr), 0)),
+            _ => None,
+        }
+    }
+
+    /// The value of a member, index or dereference expression.
+    pub fn read_lvalue(&mut self, e: &Expr) -> Val {
+        let bitfield = match &e.kind {
+            ExprKind::Field { base, field, .. } => self.member_of(base, field).and_then(|f| f.bitfield),
+            _ => None,
+        };
+        match self.place(e) {
+            Some((addr, off)) => self.read_memory(addr, off, &e.ty, bitfield),
+            None => Val::Int(self.imm(0)),
+        }
+    }
+
+    fn ctx_read(&mut self, off: i16) -> VReg {
+        let r = self.vreg();
+        self.emit(IrInsn::Load { size: Size::DW, dst: r, base: self.ctx, off });
+        r
+    }
+
+    fn param(&self, name: &str) -> Option<crate::frontend::dwarf::Param> {
+        self.function.as_ref()?.params.iter().find(|p| p.name == name).cloned()
+    }
+
+    /// `args.NAME` of a uprobe.
+    pub fn uprobe_arg(&mut self, name: &str, e: &Expr) -> Val {
+        let Some(p) = self.param(name) else { return Val::Int(self.imm(0)) };
+        match p.loc {
+            ParamLoc::Reg { pt_regs_offset } => {
+                let r = self.ctx_read(pt_regs_offset as i16);
+                self.extend(r, &value_type(&p.ty));
+                Val::Int(r)
+            }
+            ParamLoc::Stack { sp_offset } => {
+                let sp = self.ctx_read(SP_OFFSET);
+                self.read_memory(sp, sp_offset, &e.ty, None)
+            }
+            ParamLoc::Unavailable(_) => Val::Int(self.imm(0)),
+        }
+    }
+
+    /// Read `ty` at `addr + off` with `bpf_probe_read_{user,kernel}`.
+    fn read_memory(&mut self, addr: VReg, off: i64, ty: &Type, bitfield: Option<(u8, u8)>) -> Val {
+        let src = self.vreg();
+        self.emit(IrInsn::Mov { dst: src, src: addr });
+        if off != 0 {
+            match i32::try_from(off) {
+                Ok(o) => self.emit(IrInsn::Alu { op: AluOp::Add, dst: src, src: Operand::Imm(o) }),
+                Err(_) => {
+                    let o = self.imm(off);
+                    self.emit(IrInsn::Alu { op: AluOp::Add, dst: src, src: Operand::Reg(o) });
+                }
+            }
+        }
+        let helper = if self.reads_user_memory() { helpers::PROBE_READ_USER } else { helpers::PROBE_READ_KERNEL };
+        let (size, slot) = match ty {
+            Type::Str { size } => (*size, round8(*size)),
+            Type::Int { size, .. } => (*size as u32, 8),
+            Type::Ptr { .. } => (8, 8),
+            _ => return Val::Int(self.imm(0)),
+        };
+        let at = self.alloc(slot);
+        self.zero(at, slot);
+        let dst = self.addr(at);
+        let n = self.imm(size as i64);
+        self.emit(IrInsn::Call { helper: helper as u32, args: vec![dst, n, src], ret: None });
+        if ty.is_str() {
+            return Val::Mem { off: at, size: slot };
+        }
+        let r = self.load_scratch(at);
+        match (bitfield, ty) {
+            (Some((shift, width)), Type::Int { signed, .. }) => {
+                let (shift, width) = (shift as i32, width as i32);
+                // Move the field to the top, then back down: this masks and
+                // sign-extends in two shifts.
+                self.emit(IrInsn::Alu { op: AluOp::Lsh, dst: r, src: Operand::Imm(64 - shift - width) });
+                let op = if *signed { AluOp::Arsh } else { AluOp::Rsh };
+                self.emit(IrInsn::Alu { op, dst: r, src: Operand::Imm(64 - width) });
+            }
+            _ => self.extend(r, ty),
+        }
+        Val::Int(r)
+    }
+}

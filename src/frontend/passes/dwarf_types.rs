@@ -1,0 +1,246 @@
+//! Typing of traced programs' own data, from their DWARF: uprobe `args` by
+//! parameter name, `retval` by return type, struct and union members
+//! through pointers, array and pointer indexing, dereference, and casts,
+//! `sizeof` and `offsetof` with the binary's type names.
+//!
+//! Debug information is loaded only when a probe body needs it, and only the
+//! probed function's compile unit is read (see `frontend::dwarf`).
+
+use super::typeck::Cx;
+use crate::diag::Diagnostic;
+use crate::frontend::ast::TypeName;
+use crate::frontend::dwarf::{self, DebugInfo, Function, ParamLoc, TypeTag};
+use crate::frontend::names::similar_names;
+use crate::frontend::probes::ProbeSpec;
+use crate::frontend::types::{Record, Type};
+use crate::source::Span;
+use std::rc::Rc;
+
+/// What has been learnt from a probe's binary so far; kept on the probe so
+/// that the second type-checking round and code generation reuse it.
+#[derive(Clone, Default)]
+pub struct DwarfCache {
+    /// `Some(None)`: looked, the binary has no debug info.
+    debug: Option<Option<Rc<DebugInfo>>>,
+    /// The probed function's parameters and return type.
+    pub function: Option<Option<Rc<Function>>>,
+    /// Why loading failed (malformed DWARF, unreadable file).
+    failure: Option<String>,
+}
+
+impl std::fmt::Debug for DwarfCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DwarfCache {{ function: {:?} }}", self.function.as_ref().map(|f| f.as_ref().map(|f| &f.name)))
+    }
+}
+
+/// How a value of this type is used when it comes out of memory: `char[N]`
+/// reads as a string, everything else as itself.
+pub fn value_type(t: &Type) -> Type {
+    match t {
+        Type::Array { elem, len } if matches!(**elem, Type::Int { size: 1, .. }) => Type::Str { size: *len },
+        other => other.clone(),
+    }
+}
+
+impl Cx<'_> {
+    fn binary(&self) -> Option<std::path::PathBuf> {
+        match self.spec {
+            ProbeSpec::Uprobe { binary, .. } => Some(binary.clone()),
+            _ => None,
+        }
+    }
+
+    /// The probe binary's debug info, loading it on first use.
+    fn debug_info(&mut self) -> Option<Rc<DebugInfo>> {
+        if self.dwarf.debug.is_none() {
+            let loaded = match self.binary() {
+                Some(b) => match dwarf::load(&b) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.dwarf.failure = Some(e.to_string());
+                        None
+                    }
+                },
+                None => None,
+            };
+            self.dwarf.debug = Some(loaded);
+        }
+        self.dwarf.debug.clone().flatten()
+    }
+
+    /// Explain why there are no types here.
+    fn no_debug_info(&mut self, span: Span, what: &str) {
+        let Some(binary) = self.binary() else {
+            let msg = format!("{what} needs a binary's debug info, so it works only in uprobe and uretprobe probes");
+            self.error(Diagnostic::error(msg).at(span, "no binary here"));
+            return;
+        };
+        let d = match self.dwarf.failure.clone() {
+            Some(why) => Diagnostic::error(format!("cannot read the debug info of {}: {why}", binary.display())),
+            None => Diagnostic::error(format!("{} has no debug info, which {what} needs", binary.display()))
+                .note("install its debug symbols (Debian and Ubuntu: the `-dbg` or `-dbgsym` package; Fedora: `-debuginfo`), or rebuild it with `-g`")
+                .note("arg0..arg5 and retval work without debug info"),
+        };
+        self.error(d.at(span, "needs debug info"));
+    }
+
+    /// The probed function's DWARF description, loading it on first use.
+    pub(super) fn function(&mut self, span: Span, what: &str) -> Option<Rc<Function>> {
+        if self.dwarf.function.is_none() {
+            let func = match self.spec {
+                ProbeSpec::Uprobe { func, .. } => func.clone(),
+                _ => String::new(),
+            };
+            let found = match self.debug_info() {
+                Some(d) => match d.function(&func) {
+                    Ok(f) => f.map(Rc::new),
+                    Err(e) => {
+                        self.dwarf.failure = Some(e.to_string());
+                        None
+                    }
+                },
+                None => None,
+            };
+            self.dwarf.function = Some(found);
+        }
+        let found = self.dwarf.function.clone().flatten();
+        if found.is_none() {
+            match (self.debug_info(), self.dwarf.failure.is_some()) {
+                (Some(d), false) => {
+                    let func = match self.spec {
+                        ProbeSpec::Uprobe { func, .. } => func.clone(),
+                        _ => String::new(),
+                    };
+                    let msg = format!("the debug info in {} does not describe `{func}`", d.debug_file().display());
+                    self.error(Diagnostic::error(msg).at(span, format!("{what} needs it")));
+                }
+                _ => self.no_debug_info(span, what),
+            }
+        }
+        found
+    }
+
+    /// `args.NAME` in a uprobe.
+    pub(super) fn uprobe_arg(&mut self, name: &str, span: Span) -> Type {
+        if matches!(self.spec, ProbeSpec::Uprobe { ret: true, .. }) {
+            let msg = "`args` is not available in uretprobes: the arguments are gone when the function returns";
+            self.error(Diagnostic::error(msg).at(span, "read it in the uprobe and keep it in a map keyed by tid"));
+            return Type::Unknown;
+        }
+        let Some(f) = self.function(span, "`args`") else { return Type::Unknown };
+        match f.params.iter().find(|p| p.name == name) {
+            Some(p) => match &p.loc {
+                ParamLoc::Unavailable(why) => {
+                    let msg = format!("parameter `{name}` cannot be read at entry: {why}");
+                    self.error(Diagnostic::error(msg).at(span, "not readable"));
+                    Type::Unknown
+                }
+                _ => value_type(&p.ty),
+            },
+            None => {
+                let names: Vec<&str> = f.params.iter().map(|p| p.name.as_str()).collect();
+                let mut d = Diagnostic::error(format!("`{}` has no parameter `{name}`", f.name)).at(span, "unknown parameter");
+                if let Some(s) = similar_names(name, names.iter().copied(), 1, false).first() {
+                    d = d.note(format!("did you mean `{s}`?"));
+                }
+                let list = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+                self.error(d.note(format!("its parameters are: {list}")));
+                Type::Unknown
+            }
+        }
+    }
+
+    /// `retval` in a uretprobe: typed by the function's return type when
+    /// debug info has it, else a signed 64-bit integer.
+    pub(super) fn typed_retval(&mut self) -> Type {
+        if self.debug_info().is_none() {
+            return Type::I64;
+        }
+        let func = match self.spec {
+            ProbeSpec::Uprobe { func, .. } => func.clone(),
+            _ => return Type::I64,
+        };
+        if self.dwarf.function.is_none() {
+            let f = self.debug_info().and_then(|d| d.function(&func).ok().flatten()).map(Rc::new);
+            self.dwarf.function = Some(f);
+        }
+        match self.dwarf.function.clone().flatten().map(|f| f.ret.clone()) {
+            Some(t @ (Type::Int { .. } | Type::Ptr { .. })) => t,
+            _ => Type::I64,
+        }
+    }
+
+    /// `base.name` / `base->name` on a struct or union.
+    pub(super) fn member(&mut self, rec: &Record, name: &str, span: Span) -> Type {
+        match rec.field(name) {
+            Some(f) => match value_type(&f.ty) {
+                Type::Unknown => {
+                    let msg = format!("member `{name}` has a type trace cannot read (floating point?)");
+                    self.error(Diagnostic::error(msg).at(span, "unreadable type"));
+                    Type::Unknown
+                }
+                t => t,
+            },
+            None => {
+                let kind = if rec.is_union { "union" } else { "struct" };
+                let names = rec.field_names();
+                let mut d = Diagnostic::error(format!("{kind} {} has no member `{name}`", rec.name)).at(span, "unknown member");
+                if let Some(s) = similar_names(name, names.iter().map(String::as_str), 1, false).first() {
+                    d = d.note(format!("did you mean `{s}`?"));
+                }
+                if rec.fields().is_empty() {
+                    d = d.note("the debug info only declares this type; it has no layout");
+                } else {
+                    d = d.note(format!("its members are: {}", names.join(", ")));
+                }
+                self.error(d);
+                Type::Unknown
+            }
+        }
+    }
+
+    /// A type as written in a cast, `sizeof` or `offsetof`, looked up in the
+    /// probe binary's debug info (integer type names need none).
+    pub(super) fn named_type(&mut self, ty: &TypeName) -> Option<Type> {
+        let base = if let Some(t) = super::typeck::int_type_name(&TypeName { pointers: 0, ..ty.clone() }) {
+            t
+        } else {
+            let tag = match ty.tag.as_deref() {
+                Some("struct") => Some(TypeTag::Struct),
+                Some("union") => Some(TypeTag::Union),
+                Some("enum") => Some(TypeTag::Enum),
+                _ => None,
+            };
+            let Some(debug) = self.debug_info() else {
+                self.no_debug_info(ty.span, &format!("the type `{}`", written(ty)));
+                return None;
+            };
+            match debug.named_type(&ty.name, tag) {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    let msg = format!("no type `{}` in the debug info of {}", written(ty), debug.debug_file().display());
+                    self.error(Diagnostic::error(msg).at(ty.span, "unknown type"));
+                    return None;
+                }
+                Err(e) => {
+                    self.error(Diagnostic::error(format!("cannot read type `{}`: {e}", written(ty))).at(ty.span, "here"));
+                    return None;
+                }
+            }
+        };
+        let mut t = base;
+        for _ in 0..ty.pointers {
+            t = Type::Ptr { to: Rc::new(t), user: true };
+        }
+        Some(t)
+    }
+}
+
+/// `struct foo` / `foo` as the user wrote it.
+fn written(ty: &TypeName) -> String {
+    match &ty.tag {
+        Some(tag) => format!("{tag} {}", ty.name),
+        None => ty.name.clone(),
+    }
+}
