@@ -19,6 +19,10 @@
 //! compilation units) one is chosen: the default symbol version first, then
 //! global over weak over local, then the lowest address.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::SystemTime;
 use super::names::{glob_match, similar_names};
 use crate::runtime::sys::Mmap;
 use std::fs::File;
@@ -89,7 +93,26 @@ pub struct ElfSymbols {
 }
 
 /// Open and index `path`.
-pub fn open(path: &Path) -> Result<ElfSymbols, ElfError> {
+pub fn open(path: &Path) -> Result<Rc<ElfSymbols>, ElfError> {
+    // Attach-point expansion and the DWARF reader both need a binary's
+    // symbols: index each file once per process (and again if it changes).
+    thread_local! {
+        static CACHE: RefCell<HashMap<PathBuf, (Option<SystemTime>, u64, Rc<ElfSymbols>)>> = RefCell::default();
+    }
+    let meta = std::fs::metadata(path).ok();
+    let stamp = (meta.as_ref().and_then(|m| m.modified().ok()), meta.as_ref().map_or(0, |m| m.len()));
+    let cached = CACHE.with(|c| {
+        c.borrow().get(path).filter(|e| (e.0, e.1) == stamp).map(|e| e.2.clone())
+    });
+    if let Some(syms) = cached {
+        return Ok(syms);
+    }
+    let syms = Rc::new(open_uncached(path)?);
+    CACHE.with(|c| c.borrow_mut().insert(path.to_path_buf(), (stamp.0, stamp.1, syms.clone())));
+    Ok(syms)
+}
+
+fn open_uncached(path: &Path) -> Result<ElfSymbols, ElfError> {
     let io = |source| ElfError::Io { path: path.to_path_buf(), source };
     // Checked before opening: opening a FIFO would block, and mapping a
     // device makes no sense.
@@ -349,7 +372,7 @@ fn index<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Index, Ind
 
 /// [`open`] for the PATH of a uprobe attach point (at `r`), explaining
 /// failures on it.
-pub(crate) fn open_for_probe(at: &At, r: Range<usize>, binary: &Path) -> Result<ElfSymbols, Diagnostic> {
+pub(crate) fn open_for_probe(at: &At, r: Range<usize>, binary: &Path) -> Result<Rc<ElfSymbols>, Diagnostic> {
     open(binary).map_err(|e| {
         let mut d = at.err(r, e.to_string(), "cannot probe this file");
         match e {

@@ -162,8 +162,8 @@ pub enum ParamLoc {
 pub struct DebugInfo {
     binary: PathBuf,
     file: locate::DebugFile,
-    symbols: OnceCell<Option<ElfSymbols>>,
-    debug_symbols: OnceCell<Option<ElfSymbols>>,
+    symbols: OnceCell<Option<Rc<ElfSymbols>>>,
+    debug_symbols: OnceCell<Option<Rc<ElfSymbols>>>,
     state: RefCell<index::State>,
 }
 
