@@ -7,6 +7,7 @@
 //! hands them over, so every format is unit-tested without a kernel against
 //! strings taken from bpftrace 0.17's output.
 
+pub mod argdist;
 pub mod hist;
 pub mod json;
 pub mod printf;
