@@ -193,7 +193,7 @@ impl Spec<'_> {
         }
 
         let main = Shadow::new(self, &parts, letter);
-        let function = match main.expand(self) {
+        let function = match main.expand(self, !parts.params.is_empty()) {
             Ok(found) => found,
             Err(d) => {
                 diags.push(d);
@@ -226,7 +226,7 @@ impl Spec<'_> {
             let retval = Expr::new(ExprKind::Ident("retval".into()), whole);
             keys.push(translate::typed(retval, &ValueType::Int(4, true), whole, self.opts.string_size));
         }
-        let probes = self.probes(&parts, &main, &tr, &params, keys, filter, diags)?;
+        let probes = self.probes(&parts, &main, &tr, &params, keys, filter, diags);
         Some((probes, self.output(&parts, letter, collected.default)))
     }
 
@@ -256,7 +256,8 @@ impl Spec<'_> {
                         if !c.agrees_with(&d.ty, &d.c_type) {
                             let func = function.map(|f| f.name.clone()).unwrap_or_default();
                             let (declared, dwarf) = (ty_text.to_string(), d.c_type.clone());
-                            diags.push(SpecError::TypeMismatch { at: ty_span, declared, dwarf, func }.into_diagnostic());
+                            let e = SpecError::TypeMismatch { at: ty_span, number: i + 1, declared, dwarf, func };
+                            diags.push(e.into_diagnostic());
                         }
                     }
                     let entry_cast = match &d.ty {
@@ -341,7 +342,7 @@ impl Spec<'_> {
         keys: Vec<Expr>,
         filter: Option<Expr>,
         diags: &mut Vec<Diagnostic>,
-    ) -> Option<Vec<Probe>> {
+    ) -> Vec<Probe> {
         let whole = self.span(parts.body.clone());
         let prefix = self.span(parts.letter.start..parts.signature.end + 1);
         let stmt = |kind: StmtKind| Stmt { kind, span: whole };
@@ -362,7 +363,7 @@ impl Spec<'_> {
         let block = |stmts: Vec<Stmt>| Block { stmts, span: whole };
         if !tr.needs_entry {
             let body = block(vec![aggregate]);
-            return Some(vec![Probe { attach: attach(main), pred: filter, body, span: whole }]);
+            return vec![Probe { attach: attach(main), pred: filter, body, span: whole }];
         }
 
         // `$latency` and `$entry`: an entry probe records the start time
@@ -389,10 +390,10 @@ impl Spec<'_> {
             None => vec![aggregate],
         };
         body.extend(cleanup);
-        Some(vec![
+        vec![
             Probe { attach: attach(&at_entry), pred: None, body: block(entry_body), span: whole },
             Probe { attach: attach(main), pred: Some(seen), body: block(body), span: whole },
-        ])
+        ]
     }
 
     fn output(&self, parts: &Parts, letter: Letter, default: bool) -> SpecOutput {
@@ -465,9 +466,9 @@ impl Shadow {
         Shadow { text, segments }
     }
 
-    /// Expand the attach point; for a uprobe, also find the function's
-    /// debug info (when the binary has it).
-    fn expand(&self, spec: &Spec) -> Result<Option<Function>, Diagnostic> {
+    /// Expand the attach point; for a uprobe whose signature declares
+    /// parameters, also find the function's debug info (when there is any).
+    fn expand(&self, spec: &Spec, want_params: bool) -> Result<Option<Function>, Diagnostic> {
         let span = Span::new(spec.file, SHADOW_BASE, SHADOW_BASE + self.text.len());
         let ap = AttachPoint { text: self.text.clone(), span };
         let ctx = ProbeContext { pid: spec.opts.pid };
@@ -475,6 +476,9 @@ impl Shadow {
         let Some(ProbeSpec::Uprobe { binary, func, .. }) = resolved.first().map(|r| &r.spec) else {
             return Ok(None);
         };
+        if !want_params {
+            return Ok(None);
+        }
         let function = match dwarf::load(binary) {
             Ok(Some(info)) => info.function(func),
             Ok(None) => Ok(None),
@@ -501,7 +505,9 @@ impl Shadow {
             *s = map(*s);
         }
         if self.text.starts_with('k') {
-            d = d.note("an empty library means a kernel function");
+            d = d.note(
+                "an empty library means a kernel function; argdist names tracepoints `t:CATEGORY:EVENT()`, e.g. `t:syscalls:sys_enter_openat()`",
+            );
         }
         d
     }

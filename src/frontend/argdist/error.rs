@@ -77,8 +77,8 @@ pub enum SpecError {
     #[error("unsupported parameter type `{ty}`")]
     ParamType { at: Span, ty: String },
     // Warnings.
-    #[error("the signature declares `{declared}` but the debug info says `{dwarf}`")]
-    TypeMismatch { at: Span, declared: String, dwarf: String, func: String },
+    #[error("parameter {number} of `{func}` is `{dwarf}` in the debug info, not `{declared}`")]
+    TypeMismatch { at: Span, number: usize, declared: String, dwarf: String, func: String },
     #[error("the debug info of `{func}` lists {count} parameter(s); this one is read from its register")]
     ExtraParam { at: Span, func: String, count: usize },
     #[error("cannot read the debug info of {binary}: {reason}")]
@@ -184,9 +184,9 @@ impl IntoDiagnostic for SpecError {
                 .at(at, "needs debug info")
                 .note("install the binary's debug symbols or rebuild it with `-g`; integers and pointers are read from registers"),
             ParamType { at, .. } => d.at(at, "not a C type trace understands"),
-            TypeMismatch { at, func, .. } => d
+            TypeMismatch { at, .. } => d
                 .at(at, "declared here")
-                .note(format!("trace reads the value as the debug info of `{func}` describes it")),
+                .note("parameters are matched by position, as in argdist; the value is read as the debug info describes it"),
             ExtraParam { at, .. } => d.at(at, "not in the debug info"),
             DwarfUnreadable { at, .. } => {
                 d.at(at, "parameters read from registers").note("parameters are read as the signature declares them")

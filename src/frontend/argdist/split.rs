@@ -152,6 +152,8 @@ impl Scanner<'_> {
         let rest = self.trim(close + 1..body.end);
         let values = if rest.is_empty() {
             None
+        } else if self.bytes[rest.start] == b')' {
+            return Err(SpecError::Unopened { at: self.span(rest.start..rest.start + 1), close: ')' });
         } else if self.bytes[rest.start] != b':' {
             return Err(SpecError::Trailing { at: self.span(rest) });
         } else {

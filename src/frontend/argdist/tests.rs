@@ -74,7 +74,7 @@ fn ok_many(specs: &[(&str, SpecKind)]) -> (String, Vec<SpecOutput>, Vec<String>)
     match out {
         Ok(p) => {
             check_and_lower(&sources, &p);
-            let warnings = p.warnings.iter().map(|d| shorten(&render_to_string(&sources, &[d.clone()]))).collect();
+            let warnings = p.warnings.iter().map(|d| shorten(&render_to_string(&sources, std::slice::from_ref(d)))).collect();
             (shorten(&program_text(&p.program)), p.outputs, warnings)
         }
         Err(d) => panic!("{specs:?}:\n{}", render_to_string(&sources, &d)),
@@ -176,9 +176,9 @@ fn debug_info_is_checked_against_the_signature() {
     let (text, _, warnings) = ok_many(&[("p:DB:snapshot(char *shard, int n, long extra):u64:n", C)]);
     assert_eq!(text, "uprobe:DB:snapshot { @__ad_0[(uint64)args.n] = count(); }\n");
     assert_eq!(warnings.len(), 3, "{warnings:?}");
-    assert!(warnings[0].contains("the signature declares `char *` but the debug info says `db_shard_t *`"), "{}", warnings[0]);
+    assert!(warnings[0].contains("parameter 1 of `snapshot` is `db_shard_t *` in the debug info, not `char *`"), "{}", warnings[0]);
     assert!(warnings[0].contains("^^^^^^"), "{}", warnings[0]);
-    assert!(warnings[1].contains("declares `int` but the debug info says `long int`"), "{}", warnings[1]);
+    assert!(warnings[1].contains("parameter 2 of `snapshot` is `long int` in the debug info, not `int`"), "{}", warnings[1]);
     assert!(warnings[2].contains("lists 2 parameter(s)"), "{}", warnings[2]);
     // Loosely equal spellings are fine.
     for sig in ["struct db_shard_t *s, s64 n", "void *s, long long n", "db_shard_t* s, ssize_t n", "const db_shard_t *s, long int n"] {
@@ -198,6 +198,9 @@ fn defaults_as_argdist() {
     assert_eq!(o.default_label.as_deref(), Some("total calls"));
     assert!(o.expr_labels.is_empty());
     assert_eq!(ok("t:syscalls:sys_enter_getpid()", C), "tracepoint:syscalls:sys_enter_getpid { @__ad_0 = count(); }\n");
+    assert_eq!(ok("  p:c:malloc()  #allocations", C), "uprobe:c:malloc { @__ad_0 = count(); }\n");
+    assert_eq!(output("  p:c:malloc()  #allocations", C).title, "allocations");
+    assert_eq!(output(" p:c:malloc() ", C).title, " p:c:malloc() ");
 
     assert_eq!(ok("r:DB:snapshot()", C), "uretprobe:DB:snapshot { @__ad_0[(int32)retval] = count(); }\n");
     let o = output("r:DB:snapshot()", C);
@@ -259,6 +262,12 @@ fn entry_values_and_filters_in_return_probes() {
         ok("r:DB:snapshot(db_shard_t *shard, long n):long:$entry(n):$retval < 0 && $latency > 0", C),
         "uprobe:DB:snapshot { @__ad_start_0[tid] = nsecs; @__ad_entry_0_n[tid] = args.n; }\n\
          uretprobe:DB:snapshot /@__ad_start_0[tid]/ { if (retval < 0 && nsecs - @__ad_start_0[tid] > 0) { @__ad_0[(int64)@__ad_entry_0_n[tid]] = count(); } delete(@__ad_start_0[tid]); delete(@__ad_entry_0_n[tid]); }\n"
+    );
+    // In the filter too; one stored copy per parameter.
+    assert_eq!(
+        ok("r:DB:snapshot(db_shard_t *shard, long n):long:$entry(n):$entry(n) > 2", C),
+        "uprobe:DB:snapshot { @__ad_start_0[tid] = nsecs; @__ad_entry_0_n[tid] = args.n; }\n\
+         uretprobe:DB:snapshot /@__ad_start_0[tid]/ { if ((int64)@__ad_entry_0_n[tid] > 2) { @__ad_0[(int64)@__ad_entry_0_n[tid]] = count(); } delete(@__ad_start_0[tid]); delete(@__ad_entry_0_n[tid]); }\n"
     );
     // Without debug info the stored register is cast back to the declared type.
     assert_eq!(
@@ -333,6 +342,8 @@ fn diagnostics_point_into_the_spec() {
         ("p:DB:snapshot(long n, int n):int:n", C, "parameter `n` is declared twice", "n", ""),
         ("p:DB:snapshot(long n,):int:n", C, "cannot read the parameter declaration", "", ""),
         ("p:DB:snapshot()x", C, "unexpected text after the signature", "x", ""),
+        ("p:DB:snapshot(int x)):int:x", C, "unmatched `)`", ")", ""),
+        ("p:DB:snap)shot():int:1", C, "invalid function name `snap)shot`", "snap)shot", ""),
         ("p:DB:snapshot(long n):int:n:n > 1:extra", C, "too many `:`-separated parts", ":extra", ""),
         ("p:DB:snapshot(long n):int", C, "types are given but no expressions", "", ""),
         ("p:DB:snapshot(long n)::n", C, "empty type list", "", ""),
@@ -366,7 +377,7 @@ fn diagnostics_point_into_the_spec() {
         ("p:no_such_lib_xyz:malloc()", C, "cannot find `no_such_lib_xyz`", "no_such_lib_xyz", ""),
         ("p:DB:snapshto()", C, "function `snapshto` not found", "snapshto", "did you mean `snapshot`?"),
         ("r:/no/such/db:snapshot()", C, "no such file", "/no/such/db", ""),
-        ("p::do_sys_open(int dfd)", C, "kprobe probes are not", "p", "empty library means a kernel function"),
+        ("p::do_sys_open(int dfd)", C, "kprobe probes are not", "p", "`t:syscalls:sys_enter_openat()`"),
         ("r::do_sys_open()", C, "kretprobe probes are not", "r", ""),
         ("t:syscalls:sys_enter_opnat()", C, "unknown tracepoint", "sys_enter_opnat", "`sys_enter_openat`"),
         ("t:syscall:sys_enter_openat()", C, "unknown tracepoint category", "syscall", ""),
@@ -466,3 +477,5 @@ fn never_panics() {
         assert!(outcome.is_ok(), "panicked on {input:?}");
     }
 }
+
+
