@@ -516,7 +516,7 @@ impl Shadow {
         if s.file != file || (s.start as usize) < SHADOW_BASE {
             return s;
         }
-        let (vs, ve) = (s.start as usize - SHADOW_BASE, s.end as usize - SHADOW_BASE);
+        let (vs, ve) = ((s.start as usize).saturating_sub(SHADOW_BASE), (s.end as usize).saturating_sub(SHADOW_BASE));
         let first = &self.segments[0].1;
         let last = &self.segments[self.segments.len() - 1].1;
         let pos = |v: usize, end: bool| -> usize {
