@@ -1,4 +1,5 @@
 //! Front ends and semantic passes: source text ─► typed AST.
+pub mod argdist;
 pub mod ast;
 pub mod builtins;
 pub mod dwarf;
