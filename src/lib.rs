@@ -10,6 +10,7 @@
 //! and loads programs (turning verifier rejections into diagnostics on the
 //! source); [`runtime::session::run`] attaches, prints and tears down.
 
+pub mod argdist_cli;
 pub mod codegen;
 pub mod diag;
 pub mod frontend;
@@ -49,6 +50,12 @@ pub struct Program {
 /// Source text ─► register-allocated code for every probe.
 pub fn compile(sources: &SourceMap, file: FileId, opts: &CompileOptions) -> Result<Program, Vec<Diagnostic>> {
     let ast = frontend::parser::parse_program(sources.text(file), file)?;
+    compile_ast(ast, opts)
+}
+
+/// A parsed program (from the script parser or the argdist front end) ─►
+/// register-allocated code for every probe.
+pub fn compile_ast(ast: frontend::ast::Program, opts: &CompileOptions) -> Result<Program, Vec<Diagnostic>> {
     if ast.probes.is_empty() {
         let d = Diagnostic::error("the program has no probes")
             .note("a program looks like `BEGIN { printf(\"hello\\n\"); exit(); }`");

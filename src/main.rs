@@ -10,6 +10,10 @@ use trace::source::SourceMap;
 use trace::{codegen, CompileOptions};
 
 fn cli() -> Command {
+    trace::argdist_cli::args(base_cli())
+}
+
+fn base_cli() -> Command {
     Command::new("trace")
         .about("Compile bpftrace-language programs straight to eBPF and run them")
         .override_usage("trace [OPTIONS] (-e PROGRAM | FILE) [ARGS...]\n       trace -l [PATTERN]")
@@ -49,14 +53,23 @@ fn cli() -> Command {
 
 /// `-d` alone means `-d bpf`; insert the value so clap never takes the
 /// script file name for it.
+/// With `-C`/`-H`, `-d SECS` is argdist's duration.
 fn normalise_args(args: Vec<String>) -> Vec<String> {
+    let argdist = trace::argdist_cli::wanted(&args);
     let mut out = Vec::with_capacity(args.len() + 1);
     let mut it = args.into_iter().peekable();
     while let Some(a) = it.next() {
-        let is_d = a == "-d";
-        out.push(a);
-        if is_d && !matches!(it.peek().map(String::as_str), Some("bpf" | "ir" | "ast")) {
-            out.push("bpf".into());
+        if a != "-d" {
+            out.push(a);
+            continue;
+        }
+        match it.peek().map(String::as_str) {
+            Some("bpf" | "ir" | "ast") => out.push(a),
+            Some(n) if argdist && n.parse::<u64>().is_ok() => out.push("--duration".into()),
+            _ => {
+                out.push(a);
+                out.push("bpf".into());
+            }
         }
     }
     out
@@ -89,23 +102,35 @@ fn main() -> ExitCode {
         };
     }
 
-    let file = match m.get_one::<String>("expr") {
-        Some(e) => sources.add("<program>", e.clone()),
-        None if !rest.is_empty() => {
-            let path = rest.remove(0);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => sources.add(path, text),
-                Err(e) => return fail(&sources, vec![Diagnostic::error(format!("cannot read {path}: {e}"))]),
-            }
+    let opts = CompileOptions { params: Params::default(), pid, start_ns };
+    let (compiled, argdist) = match trace::argdist_cli::program(&m, &mut sources) {
+        Some(Ok((ast, report, warnings))) => {
+            render_to_stderr(&sources, &warnings);
+            (trace::compile_ast(ast, &opts), Some(report))
         }
+        Some(Err(d)) => return fail(&sources, d),
         None => {
-            let d = Diagnostic::error("no program given")
-                .note("run a one-liner with `trace -e 'BEGIN { printf(\"hi\\n\"); exit(); }'`, or a script with `trace FILE`");
-            return fail(&sources, vec![d]);
+            let file = match m.get_one::<String>("expr") {
+                Some(e) => sources.add("<program>", e.clone()),
+                None if !rest.is_empty() => {
+                    let path = rest.remove(0);
+                    match std::fs::read_to_string(&path) {
+                        Ok(text) => sources.add(path, text),
+                        Err(e) => return fail(&sources, vec![Diagnostic::error(format!("cannot read {path}: {e}"))]),
+                    }
+                }
+                None => {
+                    let d = Diagnostic::error("no program given").note(
+                        "run a one-liner with `trace -e 'BEGIN { printf(\"hi\\n\"); exit(); }'`, a script with `trace FILE`, or argdist specs with `-C`/`-H`",
+                    );
+                    return fail(&sources, vec![d]);
+                }
+            };
+            let opts = CompileOptions { params: Params { args: rest }, ..opts };
+            (trace::compile(&sources, file, &opts), None)
         }
     };
-    let opts = CompileOptions { params: Params { args: rest }, pid, start_ns };
-    let program = match trace::compile(&sources, file, &opts) {
+    let program = match compiled {
         Ok(p) => p,
         Err(d) => return fail(&sources, d),
     };
@@ -122,6 +147,7 @@ fn main() -> ExitCode {
         pid,
         command: m.get_one::<String>("command").cloned(),
         format: if m.get_one::<String>("format").map(String::as_str) == Some("json") { Format::Json } else { Format::Text },
+        argdist,
     };
     let trace::Loaded { maps, progs, linked } = loaded;
     match session::run(&program.compiled, maps, progs, &run_opts) {

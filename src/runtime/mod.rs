@@ -21,6 +21,7 @@ pub mod decode;
 pub mod load;
 pub mod maps;
 pub mod output;
+pub mod periodic;
 pub mod ringbuf;
 pub mod session;
 pub mod sys;

@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub pid: Option<i32>,
     pub command: Option<String>,
     pub format: Format,
+    /// argdist-style periodic reports instead of maps printed at exit.
+    pub argdist: Option<crate::runtime::periodic::ArgdistReport>,
 }
 
 /// Why a session could not start or went wrong.
@@ -264,14 +266,30 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
         if let Some(c) = child.as_mut() {
             c.release();
         }
+        let mut schedule = opts.argdist.as_ref().map(|r| r.schedule());
         while !printer.exit_requested && !sys::stop_requested() {
-            ring.poll(100)?;
+            let wait = match (&opts.argdist, &schedule) {
+                (Some(r), Some(s)) => r.wait(s).as_millis() as i32,
+                _ => 100,
+            };
+            ring.poll(wait)?;
             drain(&mut ring, &mut printer)?;
+            if let (Some(r), Some(s)) = (&opts.argdist, schedule.as_mut()) {
+                if r.tick(s, compiled, &maps, ncpus) {
+                    break;
+                }
+            }
             if let Some(c) = child.as_mut() {
                 if c.exited() {
                     break;
                 }
             }
+        }
+        if let (Some(r), Some(s)) = (&opts.argdist, &schedule) {
+            for l in &links {
+                l.disable();
+            }
+            r.finish(s, compiled, &maps, ncpus);
         }
     }
 
@@ -290,7 +308,9 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
     if let Some(c) = child.as_mut() {
         c.finish();
     }
-    printer.print_all_maps();
+    if opts.argdist.is_none() {
+        printer.print_all_maps();
+    }
     let _ = printer.out.flush();
     let lost = printer.lost_events();
     if lost > 0 {
