@@ -66,8 +66,14 @@ pub fn compile_ast(ast: frontend::ast::Program, opts: &CompileOptions) -> Result
     let compiled = codegen::lower::lower_program(&checked, opts.start_ns)?;
     let mut asm = Vec::new();
     for p in &compiled.probes {
-        let lines = allocate_below(&p.ir, RESERVED_STACK as u32).map_err(|e| {
-            vec![Diagnostic::error(format!("internal error in register allocation: {e}")).at(p.resolved.span, "in this probe")]
+        let lines = allocate_below(&p.ir, RESERVED_STACK as u32).map_err(|e| match e {
+            codegen::regalloc::RegallocError::StackOverflow { needed, span } => vec![Diagnostic::error(format!(
+                "this probe keeps too many values alive at once: it needs {needed} bytes of the 512-byte BPF stack"
+            ))
+            .at(span, "too many values are live here")
+            .also(p.resolved.span, "in this probe")
+            .note("use fewer $variables at once, or split the work across probes with maps")],
+            e => vec![Diagnostic::error(format!("internal error in register allocation: {e}")).at(p.resolved.span, "in this probe")],
         })?;
         asm.push(lines);
     }

@@ -39,7 +39,8 @@ pub enum Val {
 /// A `$variable`'s home.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum VarHome {
-    Reg(VReg),
+    /// An integer or pointer; `signed` picks `>>` and comparisons.
+    Reg(VReg, bool),
     Mem { off: u32, size: u32 },
 }
 
@@ -63,7 +64,6 @@ pub(super) struct Lower<'t, 'a> {
     /// Highest `top` reached.
     pub peak: u32,
     pub vars: HashMap<String, VarHome>,
-    pub exit_label: Label,
     /// Span of the statement being lowered (for instructions not tied to a
     /// smaller node).
     pub span: Span,
@@ -100,6 +100,14 @@ pub fn lower_program(program: &CheckedProgram, start_ns: u64) -> Result<Compiled
         max_entries: 1,
         user: None,
     });
+    t.compiled.maps.push(MapDecl {
+        name: "scratch_nmi".into(),
+        kind: MapKind::PercpuArray,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        user: None,
+    });
     for (name, info) in &program.maps.maps {
         t.map_ids.insert(name.clone(), MapId(t.compiled.maps.len() as u32));
         t.compiled.maps.push(MapDecl::for_user(info));
@@ -118,7 +126,9 @@ pub fn lower_program(program: &CheckedProgram, start_ns: u64) -> Result<Compiled
     if !errors.is_empty() {
         return Err(errors);
     }
-    t.compiled.maps[SCRATCH_MAP.0 as usize].value_size = round8(peak);
+    for id in [SCRATCH_MAP, NMI_SCRATCH_MAP] {
+        t.compiled.maps[id.0 as usize].value_size = round8(peak);
+    }
     Ok(t.compiled)
 }
 
@@ -127,7 +137,6 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
     let mut f = IrFunc::default();
     let ctx = f.new_vreg();
     let scratch = f.new_vreg();
-    let exit_label = f.new_label();
     let mut l = Lower {
         t,
         f,
@@ -137,7 +146,6 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
         top: 0,
         peak: 0,
         vars: HashMap::new(),
-        exit_label,
         span,
         errors: Vec::new(),
         function: probe.dwarf.function.clone().flatten(),
@@ -153,7 +161,7 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
             }
             _ => {
                 let r = l.imm(0);
-                VarHome::Reg(r)
+                VarHome::Reg(r, is_signed(ty))
             }
         };
         l.vars.insert(name.clone(), home);
@@ -161,12 +169,15 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
     if let Some(pred) = &probe.pred {
         l.span = pred.span;
         let mark = l.top;
-        let exit = l.exit_label;
-        l.cond_false(pred, exit);
+        let (fails, holds) = (l.label(), l.label());
+        l.cond_false(pred, fails);
+        l.emit(IrInsn::Jump(holds));
+        l.emit(IrInsn::Label(fails));
+        l.emit(IrInsn::Exit);
+        l.emit(IrInsn::Label(holds));
         l.top = mark;
     }
     l.block(&probe.body);
-    l.f.push(IrInsn::Label(l.exit_label), span);
     l.f.push(IrInsn::Exit, span);
     l.f.prune_unreachable();
     if l.peak > MAX_SCRATCH {
@@ -206,10 +217,18 @@ impl Lower<'_, '_> {
         self.emit(IrInsn::StackAddr { dst: key, off: -8 });
         self.emit(IrInsn::Store { size: Size::DW, base: key, off: 0, src: Operand::Imm(0) });
         let map = self.vreg();
-        self.emit(IrInsn::LoadMap { dst: map, map: SCRATCH_MAP });
+        let scratch = match self.spec {
+            ProbeSpec::Profile { .. } | ProbeSpec::Interval { .. } => NMI_SCRATCH_MAP,
+            _ => SCRATCH_MAP,
+        };
+        self.emit(IrInsn::LoadMap { dst: map, map: scratch });
         self.emit(IrInsn::Call { helper: 1, args: vec![map, key], ret: Some(self.scratch) });
-        let exit = self.exit_label;
-        self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: self.scratch, b: Operand::Imm(0), target: exit });
+        // Exits are local (a jump to one exit at the end would not reach
+        // across a long probe: jump offsets are 16 bits).
+        let ok = self.label();
+        self.emit(IrInsn::Branch { op: JmpOp::Jne, a: self.scratch, b: Operand::Imm(0), target: ok });
+        self.emit(IrInsn::Exit);
+        self.emit(IrInsn::Label(ok));
     }
 
     /// Reserve `size` bytes (rounded to 8) of scratch space.
@@ -311,8 +330,10 @@ impl Lower<'_, '_> {
             StmtKind::AssignVar { name, op, value, .. } => {
                 let v = self.expr(value);
                 match (self.vars.get(name).copied(), v) {
-                    (Some(VarHome::Reg(r)), Val::Int(x)) => match op {
-                        Some(op) => self.binop_into(*op, r, x, value.ty.clone()),
+                    (Some(VarHome::Reg(r, signed)), Val::Int(x)) => match op {
+                        // C: the result has the variable's type (`>>=` on
+                        // an unsigned variable shifts in zeros).
+                        Some(op) => self.binop_into(*op, r, x, Type::Int { size: 8, signed }),
                         None => self.emit(IrInsn::Mov { dst: r, src: x }),
                     },
                     (Some(VarHome::Mem { off, size }), v) => self.store_val(off, size, v),

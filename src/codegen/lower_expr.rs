@@ -32,7 +32,7 @@ impl Lower<'_, '_> {
             ExprKind::Str(s) => self.str_literal(s),
             ExprKind::Positional(_) | ExprKind::PositionalCount => Val::Int(self.imm(0)),
             ExprKind::Var(name) => match self.vars.get(name).copied() {
-                Some(VarHome::Reg(r)) => {
+                Some(VarHome::Reg(r, _)) => {
                     let c = self.vreg();
                     self.emit(IrInsn::Mov { dst: c, src: r });
                     Val::Int(c)
@@ -351,7 +351,7 @@ impl Lower<'_, '_> {
         let delta = if inc { 1 } else { -1 };
         match &target.kind {
             ExprKind::Var(name) => {
-                let Some(VarHome::Reg(r)) = self.vars.get(name).copied() else { return Val::Int(self.imm(0)) };
+                let Some(VarHome::Reg(r, _)) = self.vars.get(name).copied() else { return Val::Int(self.imm(0)) };
                 let old = self.vreg();
                 self.emit(IrInsn::Mov { dst: old, src: r });
                 self.emit(IrInsn::Alu { op: AluOp::Add, dst: r, src: Operand::Imm(delta) });
@@ -426,8 +426,7 @@ impl Lower<'_, '_> {
             }
             Function::Exit => {
                 self.simple_event(crate::codegen::program::event::EXIT, &[]);
-                let exit = self.exit_label;
-                self.emit(IrInsn::Jump(exit));
+                self.emit(IrInsn::Exit);
                 Val::Int(self.imm(0))
             }
             Function::Time => {

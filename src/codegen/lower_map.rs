@@ -85,11 +85,17 @@ impl Lower<'_, '_> {
                 self.map_add(m, v);
             }
             Some(op) => {
-                let cur = self.read_map(m, &Type::I64);
-                let Val::Int(cur) = cur else { return };
-                let v = self.int(value);
-                self.binop_into(op, cur, v, Type::I64);
+                // The key is built once: `@a[@i++] *= 3` must not bump @i twice.
                 let (key, _) = self.build_key(m, 0);
+                let p = self.lookup(id, key);
+                let cur = self.imm(0);
+                let absent = self.label();
+                self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: p, b: Operand::Imm(0), target: absent });
+                self.emit(IrInsn::Load { size: Size::DW, dst: cur, base: p, off: 0 });
+                self.emit(IrInsn::Label(absent));
+                let v = self.int(value);
+                let signed = matches!(self.map_value(&m.name), MapValue::Int { signed: true });
+                self.binop_into(op, cur, v, Type::Int { size: 8, signed });
                 let val = self.alloc(8);
                 self.store_scratch(val, Operand::Reg(cur));
                 self.update(id, key, val);

@@ -15,8 +15,13 @@ use super::ir::{IrFunc, MapId};
 pub const SCRATCH_MAP: MapId = MapId(0);
 pub const EVENTS_MAP: MapId = MapId(1);
 pub const LOST_MAP: MapId = MapId(2);
+/// The scratch buffer of perf-event (profile, interval) programs. They run
+/// in NMI context and can interrupt a uprobe program on the same CPU (the
+/// kernel does not keep uprobe programs from being interrupted), so they
+/// must not share its buffer.
+pub const NMI_SCRATCH_MAP: MapId = MapId(3);
 /// User maps start here, in name order.
-pub const FIRST_USER_MAP: u32 = 3;
+pub const FIRST_USER_MAP: u32 = 4;
 
 /// Ring buffer size: large enough that a probe printing on every syscall
 /// does not overrun between two 100 ms polls.

@@ -115,18 +115,29 @@ impl Printer<'_> {
                     at += size;
                 }
                 let text = printf::render(&decl.pieces, &args);
-                self.write(&text, true);
+                let text = match self.format {
+                    Format::Text => text,
+                    Format::Json => json::printf_to_json(&text),
+                };
+                self.write(&text);
             }
             event::PRINT_VALUE => {
                 let Some(t) = self.compiled.prints.get(id) else { return };
                 let v = decode::scalar(t, bytes.get(16..).unwrap_or(&[]));
-                let text = format!("{}\n", text::format_scalar(&v));
-                self.write(&text, true);
+                let text = match self.format {
+                    Format::Text => format!("{}\n", text::format_scalar(&v)),
+                    Format::Json => json::value_to_json(&v),
+                };
+                self.write(&text);
             }
             event::TIME => {
                 let Some(fmt) = self.compiled.times.get(id) else { return };
-                let text = printf::format_time(fmt);
-                self.write(&text, true);
+                let now = printf::format_time(fmt);
+                let text = match self.format {
+                    Format::Text => now,
+                    Format::Json => json::time_to_json(&now),
+                };
+                self.write(&text);
             }
             event::PRINT_MAP => {
                 let top = Self::word(bytes, 2) as usize;
@@ -148,11 +159,8 @@ impl Printer<'_> {
         }
     }
 
-    fn write(&mut self, text: &str, is_printf: bool) {
-        let _ = match self.format {
-            Format::Json if is_printf => writeln!(self.out, "{}", json::printf_to_json(text)),
-            _ => self.out.write_all(text.as_bytes()),
-        };
+    fn write(&mut self, text: &str) {
+        let _ = self.out.write_all(text.as_bytes());
     }
 
     fn print_map(&mut self, id: usize, top: usize, div: u64) {
@@ -161,7 +169,7 @@ impl Printer<'_> {
             Ok(dump) => {
                 let text = match self.format {
                     Format::Text => text::format_map(&dump, top, div),
-                    Format::Json => format!("{}\n", json::map_to_json(&dump)),
+                    Format::Json => json::map_to_json_with(&dump, top, div),
                 };
                 let _ = self.out.write_all(text.as_bytes());
             }

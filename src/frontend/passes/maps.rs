@@ -33,6 +33,9 @@ pub struct MapInfo {
     pub span: Span,
     /// Where it was read, for the "never assigned" diagnostic.
     pub read_at: Option<Span>,
+    /// False while the map has only been used whole (`print(@m)`,
+    /// `clear(@m)`): the first keyed use decides its keys.
+    pub keys_known: bool,
 }
 
 impl MapInfo {
@@ -75,7 +78,13 @@ impl MapTable {
             value: None,
             span,
             read_at: None,
+            keys_known: true,
         });
+        if !info.keys_known {
+            info.keys = keys.to_vec();
+            info.keys_known = true;
+            return;
+        }
         if info.keys.len() != keys.len() {
             if report {
                 diags.push(
@@ -145,6 +154,19 @@ impl MapTable {
                 }
             }
         }
+    }
+
+    /// `print(@m)`, `clear(@m)`, `zero(@m)`: the map as a whole, whatever
+    /// its keys turn out to be.
+    pub fn use_whole(&mut self, name: &str, span: Span) {
+        self.maps.entry(name.to_string()).or_insert_with(|| MapInfo {
+            name: name.to_string(),
+            keys: Vec::new(),
+            value: None,
+            span,
+            read_at: Some(span),
+            keys_known: false,
+        });
     }
 
     pub fn note_read(&mut self, name: &str, span: Span) {

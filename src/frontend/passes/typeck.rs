@@ -114,9 +114,9 @@ impl Cx<'_> {
                     }
                     return;
                 }
-                let t = match t.as_int() {
+                let t = match t {
                     Type::Int { signed, .. } => Type::Int { size: 8, signed },
-                    Type::Str { .. } => t,
+                    Type::Str { .. } | Type::Ptr { .. } => t,
                     Type::Unknown => return,
                     other => {
                         self.error(
@@ -129,7 +129,13 @@ impl Cx<'_> {
                 match existing {
                     None => self.vars.push((name.clone(), t)),
                     Some(i) => match (&self.vars[i].1, &t) {
-                        (Type::Int { .. }, Type::Int { .. }) => {}
+                        (a, b) if a.is_scalar() && b.is_scalar() => {
+                            if a != b && !(a.is_int() && b.is_int()) {
+                                // A pointer variable assigned an integer (or a
+                                // pointer of another type) becomes an integer.
+                                self.vars[i].1 = Type::U64;
+                            }
+                        }
                         (Type::Str { size: a }, Type::Str { size: b }) => {
                             let size = (*a).max(*b);
                             self.vars[i].1 = Type::Str { size };
@@ -209,9 +215,11 @@ impl Cx<'_> {
             self.arity(f, name_span, want, args.len(), span);
             return None;
         }
-        for a in args.iter_mut().take(1) {
+        for (i, a) in args.iter_mut().enumerate() {
             let t = self.expr(a);
-            self.want_int(&t, a.span, "the aggregated value");
+            if i == 0 {
+                self.want_int(&t, a.span, "the aggregated value");
+            }
         }
         Some(match f {
             Function::Count => AggKind::Count,
@@ -236,7 +244,8 @@ impl Cx<'_> {
                     }
                 }
                 let [min, max, step] = consts;
-                if step <= 0 || max <= min || (max - min) / step > 1000 {
+                let buckets = max.checked_sub(min).and_then(|r| r.checked_div(step));
+                if step <= 0 || max <= min || buckets.is_none_or(|n| n > 1000) {
                     self.error(
                         Diagnostic::error("lhist() needs min < max, step > 0 and at most 1000 buckets")
                             .at(span, format!("min {min}, max {max}, step {step}")),
@@ -357,7 +366,7 @@ impl Cx<'_> {
                         }
                     }
                     UnOp::Deref => match t {
-                        Type::Ptr { to, .. } if *to != Type::Void => super::dwarf_types::value_type(&to),
+                        Type::Ptr { to, .. } if *to != Type::Void => self.readable(&to, span),
                         Type::Unknown => Type::Unknown,
                         other => {
                             let msg = format!("`*` needs a pointer to data, found {other}");
@@ -432,8 +441,8 @@ impl Cx<'_> {
                 let it = self.expr(index);
                 self.want_int(&it, index.span, "an index");
                 match bt {
-                    Type::Array { elem, .. } => super::dwarf_types::value_type(&elem),
-                    Type::Ptr { to, .. } if *to != Type::Void => super::dwarf_types::value_type(&to),
+                    Type::Array { elem, .. } => self.readable(&elem, span),
+                    Type::Ptr { to, .. } if *to != Type::Void => self.readable(&to, span),
                     Type::Unknown => Type::Unknown,
                     other => {
                         let msg = format!("`[]` needs an array or a pointer, found {other}");
@@ -539,6 +548,18 @@ impl Cx<'_> {
                 e.kind = ExprKind::Int(offset as i64);
                 Type::I64
             }
+        }
+    }
+
+    /// The type a read of `t` from memory gives, or a diagnostic when trace
+    /// cannot read it (floating point).
+    fn readable(&mut self, t: &Type, span: Span) -> Type {
+        match super::dwarf_types::value_type(t) {
+            Type::Unknown => {
+                self.error(Diagnostic::error("this value has a type trace cannot read (floating point?)").at(span, "unreadable type"));
+                Type::Unknown
+            }
+            t => t,
         }
     }
 
@@ -676,10 +697,8 @@ impl Cx<'_> {
                         let name = m.name.clone();
                         self.maps.note_read(&name, args[0].span);
                         args[0].ty = Type::MapHandle;
-                        if !self.maps.maps.contains_key(&name) {
-                            let ms = args[0].span;
-                            self.maps.use_keys(&name, &[], ms, false, self.diags);
-                        }
+                        let ms = args[0].span;
+                        self.maps.use_whole(&name, ms);
                         for a in args.iter_mut().skip(1) {
                             let t = self.expr(a);
                             if !matches!(a.kind, ExprKind::Int(_)) {
@@ -733,10 +752,16 @@ impl Cx<'_> {
                             self.error(Diagnostic::error(format!("{name}() takes a whole map: `{name}(@{})`", m.name)).at(aspan, "remove the key"));
                         }
                         self.maps.note_read(&m.name, aspan);
-                        if !self.maps.maps.contains_key(&m.name) {
-                            self.maps.use_keys(&m.name, &[], aspan, false, self.diags);
-                        }
+                        self.maps.use_whole(&m.name, aspan);
                         a.ty = Type::MapHandle;
+                        let is_hist = matches!(
+                            self.maps.get(&m.name).and_then(|i| i.value),
+                            Some(MapValue::Agg(AggKind::Hist | AggKind::Lhist { .. }))
+                        );
+                        if f == Function::Delete && keyed && is_hist {
+                            let msg = format!("delete() of one key of hist map @{} is not supported", m.name);
+                            self.error(Diagnostic::error(msg).at(aspan, "a histogram key").note(format!("clear the whole map with `clear(@{})`", m.name)));
+                        }
                         if f == Function::Delete && !keyed {
                             let mname = m.name.clone();
                             if self.maps.get(&mname).is_some_and(|i| !i.keys.is_empty()) {

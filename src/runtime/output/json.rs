@@ -125,6 +125,11 @@ pub fn printf_to_json(text: &str) -> String {
 }
 
 /// `print(expr)` of a non-map value as a JSON line (`\n`-terminated).
+/// `time()` output as bpftrace's `-f json` shows it: `{"type": "time", "data": "..."}`.
+pub fn time_to_json(text: &str) -> String {
+    format!("{{\"type\": \"time\", \"data\": {}}}\n", quote(text))
+}
+
 pub fn value_to_json(v: &Scalar) -> String {
     format!("{{\"type\": \"value\", \"data\": {}}}\n", scalar(v))
 }

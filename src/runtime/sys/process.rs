@@ -115,6 +115,13 @@ impl HeldChild {
 
     /// End it if still running (the session ended first), and reap it.
     pub fn finish(&mut self) {
+        if self.gate.is_some() {
+            // Never released: it has not exec'd and still has our signal
+            // handlers (SIGTERM would only set a flag), so kill it outright;
+            // the command never started.
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        }
         self.release();
         if !self.exited() {
             // SAFETY: signalling and waiting for our own child.
