@@ -320,13 +320,7 @@ mod tests {
             Call { name, args, .. } => format!("{name}({})", list(args)),
             Binary { op, lhs, rhs } => format!("({} {} {})", op.symbol(), sx(lhs), sx(rhs)),
             Unary { op, expr } => {
-                let sym = match op {
-                    UnOp::Neg => "-",
-                    UnOp::Not => "!",
-                    UnOp::BitNot => "~",
-                    UnOp::Deref => "*",
-                    UnOp::AddrOf => "&",
-                };
+                let sym = op.symbol();
                 format!("({sym} {})", sx(expr))
             }
             Ternary { cond, then, els } => format!("(? {} {} {})", sx(cond), sx(then), sx(els)),

@@ -138,13 +138,7 @@ pub fn expr_text(e: &Expr) -> String {
             format!("{} {} {}", sub(lhs, p), op.symbol(), sub(rhs, p + 1))
         }
         ExprKind::Unary { op, expr } => {
-            let sym = match op {
-                UnOp::Neg => "-",
-                UnOp::Not => "!",
-                UnOp::BitNot => "~",
-                UnOp::Deref => "*",
-                UnOp::AddrOf => "&",
-            };
+            let sym = op.symbol();
             // `- -1` must not become `--1`.
             let inner = sub(expr, UNARY);
             let space = if inner.starts_with(sym) || (sym == "-" && inner.starts_with('-')) { " " } else { "" };

@@ -12,6 +12,7 @@
 //! Errors of a pass are collected; the pipeline stops after a pass that
 //! produced any.
 
+mod calls;
 pub mod dwarf_types;
 pub mod maps;
 pub mod typeck;
