@@ -177,7 +177,7 @@ pub(crate) fn expand(
         if providers.len() > 1 {
             let path = &text[pat.path.clone()];
             return Err(at
-                .err(pat.name.clone(), format!("USDT probe name `{name}` is ambiguous: providers {} define it", quoted_list(&providers)), "which provider?")
+                .err(pat.name.clone(), format!("USDT probe name `{name}` is ambiguous: providers {} define it", and_list(&providers)), "which provider?")
                 .note(format!("name the provider, e.g. `{full}:{path}:{}:{name}`", providers[0])));
         }
     }
@@ -215,7 +215,7 @@ fn no_match(at: &At, full: &str, pat: &Pattern, files: &[Rc<UsdtFile>], ctx: &Pr
             if let Some(c) = close.first() {
                 d = d.note(format!("did you mean `{c}`?"));
             }
-            return d.note(format!("its providers: {}", quoted_list(&providers)));
+            return d.note(format!("its providers are {}", and_list(&providers)));
         }
     }
     let what = pat.provider.as_ref().map_or(name.to_string(), |p| format!("{}:{name}", &text[p.clone()]));
@@ -307,4 +307,13 @@ pub fn describe(sites: &[&Site]) -> Vec<String> {
         }
     }
     out
+}
+
+/// `` `a`, `b` and `c` ``
+fn and_list(items: &[String]) -> String {
+    let q: Vec<String> = items.iter().map(|s| format!("`{s}`")).collect();
+    match q.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => q.join(""),
+    }
 }
