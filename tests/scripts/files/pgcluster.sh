@@ -17,7 +17,9 @@
 # - WORKLOAD runs through `sh -c` with PGHOST, PGPORT, PGUSER and
 #   PGDATABASE set, once the tracer has attached (it has one perf event per
 #   probe site open: waiting for PROBES of them, the 4th argument,
-#   default 2), then the tracer gets SIGINT and prints its maps.
+#   default 2), then the tracer gets SIGTERM and prints its maps (SIGTERM,
+#   not SIGINT: a non-interactive shell starts background commands with
+#   SIGINT ignored, and bpftrace leaves it that way).
 set -u
 BIN=/usr/lib/postgresql/15/bin
 tracer=$1 program=$2 workload=$3 probes=${4:-2}
@@ -25,7 +27,7 @@ tracer=$1 program=$2 workload=$3 probes=${4:-2}
 dir=$(mktemp -d /tmp/trace-pg.XXXXXX) || exit 1
 tracer_pid=
 cleanup() {
-    [ -n "$tracer_pid" ] && kill -INT "$tracer_pid" 2>/dev/null
+    [ -n "$tracer_pid" ] && kill -TERM "$tracer_pid" 2>/dev/null
     if [ -f "$dir/data/postmaster.pid" ]; then
         runuser -u postgres -- "$BIN/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1
     fi
@@ -63,11 +65,17 @@ while [ "$(ls -l /proc/$tracer_pid/fd 2>/dev/null | grep -c perf_event)" -lt "$p
     sleep 0.05
 done
 
-sh -c "$workload" >"$dir/workload.log" 2>&1 || { echo "pgcluster.sh: workload failed" >&2; cat "$dir/workload.log" >&2; }
-kill -INT "$tracer_pid"
+workload_status=0
+sh -c "$workload" >"$dir/workload.log" 2>&1 || workload_status=$?
+kill -TERM "$tracer_pid"
 wait "$tracer_pid"
 status=$?
 tracer_pid=
 cat "$dir/out"
 cat "$dir/err" >&2
+if [ "$workload_status" -ne 0 ]; then
+    echo "pgcluster.sh: the workload failed (exit status $workload_status):" >&2
+    cat "$dir/workload.log" >&2
+    exit 1
+fi
 exit $status
