@@ -97,19 +97,22 @@ pub enum UsdtError {
     Malformed { path: PathBuf, reason: String },
 }
 
+/// A file's modification time and length when it was read.
+type Stamp = (Option<SystemTime>, u64);
+
 /// Read the USDT probes of `path` (cached per file while it is unchanged).
 pub fn open(path: &Path) -> Result<Rc<UsdtFile>, UsdtError> {
     thread_local! {
-        static CACHE: RefCell<HashMap<PathBuf, (Option<SystemTime>, u64, Rc<UsdtFile>)>> = RefCell::default();
+        static CACHE: RefCell<HashMap<PathBuf, (Stamp, Rc<UsdtFile>)>> = RefCell::default();
     }
     let meta = std::fs::metadata(path).ok();
-    let stamp = (meta.as_ref().and_then(|m| m.modified().ok()), meta.as_ref().map_or(0, |m| m.len()));
-    let cached = CACHE.with(|c| c.borrow().get(path).filter(|e| (e.0, e.1) == stamp).map(|e| e.2.clone()));
+    let stamp: Stamp = (meta.as_ref().and_then(|m| m.modified().ok()), meta.as_ref().map_or(0, |m| m.len()));
+    let cached = CACHE.with(|c| c.borrow().get(path).filter(|e| e.0 == stamp).map(|e| e.1.clone()));
     if let Some(f) = cached {
         return Ok(f);
     }
     let file = Rc::new(open_uncached(path)?);
-    CACHE.with(|c| c.borrow_mut().insert(path.to_path_buf(), (stamp.0, stamp.1, file.clone())));
+    CACHE.with(|c| c.borrow_mut().insert(path.to_path_buf(), (stamp, file.clone())));
     Ok(file)
 }
 
