@@ -148,7 +148,12 @@ impl Lower<'_, '_> {
                 self.emit(IrInsn::Call { helper: helpers::GET_CURRENT_COMM as u32, args: vec![dst, n], ret: None });
                 return Val::Mem { off, size: 16 };
             }
-            Builtin::Arg(i) => self.ctx_load(Size::DW, ARG_REG_OFFSETS[i as usize]),
+            Builtin::Arg(i) if matches!(self.spec, ProbeSpec::Usdt { .. }) => return self.usdt_arg(i as usize),
+            // Type checking allows arg6.. only in USDT probes.
+            Builtin::Arg(i) => match ARG_REG_OFFSETS.get(i as usize) {
+                Some(&off) => self.ctx_load(Size::DW, off),
+                None => self.imm(0),
+            },
             Builtin::Retval => {
                 // Typed by the function's return type: an `int` -1 is
                 // 0xffffffff in rax and must read as -1.
@@ -169,11 +174,11 @@ impl Lower<'_, '_> {
         r
     }
 
-    /// Does `str()` read user memory in this probe? Uprobes and the
+    /// Does `str()` read user memory in this probe? Uprobes, USDT and the
     /// `syscalls` tracepoints see user pointers; everything else kernel ones.
     pub(super) fn reads_user_memory(&self) -> bool {
         match &self.spec {
-            ProbeSpec::Uprobe { .. } => true,
+            ProbeSpec::Uprobe { .. } | ProbeSpec::Usdt { .. } => true,
             ProbeSpec::Tracepoint { category, .. } => category == "syscalls",
             _ => false,
         }

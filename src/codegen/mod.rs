@@ -8,6 +8,7 @@ pub mod lower;
 mod lower_expr;
 mod lower_map;
 mod lower_mem;
+mod lower_usdt;
 pub mod opcode;
 pub mod program;
 pub mod regalloc;

@@ -21,6 +21,11 @@
 //! uretprobe:./db:snapshot /@__ad_start_0[tid]/ { @__ad_0 = hist((uint64)(nsecs - @__ad_start_0[tid])); delete(@__ad_start_0[tid]); }
 //! ```
 //!
+//! A `u:` specifier names a USDT probe (`u:./db:checkpoint()` or
+//! `u:./db:db:checkpoint()`, `PROVIDER:NAME`) and becomes a `usdt:` probe;
+//! its expressions number the probe's arguments from `arg1`, as argdist
+//! does (bcc's `bpf_usdt_readarg` counts from 1), so `arg1` becomes `arg0`.
+//!
 //! The caller registers each specifier's text as its own source file, so
 //! every diagnostic, including those of the later passes, points into the
 //! specifier. Attach points are expanded here once (with spans mapped back
@@ -168,10 +173,10 @@ impl Spec<'_> {
             "p" => Letter::Entry,
             "r" => Letter::Return,
             "t" => Letter::Tracepoint,
+            "u" => Letter::Usdt,
             other => {
                 let at = self.span(parts.letter.clone());
                 let e = match other {
-                    "u" => SpecError::Usdt { at },
                     "" => SpecError::Missing { at, what: "probe type" },
                     _ => SpecError::WrongType { at, found: other.to_string() },
                 };
@@ -271,8 +276,11 @@ impl Spec<'_> {
                     Param { name, read: ParamRead::Unreadable(Unreadable::BadType { ty: ty_text.into() }), entry_cast: None }
                 }
                 (None, Some(c)) => {
+                    // A USDT probe has up to 12 arguments; a function's are
+                    // in registers up to the sixth.
+                    let usdt = &self.text[parts.letter.clone()] == "u";
                     let read = match c.cast(ty_span) {
-                        _ if i >= 6 => ParamRead::Unreadable(Unreadable::TooFar { number: i + 1 }),
+                        _ if i >= if usdt { 12 } else { 6 } => ParamRead::Unreadable(Unreadable::TooFar { number: i + 1 }),
                         Some(cast) => ParamRead::Reg { index: i, cast },
                         None => ParamRead::Unreadable(Unreadable::NeedsDwarf { ty: ty_text.into() }),
                     };
@@ -441,8 +449,9 @@ struct Shadow {
 
 impl Shadow {
     fn new(spec: &Spec, parts: &Parts, letter: Letter) -> Shadow {
-        let kernel = parts.lib.is_empty() && letter != Letter::Tracepoint;
+        let kernel = parts.lib.is_empty() && !matches!(letter, Letter::Tracepoint | Letter::Usdt);
         let full = match (letter, kernel) {
+            (Letter::Usdt, _) => "usdt",
             (Letter::Entry, false) => "uprobe",
             (Letter::Return, false) => "uretprobe",
             (Letter::Entry, true) => "kprobe",

@@ -14,7 +14,8 @@ pub enum Builtin {
     Comm,
     Nsecs,
     Elapsed,
-    /// `arg0` .. `arg5`
+    /// `arg0` .. `arg11`: uprobes have six (the argument registers), USDT
+    /// probes up to twelve (sys/sdt.h's limit).
     Arg(u8),
     Retval,
     Func,
@@ -24,7 +25,7 @@ pub enum Builtin {
 
 pub const BUILTIN_NAMES: &[&str] = &[
     "pid", "tid", "uid", "gid", "cpu", "comm", "nsecs", "elapsed", "arg0", "arg1", "arg2", "arg3",
-    "arg4", "arg5", "retval", "func", "probe", "args",
+    "arg4", "arg5", "arg6", "arg7", "arg8", "arg9", "arg10", "arg11", "retval", "func", "probe", "args",
 ];
 
 impl Builtin {
@@ -45,7 +46,7 @@ impl Builtin {
             _ => {
                 let n = name.strip_prefix("arg")?;
                 let i: u8 = n.parse().ok()?;
-                if n.len() == 1 && i <= 5 {
+                if n.len() == 1 + usize::from(i >= 10) && i <= 11 {
                     Builtin::Arg(i)
                 } else {
                     return None;
@@ -135,8 +136,10 @@ mod tests {
         for n in FUNCTION_NAMES {
             assert!(Function::from_name(n).is_some(), "{n}");
         }
-        assert_eq!(Builtin::from_name("arg6"), None);
+        assert_eq!(Builtin::from_name("arg11"), Some(Builtin::Arg(11)));
+        assert_eq!(Builtin::from_name("arg12"), None);
         assert_eq!(Builtin::from_name("arg01"), None);
+        assert_eq!(Builtin::from_name("arg011"), None);
     }
 
     #[test]

@@ -13,3 +13,4 @@ pub mod probes;
 pub mod token;
 pub mod tracepoint;
 pub mod types;
+pub mod usdt;

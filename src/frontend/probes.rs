@@ -29,6 +29,7 @@ use super::elf::{self, SymbolStatus};
 use super::names::{is_glob, similar_names};
 use super::libpath;
 use super::tracepoint::{self, TracepointFormat};
+use super::usdt;
 use crate::diag::Diagnostic;
 use crate::source::Span;
 
@@ -46,6 +47,13 @@ pub enum ProbeSpec {
         /// Where to attach: the symbol's file offset plus `func_offset`.
         file_offset: u64,
         ret: bool,
+    },
+    /// One site of a USDT probe (see `usdt`): a probe with several sites,
+    /// or a wildcard, expands to one of these per site.
+    Usdt {
+        /// Absolute and canonical.
+        binary: PathBuf,
+        site: usdt::Site,
     },
     /// One concrete tracepoint (wildcards are expanded), with its layout.
     Tracepoint {
@@ -218,6 +226,7 @@ pub fn expand(ap: &AttachPoint, ctx: &ProbeContext) -> Result<Vec<ResolvedProbe>
         },
         Kind::Uprobe | Kind::Uretprobe => expand_uprobe(&at, full, kind == Kind::Uretprobe, rest, ctx),
         Kind::Tracepoint => tracepoint::expand_attach(&at, rest),
+        Kind::Usdt => usdt::expand(&at, full, rest, ctx),
         Kind::Interval | Kind::Profile => expand_timer(&at, full, kind == Kind::Profile, rest),
         _ => Err(tracepoint::unavailable(&at, kind, full, ty_end, rest)),
     }
@@ -245,7 +254,7 @@ fn unknown_type(at: &At, ty_end: usize) -> Diagnostic {
     if let Some(s) = close.first() {
         d = d.note(format!("did you mean `{s}`?"));
     }
-    d.note("probe types: BEGIN, END, uprobe (u), uretprobe (ur), tracepoint (t), interval (i), profile (p)")
+    d.note("probe types: BEGIN, END, uprobe (u), uretprobe (ur), usdt (U), tracepoint (t), interval (i), profile (p)")
 }
 
 // ---------------------------------------------------------------- uprobes
@@ -477,6 +486,7 @@ fn list_at(at: &At, ctx: &ProbeContext) -> Result<Vec<String>, Diagnostic> {
     match kind {
         Kind::Begin | Kind::End => Ok(vec![full.to_string()]),
         Kind::Tracepoint => tracepoint::list_matching(text, rest),
+        Kind::Usdt => usdt::list(at, full, rest, ctx),
         Kind::Uprobe | Kind::Uretprobe => {
             let Some(rest) = rest.filter(|&r| r < text.len()) else {
                 return Err(missing(at, text.len(), "binary path", &format!("{full}:/bin/bash:read*")));
@@ -736,7 +746,6 @@ mod tests {
             ("fentry:vfs_read", "fentry probes are not", "fentry", "tracepoint:syscalls:sys_enter_*"),
             ("fexit:vmlinux:vfs_read", "fexit probes are not", "fexit", "`tracepoint:syscalls:sys_exit_read`"),
             ("kretfunc:tcp_retransmit_skb", "kretfunc probes", "kretfunc", "`tracepoint:tcp:tcp_retransmit_skb`"),
-            ("usdt:./db:probe", "usdt probes are not supported yet", "usdt", "uprobe"),
             ("software:cpu-clock:1", "software probes are not supported", "software", "profile:hz:N"),
             ("rt:sched_switch", "rawtracepoint probes are not supported", "rt", "tracepoint:CATEGORY:NAME"),
         ];

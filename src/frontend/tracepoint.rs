@@ -443,7 +443,7 @@ pub(crate) fn list_matching(text: &str, rest: Option<usize>) -> Result<Vec<Strin
 
 /// The diagnostic for a probe type that cannot be used: kernel probes
 /// (with why this kernel lacks them and the tracepoints to use instead),
-/// USDT (not yet) and bpftrace types `trace` does not implement.
+/// and bpftrace types `trace` does not implement.
 pub(crate) fn unavailable(at: &At, kind: Kind, full: &str, ty_end: usize, rest: Option<usize>) -> Diagnostic {
     let text = at.text;
     let ty_r = 0..ty_end;
@@ -500,16 +500,13 @@ pub(crate) fn unavailable(at: &At, kind: Kind, full: &str, ty_end: usize, rest: 
                  `trace -l 'tracepoint:*'` lists them all"
             ))
         }
-        Kind::Usdt => at.err(ty_r, "usdt probes are not supported yet", "not supported yet").note(
-            "meanwhile, attach a uprobe to the function containing the probe, e.g. `uprobe:./db:db_snapshot`",
-        ),
         _ => {
             let hint = match full {
                 "software" | "hardware" => {
                     "for sampling use `profile:hz:N`; for periodic work `interval:s:N`"
                 }
                 "rawtracepoint" => "use `tracepoint:CATEGORY:NAME`",
-                _ => "supported probe types: BEGIN, END, uprobe, uretprobe, tracepoint, interval, profile",
+                _ => "supported probe types: BEGIN, END, uprobe, uretprobe, usdt, tracepoint, interval, profile",
             };
             at.err(ty_r, format!("{full} probes are not supported by trace"), "not supported").note(hint)
         }

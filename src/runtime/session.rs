@@ -67,7 +67,7 @@ pub fn create_maps(compiled: &Compiled) -> Result<Vec<Map>, SessionError> {
 pub fn prog_kind(spec: &ProbeSpec) -> ProgKind {
     match spec {
         ProbeSpec::Begin | ProbeSpec::End => ProgKind::RawTracepoint,
-        ProbeSpec::Uprobe { .. } => ProgKind::Kprobe,
+        ProbeSpec::Uprobe { .. } | ProbeSpec::Usdt { .. } => ProgKind::Kprobe,
         ProbeSpec::Tracepoint { .. } => ProgKind::Tracepoint,
         ProbeSpec::Interval { .. } | ProbeSpec::Profile { .. } => ProgKind::PerfEvent,
     }
@@ -203,7 +203,8 @@ impl Printer<'_> {
 /// program order: the kernel runs a tracepoint's programs first-attached
 /// first, but a uprobe's consumers last-attached first.
 fn attach_order(compiled: &Compiled) -> Vec<usize> {
-    let is_uprobe = |i: &usize| matches!(compiled.probes[*i].resolved.spec, ProbeSpec::Uprobe { .. });
+    let is_uprobe =
+        |i: &usize| matches!(compiled.probes[*i].resolved.spec, ProbeSpec::Uprobe { .. } | ProbeSpec::Usdt { .. });
     let all: Vec<usize> = (0..compiled.probes.len()).collect();
     let mut order: Vec<usize> = all.iter().copied().filter(|i| !is_uprobe(i)).collect();
     order.extend(all.iter().copied().filter(is_uprobe).rev());
@@ -264,6 +265,12 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
                 ProbeSpec::Begin | ProbeSpec::End => continue,
                 ProbeSpec::Uprobe { binary, file_offset, ret, .. } => {
                     attach::attach_uprobe(prog, binary, *file_offset, *ret, target_pid)
+                }
+                // A USDT site is a uprobe on its nop; the kernel raises the
+                // semaphore (ref_ctr_offset) while the probe is attached.
+                ProbeSpec::Usdt { binary, site } => {
+                    let sem = site.semaphore.map_or(0, |s| s.file_offset);
+                    attach::attach_uprobe_with_ref_ctr(prog, binary, site.file_offset, false, target_pid, sem)
                 }
                 ProbeSpec::Tracepoint { category, name, .. } => attach::attach_tracepoint(prog, category, name),
                 ProbeSpec::Interval { period_ns } => attach::attach_interval(prog, *period_ns),

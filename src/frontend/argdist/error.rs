@@ -20,8 +20,8 @@ pub enum SpecError {
     WrongType { at: Span, found: String },
     #[error("incomplete argdist specifier: missing {what}")]
     Missing { at: Span, what: &'static str },
-    #[error("USDT probes (`u:`) in argdist specifiers are not supported yet")]
-    Usdt { at: Span },
+    #[error("argdist numbers USDT arguments from 1: there is no `arg0`")]
+    UsdtArgZero { at: Span },
     #[error("missing `()` after the function name `{func}`")]
     MissingParens { at: Span, func: String },
     #[error("unclosed `{open}`")]
@@ -114,10 +114,9 @@ impl IntoDiagnostic for SpecError {
                 d.note("probe types: p (function entry), r (function return), t (kernel tracepoint), u (USDT probe)")
             }
             Missing { at, what } => d.at(at, format!("{what} expected here")).note(GRAMMAR),
-            Usdt { at } => d
-                .at(at, "USDT probe")
-                .note("argdist's `u:` attaches to a USDT probe, not a function; use `p:` for a function's entry")
-                .note("USDT support is planned (issue 5)"),
+            UsdtArgZero { at } => d
+                .at(at, "not an argument of a `u:` probe")
+                .note("in a `u:` specifier `arg1` is the probe's first argument (bcc's numbering), `arg2` the second, ..."),
             MissingParens { at, func } => d
                 .at(at, "needs a parameter list")
                 .note(format!("write `{func}()`, or name the parameters: `{func}(int fd, size_t len)`")),

@@ -118,7 +118,9 @@ impl Scanner<'_> {
         let lib = self.trim(c1 + 1..c2);
 
         // The function runs to `(`; `::` (C++) may be part of it, a single
-        // `:` means the parameter list was forgotten.
+        // `:` means the parameter list was forgotten, except once in a USDT
+        // probe's `PROVIDER:NAME`.
+        let mut provider_colon = &self.text[letter.clone()] == "u";
         let mut i = c2 + 1;
         let open = loop {
             if i >= body.end {
@@ -127,6 +129,10 @@ impl Scanner<'_> {
             match self.bytes[i] {
                 b'(' => break Some(i),
                 b':' if self.bytes.get(i + 1) == Some(&b':') && i + 1 < body.end => i += 2,
+                b':' if provider_colon => {
+                    provider_colon = false;
+                    i += 1;
+                }
                 b':' => break None,
                 _ => i += 1,
             }

@@ -144,10 +144,28 @@ fn the_issue_examples() {
         ok("t:syscalls:sys_enter_openat():int:args->flags", C),
         "tracepoint:syscalls:sys_enter_openat { @__ad_0[(int32)args->flags] = count(); }\n"
     );
-    // argdist's `u:` is a USDT probe, whatever the issue's example meant.
+    // argdist's `u:` is a USDT probe, whatever the issue's example meant:
+    // db has no USDT probe `snapshot`, it has `db:checkpoint(sid, n)`.
     let (msg, at, notes, _) = err("u:DB:snapshot():int:arg1#snapshots per shard", C);
-    assert_eq!((msg.as_str(), at.as_str()), ("USDT probes (`u:`) in argdist specifiers are not supported yet", "u"));
-    assert!(notes.contains("use `p:`"), "{notes}");
+    assert_eq!((msg.as_str(), at.as_str()), ("USDT probe `snapshot` not found in DB", "snapshot"));
+    assert!(notes.contains("trace -l 'usdt:"), "{notes}");
+}
+
+/// `u:LIB:[PROVIDER:]NAME()`: argdist numbers the probe's arguments from
+/// `arg1`; a signature names them in order.
+#[test]
+fn usdt_specifiers() {
+    assert_eq!(ok("u:DB:checkpoint():int:arg1#checkpoints per shard", C), "usdt:DB:checkpoint { @__ad_0[(int32)arg0] = count(); }\n");
+    assert_eq!(ok("u:DB:db:checkpoint():long:arg2", H), "usdt:DB:db:checkpoint { @__ad_0 = hist((int64)arg1); }\n");
+    assert_eq!(
+        ok("u:DB:db:checkpoint(int sid, long n):int:sid:n > 10", C),
+        "usdt:DB:db:checkpoint /(int64)arg1 > 10/ { @__ad_0[(int32)arg0] = count(); }\n"
+    );
+    assert_eq!(ok("u:DB:checkpoint()", C), "usdt:DB:checkpoint { @__ad_0 = count(); }\n");
+    let (msg, at, _, _) = err("u:DB:db:checkpoint():int:$retval", C);
+    assert_eq!((msg.as_str(), at.as_str()), ("`$retval` is only available in return probes (`r:`)", "$retval"));
+    let (msg, at) = check_err("u:DB:checkpoint():int:arg3", C);
+    assert_eq!((msg.as_str(), at.as_str()), ("`arg2` is out of range: `usdt:DB:db:checkpoint` has 2 arguments, arg0 to arg1", "arg3"));
 }
 
 #[test]
@@ -325,7 +343,11 @@ fn diagnostics_point_into_the_spec() {
         ("x:DB:snapshot()", C, "unknown argdist probe type `x`", "x", "probe types: p"),
         ("uprobe:DB:snapshot()", C, "unknown argdist probe type `uprobe`", "uprobe", "did you mean `p`"),
         (":DB:snapshot()", C, "missing probe type", "", ""),
-        ("u:DB:snapshot():int:arg1", C, "USDT probes", "u", "issue 5"),
+        ("u:DB:checkpoint():int:arg0", C, "there is no `arg0`", "arg0", "`arg1` is the probe's first argument"),
+        ("u:DB:checkpoint", C, "missing `()`", "checkpoint", ""),
+        ("u:DB:db:checkpoint:int:arg1", C, "missing `()`", "db:checkpoint", ""),
+        ("u:DB:db:checkpont():int:arg1", C, "USDT probe `db:checkpont` not found", "checkpont", "did you mean `checkpoint`?"),
+        ("u:DB:dbb:checkpoint()", C, "no USDT provider `dbb`", "dbb", "did you mean `db`?"),
         ("p", C, "missing `:library:function()`", "", ""),
         ("p:DB", C, "missing `:function()`", "", ""),
         ("p:DB:snapshot", C, "missing `()` after the function name `snapshot`", "snapshot", "`snapshot(int fd"),

@@ -37,6 +37,8 @@ pub enum Letter {
     Return,
     /// `t`: kernel tracepoint.
     Tracepoint,
+    /// `u`: USDT probe.
+    Usdt,
 }
 
 /// How a declared parameter is read at function entry.
@@ -386,7 +388,9 @@ impl<'a> Translator<'a> {
     }
 
     fn parameter(&mut self, name: &str, span: Span) -> Option<Expr> {
-        let p = self.params.iter().find(|p| p.name == name)?;
+        let Some(p) = self.params.iter().find(|p| p.name == name) else {
+            return self.usdt_arg(name, span);
+        };
         match self.letter {
             Letter::Return => {
                 self.error(SpecError::ParamInReturn { at: span, name: name.to_string() });
@@ -399,6 +403,27 @@ impl<'a> Translator<'a> {
                     None
                 }
             },
+        }
+    }
+}
+
+impl Translator<'_> {
+    /// argdist's `argN` in a `u:` probe is the probe's N-th argument,
+    /// counted from 1 (bcc's `bpf_usdt_readarg` numbering): our `arg{N-1}`.
+    fn usdt_arg(&mut self, name: &str, span: Span) -> Option<Expr> {
+        if self.letter != Letter::Usdt {
+            return None;
+        }
+        let digits = name.strip_prefix("arg")?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 2 {
+            return None;
+        }
+        match digits.parse::<usize>().ok()? {
+            0 => {
+                self.error(SpecError::UsdtArgZero { at: span });
+                None
+            }
+            n => Some(Self::ident(&format!("arg{}", n - 1), span)),
         }
     }
 }

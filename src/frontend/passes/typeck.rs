@@ -588,6 +588,28 @@ impl Cx<'_> {
             Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu => Type::U64,
             Builtin::Nsecs | Builtin::Elapsed => Type::U64,
             Builtin::Comm => Type::Str { size: 16 },
+            // USDT arguments come from the probe's note (see `usdt`).
+            Builtin::Arg(i) if matches!(self.spec, ProbeSpec::Usdt { .. }) => {
+                match crate::frontend::usdt::arg_type(self.spec, self.probe_name, i, span) {
+                    Ok(t) => t,
+                    Err(d) => {
+                        // Every site of a probe has the same arity: say it once.
+                        if !self.diags.iter().any(|x| x.message == d.message) {
+                            self.error(d);
+                        }
+                        Type::Unknown
+                    }
+                }
+            }
+            // arg6.. exist for USDT probes only; x86-64 passes six in registers.
+            Builtin::Arg(i) if i >= 6 && (uprobe || (regs && !uretprobe)) => {
+                let msg = format!("`{name}` is not available in `{}`", self.probe_name);
+                let d = Diagnostic::error(msg)
+                    .at(span, "only arg0 to arg5 here")
+                    .note("x86-64 passes the first six integer arguments in registers; with debug info, `args.NAME` reads any parameter");
+                self.error(d);
+                Type::Unknown
+            }
             Builtin::Arg(_) if uprobe || (regs && !uretprobe) => Type::U64,
             Builtin::Retval if uretprobe => self.typed_retval(),
             Builtin::Args if matches!(self.spec, ProbeSpec::Tracepoint { .. } | ProbeSpec::Uprobe { .. }) => Type::Args,
@@ -604,7 +626,7 @@ impl Cx<'_> {
                 e.kind = ExprKind::Str(p);
                 Type::Str { size }
             }
-            Builtin::Arg(_) => self.not_here(name.clone(), span, "uprobe"),
+            Builtin::Arg(_) => self.not_here(name.clone(), span, "uprobe and usdt"),
             Builtin::Retval => self.not_here(name.clone(), span, "uretprobe"),
             Builtin::Args => self.not_here(name.clone(), span, "tracepoint, uprobe"),
         }
