@@ -1,6 +1,7 @@
 //! The `trace` command line: parse options, compile, load, run.
 
 use clap::{Arg, ArgAction, Command};
+use std::io::Write;
 use std::process::ExitCode;
 use trace::diag::{render_to_stderr, Diagnostic};
 use trace::frontend::passes::Params;
@@ -93,8 +94,12 @@ fn main() -> ExitCode {
         let pattern = rest.first().cloned().unwrap_or_else(|| "*".into());
         return match trace::list::list(&pattern, &ProbeContext { pid }, m.get_flag("verbose")) {
             Ok(names) => {
+                // `trace -l | head` closes the pipe early: stop quietly.
+                let mut out = std::io::stdout().lock();
                 for n in names {
-                    println!("{n}");
+                    if writeln!(out, "{n}").is_err() {
+                        break;
+                    }
                 }
                 ExitCode::SUCCESS
             }
@@ -168,25 +173,31 @@ fn fail(sources: &SourceMap, diags: Vec<Diagnostic>) -> ExitCode {
 /// `-d`: show what would run, without loading it. Map operands show the
 /// map's index in the table printed first, not a file descriptor.
 fn dump(sources: &SourceMap, program: &trace::Program, what: &str) -> ExitCode {
+    let mut text = String::new();
     if what == "ast" {
-        println!("{:#?}", program.ast);
-        return ExitCode::SUCCESS;
-    }
-    println!("maps:");
-    for (i, m) in program.compiled.maps.iter().enumerate() {
-        println!("  {i}: {} ({:?}, key {} B, value {} B, {} entries)", m.name, m.kind, m.key_size, m.value_size, m.max_entries);
-    }
-    let ids: Vec<i32> = (0..program.compiled.maps.len() as i32).collect();
-    let linked = match trace::link_all(program, &ids) {
-        Ok(l) => l,
-        Err(d) => return fail(sources, d),
-    };
-    for (p, l) in program.compiled.probes.iter().zip(&linked) {
-        println!("\n{}:", p.resolved.name);
-        match what {
-            "ir" => print!("{}", codegen::disasm::dump_ir(&p.ir)),
-            _ => print!("{}", codegen::disasm::disassemble(&l.insns, &l.spans, sources)),
+        text = format!("{:#?}\n", program.ast);
+    } else {
+        text += "maps:\n";
+        for (i, m) in program.compiled.maps.iter().enumerate() {
+            text += &format!(
+                "  {i}: {} ({:?}, key {} B, value {} B, {} entries)\n",
+                m.name, m.kind, m.key_size, m.value_size, m.max_entries
+            );
+        }
+        let ids: Vec<i32> = (0..program.compiled.maps.len() as i32).collect();
+        let linked = match trace::link_all(program, &ids) {
+            Ok(l) => l,
+            Err(d) => return fail(sources, d),
+        };
+        for (p, l) in program.compiled.probes.iter().zip(&linked) {
+            text += &format!("\n{}:\n", p.resolved.name);
+            text += &match what {
+                "ir" => codegen::disasm::dump_ir(&p.ir),
+                _ => codegen::disasm::disassemble(&l.insns, &l.spans, sources),
+            };
         }
     }
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     ExitCode::SUCCESS
 }

@@ -106,8 +106,10 @@ impl ArgdistReport {
                 let _ = map.clear();
             }
         }
-        print!("{text}");
+        // A closed stdout (`| head`) must not panic: the write error is
+        // dropped and the session ends at its next stop check.
         use std::io::Write;
-        let _ = std::io::stdout().flush();
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
     }
 }

@@ -186,6 +186,16 @@ mod tests {
         black_box(x).wrapping_mul(3) + 1
     }
 
+    /// Probed only by the detach test: while any other test's uprobe sits on
+    /// the same instruction, the breakpoint stays armed, and on this kernel
+    /// a consumer being unregistered (asynchronously) can still be reached
+    /// for a moment after its perf event is closed.
+    #[no_mangle]
+    #[inline(never)]
+    pub extern "C" fn trace_runtime_test_uprobe_detach(x: u64) -> u64 {
+        black_box(x).wrapping_mul(7) + 3
+    }
+
     #[no_mangle]
     #[inline(never)]
     pub extern "C" fn trace_runtime_test_uprobe_b(x: u64) -> u64 {
@@ -217,17 +227,17 @@ mod tests {
         // Only this thread counts: other tests run in parallel threads.
         let insns = prog_count(map.fd(), Some(current_tid()));
         let prog = load_program(ProgKind::Kprobe, "up_a", &insns).expect("load");
-        let offset = offset_of("trace_runtime_test_uprobe_a");
+        let offset = offset_of("trace_runtime_test_uprobe_detach");
         let link = attach_uprobe(&prog, &self_exe(), offset, false, None).expect("attach");
         assert!(
             link.description().starts_with("uprobe /"),
             "{}",
             link.description()
         );
-        call_n(trace_runtime_test_uprobe_a, 7);
+        call_n(trace_runtime_test_uprobe_detach, 7);
         assert_eq!(read_count(&map), 7);
         drop(link);
-        call_n(trace_runtime_test_uprobe_a, 5);
+        call_n(trace_runtime_test_uprobe_detach, 5);
         assert_eq!(
             read_count(&map),
             7,
