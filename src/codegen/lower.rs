@@ -75,15 +75,17 @@ pub(super) struct Lower<'t, 'a> {
 /// Lower a whole checked program.
 pub fn lower_program(program: &CheckedProgram, start_ns: u64) -> Result<Compiled, Vec<Diagnostic>> {
     let mut t = Tables { program, map_ids: HashMap::new(), compiled: Compiled::default(), start_ns };
-    // Internal maps first; their value sizes are fixed after lowering.
-    t.compiled.maps.push(MapDecl {
-        name: "scratch".into(),
+    // Internal maps first, in map-id order; scratch sizes are fixed after
+    // lowering.
+    let one_slot = |name: &str| MapDecl {
+        name: name.into(),
         kind: MapKind::PercpuArray,
         key_size: 4,
         value_size: 8,
         max_entries: 1,
         user: None,
-    });
+    };
+    t.compiled.maps.push(one_slot("scratch"));
     t.compiled.maps.push(MapDecl {
         name: "events".into(),
         kind: MapKind::RingBuf,
@@ -92,22 +94,8 @@ pub fn lower_program(program: &CheckedProgram, start_ns: u64) -> Result<Compiled
         max_entries: EVENTS_SIZE,
         user: None,
     });
-    t.compiled.maps.push(MapDecl {
-        name: "lost".into(),
-        kind: MapKind::PercpuArray,
-        key_size: 4,
-        value_size: 8,
-        max_entries: 1,
-        user: None,
-    });
-    t.compiled.maps.push(MapDecl {
-        name: "scratch_nmi".into(),
-        kind: MapKind::PercpuArray,
-        key_size: 4,
-        value_size: 8,
-        max_entries: 1,
-        user: None,
-    });
+    t.compiled.maps.push(one_slot("lost"));
+    t.compiled.maps.push(one_slot("scratch_nmi"));
     for (name, info) in &program.maps.maps {
         t.map_ids.insert(name.clone(), MapId(t.compiled.maps.len() as u32));
         t.compiled.maps.push(MapDecl::for_user(info));
