@@ -15,7 +15,7 @@ use crate::runtime::load::{load_program, LoadError, Prog};
 use crate::runtime::maps::Map;
 use crate::runtime::output::{json, printf, text};
 use crate::runtime::ringbuf::RingBuf;
-use crate::runtime::sys::{self, HeldChild, MapKind, ProgKind};
+use crate::runtime::sys::{self, HeldChild, ProgKind};
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
@@ -57,8 +57,7 @@ pub fn create_maps(compiled: &Compiled) -> Result<Vec<Map>, SessionError> {
         .maps
         .iter()
         .map(|d| {
-            let (k, v) = if d.kind == MapKind::RingBuf { (0, 0) } else { (d.key_size, d.value_size) };
-            Map::create(&d.name, d.kind, k, v, d.max_entries)
+            Map::create(&d.name, d.kind, d.key_size, d.value_size, d.max_entries)
                 .map_err(|source| SessionError::Map { name: d.name.clone(), source })
         })
         .collect()

@@ -8,7 +8,7 @@
 
 use std::ffi::CString;
 
-use super::{attach_perf_event, pmu_format_bit, pmu_type, require_kind, AttachError, Link};
+use super::{pmu_format_bit, pmu_type, require_kind, AttachError, Link};
 use crate::runtime::load::Prog;
 use crate::runtime::sys::{PerfEventSpec, ProgKind};
 
@@ -58,10 +58,7 @@ pub fn attach_kprobe(
     } else {
         format!("{target} {function}+{offset:#x}")
     };
-    let mut link = Link::new(description.clone());
-    link.parts
-        .push(attach_perf_event(prog, &spec, &description)?);
-    Ok(link)
+    Link::single(prog, &spec, description)
 }
 
 #[cfg(test)]

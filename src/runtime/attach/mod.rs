@@ -129,6 +129,13 @@ impl Link {
         }
     }
 
+    /// A link of one perf event bound to `prog` (everything but `profile`,
+    /// which opens one per CPU).
+    fn single(prog: &Prog, spec: &PerfEventSpec<'_>, description: String) -> Result<Link, AttachError> {
+        let part = attach_perf_event(prog, spec, &description)?;
+        Ok(Link { parts: vec![part], description })
+    }
+
     /// What this link is attached to, e.g. `tracepoint syscalls:sys_enter_getpid`.
     pub fn description(&self) -> &str {
         &self.description

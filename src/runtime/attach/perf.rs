@@ -40,13 +40,7 @@ pub fn attach_interval(prog: &Prog, period_ns: u64) -> Result<Link, AttachError>
     }
     let cpu = online_cpus()?.first().copied().unwrap_or(0);
     let description = format!("interval {period_ns}ns (cpu {cpu})");
-    let mut link = Link::new(description.clone());
-    link.parts.push(attach_perf_event(
-        prog,
-        &cpu_clock(period_ns, false, cpu),
-        &description,
-    )?);
-    Ok(link)
+    Link::single(prog, &cpu_clock(period_ns, false, cpu), description)
 }
 
 /// Runs a PerfEvent-kind program `hz` times a second on every online CPU.

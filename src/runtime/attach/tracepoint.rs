@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use super::{attach_perf_event, require_kind, AttachError, Link};
+use super::{require_kind, AttachError, Link};
 use crate::runtime::load::Prog;
 use crate::runtime::sys::{self, PerfEventSpec, ProgKind, PERF_TYPE_TRACEPOINT};
 
@@ -52,10 +52,7 @@ pub fn attach_tracepoint(prog: &Prog, category: &str, name: &str) -> Result<Link
         cpu: 0,
     };
     let description = format!("tracepoint {category}:{name}");
-    let mut link = Link::new(description.clone());
-    link.parts
-        .push(attach_perf_event(prog, &spec, &description)?);
-    Ok(link)
+    Link::single(prog, &spec, description)
 }
 
 #[cfg(test)]

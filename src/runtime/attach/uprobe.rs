@@ -24,7 +24,7 @@ use std::path::Path;
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::{elf, Endianness, FileKind, ReadCache};
 
-use super::{attach_perf_event, pmu_format_bit, pmu_type, require_kind, AttachError, Link};
+use super::{pmu_format_bit, pmu_type, require_kind, AttachError, Link};
 use crate::runtime::load::Prog;
 use crate::runtime::sys::{PerfEventSpec, ProgKind};
 
@@ -97,10 +97,7 @@ pub fn attach_uprobe_with_ref_ctr(
     if pid >= 0 {
         description.push_str(&format!(" (pid {pid})"));
     }
-    let mut link = Link::new(description.clone());
-    link.parts
-        .push(attach_perf_event(prog, &spec, &description)?);
-    Ok(link)
+    Link::single(prog, &spec, description)
 }
 
 fn no_uprobes(reason: String) -> AttachError {
