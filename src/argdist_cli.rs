@@ -29,6 +29,11 @@ pub fn wanted(args: &[String]) -> bool {
     args.iter().any(|a| a == "-C" || a == "-H" || a.starts_with("-C") || a.starts_with("-H"))
 }
 
+/// Whether the parsed command line has `-C`/`-H` specs.
+pub fn wanted_in(m: &ArgMatches) -> bool {
+    ["count", "hist"].iter().any(|f| m.get_many::<String>(f).is_some())
+}
+
 /// The program and the report settings for the `-C`/`-H` specs, if any.
 /// Warnings (e.g. a signature type that disagrees with the debug info) come
 /// back with the program.

@@ -77,7 +77,12 @@ impl IntoDiagnostic for Diagnostic {
 
 /// Render diagnostics to a string (no colour), e.g. for tests and the REPL.
 pub fn render_to_string(map: &SourceMap, diags: &[Diagnostic]) -> String {
-    let mut buf = termcolor::Buffer::no_color();
+    render_to_text(map, diags, false)
+}
+
+/// Render diagnostics to a string, with ANSI colours if `colour`.
+pub fn render_to_text(map: &SourceMap, diags: &[Diagnostic], colour: bool) -> String {
+    let mut buf = if colour { termcolor::Buffer::ansi() } else { termcolor::Buffer::no_color() };
     for d in diags {
         emit(map, d, &mut buf);
     }

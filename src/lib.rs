@@ -15,6 +15,7 @@ pub mod codegen;
 pub mod diag;
 pub mod frontend;
 pub mod list;
+pub mod repl;
 pub mod runtime;
 pub mod source;
 
@@ -23,7 +24,7 @@ use codegen::program::Compiled;
 use codegen::ir::RESERVED_STACK;
 use codegen::regalloc::{allocate_below, AsmLine};
 use diag::Diagnostic;
-use frontend::passes::{self, Params};
+use frontend::passes::{self, MapTable, Params};
 use frontend::probes::ProbeContext;
 use runtime::load::LoadError;
 use runtime::maps::Map;
@@ -45,6 +46,8 @@ pub struct Program {
     pub compiled: Compiled,
     pub asm: Vec<Vec<AsmLine>>,
     pub ast: frontend::ast::Program,
+    /// Every map's type, as the checker decided it.
+    pub maps: MapTable,
 }
 
 /// Source text ─► register-allocated code for every probe.
@@ -64,6 +67,31 @@ pub fn compile_ast(ast: frontend::ast::Program, opts: &CompileOptions) -> Result
     let ctx = ProbeContext { pid: opts.pid };
     let checked = passes::check(&ast, &ctx, &opts.params)?;
     let compiled = codegen::lower::lower_program(&checked, opts.start_ns)?;
+    allocate(ast, compiled, checked.maps)
+}
+
+/// The REPL: compile more probes (or statements wrapped in `BEGIN`) into a
+/// live session whose maps have the types in `maps` and whose maps and
+/// event tables are `tables`. The result's `compiled` holds the session's
+/// tables extended with this program's, and only this program's probes.
+pub fn compile_more(
+    ast: frontend::ast::Program,
+    opts: &CompileOptions,
+    maps: &MapTable,
+    tables: &Compiled,
+) -> Result<Program, Vec<Diagnostic>> {
+    let ctx = ProbeContext { pid: opts.pid };
+    let mut known = maps.clone();
+    for info in known.maps.values_mut() {
+        info.live = true;
+    }
+    let checked = passes::check_with_maps(&ast, &ctx, &opts.params, known)?;
+    let compiled = codegen::lower::lower_more(&checked, opts.start_ns, tables)?;
+    allocate(ast, compiled, checked.maps)
+}
+
+/// Register allocation for every probe.
+fn allocate(ast: frontend::ast::Program, compiled: Compiled, maps: MapTable) -> Result<Program, Vec<Diagnostic>> {
     let mut asm = Vec::new();
     for p in &compiled.probes {
         let lines = allocate_below(&p.ir, RESERVED_STACK as u32).map_err(|e| match e {
@@ -77,7 +105,7 @@ pub fn compile_ast(ast: frontend::ast::Program, opts: &CompileOptions) -> Result
         })?;
         asm.push(lines);
     }
-    Ok(Program { compiled, asm, ast })
+    Ok(Program { compiled, asm, ast, maps })
 }
 
 /// Resolve map references with real (or, for a dry run, placeholder) fds.

@@ -17,7 +17,7 @@ fn cli() -> Command {
 fn base_cli() -> Command {
     Command::new("trace")
         .about("Compile bpftrace-language programs straight to eBPF and run them")
-        .override_usage("trace [OPTIONS] (-e PROGRAM | FILE) [ARGS...]\n       trace -l [PATTERN]")
+        .override_usage("trace [OPTIONS] (-e PROGRAM | FILE) [ARGS...]\n       trace -l [PATTERN]\n       trace [--repl] [-p PID]")
         .arg(Arg::new("expr").short('e').value_name("PROGRAM").help("program text"))
         .arg(Arg::new("command").short('c').value_name("CMD").help("run CMD once probes are attached; end when it ends"))
         .arg(
@@ -33,6 +33,12 @@ fn base_cli() -> Command {
                 .value_name("WHAT")
                 .value_parser(["bpf", "ir", "ast"])
                 .help("print the compiled program (bpf, ir or ast) and exit without loading it"),
+        )
+        .arg(
+            Arg::new("repl")
+                .long("repl")
+                .action(ArgAction::SetTrue)
+                .help("open the interactive session (the default when no program is given)"),
         )
         .arg(Arg::new("list").short('l').action(ArgAction::SetTrue).help("list probes matching the pattern"))
         .arg(Arg::new("verbose").short('v').action(ArgAction::SetTrue).help("more detail (with -l)"))
@@ -105,6 +111,19 @@ fn main() -> ExitCode {
             }
             Err(d) => fail(&sources, vec![d]),
         };
+    }
+
+    let no_program = m.get_one::<String>("expr").is_none() && rest.is_empty() && !trace::argdist_cli::wanted_in(&m);
+    if m.get_flag("repl") || no_program {
+        if !no_program {
+            let d = Diagnostic::error("--repl takes no program").note("start the session with `trace --repl`, then type probes, or `.load FILE`");
+            return fail(&sources, vec![d]);
+        }
+        if m.get_one::<String>("command").is_some() {
+            let d = Diagnostic::error("-c does not work with the interactive session").note("attach probes in the session, then run the command from another terminal; or use `trace -e PROGRAM -c CMD`");
+            return fail(&sources, vec![d]);
+        }
+        return ExitCode::from(trace::repl::run(trace::repl::ReplOptions { pid, start_ns }));
     }
 
     let opts = CompileOptions { params: Params::default(), pid, start_ns };

@@ -74,31 +74,77 @@ pub(super) struct Lower<'t, 'a> {
 
 /// Lower a whole checked program.
 pub fn lower_program(program: &CheckedProgram, start_ns: u64) -> Result<Compiled, Vec<Diagnostic>> {
-    let mut t = Tables { program, map_ids: HashMap::new(), compiled: Compiled::default(), start_ns };
-    // Internal maps first, in map-id order; scratch sizes are fixed after
-    // lowering.
-    let one_slot = |name: &str| MapDecl {
+    let mut base = Compiled { maps: internal_maps(8), ..Compiled::default() };
+    let peak = lower_onto(program, start_ns, &mut base)?;
+    // Scratch buffers are as large as the hungriest probe needs.
+    for id in [SCRATCH_MAP, NMI_SCRATCH_MAP] {
+        base.maps[id.0 as usize].value_size = round8(peak);
+    }
+    Ok(base)
+}
+
+/// The tables a live session (the REPL) starts from: only the internal
+/// maps, with scratch buffers of the largest size any probe may use, since
+/// probes added later share them.
+pub fn session_tables() -> Compiled {
+    Compiled { maps: internal_maps(MAX_SCRATCH), ..Compiled::default() }
+}
+
+/// Lower more probes for a live session: `tables` holds the maps and event
+/// tables of everything already loaded. Maps already there keep their ids
+/// (the checker has kept their layouts), new maps are appended, and printf,
+/// print and time ids continue after the existing ones, so one event
+/// decoder serves every probe. On success `tables.probes` holds only the
+/// new probes.
+pub fn lower_more(program: &CheckedProgram, start_ns: u64, tables: &Compiled) -> Result<Compiled, Vec<Diagnostic>> {
+    let mut base = Compiled { probes: Vec::new(), ..tables.clone() };
+    let peak = lower_onto(program, start_ns, &mut base)?;
+    let room = base.maps[SCRATCH_MAP.0 as usize].value_size;
+    if peak > room {
+        let span = program.probes.first().map(|p| p.resolved.span).unwrap_or_default();
+        return Err(vec![Diagnostic::error(format!(
+            "this probe needs {peak} bytes of scratch space; the session has {room}"
+        ))
+        .at(span, "in this probe")]);
+    }
+    Ok(base)
+}
+
+/// The maps every program has, in map-id order.
+fn internal_maps(scratch_size: u32) -> Vec<MapDecl> {
+    let one_slot = |name: &str, value_size: u32| MapDecl {
         name: name.into(),
         kind: MapKind::PercpuArray,
         key_size: 4,
-        value_size: 8,
+        value_size,
         max_entries: 1,
         user: None,
     };
-    t.compiled.maps.push(one_slot("scratch"));
-    t.compiled.maps.push(MapDecl {
+    let events = MapDecl {
         name: "events".into(),
         kind: MapKind::RingBuf,
         key_size: 0,
         value_size: 0,
         max_entries: EVENTS_SIZE,
         user: None,
-    });
-    t.compiled.maps.push(one_slot("lost"));
-    t.compiled.maps.push(one_slot("scratch_nmi"));
+    };
+    vec![one_slot("scratch", scratch_size), events, one_slot("lost", 8), one_slot("scratch_nmi", scratch_size)]
+}
+
+/// Lower every probe of `program` onto `base` (maps and event tables
+/// already there are kept); returns the scratch space the probes need.
+fn lower_onto(program: &CheckedProgram, start_ns: u64, base: &mut Compiled) -> Result<u32, Vec<Diagnostic>> {
+    let mut t = Tables { program, map_ids: HashMap::new(), compiled: std::mem::take(base), start_ns };
     for (name, info) in &program.maps.maps {
-        t.map_ids.insert(name.clone(), MapId(t.compiled.maps.len() as u32));
-        t.compiled.maps.push(MapDecl::for_user(info));
+        let decl = MapDecl::for_user(info);
+        let id = match t.compiled.maps.iter().position(|m| m.user.is_some() && m.name == decl.name) {
+            Some(id) => id,
+            None => {
+                t.compiled.maps.push(decl);
+                t.compiled.maps.len() - 1
+            }
+        };
+        t.map_ids.insert(name.clone(), MapId(id as u32));
     }
     let mut errors = Vec::new();
     let mut peak = 8;
@@ -111,13 +157,11 @@ pub fn lower_program(program: &CheckedProgram, start_ns: u64) -> Result<Compiled
             Err(mut e) => errors.append(&mut e),
         }
     }
+    *base = t.compiled;
     if !errors.is_empty() {
         return Err(errors);
     }
-    for id in [SCRATCH_MAP, NMI_SCRATCH_MAP] {
-        t.compiled.maps[id.0 as usize].value_size = round8(peak);
-    }
-    Ok(t.compiled)
+    Ok(peak)
 }
 
 fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32), Vec<Diagnostic>> {

@@ -18,10 +18,12 @@
 
 pub mod attach;
 pub mod decode;
+pub mod live;
 pub mod load;
 pub mod maps;
 pub mod output;
 pub mod periodic;
+pub(crate) mod printer;
 pub mod ringbuf;
 pub mod session;
 pub mod sys;

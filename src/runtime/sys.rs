@@ -30,6 +30,7 @@ use libbpf_sys as bpf;
 mod perf;
 mod process;
 mod ring;
+mod stats;
 mod time;
 
 pub(crate) use perf::{
@@ -37,8 +38,9 @@ pub(crate) use perf::{
     PerfEventSpec, PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT,
 };
 pub(crate) use ring::RawRingBuffer;
-pub use process::{catch_stop_signals, stop_requested, HeldChild, Mmap};
+pub use process::{catch_stop_signals, clear_stop, stop_requested, stop_signal, HeldChild, Mmap, TerminalMode};
 pub use ring::SampleHandler;
+pub use stats::{enable_run_stats, prog_run_count, wait_readable};
 pub use time::{format_local_time, format_utc_time, monotonic_ns};
 
 /// The map types the compiler uses.
@@ -138,6 +140,9 @@ pub enum Op {
     RingBufPoll,
     MountTracefs,
     Dup,
+    EnableStats,
+    ObjInfo,
+    Poll,
 }
 
 impl fmt::Display for Op {
@@ -157,6 +162,9 @@ impl fmt::Display for Op {
             Op::RingBufPoll => "ring buffer poll",
             Op::MountTracefs => "mount tracefs",
             Op::Dup => "dup",
+            Op::EnableStats => "BPF_ENABLE_STATS",
+            Op::ObjInfo => "BPF_OBJ_GET_INFO_BY_FD",
+            Op::Poll => "poll",
         })
     }
 }

@@ -4,6 +4,10 @@
 //! whole program: the first use decides, and a later use that disagrees is
 //! a diagnostic pointing at both. String slots grow to the largest string
 //! stored in them so every key compares byte-for-byte.
+//!
+//! In the REPL the table outlives each line: maps that already exist in the
+//! kernel are marked [`MapInfo::live`], and a line that would change their
+//! layout (a longer string slot) gets a diagnostic instead.
 
 use crate::diag::Diagnostic;
 use crate::frontend::types::{AggKind, Type};
@@ -36,6 +40,9 @@ pub struct MapInfo {
     /// False while the map has only been used whole (`print(@m)`,
     /// `clear(@m)`): the first keyed use decides its keys.
     pub keys_known: bool,
+    /// The map exists in the kernel (created by an earlier REPL line), so
+    /// its layout is fixed: string slots cannot grow.
+    pub live: bool,
 }
 
 impl MapInfo {
@@ -79,6 +86,7 @@ impl MapTable {
             span,
             read_at: None,
             keys_known: true,
+            live: false,
         });
         if !info.keys_known {
             info.keys = keys.to_vec();
@@ -102,6 +110,11 @@ impl MapTable {
         for (slot, ty) in info.keys.iter_mut().zip(keys) {
             match (&*slot, ty) {
                 (Type::Int { .. }, Type::Int { .. }) => {}
+                (Type::Str { size: a }, Type::Str { size: b }) if info.live && b > a => {
+                    if report {
+                        diags.push(live_string_too_long(name, "keys", *a, *b, span, info.span));
+                    }
+                }
                 (Type::Str { size: a }, Type::Str { size: b }) => {
                     *slot = Type::Str { size: (*a).max(*b) };
                 }
@@ -136,6 +149,11 @@ impl MapTable {
             (Some(MapValue::Int { signed: a }), MapValue::Int { signed: b }) => {
                 info.value = Some(MapValue::Int { signed: a && b });
             }
+            (Some(MapValue::Str { size: a }), MapValue::Str { size: b }) if info.live && b > a => {
+                if report {
+                    diags.push(live_string_too_long(name, "values", a, b, span, info.span));
+                }
+            }
             (Some(MapValue::Str { size: a }), MapValue::Str { size: b }) => {
                 info.value = Some(MapValue::Str { size: a.max(b) });
             }
@@ -166,6 +184,7 @@ impl MapTable {
             span,
             read_at: Some(span),
             keys_known: false,
+            live: false,
         });
     }
 
@@ -188,6 +207,25 @@ impl MapTable {
             }
         }
     }
+}
+
+/// A string longer than a live map's slot: the running probes' layout wins.
+fn live_string_too_long(name: &str, what: &str, have: u32, want: u32, span: Span, first: Span) -> Diagnostic {
+    Diagnostic::error(format!(
+        "map @{name} is live with {what} of at most {have} bytes; this string needs {want}"
+    ))
+    .at(span, format!("a {want}-byte string"))
+    .also(first, format!("@{name} was created here with {have}-byte {what}"))
+    .note(format!("shorten it to fit, e.g. `str(x, {have})`, or use a new map"))
+}
+
+/// A one-line description of a map's type, as `.maps` shows it:
+/// `@[int, string[16]] count()`.
+pub fn describe_map(info: &MapInfo) -> String {
+    let keys: Vec<String> = info.keys.iter().map(|k| k.to_string()).collect();
+    let keys = if keys.is_empty() { String::new() } else { format!("[{}]", keys.join(", ")) };
+    let value = info.value.map_or_else(|| "unassigned".to_string(), describe);
+    format!("{}{keys} {value}", info.display_name())
 }
 
 fn describe(v: MapValue) -> String {

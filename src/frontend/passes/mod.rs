@@ -53,6 +53,18 @@ pub fn check(
     ctx: &ProbeContext,
     params: &Params,
 ) -> Result<CheckedProgram, Vec<Diagnostic>> {
+    check_with_maps(program, ctx, params, MapTable::default())
+}
+
+/// [`check`] starting from maps already known (the REPL's live maps, marked
+/// [`MapInfo::live`]): uses are unified with their types, and the returned
+/// table holds them plus whatever the program adds.
+pub fn check_with_maps(
+    program: &Program,
+    ctx: &ProbeContext,
+    params: &Params,
+    known: MapTable,
+) -> Result<CheckedProgram, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut probes = Vec::new();
     for probe in &program.probes {
@@ -76,7 +88,7 @@ pub fn check(
     if !diags.is_empty() {
         return Err(diags);
     }
-    let mut maps = MapTable::default();
+    let mut maps = known;
     for report in [false, true] {
         for probe in probes.iter_mut() {
             typeck::check_probe(probe, &mut maps, params, report, &mut diags);

@@ -4,14 +4,15 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 // ------------------------------------------------------------ stop signals
 
-static STOP: AtomicBool = AtomicBool::new(false);
+/// The last stop signal caught, 0 for none.
+static STOP: AtomicI32 = AtomicI32::new(0);
 
-extern "C" fn on_stop_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
+extern "C" fn on_stop_signal(signal: libc::c_int) {
+    STOP.store(signal, Ordering::SeqCst);
 }
 
 /// Make SIGINT and SIGTERM set a flag (read with [`stop_requested`])
@@ -25,7 +26,18 @@ pub fn catch_stop_signals() {
 }
 
 pub fn stop_requested() -> bool {
-    STOP.load(Ordering::SeqCst)
+    STOP.load(Ordering::SeqCst) != 0
+}
+
+/// Which stop signal was caught (`libc::SIGINT`, `libc::SIGTERM`), if any.
+pub fn stop_signal() -> Option<i32> {
+    Some(STOP.load(Ordering::SeqCst)).filter(|s| *s != 0)
+}
+
+/// Forget a caught stop signal (the REPL turns SIGINT into "back to the
+/// prompt", not the end of the session).
+pub fn clear_stop() {
+    STOP.store(0, Ordering::SeqCst);
 }
 
 // ------------------------------------------------------------- held child
@@ -214,6 +226,30 @@ impl Drop for Mmap {
         // SAFETY: unmaps the mapping created in `map`; no borrows outlive self.
         unsafe {
             libc::munmap(self.ptr, self.len);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- terminal
+
+/// The terminal settings of stdin, saved so they can be put back if the
+/// process must end while the line editor has the terminal in raw mode.
+pub struct TerminalMode(libc::termios);
+
+impl TerminalMode {
+    /// `None` if stdin is not a terminal.
+    pub fn save() -> Option<TerminalMode> {
+        // SAFETY: termios is plain data; tcgetattr fills it or fails.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            (libc::tcgetattr(libc::STDIN_FILENO, &mut t) == 0).then_some(TerminalMode(t))
+        }
+    }
+
+    pub fn restore(&self) {
+        // SAFETY: self.0 came from tcgetattr on the same fd.
+        unsafe {
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0);
         }
     }
 }

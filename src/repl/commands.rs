@@ -1,0 +1,153 @@
+//! The REPL's `.commands`: help, listing and detaching probes, listing maps,
+//! saving the session as a script and loading one.
+
+use std::io::Write;
+
+use crate::diag::Diagnostic;
+use crate::frontend::names::similar_names;
+use crate::frontend::passes::maps::describe_map;
+use crate::source::{FileId, Span};
+
+use super::complete::COMMANDS;
+use super::eval::{Flow, Repl};
+
+/// Run the command typed as `file` (its text starts with `.`).
+pub fn run(repl: &mut Repl, file: FileId) -> Flow {
+    let text = repl.sources.text(file).to_string();
+    let lead = text.len() - text.trim_start().len();
+    let line = text.trim();
+    let (cmd, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    let arg = rest.trim();
+    let arg_start = lead + line.len() - rest.trim_start().len();
+    let arg_span = Span::new(file, arg_start, arg_start + arg.len());
+    let cmd_span = Span::new(file, lead, lead + cmd.len());
+    match cmd {
+        ".help" => help(repl),
+        ".probes" => probes(repl),
+        ".maps" => maps(repl),
+        ".detach" => detach(repl, arg, arg_span),
+        ".save" => save(repl, arg, arg_span),
+        ".load" => load(repl, arg, arg_span),
+        ".quit" | ".exit" => return Flow::Quit,
+        _ => {
+            let names = COMMANDS.iter().map(|(c, _)| *c);
+            let mut d = Diagnostic::error(format!("unknown command `{cmd}`")).at(cmd_span, "not a REPL command");
+            if let Some(close) = similar_names(cmd, names, 1, false).first() {
+                d = d.note(format!("did you mean `{close}`?"));
+            }
+            repl.report(&[d.note("`.help` lists the commands")]);
+        }
+    }
+    Flow::Continue
+}
+
+fn say(repl: &mut Repl, text: &str) {
+    let _ = repl.console.write_all(text.as_bytes());
+    let _ = repl.console.flush();
+}
+
+fn help(repl: &mut Repl) {
+    let mut text = String::from(
+        "Type probes to attach them, e.g.  uprobe:./db:snapshot { @calls = count(); }\n\
+         Type statements to run them once, e.g.  print(@calls)   clear(@calls)   @x = 0\n\
+         A block goes on over several lines while its braces are open.\n\n",
+    );
+    for (cmd, what) in COMMANDS {
+        text += &format!("  {cmd:<10} {what}\n");
+    }
+    text += "\nCtrl-D quits like .quit: probes are detached and non-empty maps printed.\n";
+    say(repl, &text);
+}
+
+fn probes(repl: &mut Repl) {
+    if repl.live.blocks().is_empty() {
+        return say(repl, "no probes attached\n");
+    }
+    let mut text = format!("{:>4}  {:>10}  PROBE\n", "ID", "HITS");
+    for b in repl.live.blocks() {
+        let hits = repl.live.hits(b).map_or("-".to_string(), |h| h.to_string());
+        let points = if b.names.len() == 1 { String::new() } else { format!(" ({} points)", b.names.len()) };
+        text += &format!("{:>4}  {hits:>10}  {}{points}\n", b.id, b.label);
+    }
+    say(repl, &text);
+}
+
+fn maps(repl: &mut Repl) {
+    let entries = repl.live.map_entries();
+    if entries.is_empty() {
+        return say(repl, "no maps\n");
+    }
+    let rows: Vec<(String, usize)> = entries
+        .into_iter()
+        .map(|(name, n)| {
+            let key = name.trim_start_matches('@');
+            (repl.maps.get(key).map_or(name.clone(), describe_map), n)
+        })
+        .collect();
+    let width = rows.iter().map(|(d, _)| d.len()).max().unwrap_or(0);
+    let mut text = String::new();
+    for (desc, n) in rows {
+        text += &format!("{desc:<width$}  {n} {}\n", if n == 1 { "entry" } else { "entries" });
+    }
+    say(repl, &text);
+}
+
+fn detach(repl: &mut Repl, arg: &str, span: Span) {
+    if arg == "all" {
+        let n = repl.live.detach_all();
+        return say(repl, &format!("detached {n} probe{}\n", if n == 1 { "" } else { "s" }));
+    }
+    let label = arg.parse::<u32>().ok().and_then(|id| {
+        let label = repl.live.blocks().iter().find(|b| b.id == id).map(|b| b.label.clone())?;
+        repl.live.detach(id).then_some(label)
+    });
+    match label {
+        Some(label) => say(repl, &format!("detached [{arg}] {label}\n")),
+        None => {
+            let ids: Vec<String> = repl.live.blocks().iter().map(|b| b.id.to_string()).collect();
+            let d = Diagnostic::error(format!("no probe `{arg}` to detach"))
+                .at(span, "not the id of an attached probe")
+                .note(if ids.is_empty() {
+                    "no probes are attached".to_string()
+                } else {
+                    format!("attached: {} (see `.probes`), or `.detach all`", ids.join(", "))
+                });
+            repl.report(&[d]);
+        }
+    }
+}
+
+/// The attached probes as a script `trace FILE` runs unchanged.
+fn save(repl: &mut Repl, path: &str, span: Span) {
+    if path.is_empty() {
+        return repl.report(&[Diagnostic::error("`.save` needs a file name").at(span, "e.g. `.save probes.bt`")]);
+    }
+    if repl.live.blocks().is_empty() {
+        return repl.report(&[Diagnostic::error("nothing to save: no probes are attached").at(span, "not written")]);
+    }
+    let mut text = String::from("// Saved from a trace REPL session: the probes attached at the time.\n");
+    if let Some(pid) = repl.live.pid() {
+        text += &format!("// The session traced pid {pid}: run with `trace -p PID {path}`.\n");
+    }
+    for b in repl.live.blocks() {
+        text += &format!("\n{}\n", b.source.trim());
+    }
+    let n = repl.live.blocks().len();
+    match std::fs::write(path, text) {
+        Ok(()) => say(repl, &format!("saved {n} probe{} to {path}\n", if n == 1 { "" } else { "s" })),
+        Err(e) => repl.report(&[Diagnostic::error(format!("cannot write {path}: {e}")).at(span, "this file")]),
+    }
+}
+
+fn load(repl: &mut Repl, path: &str, span: Span) {
+    if path.is_empty() {
+        return repl.report(&[Diagnostic::error("`.load` needs a file name").at(span, "e.g. `.load probes.bt`")]);
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let file = repl.sources.add(path, text);
+            repl.eval_code(file);
+        }
+        Err(e) => repl.report(&[Diagnostic::error(format!("cannot read {path}: {e}")).at(span, "this file")]),
+    }
+}

@@ -1,0 +1,327 @@
+//! Where the REPL's lines come from, and where its output goes.
+//!
+//! Input is read on its own thread so probes keep printing while the user
+//! types: from a terminal through rustyline (history, completion, blocks
+//! that continue while braces are open), or line by line from a pipe or
+//! file. Each input is handed to the main thread (which owns every BPF
+//! object) through a channel plus one byte on a pipe, so the main thread
+//! can wait on the ring buffer and the user at once; the reader then waits
+//! for the main thread to finish with it before reading on, so diagnostics
+//! come out before the next prompt.
+//!
+//! On a terminal, everything the main thread prints goes through one FIFO
+//! to a printer thread holding rustyline's external printer, which prints
+//! above the line being edited without garbling it.
+
+use std::io::{BufRead, PipeReader, PipeWriter, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rustyline::error::ReadlineError;
+use rustyline::history::FileHistory;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{Editor, ExternalPrinter};
+
+use super::complete::{complete, CompletionContext};
+
+pub const PROMPT: &str = "trace> ";
+
+/// One thing the user did.
+pub enum Input {
+    /// A line, or a block of lines whose braces balance.
+    Text(String),
+    /// Ctrl-C at the prompt.
+    Interrupted,
+    /// Ctrl-D, or the end of piped input.
+    Eof,
+}
+
+/// The main thread's end of the reader.
+pub struct Inputs {
+    rx: Receiver<Input>,
+    wake: PipeReader,
+    ack: Sender<()>,
+}
+
+impl Inputs {
+    /// Readable when an input is waiting.
+    pub fn wake_fd(&self) -> RawFd {
+        self.wake.as_raw_fd()
+    }
+
+    /// The waiting input (call when [`Inputs::wake_fd`] is readable).
+    pub fn take(&mut self) -> Input {
+        let mut byte = [0u8; 1];
+        match self.wake.read_exact(&mut byte) {
+            Ok(()) => self.rx.recv().unwrap_or(Input::Eof),
+            Err(_) => Input::Eof,
+        }
+    }
+
+    /// The input has been dealt with: the reader may read the next.
+    pub fn done(&self) {
+        let _ = self.ack.send(());
+    }
+}
+
+/// The reader thread's end.
+struct Feed {
+    tx: Sender<Input>,
+    wake: PipeWriter,
+    ack: Receiver<()>,
+}
+
+impl Feed {
+    /// Hand over an input and wait until it has been dealt with; false when
+    /// the main thread is gone.
+    fn send(&mut self, input: Input) -> bool {
+        self.tx.send(input).is_ok() && self.wake.write_all(b"i").is_ok() && self.ack.recv().is_ok()
+    }
+}
+
+fn pair() -> std::io::Result<(Inputs, Feed)> {
+    let (tx, rx) = channel();
+    let (ack_tx, ack_rx) = channel();
+    let (wake_r, wake_w) = std::io::pipe()?;
+    Ok((Inputs { rx, wake: wake_r, ack: ack_tx }, Feed { tx, wake: wake_w, ack: ack_rx }))
+}
+
+/// True while `text` has more `{` than `}` outside strings and comments:
+/// the block goes on on the next line.
+pub fn needs_more(text: &str) -> bool {
+    let mut depth: i64 = 0;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'/') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut last = ' ';
+                for c in chars.by_ref() {
+                    if last == '*' && c == '/' {
+                        break;
+                    }
+                    last = c;
+                }
+            }
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    depth > 0
+}
+
+/// Lines from a pipe or file: blocks are joined while braces are open.
+pub fn from_stdin() -> std::io::Result<Inputs> {
+    let (inputs, mut feed) = pair()?;
+    std::thread::spawn(move || {
+        let mut block = String::new();
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            block.push_str(&line);
+            block.push('\n');
+            if needs_more(&block) {
+                continue;
+            }
+            if !feed.send(Input::Text(std::mem::take(&mut block))) {
+                return;
+            }
+        }
+        if !block.trim().is_empty() && !feed.send(Input::Text(block)) {
+            return;
+        }
+        feed.send(Input::Eof);
+    });
+    Ok(inputs)
+}
+
+/// What completion needs to know about the session, kept current by the
+/// main thread.
+#[derive(Clone, Default)]
+pub struct SessionNames {
+    pub maps: Arc<Mutex<Vec<String>>>,
+}
+
+struct LineHelper {
+    names: SessionNames,
+    pid: Option<i32>,
+}
+
+impl rustyline::completion::Completer for LineHelper {
+    type Candidate = String;
+
+    fn complete(&self, line: &str, pos: usize, _: &rustyline::Context<'_>) -> rustyline::Result<(usize, Vec<String>)> {
+        let maps = self.names.maps.lock().map(|m| m.clone()).unwrap_or_default();
+        Ok(complete(line, pos, &CompletionContext { map_names: &maps, pid: self.pid }))
+    }
+}
+
+impl rustyline::Helper for LineHelper {}
+impl rustyline::hint::Hinter for LineHelper {
+    type Hint = String;
+}
+impl rustyline::highlight::Highlighter for LineHelper {}
+
+impl Validator for LineHelper {
+    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        Ok(if needs_more(ctx.input()) { ValidationResult::Incomplete } else { ValidationResult::Valid(None) })
+    }
+}
+
+/// `~/.trace_history`.
+fn history_path() -> Option<PathBuf> {
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".trace_history"))
+}
+
+/// Create the history file readable by its owner only (it may hold paths
+/// and pids of what was traced), and keep it that way.
+fn protect(path: &std::path::Path) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let _ = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path);
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+/// The terminal: a rustyline editor on a reader thread, and the printer
+/// thread that everything printed goes through.
+pub fn from_terminal(names: SessionNames, pid: Option<i32>) -> Result<(Inputs, Console), String> {
+    let (inputs, mut feed) = pair().map_err(|e| e.to_string())?;
+    let config = rustyline::Config::builder().auto_add_history(false).history_ignore_dups(true).map_err(|e| e.to_string())?.build();
+    let mut editor: Editor<LineHelper, FileHistory> = Editor::with_config(config).map_err(|e| e.to_string())?;
+    editor.set_helper(Some(LineHelper { names, pid }));
+    let history = history_path();
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    let console = match editor.create_external_printer() {
+        Ok(printer) => Console::terminal(printer),
+        // stdout is not a terminal: print to it directly.
+        Err(_) => Console::plain(),
+    };
+    std::thread::spawn(move || loop {
+        let input = match editor.readline(PROMPT) {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    let _ = editor.add_history_entry(line.as_str());
+                    if let Some(path) = &history {
+                        protect(path);
+                        let _ = editor.append_history(path);
+                    }
+                }
+                Input::Text(line)
+            }
+            Err(ReadlineError::Interrupted) => Input::Interrupted,
+            Err(_) => Input::Eof,
+        };
+        let eof = matches!(input, Input::Eof);
+        if !feed.send(input) || eof {
+            return;
+        }
+    });
+    Ok((inputs, console))
+}
+
+/// Where the main thread's output goes: stdout, or on a terminal the
+/// printer thread. Text is buffered until `flush`.
+pub struct Console {
+    buf: Vec<u8>,
+    to_printer: Option<(Sender<String>, JoinHandle<()>)>,
+}
+
+impl Console {
+    pub fn plain() -> Console {
+        Console { buf: Vec::new(), to_printer: None }
+    }
+
+    fn terminal(mut printer: impl ExternalPrinter + Send + 'static) -> Console {
+        let (tx, rx) = channel::<String>();
+        let thread = std::thread::spawn(move || {
+            for msg in rx {
+                let _ = printer.print(msg);
+            }
+        });
+        Console { buf: Vec::new(), to_printer: Some((tx, thread)) }
+    }
+
+    /// Whether output goes to a terminal through the line editor (then
+    /// diagnostics come this way too, so everything stays in order).
+    pub fn is_terminal(&self) -> bool {
+        self.to_printer.is_some()
+    }
+
+    /// Flush and wait until everything has been printed.
+    pub fn close(mut self) {
+        let _ = self.flush();
+        if let Some((tx, thread)) = self.to_printer.take() {
+            drop(tx);
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Write for Console {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let bytes = std::mem::take(&mut self.buf);
+        match &self.to_printer {
+            Some((tx, _)) => {
+                let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
+                Ok(())
+            }
+            None => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&bytes)?;
+                out.flush()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::needs_more;
+
+    #[test]
+    fn blocks_continue_while_braces_are_open() {
+        assert!(!needs_more("uprobe:./db:snapshot { @n = count(); }"));
+        assert!(needs_more("uprobe:./db:snapshot {\n"));
+        assert!(needs_more("BEGIN { if (1) {\n @x = 1; }\n"));
+        assert!(!needs_more("BEGIN { if (1) {\n @x = 1; }\n}\n"));
+        assert!(!needs_more("print(@m)"));
+    }
+
+    #[test]
+    fn braces_in_strings_and_comments_do_not_count() {
+        assert!(!needs_more(r#"BEGIN { printf("{ \" {\n"); }"#));
+        assert!(!needs_more("BEGIN { @x = 1; } // {"));
+        assert!(!needs_more("BEGIN { /* { */ @x = 1; }"));
+        assert!(needs_more("BEGIN { // }\n"));
+    }
+}

@@ -1,0 +1,112 @@
+//! The interactive REPL: a live tracing session the user grows probe by
+//! probe, inspects, and saves as a script.
+//!
+//! `trace` with no program opens it: on a terminal with line editing, from
+//! a pipe or file line by line (scriptable). The main thread owns the BPF
+//! session ([`crate::runtime::live`]) and waits on two things at once: the
+//! ring buffer, whose events it prints as probes send them, and the input
+//! reader ([`input`]), whose lines it evaluates ([`eval`], [`commands`]).
+//!
+//! The session ends on Ctrl-D (or the end of piped input), `.quit`, a
+//! probe calling `exit()`, or SIGTERM: probes are detached, END blocks run,
+//! and non-empty maps are printed, as `trace` does at exit. Ctrl-C at the
+//! prompt clears the line; while output is printing it stops the output.
+//! From a pipe, Ctrl-C ends the session like SIGTERM.
+
+mod commands;
+pub mod complete;
+mod eval;
+pub mod input;
+
+use std::io::IsTerminal;
+
+use crate::frontend::passes::Params;
+use crate::runtime::live::LiveSession;
+use crate::runtime::sys;
+use crate::CompileOptions;
+use eval::{Flow, Repl};
+use input::{Console, Input, SessionNames};
+
+#[derive(Clone, Debug, Default)]
+pub struct ReplOptions {
+    pub pid: Option<i32>,
+    /// CLOCK_MONOTONIC nanoseconds at start, for `elapsed`.
+    pub start_ns: u64,
+}
+
+/// Run a session to its end; returns the exit code (non-zero for a piped
+/// session in which some input was refused, or a session that could not
+/// start).
+pub fn run(opts: ReplOptions) -> u8 {
+    sys::catch_stop_signals();
+    let terminal = std::io::stdin().is_terminal();
+    let names = SessionNames::default();
+    let saved_mode = if terminal { sys::TerminalMode::save() } else { None };
+    let started = if terminal { input::from_terminal(names.clone(), opts.pid) } else {
+        input::from_stdin().map(|i| (i, Console::plain())).map_err(|e| e.to_string())
+    };
+    let (mut inputs, console) = match started {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot read input: {e}");
+            return 1;
+        }
+    };
+    let live = match LiveSession::new(opts.pid) {
+        Ok(l) => l,
+        Err(e) => {
+            console.close();
+            eprintln!("error: cannot start a session: {e}");
+            return 1;
+        }
+    };
+    let compile = CompileOptions { params: Params::default(), pid: opts.pid, start_ns: opts.start_ns };
+    let mut repl = Repl::new(live, compile, console, names);
+    if terminal {
+        repl.info("trace: type probes or statements; .help lists commands; Ctrl-D quits");
+    }
+    loop {
+        if repl.live.exit_requested() {
+            break;
+        }
+        match sys::stop_signal() {
+            Some(libc::SIGINT) if terminal => sys::clear_stop(),
+            Some(_) => break,
+            None => {}
+        }
+        let ready = match sys::wait_readable(&[repl.live.events_fd(), inputs.wake_fd()], 1000) {
+            Ok(r) => r,
+            Err(e) => {
+                repl.info(&format!("error: {e}"));
+                break;
+            }
+        };
+        repl.print_events();
+        if !ready[1] {
+            continue;
+        }
+        let flow = match inputs.take() {
+            Input::Text(text) => repl.eval(&text),
+            Input::Interrupted => Flow::Continue,
+            Input::Eof => Flow::Quit,
+        };
+        if terminal && sys::stop_signal() == Some(libc::SIGINT) {
+            sys::clear_stop();
+            repl.info("^C");
+        }
+        if flow == Flow::Quit {
+            break;
+        }
+        inputs.done();
+    }
+    let failed = repl.failed && !terminal;
+    let Repl { live, mut console, sources, .. } = repl;
+    if let Err(e) = live.finish(&mut console) {
+        crate::diag::render_to_stderr(&sources, &[crate::diag::Diagnostic::error(e.to_string())]);
+    }
+    console.close();
+    if let Some(mode) = saved_mode {
+        mode.restore();
+    }
+    u8::from(failed)
+}

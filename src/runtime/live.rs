@@ -1,0 +1,281 @@
+//! A live session, as the REPL runs it: probe blocks are added and detached
+//! one at a time while the maps, the ring buffer and the event tables stay.
+//!
+//! Adding is transactional: [`LiveSession::new_maps`] creates the maps a
+//! compiled line adds (nothing is shared yet), the caller links and loads
+//! its programs, and [`LiveSession::install`] attaches them; only when every
+//! attach succeeded are the new maps, tables and blocks committed and the
+//! line's `BEGIN` programs run. A line that fails anywhere leaves the
+//! session exactly as it was.
+//!
+//! Hits per block come from the kernel's own run counters
+//! (`BPF_ENABLE_STATS`), so probes carry no extra instructions.
+
+use crate::codegen::program::{Compiled, EVENTS_MAP};
+use crate::frontend::probes::ProbeSpec;
+use crate::runtime::attach::Link;
+use crate::runtime::load::Prog;
+use crate::runtime::maps::Map;
+use crate::runtime::printer::Printer;
+use crate::runtime::ringbuf::RingBuf;
+use crate::runtime::session::{attach_order, attach_probe, create_maps, Format, SessionError};
+use crate::runtime::sys;
+use std::cell::RefCell;
+use std::io::Write;
+use std::os::fd::{OwnedFd, RawFd};
+use std::rc::Rc;
+
+/// One attached probe block (one `attach points { body }` the user typed).
+pub struct Block {
+    pub id: u32,
+    /// The block's source text, as `.save` writes it.
+    pub source: String,
+    /// The attach points as typed.
+    pub label: String,
+    /// Its resolved attach points (a wildcard gives several).
+    pub names: Vec<String>,
+    progs: Vec<Prog>,
+    links: Vec<Link>,
+    is_end: bool,
+}
+
+/// Which compiled probes make up one block of a line, and its text.
+pub struct BlockSpec {
+    pub source: String,
+    /// The attach points as typed.
+    pub label: String,
+    pub probes: Vec<usize>,
+}
+
+pub struct LiveSession {
+    /// Map layouts and event tables of everything loaded so far.
+    tables: Compiled,
+    /// By map id.
+    maps: Vec<Map>,
+    ring: RingBuf,
+    queue: Rc<RefCell<Vec<Vec<u8>>>>,
+    ncpus: usize,
+    pid: Option<i32>,
+    blocks: Vec<Block>,
+    next_id: u32,
+    /// Counting program runs while the session lives; `None` if the kernel
+    /// refused (then hits are unknown).
+    stats: Option<OwnedFd>,
+    exit_requested: bool,
+}
+
+impl LiveSession {
+    pub fn new(pid: Option<i32>) -> Result<LiveSession, SessionError> {
+        let tables = crate::codegen::lower::session_tables();
+        let maps = create_maps(&tables)?;
+        let queue: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+        let sink = queue.clone();
+        let ring = RingBuf::new(
+            &maps[EVENTS_MAP.0 as usize],
+            Box::new(move |data: &[u8]| {
+                sink.borrow_mut().push(data.to_vec());
+                0
+            }),
+        )?;
+        Ok(LiveSession {
+            tables,
+            maps,
+            ring,
+            queue,
+            ncpus: sys::possible_cpus()?,
+            pid,
+            blocks: Vec::new(),
+            next_id: 1,
+            stats: sys::enable_run_stats().ok(),
+            exit_requested: false,
+        })
+    }
+
+    /// What new lines are compiled against.
+    pub fn tables(&self) -> &Compiled {
+        &self.tables
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        self.pid
+    }
+
+    pub fn blocks(&self) -> &[Block] {
+        &self.blocks
+    }
+
+    /// Whether a probe has called `exit()`.
+    pub fn exit_requested(&self) -> bool {
+        self.exit_requested
+    }
+
+    /// Create the maps `compiled` declares beyond the session's own.
+    pub fn new_maps(&self, compiled: &Compiled) -> Result<Vec<Map>, SessionError> {
+        let more = Compiled { maps: compiled.maps[self.maps.len()..].to_vec(), ..Compiled::default() };
+        create_maps(&more)
+    }
+
+    /// The fds to link against: the session's maps, then `new`.
+    pub fn map_fds(&self, new: &[Map]) -> Vec<i32> {
+        self.maps.iter().chain(new).map(|m| m.fd()).collect()
+    }
+
+    /// Attach a compiled line's loaded programs (see the module doc).
+    /// Returns the ids of the blocks that stay attached (a block of only
+    /// `BEGIN` runs once and is gone).
+    pub fn install(
+        &mut self,
+        compiled: &Compiled,
+        new_maps: Vec<Map>,
+        progs: Vec<Prog>,
+        blocks: Vec<BlockSpec>,
+    ) -> Result<Vec<u32>, SessionError> {
+        let mut links: Vec<Option<Link>> = (0..progs.len()).map(|_| None).collect();
+        for i in attach_order(compiled) {
+            let p = &compiled.probes[i];
+            if let Some(link) = attach_probe(&p.resolved.spec, &progs[i], self.pid) {
+                let link = link.map_err(|source| SessionError::Attach { probe: p.resolved.name.clone(), source })?;
+                links[i] = Some(link);
+            }
+        }
+        // Committed from here on.
+        self.maps.extend(new_maps);
+        let mut progs: Vec<Option<Prog>> = progs.into_iter().map(Some).collect();
+        for (p, prog) in compiled.probes.iter().zip(&progs) {
+            if let (ProbeSpec::Begin, Some(prog)) = (&p.resolved.spec, prog) {
+                prog.test_run()?;
+            }
+        }
+        let mut ids = Vec::new();
+        for spec in blocks {
+            let kinds: Vec<&ProbeSpec> = spec.probes.iter().map(|i| &compiled.probes[*i].resolved.spec).collect();
+            if kinds.iter().all(|k| matches!(k, ProbeSpec::Begin)) {
+                continue; // ran once, above
+            }
+            let block = Block {
+                id: self.next_id,
+                source: spec.source,
+                label: spec.label,
+                names: spec.probes.iter().map(|i| compiled.probes[*i].resolved.name.clone()).collect(),
+                progs: spec.probes.iter().filter_map(|i| progs[*i].take()).collect(),
+                links: spec.probes.iter().filter_map(|i| links[*i].take()).collect(),
+                is_end: kinds.iter().any(|k| matches!(k, ProbeSpec::End)),
+            };
+            self.next_id += 1;
+            ids.push(block.id);
+            self.blocks.push(block);
+        }
+        self.tables = Compiled {
+            maps: compiled.maps.clone(),
+            probes: Vec::new(),
+            printfs: compiled.printfs.clone(),
+            prints: compiled.prints.clone(),
+            times: compiled.times.clone(),
+        };
+        Ok(ids)
+    }
+
+    /// How often the block's probes have fired (`None`: the kernel does not
+    /// count program runs here).
+    pub fn hits(&self, block: &Block) -> Option<u64> {
+        self.stats.as_ref()?;
+        block.progs.iter().map(|p| sys::prog_run_count(p.borrowed_fd()).ok()).sum()
+    }
+
+    /// Detach one block; false if there is no such block.
+    pub fn detach(&mut self, id: u32) -> bool {
+        let Some(at) = self.blocks.iter().position(|b| b.id == id) else { return false };
+        let block = self.blocks.remove(at);
+        for l in &block.links {
+            l.disable();
+        }
+        true
+    }
+
+    pub fn detach_all(&mut self) -> usize {
+        let n = self.blocks.len();
+        for b in std::mem::take(&mut self.blocks) {
+            for l in &b.links {
+                l.disable();
+            }
+        }
+        n
+    }
+
+    /// The ring buffer's fd, to wait on together with other input.
+    pub fn events_fd(&self) -> RawFd {
+        self.ring.epoll_fd()
+    }
+
+    /// Print every event waiting in the ring buffer. `interrupted` is
+    /// asked between events; once it says yes the rest are dropped.
+    pub fn print_events(&mut self, out: &mut dyn Write, interrupted: &dyn Fn() -> bool) -> Result<(), SessionError> {
+        self.ring.consume()?;
+        let events: Vec<Vec<u8>> = self.queue.borrow_mut().drain(..).collect();
+        let mut printer = self.printer(out);
+        for ev in &events {
+            if interrupted() {
+                break;
+            }
+            printer.event(ev);
+        }
+        let exit = printer.exit_requested;
+        let _ = printer.out.flush();
+        self.exit_requested |= exit;
+        Ok(())
+    }
+
+    fn printer<'a>(&'a self, out: &'a mut dyn Write) -> Printer<'a> {
+        Printer {
+            compiled: &self.tables,
+            maps: &self.maps,
+            ncpus: self.ncpus,
+            format: Format::Text,
+            exit_requested: false,
+            out,
+        }
+    }
+
+    /// Every user map: its id, name and number of entries (keys, for a
+    /// histogram), in name order.
+    pub fn map_entries(&self) -> Vec<(String, usize)> {
+        let mut out: Vec<(String, usize)> = self
+            .tables
+            .maps
+            .iter()
+            .zip(&self.maps)
+            .filter(|(d, _)| d.user.is_some())
+            .map(|(d, m)| {
+                let n = crate::runtime::decode::dump(m, d, self.ncpus).map_or(0, |dump| dump.entries.len());
+                (d.name.clone(), n)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The end of the session: stop every probe, run END blocks, print
+    /// every non-empty map, then detach.
+    pub fn finish(mut self, out: &mut dyn Write) -> Result<(), SessionError> {
+        for b in &self.blocks {
+            for l in &b.links {
+                l.disable();
+            }
+        }
+        self.print_events(out, &|| false)?;
+        for b in self.blocks.iter().filter(|b| b.is_end) {
+            for p in &b.progs {
+                p.test_run()?;
+            }
+        }
+        self.print_events(out, &|| false)?;
+        let mut printer = self.printer(out);
+        printer.print_all_maps();
+        let _ = printer.out.flush();
+        let lost = printer.lost_events();
+        if lost > 0 {
+            eprintln!("warning: {lost} events were lost because the ring buffer was full");
+        }
+        Ok(())
+    }
+}
