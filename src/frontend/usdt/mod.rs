@@ -36,7 +36,7 @@
 mod attach;
 pub mod operand;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use attach::describe;
 pub(crate) use attach::{arg_type, expand, list};
