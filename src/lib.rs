@@ -223,6 +223,42 @@ mod tests {
         assert!(rendered.contains("R1"), "the verifier's reason is shown: {rendered}");
     }
 
+    /// The REPL compiles line after line against the same maps: existing
+    /// maps keep their ids and layouts, new ones are appended, and printf
+    /// ids continue, so one decoder serves every probe.
+    #[test]
+    fn more_lines_keep_map_ids_and_continue_event_ids() {
+        let mut sources = SourceMap::new();
+        let opts = CompileOptions::default();
+        let first = sources.add("<line 1>", "BEGIN { @b = count(); printf(\"one\\n\"); }");
+        let ast = frontend::parser::parse_program(sources.text(first), first).unwrap();
+        let one = compile_more(ast, &opts, &MapTable::default(), &codegen::lower::session_tables()).expect("compiles");
+        let second = sources.add("<line 2>", "BEGIN { @a = 1; @b = count(); printf(\"two %d\\n\", 2); }");
+        let ast = frontend::parser::parse_program(sources.text(second), second).unwrap();
+        let tables = Compiled { probes: Vec::new(), ..one.compiled.clone() };
+        let two = compile_more(ast, &opts, &one.maps, &tables).expect("compiles");
+        let names: Vec<&str> = two.compiled.maps.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names[4..], ["@b", "@a"], "@b keeps its id, @a comes after it");
+        assert_eq!(two.compiled.printfs.len(), 2, "printf ids continue");
+        assert_eq!(two.compiled.probes.len(), 1, "only the new probe");
+    }
+
+    /// A live map's layout cannot change under running probes.
+    #[test]
+    fn a_longer_string_key_for_a_live_map_is_refused() {
+        let mut sources = SourceMap::new();
+        let opts = CompileOptions::default();
+        let first = sources.add("<line 1>", "BEGIN { @m[comm] = count(); }");
+        let ast = frontend::parser::parse_program(sources.text(first), first).unwrap();
+        let one = compile_more(ast, &opts, &MapTable::default(), &codegen::lower::session_tables()).expect("compiles");
+        let second = sources.add("<line 2>", "BEGIN { @m[\"a string longer than sixteen bytes\"] = count(); @m[\"short\"] = count(); }");
+        let ast = frontend::parser::parse_program(sources.text(second), second).unwrap();
+        let diags = compile_more(ast, &opts, &one.maps, &one.compiled).err().expect("refused");
+        let text = diag::render_to_string(&sources, &diags);
+        assert!(text.contains("map @m is live with keys of at most 16 bytes; this string needs"), "{text}");
+        assert_eq!(diags.len(), 1, "a shorter string fits: {text}");
+    }
+
     /// Mutations of valid programs must give diagnostics, never a panic, at
     /// every stage up to register allocation.
     #[test]

@@ -52,8 +52,8 @@ fn help(repl: &mut Repl) {
          Type statements to run them once, e.g.  print(@calls)   clear(@calls)   @x = 0\n\
          A block goes on over several lines while its braces are open.\n\n",
     );
-    for (cmd, what) in COMMANDS {
-        text += &format!("  {cmd:<10} {what}\n");
+    for (_, usage) in COMMANDS {
+        text += &format!("  {usage}\n");
     }
     text += "\nCtrl-D quits like .quit: probes are detached and non-empty maps printed.\n";
     say(repl, &text);

@@ -45,7 +45,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     (".help", ".help            show this help"),
     (".probes", ".probes          list the attached probes with their IDs"),
     (".detach", ".detach ID|all   detach probe ID, or all probes"),
-    (".maps", ".maps            print the session's maps"),
+    (".maps", ".maps            list the maps: type and number of entries"),
     (".save", ".save FILE       write the session's probes to FILE as a script"),
     (".load", ".load FILE       attach the probes of the script FILE"),
     (".quit", ".quit            detach every probe and leave"),

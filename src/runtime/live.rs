@@ -214,7 +214,8 @@ impl LiveSession {
         let events: Vec<Vec<u8>> = self.queue.borrow_mut().drain(..).collect();
         let mut printer = self.printer(out);
         for ev in &events {
-            if interrupted() {
+            // Nothing after exit(), as a program run with -e would show.
+            if interrupted() || printer.exit_requested {
                 break;
             }
             printer.event(ev);
