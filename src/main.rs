@@ -119,6 +119,14 @@ fn main() -> ExitCode {
             let d = Diagnostic::error("--repl takes no program").note("start the session with `trace --repl`, then type probes, or `.load FILE`");
             return fail(&sources, vec![d]);
         }
+        if m.get_one::<String>("dump").is_some() {
+            let d = Diagnostic::error("-d needs a program to dump").note("e.g. `trace -d -e 'BEGIN { @x = 1; }'`");
+            return fail(&sources, vec![d]);
+        }
+        if m.get_one::<String>("format").map(String::as_str) == Some("json") {
+            let d = Diagnostic::error("the interactive session prints text only").note("use `-f json` with `-e PROGRAM` or a script file");
+            return fail(&sources, vec![d]);
+        }
         if m.get_one::<String>("command").is_some() {
             let d = Diagnostic::error("-c does not work with the interactive session").note("attach probes in the session, then run the command from another terminal; or use `trace -e PROGRAM -c CMD`");
             return fail(&sources, vec![d]);

@@ -54,6 +54,10 @@ impl Repl {
 
     /// One input: a command, probes, or statements.
     pub fn eval(&mut self, text: &str) -> Flow {
+        if self.console.dropped > 0 {
+            let n = std::mem::take(&mut self.console.dropped);
+            self.info(&format!("warning: {n} batches of output were dropped: the terminal fell behind the probes"));
+        }
         if text.trim().is_empty() {
             return Flow::Continue;
         }

@@ -16,7 +16,7 @@
 use std::io::{BufRead, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -241,26 +241,33 @@ pub fn from_terminal(names: SessionNames, pid: Option<i32>) -> Result<(Inputs, C
     Ok((inputs, console))
 }
 
+/// Messages waiting for the terminal. The main thread never waits for the
+/// terminal (the line editor may be waiting for the main thread): when this
+/// many are queued, output is dropped and counted instead.
+const CONSOLE_BACKLOG: usize = 4096;
+
 /// Where the main thread's output goes: stdout, or on a terminal the
 /// printer thread. Text is buffered until `flush`.
 pub struct Console {
     buf: Vec<u8>,
-    to_printer: Option<(Sender<String>, JoinHandle<()>)>,
+    to_printer: Option<(SyncSender<String>, JoinHandle<()>)>,
+    /// Messages dropped because the terminal fell behind.
+    pub dropped: u64,
 }
 
 impl Console {
     pub fn plain() -> Console {
-        Console { buf: Vec::new(), to_printer: None }
+        Console { buf: Vec::new(), to_printer: None, dropped: 0 }
     }
 
     fn terminal(mut printer: impl ExternalPrinter + Send + 'static) -> Console {
-        let (tx, rx) = channel::<String>();
+        let (tx, rx) = sync_channel::<String>(CONSOLE_BACKLOG);
         let thread = std::thread::spawn(move || {
             for msg in rx {
                 let _ = printer.print(msg);
             }
         });
-        Console { buf: Vec::new(), to_printer: Some((tx, thread)) }
+        Console { buf: Vec::new(), to_printer: Some((tx, thread)), dropped: 0 }
     }
 
     /// Whether output goes to a terminal through the line editor (then
@@ -292,7 +299,9 @@ impl Write for Console {
         let bytes = std::mem::take(&mut self.buf);
         match &self.to_printer {
             Some((tx, _)) => {
-                let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
+                if let Err(TrySendError::Full(_)) = tx.try_send(String::from_utf8_lossy(&bytes).into_owned()) {
+                    self.dropped += 1;
+                }
                 Ok(())
             }
             None => {
