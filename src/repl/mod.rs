@@ -74,7 +74,9 @@ pub fn run(opts: ReplOptions) -> u8 {
             Some(_) => break,
             None => {}
         }
-        let ready = match sys::wait_readable(&[repl.live.events_fd(), inputs.wake_fd()], 1000) {
+        // A stop signal may be delivered to another thread and not cut the
+        // wait short: look at the flag four times a second.
+        let ready = match sys::wait_readable(&[repl.live.events_fd(), inputs.wake_fd()], 250) {
             Ok(r) => r,
             Err(e) => {
                 repl.info(&format!("error: {e}"));
