@@ -23,7 +23,8 @@
 //!                are respelled for 0.17 (`args.x` → `args->x`), "Attaching"
 //!                is also looked for on stdout, stderr expectations are not
 //!                checked (wording differs by design), only success/failure
-//!                of the exit code is, and NO_ORACLE cases are skipped.
+//!                of the exit code is, and NO_ORACLE and REPL cases are
+//!                skipped.
 //!
 //! Targets (`tests/targets/*.c`) are built with gcc at the start of each run
 //! into `target/test-targets/`: `NAME` with `-O0` and `NAME-O2` with `-O2`,
@@ -31,8 +32,12 @@
 //! so `./db` means the same as in the docs.
 
 // The crate root is tests/scripts.rs, so plain `mod` would look in tests/.
+#[path = "scripts/pty.rs"]
+mod pty;
 #[path = "scripts/regex.rs"]
 mod regex;
+#[path = "scripts/repl.rs"]
+mod repl;
 #[path = "scripts/run.rs"]
 mod run;
 #[path = "scripts/spec.rs"]
@@ -100,6 +105,7 @@ fn main() -> ExitCode {
         ("regex", regex::self_check()),
         ("spec", spec::self_check()),
         ("run", run::self_check()),
+        ("repl", repl::self_check()),
     ] {
         if let Err(e) = result {
             println!("harness self-check ({what}) FAILED: {e}");

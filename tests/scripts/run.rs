@@ -2,6 +2,7 @@
 //! command line in its own process group, start AFTER once trace says
 //! "Attaching", end it with SIGINT at TIMEOUT (SIGKILL if it ignores that),
 //! then check exit code and expectations and build a readable report.
+//! A REPL session is driven by `repl.rs` instead, and checked the same way.
 //!
 //! Every process a case starts is in a process group of its own and the
 //! whole group is killed at the end, so a `-c` child, a BEFORE loop or a
@@ -17,6 +18,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::repl;
 use crate::spec::{Case, Check, Program};
 
 /// How long trace may take to print its maps and exit after SIGINT.
@@ -46,15 +48,21 @@ pub enum Outcome {
 }
 
 /// What a finished trace run left behind.
-struct Captured {
-    stdout: String,
-    stderr: String,
-    status: Option<ExitStatus>,
-    /// Why an AFTER command did not run, if it did not.
-    after_problem: Option<String>,
-    interrupted: bool,
-    killed: bool,
-    elapsed: Duration,
+pub struct Captured {
+    /// Stdout, or a REPL session's transcript.
+    pub stdout: String,
+    pub stderr: String,
+    pub status: Option<ExitStatus>,
+    /// What went wrong around trace: an AFTER that did not run, a REPL
+    /// step that failed.
+    pub problems: Vec<String>,
+    pub interrupted: bool,
+    /// Why trace was killed, if it was (its exit status then says nothing).
+    pub killed: Option<String>,
+    pub elapsed: Duration,
+    /// A REPL session: stdout is the terminal's transcript, and
+    /// `{{REPL_HOME}}` in expectations is this directory.
+    pub repl_home: Option<PathBuf>,
 }
 
 pub fn run_case(case: &Case, env: &Env) -> Outcome {
@@ -70,6 +78,9 @@ pub fn run_case(case: &Case, env: &Env) -> Outcome {
     if env.oracle {
         if let Some(reason) = &case.no_oracle {
             return Outcome::Skip(format!("NO_ORACLE: {reason}"));
+        }
+        if matches!(case.program, Program::Repl(_)) {
+            return Outcome::Skip("REPL: bpftrace has no interactive REPL".into());
         }
     }
 
@@ -96,8 +107,13 @@ pub fn run_case(case: &Case, env: &Env) -> Outcome {
         }
     }
 
-    let (mut command, repro) = trace_command(case, env, before_pid);
-    let captured = run_trace(&mut command, case, env, before_pid);
+    let (captured, repro) = match &case.program {
+        Program::Repl(steps) => repl::run(case, steps, env, before_pid),
+        _ => {
+            let (mut command, repro) = trace_command(case, env, before_pid);
+            (run_trace(&mut command, case, env, before_pid), repro)
+        }
+    };
     kill_all(&mut before);
     let captured = match captured {
         Ok(c) => c,
@@ -119,7 +135,7 @@ pub fn run_case(case: &Case, env: &Env) -> Outcome {
 /// `sh -c CMD`.  With `exec`, and CMD one simple command, `exec` goes in
 /// front so the pid we hold is the program's own (signals and
 /// {{BEFORE_PID}} reach it, not a shell).
-fn shell(cmd: &str, cwd: &Path, exec: bool) -> Command {
+pub fn shell(cmd: &str, cwd: &Path, exec: bool) -> Command {
     let mut command = Command::new("sh");
     command.arg("-c").arg(if exec && is_simple(cmd) {
         format!("exec {cmd}")
@@ -133,7 +149,7 @@ fn shell(cmd: &str, cwd: &Path, exec: bool) -> Command {
 /// cargo runs tests with LD_LIBRARY_PATH pointing into target/; a target
 /// inheriting it would search those directories first, and the failed opens
 /// would show up in the syscall counts the cases assert.
-fn plain_env(command: &mut Command) -> &mut Command {
+pub fn plain_env(command: &mut Command) -> &mut Command {
     command.env_remove("LD_LIBRARY_PATH")
 }
 
@@ -168,7 +184,7 @@ fn is_simple(cmd: &str) -> bool {
     true
 }
 
-fn subst(text: &str, env: &Env, before_pid: Option<u32>) -> String {
+pub fn subst(text: &str, env: &Env, before_pid: Option<u32>) -> String {
     let mut out = text
         .replace("{{TRACE}}", &env.trace.to_string_lossy())
         .replace("{{TARGETS}}", &env.targets.to_string_lossy())
@@ -217,7 +233,7 @@ fn wait_for_exec(child: &mut Child) -> Result<(), String> {
     Ok(())
 }
 
-fn kill_group(pid: u32, signal: i32) {
+pub fn kill_group(pid: u32, signal: i32) {
     // SAFETY: plain syscall on a process group we created; ESRCH is fine.
     unsafe {
         libc::kill(-(pid as i32), signal);
@@ -271,6 +287,7 @@ fn trace_command(case: &Case, env: &Env, before_pid: Option<u32>) -> (Command, S
                 format!("cd {} && {run}", env.targets.display()),
             )
         }
+        Program::Repl(_) => unreachable!("REPL sessions are run by repl::run"),
     }
 }
 
@@ -299,7 +316,7 @@ pub fn oracle_spelling(prog: &str) -> String {
     out
 }
 
-fn quote(arg: &str) -> String {
+pub fn quote(arg: &str) -> String {
     if !arg.is_empty()
         && arg
             .chars()
@@ -341,7 +358,7 @@ fn run_trace(
     let mut after_started = case.after.is_empty();
     let mut after_problem = None;
     let mut interrupted = false;
-    let mut killed = false;
+    let mut killed = None;
     let deadline = start + case.timeout;
     let mut kill_at = None;
     let status = loop {
@@ -372,7 +389,11 @@ fn run_trace(
             kill_at = Some(now + SIGINT_GRACE);
         }
         if kill_at.is_some_and(|t| now >= t) {
-            killed = true;
+            killed = Some(format!(
+                "did not exit within {}s of SIGINT (sent at TIMEOUT {}s); killed",
+                SIGINT_GRACE.as_secs(),
+                case.timeout.as_secs_f64()
+            ));
             kill_group(pid, libc::SIGKILL);
             break child.wait().ok();
         }
@@ -399,10 +420,11 @@ fn run_trace(
         stdout: text(&stdout),
         stderr: text(&stderr),
         status,
-        after_problem,
+        problems: after_problem.into_iter().collect(),
         interrupted,
         killed,
         elapsed,
+        repl_home: None,
     })
 }
 
@@ -435,7 +457,7 @@ fn reader<R: Read + Send + 'static>(
     buf
 }
 
-fn describe(status: ExitStatus) -> String {
+pub fn describe(status: ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit code {code}"),
         (None, Some(sig)) => format!("killed by signal {sig}"),
@@ -449,12 +471,8 @@ fn lines(text: &str) -> Vec<&str> {
 
 fn check(case: &Case, env: &Env, got: &Captured, before_pid: Option<u32>) -> Vec<String> {
     let mut problems = Vec::new();
-    if got.killed {
-        problems.push(format!(
-            "did not exit within {}s of SIGINT (sent at TIMEOUT {}s); killed",
-            SIGINT_GRACE.as_secs(),
-            case.timeout.as_secs_f64()
-        ));
+    if let Some(why) = &got.killed {
+        problems.push(why.clone());
     } else if let Some(status) = got.status {
         let ok = match status.code() {
             // bpftrace's exit codes are its own; only success vs failure carries over.
@@ -470,25 +488,33 @@ fn check(case: &Case, env: &Env, got: &Captured, before_pid: Option<u32>) -> Vec
             ));
         }
     }
-    problems.extend(got.after_problem.clone());
+    problems.extend(got.problems.iter().cloned());
+    let out_name = if got.repl_home.is_some() {
+        "transcript"
+    } else {
+        "stdout"
+    };
     let out = lines(&got.stdout);
     let err = lines(&got.stderr);
-    let s = |t: &String| subst(t, env, before_pid);
+    let s = |t: &String| match &got.repl_home {
+        Some(home) => repl::subst_home(&subst(t, env, before_pid), home),
+        None => subst(t, env, before_pid),
+    };
     for c in &case.checks {
         match c {
             Check::Line(l) if !out.contains(&s(l).as_str()) => {
-                problems.push(format!("missing stdout line: {}", s(l)))
+                problems.push(format!("missing {out_name} line: {}", s(l)))
             }
             Check::None(l) if out.contains(&s(l).as_str()) => {
-                problems.push(format!("unwanted stdout line: {}", s(l)))
+                problems.push(format!("unwanted {out_name} line: {}", s(l)))
             }
             Check::Regex(r) if !out.iter().any(|l| r.is_match(l)) => {
-                problems.push(format!("no stdout line matches /{}/", r.as_str()))
+                problems.push(format!("no {out_name} line matches /{}/", r.as_str()))
             }
             Check::RegexNone(r) => {
                 for l in out.iter().filter(|l| r.is_match(l)) {
                     problems.push(format!(
-                        "unwanted stdout line (matches /{}/): {l}",
+                        "unwanted {out_name} line (matches /{}/): {l}",
                         r.as_str()
                     ));
                 }
@@ -497,7 +523,7 @@ fn check(case: &Case, env: &Env, got: &Captured, before_pid: Option<u32>) -> Vec
                 let block: Vec<String> = block.iter().map(s).collect();
                 if let Some(diff) = block_diff(&block, &out) {
                     problems.push(format!(
-                        "block not in stdout (- expected, + actual):\n{diff}"
+                        "block not in {out_name} (- expected, + actual):\n{diff}"
                     ));
                 }
             }
@@ -544,7 +570,7 @@ fn block_diff(block: &[String], out: &[&str]) -> Option<String> {
         }
     }
     if matched == 0 {
-        diff.push_str("      (no line of the block appears in stdout)\n");
+        diff.push_str("      (no line of the block appears in the output)\n");
     }
     Some(diff.trim_end().to_string())
 }
@@ -567,7 +593,12 @@ fn report(problems: &[String], got: &Captured, repro: &str, env: &Env) -> String
         "    ran {:.2}s, {status}{signal}\n",
         got.elapsed.as_secs_f64()
     ));
-    for (name, text) in [("stdout", &got.stdout), ("stderr", &got.stderr)] {
+    let streams: &[(&str, &String)] = if got.repl_home.is_some() {
+        &[("transcript", &got.stdout)]
+    } else {
+        &[("stdout", &got.stdout), ("stderr", &got.stderr)]
+    };
+    for &(name, text) in streams {
         let all = lines(text);
         if all.iter().all(|l| l.is_empty()) {
             r.push_str(&format!("    {name}: (empty)\n"));

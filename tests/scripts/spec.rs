@@ -9,8 +9,25 @@
 //! PROG          program, run as `trace -e PROG ARGS...`; with nothing after
 //!               it, the indented lines that follow are the program
 //! RUN           instead of PROG: a shell command line, `{{TRACE}}` = binary
-//! ARGS          extra trace arguments after `-e PROG`, split like a shell
-//!               (quotes group words, no expansion); may repeat
+//! REPL          instead of PROG: an interactive session, `trace` with no
+//!               program on a pseudo-terminal (`REPL ARGS...` adds trace
+//!               arguments, split like ARGS); the indented lines that follow
+//!               are steps, run in order:
+//!                 > TEXT   type TEXT and Enter, wait until trace reads again
+//!                 + TEXT   type TEXT and Enter without waiting (a line of a
+//!                          block whose braces are still open)
+//!                 $ CMD    run `sh -c CMD` and wait; the case fails if it
+//!                          exits non-zero or runs into TIMEOUT (its output
+//!                          is shown then); $REPL_HOME is trace's $HOME
+//!                 ! KEY    ctrl-c (then wait as for `>`), ctrl-d (the
+//!                          session ends), tab
+//!               In TEXT, `\t` is a Tab key press.  After the last step the
+//!               harness sends Ctrl-D unless the session has ended.  Stdout
+//!               is the transcript: the terminal's output as the screen
+//!               shows it, line by line (see `scripts/repl.rs`); there is no
+//!               separate stderr, and no AFTER.
+//! ARGS          extra trace arguments after `-e PROG` (or for REPL), split
+//!               like a shell (quotes group words, no expansion); may repeat
 //! EXPECT        a whole line of stdout (trailing blanks ignored), any order
 //! EXPECT_REGEX  a regex that matches within some line of stdout
 //! EXPECT_NONE   a line that must not appear in stdout
@@ -20,7 +37,8 @@
 //! EXPECT_STDERR, EXPECT_STDERR_REGEX   the same, against stderr
 //! EXIT_CODE     expected exit status (default 0)
 //! TIMEOUT       seconds before trace gets SIGINT (default 5); what it
-//!               prints after the SIGINT still counts
+//!               prints after the SIGINT still counts.  A REPL session must
+//!               end within it, or it is killed and the case fails
 //! BEFORE        shell command started in the background first, killed at
 //!               the end; `{{BEFORE_PID}}` is the first one's pid
 //! AFTER         shell command run once trace has printed "Attaching"
@@ -31,7 +49,9 @@
 //!
 //! `{{TRACE}}`, `{{TARGETS}}` (absolute target directory), `{{SCRIPTS}}`
 //! (absolute tests/scripts, for script files) and `{{BEFORE_PID}}` are
-//! replaced in PROG, RUN, ARGS, BEFORE, AFTER and all expectations.
+//! replaced in PROG, RUN, REPL, ARGS, BEFORE, AFTER and all expectations;
+//! in REPL cases also `{{REPL_HOME}}` (trace's fresh, empty $HOME), so a
+//! typed `.save {{REPL_HOME}}/n.bt` writes where a `$` step can look.
 //! Commands run with the built targets' directory as cwd.
 
 use std::time::Duration;
@@ -62,6 +82,98 @@ pub struct Case {
 pub enum Program {
     Prog(String),
     Run(String),
+    Repl(Vec<Step>),
+}
+
+/// One step of a REPL case (see the table above).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// `> TEXT`: typed, Enter, wait for the next prompt.  TEXT as written:
+    /// `\t` becomes a Tab only when typed (see [`Step::keys`]).
+    Line(String),
+    /// `+ TEXT`: typed, Enter, no wait.
+    Partial(String),
+    /// `$ CMD`: a shell command the harness runs and waits for.
+    Shell(String),
+    /// `! KEY`.
+    Key(Key),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Key {
+    CtrlC,
+    CtrlD,
+    Tab,
+}
+
+impl Key {
+    const NAMES: [(&'static str, Key); 3] = [
+        ("ctrl-c", Key::CtrlC),
+        ("ctrl-d", Key::CtrlD),
+        ("tab", Key::Tab),
+    ];
+
+    pub fn byte(self) -> u8 {
+        match self {
+            Key::CtrlC => 0x03,
+            Key::CtrlD => 0x04,
+            Key::Tab => 0x09,
+        }
+    }
+}
+
+impl Step {
+    fn parse(line: &str) -> Result<Step, String> {
+        let (marker, text) = match line.split_at_checked(1) {
+            Some((m, rest)) if rest.is_empty() || rest.starts_with(' ') => {
+                (m, rest.strip_prefix(' ').unwrap_or(rest))
+            }
+            _ => ("", line),
+        };
+        match marker {
+            ">" => Ok(Step::Line(text.to_string())),
+            "+" => Ok(Step::Partial(text.to_string())),
+            "$" => Ok(Step::Shell(need(text, "a `$` step")?)),
+            "!" => Key::NAMES
+                .iter()
+                .find(|(name, _)| *name == text)
+                .map(|&(_, key)| Step::Key(key))
+                .ok_or_else(|| format!("unknown key `{text}` (ctrl-c, ctrl-d or tab)")),
+            _ => Err(format!(
+                "REPL step `{line}` should start with `> `, `+ `, `$ ` or `! `"
+            )),
+        }
+    }
+
+    /// What to write to the terminal for a typing step: the text with each
+    /// `\t` as a Tab, then Enter (a terminal sends CR for Enter).
+    pub fn keys(&self) -> Option<Vec<u8>> {
+        match self {
+            Step::Line(text) | Step::Partial(text) => {
+                Some(format!("{}\r", text.replace("\\t", "\t")).into_bytes())
+            }
+            Step::Key(key) => Some(vec![key.byte()]),
+            Step::Shell(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    /// As written in the case file.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Line(t) => write!(f, "> {t}"),
+            Step::Partial(t) => write!(f, "+ {t}"),
+            Step::Shell(c) => write!(f, "$ {c}"),
+            Step::Key(k) => {
+                let name = Key::NAMES
+                    .iter()
+                    .find(|(_, key)| key == k)
+                    .map_or("?", |n| n.0);
+                write!(f, "! {name}")
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +199,7 @@ struct Draft {
     line: usize,
     prog: Option<String>,
     run: Option<String>,
+    repl: Option<Vec<Step>>,
     args: Vec<String>,
     checks: Vec<Check>,
     timeout: Option<Duration>,
@@ -102,6 +215,7 @@ struct Draft {
 enum BlockKind {
     Prog,
     Expect,
+    Repl,
 }
 
 pub fn parse(text: &str) -> (Vec<Case>, Vec<ParseError>) {
@@ -131,7 +245,7 @@ pub fn parse(text: &str) -> (Vec<Case>, Vec<ParseError>) {
         if is_indented {
             errors.push(err(
                 lineno,
-                "indented line outside a PROG or EXPECT_BLOCK block",
+                "indented line outside a PROG, REPL or EXPECT_BLOCK block",
             ));
             continue;
         }
@@ -151,6 +265,7 @@ pub fn parse(text: &str) -> (Vec<Case>, Vec<ParseError>) {
                 line: lineno,
                 prog: None,
                 run: None,
+                repl: None,
                 args: Vec::new(),
                 checks: Vec::new(),
                 timeout: None,
@@ -204,12 +319,17 @@ fn apply(
     block: &mut Option<(BlockKind, usize, Vec<String>)>,
 ) -> Result<(), String> {
     match directive {
-        "PROG" | "RUN" if d.prog.is_some() || d.run.is_some() => {
-            return Err("a case has one PROG or one RUN".into());
+        "PROG" | "RUN" | "REPL" if d.prog.is_some() || d.run.is_some() || d.repl.is_some() => {
+            return Err("a case has one PROG, RUN or REPL".into());
         }
         "PROG" if value.is_empty() => *block = Some((BlockKind::Prog, lineno, Vec::new())),
         "PROG" => d.prog = Some(value.to_string()),
         "RUN" => d.run = Some(need(value, directive)?),
+        "REPL" => {
+            d.args.extend(split_args(value)?);
+            d.repl = Some(Vec::new());
+            *block = Some((BlockKind::Repl, lineno, Vec::new()));
+        }
         "ARGS" => d.args.extend(split_args(&need(value, directive)?)?),
         "EXPECT" => d.checks.push(Check::Line(need(value, directive)?)),
         "EXPECT_NONE" => d.checks.push(Check::None(need(value, directive)?)),
@@ -283,26 +403,58 @@ fn close_block(
     match kind {
         BlockKind::Prog => d.prog = Some(lines.join("\n")),
         BlockKind::Expect => d.checks.push(Check::Block(lines)),
+        // Block lines are contiguous (a blank line ends the block), so
+        // step i is on line start + 1 + i.
+        BlockKind::Repl => {
+            let mut steps = Vec::new();
+            for (i, line) in lines.iter().enumerate() {
+                match Step::parse(line) {
+                    Ok(step) => steps.push(step),
+                    Err(message) => errors.push(err(start + 1 + i, &message)),
+                }
+            }
+            d.repl = Some(steps);
+        }
     }
 }
 
 fn finish(d: Draft, cases: &mut Vec<Case>, errors: &mut Vec<ParseError>) {
-    let program = match (d.prog, d.run) {
-        (Some(p), None) => Program::Prog(p),
-        (None, Some(r)) => Program::Run(r),
+    let program = match (d.prog, d.run, d.repl) {
+        (Some(p), None, None) => Program::Prog(p),
+        (None, Some(r), None) => Program::Run(r),
+        (None, None, Some(steps)) => Program::Repl(steps),
         _ => {
             errors.push(err(
                 d.line,
-                &format!("case `{}` has neither PROG nor RUN", d.name),
+                &format!("case `{}` has no PROG, RUN or REPL", d.name),
             ));
             return;
         }
     };
+    if matches!(program, Program::Repl(_)) {
+        // The session ends when its steps do: there is no moment at which
+        // AFTER would start; and a terminal has one output stream.
+        let misfit = if !d.after.is_empty() {
+            Some("AFTER does not go with REPL (use a `$` step)")
+        } else if d
+            .checks
+            .iter()
+            .any(|c| matches!(c, Check::StderrLine(_) | Check::StderrRegex(_)))
+        {
+            Some("EXPECT_STDERR* does not go with REPL (a terminal has one output: use EXPECT*)")
+        } else {
+            None
+        };
+        if let Some(why) = misfit {
+            errors.push(err(d.line, &format!("case `{}`: {why}", d.name)));
+            return;
+        }
+    }
     if matches!(program, Program::Run(_)) && !d.args.is_empty() {
         errors.push(err(
             d.line,
             &format!(
-                "case `{}`: ARGS only goes with PROG (put them in RUN)",
+                "case `{}`: ARGS only goes with PROG or REPL (put them in RUN)",
                 d.name
             ),
         ));
@@ -414,6 +566,19 @@ pub fn self_check() -> Result<(), String> {
         "AFTER kill -TERM $TRACE_PID",
         "EXPECT_STDERR_REGEX error",
         "NO_ORACLE because",
+        "",
+        "NAME third case",
+        "REPL -p 123",
+        "    > uprobe:./db:snapshot {",
+        "    +   @n = count();",
+        "    > }",
+        "    $ ./db 10",
+        "    > .pro\\t",
+        "    >",
+        "    ! ctrl-c",
+        "    ! tab",
+        "    ! ctrl-d",
+        "EXPECT @n: 10",
     ]
     .join("\n");
     let (cases, errors) = parse(&sample);
@@ -423,8 +588,8 @@ pub fn self_check() -> Result<(), String> {
             "parse errors: got {errors:?}, want {expect_errors:?}"
         ));
     }
-    let [a, b] = &cases[..] else {
-        return Err(format!("expected 2 cases, got {}", cases.len()));
+    let [a, b, c] = &cases[..] else {
+        return Err(format!("expected 3 cases, got {}", cases.len()));
     };
     let ok = a.name == "first case"
         && a.line == 2
@@ -444,14 +609,50 @@ pub fn self_check() -> Result<(), String> {
         && b.timeout == DEFAULT_TIMEOUT
         && b.exit_code == 0
         && b.no_oracle.as_deref() == Some("because");
+    let steps = [
+        Step::Line("uprobe:./db:snapshot {".into()),
+        Step::Partial("  @n = count();".into()),
+        Step::Line("}".into()),
+        Step::Shell("./db 10".into()),
+        Step::Line(".pro\\t".into()),
+        Step::Line(String::new()),
+        Step::Key(Key::CtrlC),
+        Step::Key(Key::Tab),
+        Step::Key(Key::CtrlD),
+    ];
+    let ok = ok
+        && c.program == Program::Repl(steps.to_vec())
+        && c.args == ["-p", "123"]
+        && matches!(&c.checks[..], [Check::Line(l)] if l == "@n: 10")
+        && steps[1].keys().as_deref() == Some(&b"  @n = count();\r"[..])
+        && steps[4].keys().as_deref() == Some(&b".pro\t\r"[..])
+        && steps[6].keys().as_deref() == Some(&[3u8][..])
+        && steps[3].keys().is_none()
+        && steps
+            .iter()
+            .all(|s| Step::parse(&s.to_string()).as_ref() == Ok(s));
     if !ok {
         return Err(format!("parsed sample wrongly: {cases:#?}"));
     }
     let bad: &[(&str, &str)] = &[
         ("PROG x", "before the first NAME"),
-        ("NAME a\nEXPECT x", "neither PROG nor RUN"),
-        ("NAME a\nPROG x\nRUN y", "one PROG or one RUN"),
+        ("NAME a\nEXPECT x", "no PROG, RUN or REPL"),
+        ("NAME a\nPROG x\nRUN y", "one PROG, RUN or REPL"),
+        ("NAME a\nPROG x\nREPL\n  > y", "one PROG, RUN or REPL"),
         ("NAME a\nRUN y\nARGS -v", "ARGS only goes with PROG"),
+        (
+            "NAME a\nREPL\n  > x\nAFTER y",
+            "AFTER does not go with REPL",
+        ),
+        (
+            "NAME a\nREPL\n  > x\nEXPECT_STDERR y",
+            "EXPECT_STDERR* does not go",
+        ),
+        ("NAME a\nREPL\n  > x\n  ? y", "should start with"),
+        ("NAME a\nREPL\n  >x", "should start with"),
+        ("NAME a\nREPL\n  ! alt-x", "unknown key"),
+        ("NAME a\nREPL\n  $", "needs a value"),
+        ("NAME a\nREPL\n\nEXPECT x", "empty block"),
         ("NAME a\nPROG x\nTIMEOUT soon", "not a number"),
         ("NAME a\nPROG x\nEXPECT_REGEX [x", "bad regex"),
         ("NAME a\nPROG x\nEXPECT_BLOCK\n\nEXPECT y", "empty block"),
