@@ -73,7 +73,7 @@ pub fn complete(line: &str, pos: usize, ctx: &CompletionContext) -> (usize, Vec<
     }
     let text = &line[..pos];
     let (start, mut found) =
-        if text.trim_start().starts_with('.') { command(text) } else { in_program(text, ctx) };
+        if text.trim_start().starts_with('.') { command(text) } else { in_input(text, ctx) };
     found.sort();
     found.dedup();
     if found.is_empty() {
@@ -136,17 +136,42 @@ fn is_value(tok: &Tok) -> bool {
     matches!(tok, Tok::Int(_) | Tok::Str(_) | Tok::Var(_) | Tok::Positional(_) | Tok::PositionalCount)
 }
 
-/// Everything but commands: an attach point, a map, or a name in code.
+/// Everything but commands. The REPL takes probes and also bare
+/// statements (`print(@m)`), so a first word still being typed may be
+/// either: both kinds are offered.
+fn in_input(text: &str, ctx: &CompletionContext) -> (usize, Vec<String>) {
+    let first = text.trim_start();
+    let first_word_only = !first.is_empty() && !first.contains(|c: char| !c.is_alphanumeric() && c != '_');
+    if first_word_only {
+        let (start, mut found) = in_program(text, ctx);
+        found.extend(in_code(text, ctx, Mode::Code, Where::Code(1)).1);
+        found.sort();
+        found.dedup();
+        return (start, found);
+    }
+    if first.is_empty() || super::eval::looks_like_probe(text) {
+        in_program(text, ctx)
+    } else {
+        in_code(text, ctx, Mode::Code, Where::Code(1))
+    }
+}
+
+/// Probes: an attach point, a map, or a name in code.
 fn in_program(text: &str, ctx: &CompletionContext) -> (usize, Vec<String>) {
+    in_code(text, ctx, Mode::Program, Where::Top)
+}
+
+/// Completion in text lexed in `mode`, starting `at` a place in a program.
+fn in_code(text: &str, ctx: &CompletionContext, mode: Mode, start_at: Where) -> (usize, Vec<String>) {
     let none = (text.len(), Vec::new());
-    let (tokens, errors) = tokenize(text, FileId::default(), Mode::Program);
+    let (tokens, errors) = tokenize(text, FileId::default(), mode);
     let open = |e: &SyntaxError| {
         matches!(e, SyntaxError::Lex { error: LexError::UnterminatedString | LexError::UnterminatedComment, .. })
     };
     if errors.iter().any(open) {
         return none; // The cursor is inside a string or a comment.
     }
-    let at = tokens.iter().fold(Where::Top, |at, t| after(at, &t.1));
+    let at = tokens.iter().fold(start_at, |at, t| after(at, &t.1));
     let last: Option<&Spanned> = tokens.last();
     let touching = last.filter(|t| t.2 == text.len());
     let (start, word, prev) = match touching {
@@ -215,7 +240,8 @@ mod tests {
 
     #[test]
     fn probe_types() {
-        assert_eq!(words("u"), ["u:", "uprobe:", "ur:", "uretprobe:", "usdt:"]);
+        // A first word may also start a bare statement (`uid`, `union`).
+        assert_eq!(words("u"), ["u:", "uid", "union", "uprobe:", "ur:", "uretprobe:", "usdt:"]);
         assert_eq!(words("B"), ["BEGIN"]);
         assert_eq!(words("").len(), sources::PROBE_TYPES.len());
         assert_eq!(words("  \n").len(), sources::PROBE_TYPES.len());
@@ -294,6 +320,17 @@ mod tests {
         let all = words(&head);
         assert!(all.contains(&"usdt:many".to_string()) && all.contains(&"many".to_string()), "{all:?}");
         assert!(words("usdt:/etc/passwd:").is_empty());
+    }
+
+    /// The REPL runs bare statements: they complete like code in a block.
+    #[test]
+    fn bare_statements_complete_like_code() {
+        assert_eq!(at_end("print(@c"), (6, strs(&["@calls", "@count"])));
+        assert_eq!(words("@x = co"), ["comm", "count("]);
+        assert_eq!(words("clear(@"), ["@", "@calls", "@count", "@x"]);
+        let first = words("pr");
+        assert!(first.contains(&"print(".to_string()) && first.contains(&"profile:".to_string()), "{first:?}");
+        assert_eq!(words("t:sysc"), ["syscalls:"].map(String::from).into_iter().filter(|_| tracepoint::tracefs_root().is_ok()).collect::<Vec<_>>());
     }
 
     #[test]

@@ -171,7 +171,7 @@ fn parse_input(text: &str, file: FileId) -> Result<Ast, Vec<Diagnostic>> {
 }
 
 /// `kind:...`, `BEGIN`, `END`: the start of a probe, not of a statement.
-fn looks_like_probe(text: &str) -> bool {
+pub(super) fn looks_like_probe(text: &str) -> bool {
     let head: String = text
         .trim_start()
         .chars()

@@ -246,11 +246,18 @@ pub fn from_terminal(names: SessionNames, pid: Option<i32>) -> Result<(Inputs, C
 /// many are queued, output is dropped and counted instead.
 const CONSOLE_BACKLOG: usize = 4096;
 
+/// What the printer thread is handed.
+enum ToTerminal {
+    Text(String),
+    /// Answer once everything before has been printed.
+    Sync(Sender<()>),
+}
+
 /// Where the main thread's output goes: stdout, or on a terminal the
 /// printer thread. Text is buffered until `flush`.
 pub struct Console {
     buf: Vec<u8>,
-    to_printer: Option<(SyncSender<String>, JoinHandle<()>)>,
+    to_printer: Option<(SyncSender<ToTerminal>, JoinHandle<()>)>,
     /// Messages dropped because the terminal fell behind.
     pub dropped: u64,
 }
@@ -261,10 +268,17 @@ impl Console {
     }
 
     fn terminal(mut printer: impl ExternalPrinter + Send + 'static) -> Console {
-        let (tx, rx) = sync_channel::<String>(CONSOLE_BACKLOG);
+        let (tx, rx) = sync_channel::<ToTerminal>(CONSOLE_BACKLOG);
         let thread = std::thread::spawn(move || {
             for msg in rx {
-                let _ = printer.print(msg);
+                match msg {
+                    ToTerminal::Text(text) => {
+                        let _ = printer.print(text);
+                    }
+                    ToTerminal::Sync(done) => {
+                        let _ = done.send(());
+                    }
+                }
             }
         });
         Console { buf: Vec::new(), to_printer: Some((tx, thread)), dropped: 0 }
@@ -274,6 +288,29 @@ impl Console {
     /// diagnostics come this way too, so everything stays in order).
     pub fn is_terminal(&self) -> bool {
         self.to_printer.is_some()
+    }
+
+    /// Wait until what has been written so far is on the terminal, so a
+    /// line's output comes before the next prompt. Bounded: the line editor
+    /// could in theory hold the printer up until the next prompt.
+    pub fn sync(&mut self) {
+        let _ = self.flush();
+        if let Some((tx, _)) = &self.to_printer {
+            let (done, printed) = channel();
+            if tx.try_send(ToTerminal::Sync(done)).is_ok() {
+                let _ = printed.recv_timeout(std::time::Duration::from_millis(500));
+            }
+        }
+    }
+
+    /// The session is ending while the line editor is still reading: hand
+    /// it what is queued, then write straight to stdout.
+    pub fn leave_editor(&mut self) {
+        let _ = self.flush();
+        if let Some((tx, thread)) = self.to_printer.take() {
+            drop(tx);
+            let _ = thread.join();
+        }
     }
 
     /// Flush and wait until everything has been printed.
@@ -299,7 +336,8 @@ impl Write for Console {
         let bytes = std::mem::take(&mut self.buf);
         match &self.to_printer {
             Some((tx, _)) => {
-                if let Err(TrySendError::Full(_)) = tx.try_send(String::from_utf8_lossy(&bytes).into_owned()) {
+                let text = ToTerminal::Text(String::from_utf8_lossy(&bytes).into_owned());
+                if let Err(TrySendError::Full(_)) = tx.try_send(text) {
                     self.dropped += 1;
                 }
                 Ok(())

@@ -65,6 +65,8 @@ pub fn run(opts: ReplOptions) -> u8 {
     if terminal {
         repl.info("trace: type probes or statements; .help lists commands; Ctrl-D quits");
     }
+    // Whether the reader is in the line editor (not waiting for us).
+    let mut reading = true;
     loop {
         if repl.live.exit_requested() {
             break;
@@ -87,6 +89,7 @@ pub fn run(opts: ReplOptions) -> u8 {
         if !ready[1] {
             continue;
         }
+        reading = false;
         let flow = match inputs.take() {
             Input::Text(text) => repl.eval(&text),
             Input::Interrupted => Flow::Continue,
@@ -99,7 +102,20 @@ pub fn run(opts: ReplOptions) -> u8 {
         if flow == Flow::Quit {
             break;
         }
+        repl.console.sync();
         inputs.done();
+        reading = true;
+    }
+    // Ended by exit() or a signal while the editor has the terminal: take
+    // it back, and leave the prompt line before printing the maps.
+    let editing = terminal && reading;
+    if editing {
+        repl.console.leave_editor();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Some(mode) = &saved_mode {
+            mode.restore();
+        }
+        println!();
     }
     let failed = repl.failed && !terminal;
     let Repl { live, mut console, sources, .. } = repl;
@@ -107,6 +123,11 @@ pub fn run(opts: ReplOptions) -> u8 {
         crate::diag::render_to_stderr(&sources, &[crate::diag::Diagnostic::error(e.to_string())]);
     }
     console.close();
+    if editing {
+        // Bracketed paste off, as the editor would have left it.
+        print!("\x1b[?2004l");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    }
     if let Some(mode) = saved_mode {
         mode.restore();
     }

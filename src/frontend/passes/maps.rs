@@ -224,7 +224,11 @@ fn live_string_too_long(name: &str, what: &str, have: u32, want: u32, span: Span
 pub fn describe_map(info: &MapInfo) -> String {
     let keys: Vec<String> = info.keys.iter().map(|k| k.to_string()).collect();
     let keys = if keys.is_empty() { String::new() } else { format!("[{}]", keys.join(", ")) };
-    let value = info.value.map_or_else(|| "unassigned".to_string(), describe);
+    let value = match info.value {
+        None => "unassigned".to_string(),
+        Some(MapValue::Agg(_)) => info.value.map(describe).unwrap_or_default(),
+        Some(_) => info.value_type().to_string(),
+    };
     format!("{}{keys} {value}", info.display_name())
 }
 
