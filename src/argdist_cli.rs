@@ -37,7 +37,10 @@ pub fn wanted_in(m: &ArgMatches) -> bool {
 /// The program and the report settings for the `-C`/`-H` specs, if any.
 /// Warnings (e.g. a signature type that disagrees with the debug info) come
 /// back with the program.
-pub fn program(m: &ArgMatches, sources: &mut SourceMap) -> Option<Result<(Program, ArgdistReport, Vec<Diagnostic>), Vec<Diagnostic>>> {
+/// The AST of the specs, how to report them, and warnings.
+pub type ArgdistProgram = (Program, ArgdistReport, Vec<Diagnostic>);
+
+pub fn program(m: &ArgMatches, sources: &mut SourceMap) -> Option<Result<ArgdistProgram, Vec<Diagnostic>>> {
     let mut specs = Vec::new();
     for (flag, kind) in [("count", SpecKind::Count), ("hist", SpecKind::Hist)] {
         // Keep the command-line order of -C and -H together.

@@ -70,6 +70,10 @@ pub fn compile_ast(ast: frontend::ast::Program, opts: &CompileOptions) -> Result
     allocate(ast, compiled, checked.maps)
 }
 
+/// The smallest string slot of a map created in the REPL (bpftrace's
+/// default string size).
+pub const REPL_MIN_STRING: u32 = 64;
+
 /// The REPL: compile more probes (or statements wrapped in `BEGIN`) into a
 /// live session whose maps have the types in `maps` and whose maps and
 /// event tables are `tables`. The result's `compiled` holds the session's
@@ -85,7 +89,11 @@ pub fn compile_more(
     for info in known.maps.values_mut() {
         info.live = true;
     }
-    let checked = passes::check_with_maps(&ast, &ctx, &opts.params, known)?;
+    let mut checked = passes::check_with_maps(&ast, &ctx, &opts.params, known)?;
+    // A map's layout is fixed once it exists, so string slots of new maps
+    // get room for what later lines may store (`@name = "a"` then
+    // `@name = comm`).
+    checked.maps.widen_strings(|name| !maps.maps.contains_key(name), REPL_MIN_STRING);
     let compiled = codegen::lower::lower_more(&checked, opts.start_ns, tables)?;
     allocate(ast, compiled, checked.maps)
 }
@@ -243,7 +251,8 @@ mod tests {
         assert_eq!(two.compiled.probes.len(), 1, "only the new probe");
     }
 
-    /// A live map's layout cannot change under running probes.
+    /// A live map's layout cannot change under running probes; its string
+    /// slots were made roomy when it was created.
     #[test]
     fn a_longer_string_key_for_a_live_map_is_refused() {
         let mut sources = SourceMap::new();
@@ -251,11 +260,11 @@ mod tests {
         let first = sources.add("<line 1>", "BEGIN { @m[comm] = count(); }");
         let ast = frontend::parser::parse_program(sources.text(first), first).unwrap();
         let one = compile_more(ast, &opts, &MapTable::default(), &codegen::lower::session_tables()).expect("compiles");
-        let second = sources.add("<line 2>", "BEGIN { @m[\"a string longer than sixteen bytes\"] = count(); @m[\"short\"] = count(); }");
+        let second = sources.add("<line 2>", "BEGIN { @m[\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"] = count(); @m[\"short\"] = count(); }");
         let ast = frontend::parser::parse_program(sources.text(second), second).unwrap();
         let diags = compile_more(ast, &opts, &one.maps, &one.compiled).err().expect("refused");
         let text = diag::render_to_string(&sources, &diags);
-        assert!(text.contains("map @m is live with keys of at most 16 bytes; this string needs"), "{text}");
+        assert!(text.contains("map @m is live with keys of at most 64 bytes; this string needs 81"), "{text}");
         assert_eq!(diags.len(), 1, "a shorter string fits: {text}");
     }
 

@@ -138,7 +138,15 @@ fn lower_onto(program: &CheckedProgram, start_ns: u64, base: &mut Compiled) -> R
     for (name, info) in &program.maps.maps {
         let decl = MapDecl::for_user(info);
         let id = match t.compiled.maps.iter().position(|m| m.user.is_some() && m.name == decl.name) {
-            Some(id) => id,
+            Some(id) => {
+                // Same layout (the checker saw to it); how values print may
+                // have changed (an int map that now also holds unsigned values).
+                let old = &mut t.compiled.maps[id];
+                if (old.kind, old.key_size, old.value_size) == (decl.kind, decl.key_size, decl.value_size) {
+                    old.user = decl.user;
+                }
+                id
+            }
             None => {
                 t.compiled.maps.push(decl);
                 t.compiled.maps.len() - 1

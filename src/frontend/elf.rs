@@ -92,12 +92,16 @@ pub struct ElfSymbols {
     loads: Vec<Load>,
 }
 
+/// A cached index and what identifies the file it was made from
+/// (modification time, size).
+type CacheEntry = (Option<SystemTime>, u64, Rc<ElfSymbols>);
+
 /// Open and index `path`.
 pub fn open(path: &Path) -> Result<Rc<ElfSymbols>, ElfError> {
     // Attach-point expansion and the DWARF reader both need a binary's
     // symbols: index each file once per process (and again if it changes).
     thread_local! {
-        static CACHE: RefCell<HashMap<PathBuf, (Option<SystemTime>, u64, Rc<ElfSymbols>)>> = RefCell::default();
+        static CACHE: RefCell<HashMap<PathBuf, CacheEntry>> = RefCell::default();
     }
     let meta = std::fs::metadata(path).ok();
     let stamp = (meta.as_ref().and_then(|m| m.modified().ok()), meta.as_ref().map_or(0, |m| m.len()));

@@ -28,7 +28,7 @@ pub fn run(repl: &mut Repl, file: FileId) -> Flow {
         ".detach" => detach(repl, arg, arg_span),
         ".save" => save(repl, arg, arg_span),
         ".load" => load(repl, arg, arg_span),
-        ".quit" | ".exit" => return Flow::Quit,
+        ".quit" => return Flow::Quit,
         _ => {
             let names = COMMANDS.iter().map(|(c, _)| *c);
             let mut d = Diagnostic::error(format!("unknown command `{cmd}`")).at(cmd_span, "not a REPL command");
@@ -93,6 +93,10 @@ fn maps(repl: &mut Repl) {
 }
 
 fn detach(repl: &mut Repl, arg: &str, span: Span) {
+    if arg.is_empty() {
+        let d = Diagnostic::error("`.detach` needs a probe id, or `all`").at(span, "e.g. `.detach 1`");
+        return repl.report(&[d.note("`.probes` lists the ids")]);
+    }
     if arg == "all" {
         let n = repl.live.detach_all();
         return say(repl, &format!("detached {n} probe{}\n", if n == 1 { "" } else { "s" }));
@@ -125,17 +129,32 @@ fn save(repl: &mut Repl, path: &str, span: Span) {
     if repl.live.blocks().is_empty() {
         return repl.report(&[Diagnostic::error("nothing to save: no probes are attached").at(span, "not written")]);
     }
-    let mut text = String::from("// Saved from a trace REPL session: the probes attached at the time.\n");
+    let mut text = String::from("// Saved from a trace REPL session: what ran once, then the probes attached.\n");
     if let Some(pid) = repl.live.pid() {
         text += &format!("// The session traced pid {pid}: run with `trace -p PID {path}`.\n");
+    }
+    for block in &repl.setup {
+        text += &format!("\n{block}\n");
     }
     for b in repl.live.blocks() {
         text += &format!("\n{}\n", b.source.trim());
     }
     let n = repl.live.blocks().len();
-    match std::fs::write(path, text) {
-        Ok(()) => say(repl, &format!("saved {n} probe{} to {path}\n", if n == 1 { "" } else { "s" })),
-        Err(e) => repl.report(&[Diagnostic::error(format!("cannot write {path}: {e}")).at(span, "this file")]),
+    if let Err(e) = std::fs::write(path, &text) {
+        return repl.report(&[Diagnostic::error(format!("cannot write {path}: {e}")).at(span, "this file")]);
+    }
+    say(repl, &format!("saved {n} probe{} to {path}\n", if n == 1 { "" } else { "s" }));
+    // A map may owe its type to a probe detached since: say so now, not
+    // when the script is next run.
+    let file = repl.sources.add(path, text);
+    if let Err(diags) = crate::compile(&repl.sources, file, &repl.opts) {
+        let mut d = Diagnostic::warning(format!("{path} does not compile on its own"))
+            .at(span, "saved anyway")
+            .note("a map it uses may have been typed by a probe detached since; edit the file");
+        if let Some(first) = diags.iter().find(|d| d.is_error()) {
+            d = d.note(format!("first error: {}", first.message));
+        }
+        repl.report(&[d]);
     }
 }
 
@@ -143,11 +162,27 @@ fn load(repl: &mut Repl, path: &str, span: Span) {
     if path.is_empty() {
         return repl.report(&[Diagnostic::error("`.load` needs a file name").at(span, "e.g. `.load probes.bt`")]);
     }
-    match std::fs::read_to_string(path) {
+    match read_script(path) {
         Ok(text) => {
             let file = repl.sources.add(path, text);
             repl.eval_code(file);
         }
         Err(e) => repl.report(&[Diagnostic::error(format!("cannot read {path}: {e}")).at(span, "this file")]),
     }
+}
+
+/// Scripts are small text files: a fifo would block the session and a
+/// device could be endless.
+const MAX_SCRIPT: u64 = 4 << 20;
+
+fn read_script(path: &str) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_SCRIPT {
+        return Err(format!("{} bytes is too large for a script", meta.len()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

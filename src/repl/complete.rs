@@ -37,8 +37,7 @@ use crate::source::FileId;
 use sources::{attach_point, identifiers, matching, paths};
 
 /// Where candidates come from, once this module has found the word.
-#[path = "complete_sources.rs"]
-mod sources;
+use super::complete_sources as sources;
 
 /// The REPL commands with a one-line help each (usage, then what it does).
 pub const COMMANDS: &[(&str, &str)] = &[

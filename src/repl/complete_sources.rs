@@ -1,4 +1,4 @@
-//! The candidates of [`super::complete`], once it has found the word and
+//! The candidates of [`super::complete::complete`], once it has found the word and
 //! its context: the language's names, directory listings, and attach
 //! points — probe types, then the part after each type, one `:`-separated
 //! part at a time, read from the sources `frontend::probes` expands attach
@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::{CompletionContext, MAX_CANDIDATES};
+use super::complete::{CompletionContext, MAX_CANDIDATES};
 use crate::frontend::builtins::{BUILTIN_NAMES, FUNCTION_NAMES};
 use crate::frontend::{elf, libpath, tracepoint, usdt};
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use crate::diag::{render_to_stderr, render_to_text, Diagnostic};
-use crate::frontend::ast::{AttachPoint, Block, Probe, Program as Ast};
+use crate::frontend::ast::{AttachPoint, Block, ExprKind, Probe, Program as Ast, StmtKind};
 use crate::frontend::parser;
 use crate::frontend::passes::MapTable;
 use crate::runtime::live::{BlockSpec, LiveSession};
@@ -36,6 +36,9 @@ pub struct Repl {
     lines: usize,
     /// Whether any input was refused (the exit code of a piped session).
     pub failed: bool,
+    /// What ran once and shaped the maps (`BEGIN` blocks, map assignments
+    /// typed as statements), as `BEGIN` blocks for `.save` to put first.
+    pub setup: Vec<String>,
 }
 
 impl Repl {
@@ -49,6 +52,7 @@ impl Repl {
             names,
             lines: 0,
             failed: false,
+            setup: Vec::new(),
         }
     }
 
@@ -73,8 +77,8 @@ impl Repl {
     /// Compile, load and attach (or run once) the code in `file`.
     pub fn eval_code(&mut self, file: FileId) {
         let started = Instant::now();
-        let ast = match parse_input(self.sources.text(file), file) {
-            Ok(ast) => ast,
+        let (ast, bare) = match parse_input(self.sources.text(file), file) {
+            Ok(parsed) => parsed,
             Err(d) => return self.report(&d),
         };
         if ast.probes.is_empty() {
@@ -85,11 +89,20 @@ impl Repl {
             Err(d) => return self.report(&d),
         };
         let blocks = block_specs(&program, &self.sources);
-        let ids = match self.install(&program, blocks) {
-            Ok(ids) => ids,
+        let (ids, begin_error) = match self.install(&program, blocks) {
+            Ok(done) => done,
             Err(d) => return self.report(&d),
         };
         self.maps = program.maps;
+        self.setup.extend(setup_blocks(&program.ast, bare, &self.sources));
+        if let Some(e) = begin_error {
+            let d = Diagnostic::error(format!("the statements could not run: {e}"));
+            let span = program.compiled.probes.first().map(|p| p.resolved.span);
+            self.report(&[match span {
+                Some(s) => d.at(s, "not run"),
+                None => d,
+            }]);
+        }
         if let Ok(mut names) = self.names.maps.lock() {
             *names = self.maps.maps.values().map(|m| m.display_name()).collect();
         }
@@ -103,7 +116,13 @@ impl Repl {
         self.print_events();
     }
 
-    fn install(&mut self, program: &Program, blocks: Vec<BlockSpec>) -> Result<Vec<u32>, Vec<Diagnostic>> {
+    /// Load and attach; on success the live session has committed the
+    /// line (a BEGIN part that failed to run comes back beside the ids).
+    fn install(
+        &mut self,
+        program: &Program,
+        blocks: Vec<BlockSpec>,
+    ) -> Result<(Vec<u32>, Option<session::SessionError>), Vec<Diagnostic>> {
         let new_maps = self.live.new_maps(&program.compiled).map_err(|e| vec![session_diagnostic(program, None, e)])?;
         let linked = link_all(program, &self.live.map_fds(&new_maps))?;
         let progs = session::load_all(&program.compiled, &linked)
@@ -128,7 +147,7 @@ impl Repl {
             self.failed = true;
         }
         if self.console.is_terminal() {
-            let text = render_to_text(&self.sources, diags, true);
+            let text = render_to_text(&self.sources, diags, colour_wanted());
             let _ = self.console.write_all(text.as_bytes());
             let _ = self.console.flush();
         } else {
@@ -148,26 +167,61 @@ impl Repl {
     }
 }
 
+/// Colours unless the user or the terminal says no (NO_COLOR, TERM=dumb).
+fn colour_wanted() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::env::var("TERM").map_or(true, |t| t != "dumb")
+}
+
 /// Probes (`uprobe:./db:f { ... }`), or statements with no probe around
-/// them, which run once as a `BEGIN` block. When neither parses, the error
-/// shown is the one for what the input looks like.
-fn parse_input(text: &str, file: FileId) -> Result<Ast, Vec<Diagnostic>> {
+/// them (then `true`), which run once as a `BEGIN` block. When neither
+/// parses, the error shown is the one for what the input looks like.
+fn parse_input(text: &str, file: FileId) -> Result<(Ast, bool), Vec<Diagnostic>> {
     let as_program = parser::parse_program(text, file);
-    if let Ok(p) = &as_program {
+    if let Ok(p) = as_program.as_ref() {
         if !p.probes.is_empty() {
-            return as_program;
+            return as_program.map(|p| (p, false));
         }
     }
     match parser::parse_stmts(text, file) {
-        Ok(stmts) if stmts.is_empty() => Ok(Ast::default()),
+        Ok(stmts) if stmts.is_empty() => Ok((Ast::default(), true)),
         Ok(stmts) => {
             let span = Span::new(file, 0, text.trim_end().len());
             let attach = vec![AttachPoint { text: "BEGIN".into(), span }];
-            Ok(Ast { probes: vec![Probe { attach, pred: None, body: Block { stmts, span }, span }] })
+            Ok((Ast { probes: vec![Probe { attach, pred: None, body: Block { stmts, span }, span }] }, true))
         }
         Err(stmt_errors) if looks_like_probe(text) => as_program.and(Err(stmt_errors)),
         Err(stmt_errors) => Err(stmt_errors),
     }
+}
+
+/// What of an accepted input `.save` must replay for the probes to make
+/// sense on their own: `BEGIN` blocks as typed, and of bare statements the
+/// map assignments (which decide maps' types and first values), not their
+/// prints or clears.
+fn setup_blocks(ast: &Ast, bare: bool, sources: &SourceMap) -> Vec<String> {
+    let begin_only = |p: &&Probe| p.attach.iter().all(|a| a.text == "BEGIN");
+    let mut out = Vec::new();
+    for probe in ast.probes.iter().filter(begin_only) {
+        if !bare {
+            out.push(sources.slice(probe.span).trim().to_string());
+            continue;
+        }
+        let kept: Vec<&str> = probe
+            .body
+            .stmts
+            .iter()
+            .filter(|st| match &st.kind {
+                StmtKind::AssignMap { .. } => true,
+                StmtKind::Expr(e) => matches!(&e.kind, ExprKind::IncDec { target, .. } if matches!(target.kind, ExprKind::Map(_))),
+                _ => false,
+            })
+            .map(|st| sources.slice(st.span).trim().trim_end_matches(';'))
+            .collect();
+        if !kept.is_empty() {
+            out.push(format!("BEGIN {{ {}; }}", kept.join("; ")));
+        }
+    }
+    out
 }
 
 /// `kind:...`, `BEGIN`, `END`: the start of a probe, not of a statement.
@@ -214,7 +268,8 @@ mod tests {
     fn statements_become_a_begin_block() {
         let mut sources = SourceMap::new();
         let file = sources.add("<line 1>", "print(@m)");
-        let ast = parse_input(sources.text(file), file).expect("parses");
+        let (ast, bare) = parse_input(sources.text(file), file).expect("parses");
+        assert!(bare);
         assert_eq!(ast.probes.len(), 1);
         assert_eq!(ast.probes[0].attach[0].text, "BEGIN");
     }
@@ -223,8 +278,23 @@ mod tests {
     fn probes_stay_probes() {
         let mut sources = SourceMap::new();
         let file = sources.add("<line 1>", "uprobe:./db:snapshot { @n = count(); } END { print(@n); }");
-        let ast = parse_input(sources.text(file), file).expect("parses");
+        let (ast, bare) = parse_input(sources.text(file), file).expect("parses");
+        assert!(!bare);
         assert_eq!(ast.probes.len(), 2);
+    }
+
+    #[test]
+    fn save_replays_map_assignments_and_begin_blocks() {
+        let mut sources = SourceMap::new();
+        let bare = sources.add("<line 1>", "@x = 0; print(@x); @m[1] = 2; @n++; clear(@m)");
+        let (ast, is_bare) = parse_input(sources.text(bare), bare).unwrap();
+        assert_eq!(setup_blocks(&ast, is_bare, &sources), ["BEGIN { @x = 0; @m[1] = 2; @n++; }"]);
+        let begin = sources.add("<line 2>", "BEGIN { printf(\"hi\\n\"); } uprobe:./db:f { @c = count(); }");
+        let (ast, is_bare) = parse_input(sources.text(begin), begin).unwrap();
+        assert_eq!(setup_blocks(&ast, is_bare, &sources), ["BEGIN { printf(\"hi\\n\"); }"]);
+        let only_prints = sources.add("<line 3>", "print(@x)");
+        let (ast, is_bare) = parse_input(sources.text(only_prints), only_prints).unwrap();
+        assert!(setup_blocks(&ast, is_bare, &sources).is_empty());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::io::{BufRead, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -89,9 +90,25 @@ fn pair() -> std::io::Result<(Inputs, Feed)> {
     Ok((Inputs { rx, wake: wake_r, ack: ack_tx }, Feed { tx, wake: wake_w, ack: ack_rx }))
 }
 
-/// True while `text` has more `{` than `}` outside strings and comments:
-/// the block goes on on the next line.
+/// Whether the input goes on on the next line: while `text` has more `{`
+/// than `}` outside strings and comments, after a trailing `,` (attach
+/// points listed over lines), and after a probe header with no block yet
+/// (bpftrace scripts often put the predicate and `{` on lines of their
+/// own). Commands are always one line.
 pub fn needs_more(text: &str) -> bool {
+    let trimmed = text.trim();
+    if trimmed.starts_with('.') || trimmed.is_empty() {
+        return false;
+    }
+    let (depth, code) = brace_depth(text);
+    depth > 0
+        || (depth == 0 && code.trim_end().ends_with(','))
+        || (!code.contains('{') && super::eval::looks_like_probe(text))
+}
+
+/// Unclosed `{`s, and the text with strings and comments taken out.
+fn brace_depth(text: &str) -> (i64, String) {
+    let mut code = String::new();
     let mut depth: i64 = 0;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -124,12 +141,18 @@ pub fn needs_more(text: &str) -> bool {
                     last = c;
                 }
             }
-            '{' => depth += 1,
-            '}' => depth -= 1,
-            _ => {}
+            '{' => {
+                depth += 1;
+                code.push(c);
+            }
+            '}' => {
+                depth -= 1;
+                code.push(c);
+            }
+            _ => code.push(c),
         }
     }
-    depth > 0
+    (depth, code)
 }
 
 /// Lines from a pipe or file: blocks are joined while braces are open.
@@ -137,9 +160,18 @@ pub fn from_stdin() -> std::io::Result<Inputs> {
     let (inputs, mut feed) = pair()?;
     std::thread::spawn(move || {
         let mut block = String::new();
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            block.push_str(&line);
+        let mut stdin = std::io::stdin().lock();
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            match stdin.read_until(b'\n', &mut raw) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            // Not UTF-8 is not the end: the line is read as best it can be
+            // and the parser reports what it cannot make sense of.
+            let line = String::from_utf8_lossy(&raw);
+            block.push_str(line.trim_end_matches(['\n', '\r']));
             block.push('\n');
             if needs_more(&block) {
                 continue;
@@ -258,22 +290,32 @@ enum ToTerminal {
 pub struct Console {
     buf: Vec<u8>,
     to_printer: Option<(SyncSender<ToTerminal>, JoinHandle<()>)>,
+    /// Set while the printer thread should skip what is queued (Ctrl-C).
+    discard: Arc<AtomicBool>,
     /// Messages dropped because the terminal fell behind.
     pub dropped: u64,
 }
 
+/// Output goes to the terminal in pieces of about this size, so Ctrl-C can
+/// stop a long print between two of them.
+const CHUNK: usize = 16 * 1024;
+
 impl Console {
     pub fn plain() -> Console {
-        Console { buf: Vec::new(), to_printer: None, dropped: 0 }
+        Console { buf: Vec::new(), to_printer: None, discard: Arc::default(), dropped: 0 }
     }
 
     fn terminal(mut printer: impl ExternalPrinter + Send + 'static) -> Console {
         let (tx, rx) = sync_channel::<ToTerminal>(CONSOLE_BACKLOG);
+        let discard = Arc::new(AtomicBool::new(false));
+        let skip = discard.clone();
         let thread = std::thread::spawn(move || {
             for msg in rx {
                 match msg {
                     ToTerminal::Text(text) => {
-                        let _ = printer.print(text);
+                        if !skip.load(Ordering::SeqCst) {
+                            let _ = printer.print(text);
+                        }
                     }
                     ToTerminal::Sync(done) => {
                         let _ = done.send(());
@@ -281,7 +323,7 @@ impl Console {
                 }
             }
         });
-        Console { buf: Vec::new(), to_printer: Some((tx, thread)), dropped: 0 }
+        Console { buf: Vec::new(), to_printer: Some((tx, thread)), discard, dropped: 0 }
     }
 
     /// Whether output goes to a terminal through the line editor (then
@@ -291,16 +333,35 @@ impl Console {
     }
 
     /// Wait until what has been written so far is on the terminal, so a
-    /// line's output comes before the next prompt. Bounded: the line editor
-    /// could in theory hold the printer up until the next prompt.
-    pub fn sync(&mut self) {
+    /// line's output comes before the next prompt; if `interrupted` says
+    /// so meanwhile (Ctrl-C), the rest is skipped. Returns whether it was.
+    /// Bounded: the line editor could in theory hold the printer up until
+    /// the next prompt.
+    pub fn sync(&mut self, interrupted: &dyn Fn() -> bool) -> bool {
         let _ = self.flush();
-        if let Some((tx, _)) = &self.to_printer {
-            let (done, printed) = channel();
-            if tx.try_send(ToTerminal::Sync(done)).is_ok() {
-                let _ = printed.recv_timeout(std::time::Duration::from_millis(500));
+        let Some((tx, _)) = &self.to_printer else { return false };
+        let (done, printed) = channel();
+        if tx.try_send(ToTerminal::Sync(done)).is_err() {
+            return false;
+        }
+        let mut skipped = false;
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        while std::time::Instant::now() < until {
+            if !skipped && interrupted() {
+                skipped = true;
+                self.discard.store(true, Ordering::SeqCst);
+            }
+            if printed.recv_timeout(std::time::Duration::from_millis(20)).is_ok() {
+                break;
             }
         }
+        self.discard.store(false, Ordering::SeqCst);
+        skipped
+    }
+
+    /// Ctrl-C at the prompt: drop the output still queued.
+    pub fn discard_pending(&mut self) {
+        self.sync(&|| true);
     }
 
     /// The session is ending while the line editor is still reading: hand
@@ -336,9 +397,11 @@ impl Write for Console {
         let bytes = std::mem::take(&mut self.buf);
         match &self.to_printer {
             Some((tx, _)) => {
-                let text = ToTerminal::Text(String::from_utf8_lossy(&bytes).into_owned());
-                if let Err(TrySendError::Full(_)) = tx.try_send(text) {
-                    self.dropped += 1;
+                for piece in chunks(&bytes) {
+                    let text = ToTerminal::Text(String::from_utf8_lossy(piece).into_owned());
+                    if let Err(TrySendError::Full(_)) = tx.try_send(text) {
+                        self.dropped += 1;
+                    }
                 }
                 Ok(())
             }
@@ -351,9 +414,38 @@ impl Write for Console {
     }
 }
 
+/// `bytes` in pieces of about [`CHUNK`], cut after a newline where there
+/// is one.
+fn chunks(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while rest.len() > CHUNK {
+        let cut = rest[..CHUNK].iter().rposition(|b| *b == b'\n').map_or(CHUNK, |i| i + 1);
+        let (piece, tail) = rest.split_at(cut);
+        out.push(piece);
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::needs_more;
+    use super::{chunks, needs_more, CHUNK};
+
+    #[test]
+    fn long_output_is_cut_after_newlines() {
+        let text = "x".repeat(100) + "\n";
+        let long = text.repeat(1000);
+        let pieces = chunks(long.as_bytes());
+        assert!(pieces.len() > 1);
+        assert!(pieces.iter().all(|p| p.len() <= CHUNK && p.ends_with(b"\n")));
+        assert_eq!(pieces.concat(), long.as_bytes());
+        assert_eq!(chunks(b"short"), [b"short"]);
+    }
+
 
     #[test]
     fn blocks_continue_while_braces_are_open() {
@@ -362,6 +454,17 @@ mod tests {
         assert!(needs_more("BEGIN { if (1) {\n @x = 1; }\n"));
         assert!(!needs_more("BEGIN { if (1) {\n @x = 1; }\n}\n"));
         assert!(!needs_more("print(@m)"));
+    }
+
+    #[test]
+    fn probe_headers_and_lists_go_on() {
+        assert!(needs_more("uprobe:./db:snapshot\n"));
+        assert!(needs_more("uprobe:./db:snapshot\n/arg1 > 1/\n"));
+        assert!(!needs_more("uprobe:./db:snapshot\n/arg1 > 1/\n{ @n = count(); }\n"));
+        assert!(needs_more("uprobe:./db:snapshot,\n"));
+        assert!(!needs_more("printf(\"a,\")"));
+        assert!(!needs_more(".save a{"));
+        assert!(!needs_more("@x = 1"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! a pipe or file line by line (scriptable). The main thread owns the BPF
 //! session ([`crate::runtime::live`]) and waits on two things at once: the
 //! ring buffer, whose events it prints as probes send them, and the input
-//! reader ([`input`]), whose lines it evaluates ([`eval`], [`commands`]).
+//! reader (`input.rs`), whose lines it evaluates (`eval.rs`, `commands.rs`).
 //!
 //! The session ends on Ctrl-D (or the end of piped input), `.quit`, a
 //! probe calling `exit()`, or SIGTERM: probes are detached, END blocks run,
@@ -15,6 +15,7 @@
 
 mod commands;
 pub mod complete;
+mod complete_sources;
 mod eval;
 pub mod input;
 
@@ -40,23 +41,32 @@ pub struct ReplOptions {
 pub fn run(opts: ReplOptions) -> u8 {
     sys::catch_stop_signals();
     let terminal = std::io::stdin().is_terminal();
+    if let Some(pid) = opts.pid {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            eprintln!("error: no process {pid} (-p)");
+            return 1;
+        }
+    }
+    // The session first: if the kernel refuses it, the terminal has not
+    // been touched yet.
+    let live = match LiveSession::new(opts.pid) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot start a session: {e}");
+            return 1;
+        }
+    };
     let names = SessionNames::default();
     let saved_mode = if terminal { sys::TerminalMode::save() } else { None };
-    let started = if terminal { input::from_terminal(names.clone(), opts.pid) } else {
+    let started = if terminal {
+        input::from_terminal(names.clone(), opts.pid)
+    } else {
         input::from_stdin().map(|i| (i, Console::plain())).map_err(|e| e.to_string())
     };
     let (mut inputs, console) = match started {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot read input: {e}");
-            return 1;
-        }
-    };
-    let live = match LiveSession::new(opts.pid) {
-        Ok(l) => l,
-        Err(e) => {
-            console.close();
-            eprintln!("error: cannot start a session: {e}");
             return 1;
         }
     };
@@ -92,17 +102,20 @@ pub fn run(opts: ReplOptions) -> u8 {
         reading = false;
         let flow = match inputs.take() {
             Input::Text(text) => repl.eval(&text),
-            Input::Interrupted => Flow::Continue,
+            Input::Interrupted => {
+                repl.console.discard_pending();
+                Flow::Continue
+            }
             Input::Eof => Flow::Quit,
         };
-        if terminal && sys::stop_signal() == Some(libc::SIGINT) {
+        if flow == Flow::Quit || repl.live.exit_requested() {
+            break;
+        }
+        let sigint = || sys::stop_signal() == Some(libc::SIGINT);
+        if repl.console.sync(&sigint) || (terminal && sigint()) {
             sys::clear_stop();
             repl.info("^C");
         }
-        if flow == Flow::Quit {
-            break;
-        }
-        repl.console.sync();
         inputs.done();
         reading = true;
     }
@@ -117,11 +130,12 @@ pub fn run(opts: ReplOptions) -> u8 {
         }
         println!();
     }
-    let failed = repl.failed && !terminal;
-    let Repl { live, mut console, sources, .. } = repl;
-    if let Err(e) = live.finish(&mut console) {
-        crate::diag::render_to_stderr(&sources, &[crate::diag::Diagnostic::error(e.to_string())]);
-    }
+    let Repl { live, mut console, sources, failed, .. } = repl;
+    let problems: Vec<_> =
+        live.finish(&mut console).iter().map(|e| crate::diag::Diagnostic::error(e.to_string())).collect();
+    crate::diag::render_to_stderr(&sources, &problems);
+    // A piped session is a script: a refused line fails it.
+    let failed = (failed && !terminal) || !problems.is_empty();
     console.close();
     if editing {
         // Bracketed paste off, as the editor would have left it.

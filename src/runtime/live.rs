@@ -34,9 +34,11 @@ pub struct Block {
     pub label: String,
     /// Its resolved attach points (a wildcard gives several).
     pub names: Vec<String>,
+    /// The attached programs (their run counts are the block's hits).
     progs: Vec<Prog>,
     links: Vec<Link>,
-    is_end: bool,
+    /// END programs, run when the session ends.
+    ends: Vec<Prog>,
 }
 
 /// Which compiled probes make up one block of a line, and its text.
@@ -121,15 +123,16 @@ impl LiveSession {
     }
 
     /// Attach a compiled line's loaded programs (see the module doc).
-    /// Returns the ids of the blocks that stay attached (a block of only
-    /// `BEGIN` runs once and is gone).
+    /// Returns the ids of the blocks that stay (a block of only `BEGIN`
+    /// runs once and is gone), and a BEGIN program's failure, which
+    /// happens after the line is committed.
     pub fn install(
         &mut self,
         compiled: &Compiled,
         new_maps: Vec<Map>,
         progs: Vec<Prog>,
         blocks: Vec<BlockSpec>,
-    ) -> Result<Vec<u32>, SessionError> {
+    ) -> Result<(Vec<u32>, Option<SessionError>), SessionError> {
         let mut links: Vec<Option<Link>> = (0..progs.len()).map(|_| None).collect();
         for i in attach_order(compiled) {
             let p = &compiled.probes[i];
@@ -138,33 +141,8 @@ impl LiveSession {
                 links[i] = Some(link);
             }
         }
-        // Committed from here on.
+        // Committed from here on: maps and tables together.
         self.maps.extend(new_maps);
-        let mut progs: Vec<Option<Prog>> = progs.into_iter().map(Some).collect();
-        for (p, prog) in compiled.probes.iter().zip(&progs) {
-            if let (ProbeSpec::Begin, Some(prog)) = (&p.resolved.spec, prog) {
-                prog.test_run()?;
-            }
-        }
-        let mut ids = Vec::new();
-        for spec in blocks {
-            let kinds: Vec<&ProbeSpec> = spec.probes.iter().map(|i| &compiled.probes[*i].resolved.spec).collect();
-            if kinds.iter().all(|k| matches!(k, ProbeSpec::Begin)) {
-                continue; // ran once, above
-            }
-            let block = Block {
-                id: self.next_id,
-                source: spec.source,
-                label: spec.label,
-                names: spec.probes.iter().map(|i| compiled.probes[*i].resolved.name.clone()).collect(),
-                progs: spec.probes.iter().filter_map(|i| progs[*i].take()).collect(),
-                links: spec.probes.iter().filter_map(|i| links[*i].take()).collect(),
-                is_end: kinds.iter().any(|k| matches!(k, ProbeSpec::End)),
-            };
-            self.next_id += 1;
-            ids.push(block.id);
-            self.blocks.push(block);
-        }
         self.tables = Compiled {
             maps: compiled.maps.clone(),
             probes: Vec::new(),
@@ -172,7 +150,42 @@ impl LiveSession {
             prints: compiled.prints.clone(),
             times: compiled.times.clone(),
         };
-        Ok(ids)
+        let kind = |i: usize| &compiled.probes[i].resolved.spec;
+        let mut begin_error = None;
+        for (i, prog) in progs.iter().enumerate() {
+            if matches!(kind(i), ProbeSpec::Begin) && begin_error.is_none() {
+                begin_error = prog.test_run().err().map(SessionError::from);
+            }
+        }
+        let mut progs: Vec<Option<Prog>> = progs.into_iter().map(Some).collect();
+        let mut ids = Vec::new();
+        for spec in blocks {
+            if spec.probes.iter().all(|i| matches!(kind(*i), ProbeSpec::Begin)) {
+                continue; // ran once, above
+            }
+            let mut take = |want_end: bool| -> Vec<Prog> {
+                spec.probes
+                    .iter()
+                    .filter(|i| !matches!(kind(**i), ProbeSpec::Begin))
+                    .filter(|i| matches!(kind(**i), ProbeSpec::End) == want_end)
+                    .filter_map(|i| progs[*i].take())
+                    .collect()
+            };
+            let (attached, ends) = (take(false), take(true));
+            let block = Block {
+                id: self.next_id,
+                source: spec.source,
+                label: spec.label,
+                names: spec.probes.iter().map(|i| compiled.probes[*i].resolved.name.clone()).collect(),
+                progs: attached,
+                links: spec.probes.iter().filter_map(|i| links[*i].take()).collect(),
+                ends,
+            };
+            self.next_id += 1;
+            ids.push(block.id);
+            self.blocks.push(block);
+        }
+        Ok((ids, begin_error))
     }
 
     /// How often the block's probes have fired (`None`: the kernel does not
@@ -208,16 +221,18 @@ impl LiveSession {
     }
 
     /// Print every event waiting in the ring buffer. `interrupted` is
-    /// asked between events; once it says yes the rest are dropped.
+    /// asked between events; once it says yes the rest print nothing (their
+    /// effects, such as `clear()`, still happen).
     pub fn print_events(&mut self, out: &mut dyn Write, interrupted: &dyn Fn() -> bool) -> Result<(), SessionError> {
         self.ring.consume()?;
         let events: Vec<Vec<u8>> = self.queue.borrow_mut().drain(..).collect();
         let mut printer = self.printer(out);
         for ev in &events {
             // Nothing after exit(), as a program run with -e would show.
-            if interrupted() || printer.exit_requested {
+            if printer.exit_requested {
                 break;
             }
+            printer.mute |= interrupted();
             printer.event(ev);
         }
         let exit = printer.exit_requested;
@@ -233,6 +248,7 @@ impl LiveSession {
             ncpus: self.ncpus,
             format: Format::Text,
             exit_requested: false,
+            mute: false,
             out,
         }
     }
@@ -256,20 +272,20 @@ impl LiveSession {
     }
 
     /// The end of the session: stop every probe, run END blocks, print
-    /// every non-empty map, then detach.
-    pub fn finish(mut self, out: &mut dyn Write) -> Result<(), SessionError> {
+    /// every non-empty map, then detach. Returns what went wrong on the
+    /// way; the maps are printed whatever happened.
+    pub fn finish(mut self, out: &mut dyn Write) -> Vec<SessionError> {
+        let mut problems = Vec::new();
         for b in &self.blocks {
             for l in &b.links {
                 l.disable();
             }
         }
-        self.print_events(out, &|| false)?;
-        for b in self.blocks.iter().filter(|b| b.is_end) {
-            for p in &b.progs {
-                p.test_run()?;
-            }
+        problems.extend(self.print_events(out, &|| false).err());
+        for p in self.blocks.iter().flat_map(|b| &b.ends) {
+            problems.extend(p.test_run().err().map(SessionError::from));
         }
-        self.print_events(out, &|| false)?;
+        problems.extend(self.print_events(out, &|| false).err());
         let mut printer = self.printer(out);
         printer.print_all_maps();
         let _ = printer.out.flush();
@@ -277,6 +293,6 @@ impl LiveSession {
         if lost > 0 {
             eprintln!("warning: {lost} events were lost because the ring buffer was full");
         }
-        Ok(())
+        problems
     }
 }

@@ -18,6 +18,9 @@ pub(crate) struct Printer<'a> {
     pub format: Format,
     /// An `exit()` event was seen.
     pub exit_requested: bool,
+    /// Apply events (clear, zero, exit) but print nothing: the user
+    /// interrupted the output.
+    pub mute: bool,
     pub out: &'a mut dyn Write,
 }
 
@@ -85,10 +88,15 @@ impl Printer<'_> {
     }
 
     fn write(&mut self, text: &str) {
-        let _ = self.out.write_all(text.as_bytes());
+        if !self.mute {
+            let _ = self.out.write_all(text.as_bytes());
+        }
     }
 
     pub fn print_map(&mut self, id: usize, top: usize, div: u64) {
+        if self.mute {
+            return;
+        }
         let (Some(map), Some(decl)) = (self.maps.get(id), self.compiled.maps.get(id)) else { return };
         match decode::dump(map, decl, self.ncpus) {
             Ok(dump) => {

@@ -134,6 +134,7 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
         ncpus,
         format: opts.format,
         exit_requested: false,
+        mute: false,
         out: &mut stdout,
     };
     let drain = |ring: &mut RingBuf, printer: &mut Printer| -> Result<(), SessionError> {

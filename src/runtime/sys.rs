@@ -29,6 +29,7 @@ use libbpf_sys as bpf;
 
 mod perf;
 mod process;
+mod poll;
 mod ring;
 mod stats;
 mod time;
@@ -40,7 +41,8 @@ pub(crate) use perf::{
 pub(crate) use ring::RawRingBuffer;
 pub use process::{catch_stop_signals, clear_stop, stop_requested, stop_signal, HeldChild, Mmap, TerminalMode};
 pub use ring::SampleHandler;
-pub use stats::{enable_run_stats, prog_run_count, wait_readable};
+pub use poll::wait_readable;
+pub use stats::{enable_run_stats, prog_run_count};
 pub use time::{format_local_time, format_utc_time, monotonic_ns};
 
 /// The map types the compiler uses.

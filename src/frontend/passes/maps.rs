@@ -188,6 +188,21 @@ impl MapTable {
         });
     }
 
+    /// Grow the string slots (keys and values) of the maps `which` picks
+    /// to at least `min` bytes.
+    pub fn widen_strings(&mut self, which: impl Fn(&str) -> bool, min: u32) {
+        for info in self.maps.iter_mut().filter(|(n, _)| which(n)).map(|(_, info)| info) {
+            for key in &mut info.keys {
+                if let Type::Str { size } = key {
+                    *size = (*size).max(min);
+                }
+            }
+            if let Some(MapValue::Str { size }) = &mut info.value {
+                *size = (*size).max(min);
+            }
+        }
+    }
+
     pub fn note_read(&mut self, name: &str, span: Span) {
         if let Some(info) = self.maps.get_mut(name) {
             info.read_at.get_or_insert(span);

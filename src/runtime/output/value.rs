@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn keys_sort_like_unsigned_then_bytes() {
-        let mut keys = vec![
+        let mut keys = [
             vec![Scalar::Int(-1)],
             vec![Scalar::Int(256)],
             vec![Scalar::Int(2)],
@@ -170,7 +170,7 @@ mod tests {
         assert_eq!(got, ["0", "2", "256", "-1"]);
 
         let s = |x: &str| Scalar::Str(x.to_string());
-        let mut keys = vec![
+        let mut keys = [
             vec![s("b"), Scalar::Int(1)],
             vec![s("ab"), Scalar::Int(0)],
             vec![s("a"), Scalar::Int(9)],

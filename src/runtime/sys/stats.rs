@@ -1,7 +1,6 @@
-//! Services of a live session (the REPL): counting how often each program
-//! ran, and waiting on several file descriptors at once.
+//! Counting how often each program ran (the REPL's hits per probe).
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use libbpf_sys as bpf;
 
@@ -33,22 +32,4 @@ pub fn prog_run_count(prog: BorrowedFd<'_>) -> Result<u64, SysError> {
         return Err(SysError::os(Op::ObjInfo, "", last_errno()));
     }
     Ok(info.run_cnt)
-}
-
-/// Waits up to `timeout_ms` (-1: forever) until one of `fds` is readable;
-/// returns which are. A signal interrupting the wait returns all `false`.
-/// (A closed fd is reported by the kernel as POLLNVAL, never misused.)
-pub fn wait_readable(fds: &[RawFd], timeout_ms: i32) -> Result<Vec<bool>, SysError> {
-    let mut polls: Vec<libc::pollfd> =
-        fds.iter().map(|fd| libc::pollfd { fd: *fd, events: libc::POLLIN, revents: 0 }).collect();
-    // SAFETY: polls is a valid array of pollfd of the length passed.
-    let rc = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, timeout_ms) };
-    if rc < 0 {
-        let errno = last_errno();
-        if errno == libc::EINTR {
-            return Ok(vec![false; fds.len()]);
-        }
-        return Err(SysError::os(Op::Poll, "", errno));
-    }
-    Ok(polls.iter().map(|p| p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0).collect())
 }
