@@ -68,6 +68,12 @@ pub enum AluOp {
     Mov,
     /// Arithmetic (sign-propagating) right shift.
     Arsh,
+    /// Signed division, truncating toward zero (cpu v4: `BPF_DIV` with
+    /// `off = 1`; kernel 6.6+). Division by zero yields 0.
+    SDiv,
+    /// Signed modulo, with the dividend's sign (cpu v4, `off = 1`); modulo
+    /// zero leaves the dividend.
+    SMod,
 }
 
 /// Conditional jump comparisons (64-bit `BPF_JMP` class).
@@ -166,7 +172,7 @@ impl Size {
 
 impl AluOp {
     /// Every operation, for tests and generators.
-    pub const ALL: [AluOp; 13] = [
+    pub const ALL: [AluOp; 15] = [
         AluOp::Add,
         AluOp::Sub,
         AluOp::Mul,
@@ -180,6 +186,8 @@ impl AluOp {
         AluOp::Xor,
         AluOp::Mov,
         AluOp::Arsh,
+        AluOp::SDiv,
+        AluOp::SMod,
     ];
 
     fn bits(self) -> u8 {
@@ -197,11 +205,19 @@ impl AluOp {
             AluOp::Xor => BPF_XOR,
             AluOp::Mov => BPF_MOV,
             AluOp::Arsh => BPF_ARSH,
+            AluOp::SDiv => BPF_DIV,
+            AluOp::SMod => BPF_MOD,
         }
     }
 
-    fn from_bits(code: u8) -> Option<AluOp> {
-        AluOp::ALL.iter().copied().find(|op| op.bits() == code & OP_MASK)
+    /// The instruction's `off` field: 1 selects the signed variant.
+    fn off(self) -> i16 {
+        i16::from(matches!(self, AluOp::SDiv | AluOp::SMod))
+    }
+
+    /// The operation of an opcode and `off` field (`None`: not one we emit).
+    fn from_bits(code: u8, off: i16) -> Option<AluOp> {
+        AluOp::ALL.iter().copied().find(|op| op.bits() == code & OP_MASK && op.off() == off)
     }
 
     /// The assignment operator of the verifier log (`+=`, `s>>=`, `=`).
@@ -222,6 +238,8 @@ impl AluOp {
             AluOp::Xor => "^=",
             AluOp::Mov => "=",
             AluOp::Arsh => "s>>=",
+            AluOp::SDiv => "s/=",
+            AluOp::SMod => "s%=",
         }
     }
 }
@@ -411,7 +429,7 @@ impl Insn {
             Insn::Alu64 { op, dst, src } | Insn::Alu32 { op, dst, src } => {
                 let class = if matches!(self, Insn::Alu64 { .. }) { BPF_ALU64 } else { BPF_ALU };
                 let (s, sreg, imm) = if op == AluOp::Neg { (BPF_K, 0, 0) } else { src_bits(src) };
-                push_slot(out, class | op.bits() | s, dst.index(), sreg, 0, imm);
+                push_slot(out, class | op.bits() | s, dst.index(), sreg, op.off(), imm);
             }
             Insn::LdImm64 { dst, imm } => {
                 push_slot(out, BPF_LD | BPF_IMM | BPF_DW, dst.index(), 0, 0, imm as i32);
@@ -471,11 +489,9 @@ impl Insn {
         };
         let insn = match code & CLASS_MASK {
             BPF_ALU64 | BPF_ALU => {
-                let op = AluOp::from_bits(code).ok_or(unsupported.clone())?;
-                // A nonzero `off` selects signed div/mod or movsx (cpu v4).
-                if off != 0 {
-                    return Err(unsupported);
-                }
+                // A nonzero `off` selects signed div/mod (which we emit) or
+                // movsx (which we do not).
+                let op = AluOp::from_bits(code, off).ok_or(unsupported.clone())?;
                 let src = if op == AluOp::Neg { Src::Imm(0) } else { operand()? };
                 if code & CLASS_MASK == BPF_ALU64 {
                     Insn::Alu64 { op, dst, src }

@@ -42,6 +42,10 @@ fn table() {
          "b7 00 00 00 00 00 00 00"),
         (Insn::Alu64 { op: AluOp::Arsh, dst: R1, src: Src::Imm(3) }, "r1 s>>= 3",
          "c7 01 00 00 03 00 00 00"),
+        (Insn::Alu64 { op: AluOp::SDiv, dst: R1, src: Src::Reg(R2) }, "r1 s/= r2",
+         "3f 21 01 00 00 00 00 00"),
+        (Insn::Alu64 { op: AluOp::SMod, dst: R3, src: Src::Imm(-7) }, "r3 s%= -7",
+         "97 03 01 00 f9 ff ff ff"),
         (Insn::Alu32 { op: AluOp::Mov, dst: R1, src: Src::Reg(R2) }, "w1 = w2",
          "bc 21 00 00 00 00 00 00"),
         (Insn::Alu32 { op: AluOp::Add, dst: R1, src: Src::Imm(3) }, "w1 += 3",
@@ -226,9 +230,9 @@ fn decode_errors() {
     let mut b = to_bytes(&[Insn::LdImm64 { dst: R1, imm: 1 }]);
     b[8] = 0x07;
     assert_eq!(Insn::decode(&b), Err(DecodeError::BadImm64Tail));
-    // Signed division (off = 1) is a newer ISA form we do not emit.
+    // movsx (BPF_MOV with off = 8) is a cpu v4 form we do not emit.
     assert_eq!(
-        Insn::decode(&[0x37, 0x01, 1, 0, 2, 0, 0, 0]),
-        Err(DecodeError::Unsupported { code: 0x37 })
+        Insn::decode(&[0xbf, 0x21, 8, 0, 0, 0, 0, 0]),
+        Err(DecodeError::Unsupported { code: 0xbf })
     );
 }

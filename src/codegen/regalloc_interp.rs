@@ -41,6 +41,10 @@ pub(super) fn alu(op: AluOp, a: u64, b: u64) -> u64 {
         AluOp::Xor => a ^ b,
         AluOp::Mov => b,
         AluOp::Arsh => ((a as i64) >> (b & 63)) as u64,
+        AluOp::SDiv if b == 0 => 0,
+        AluOp::SDiv => (a as i64).wrapping_div(b as i64) as u64,
+        AluOp::SMod if b == 0 => a,
+        AluOp::SMod => (a as i64).wrapping_rem(b as i64) as u64,
     }
 }
 
