@@ -75,14 +75,18 @@ impl IntoDiagnostic for Diagnostic {
     }
 }
 
-/// Render diagnostics to a string (no colour), e.g. for tests and the REPL.
+/// Render diagnostics to a string (no colour), e.g. for tests.
 pub fn render_to_string(map: &SourceMap, diags: &[Diagnostic]) -> String {
-    render_to_text(map, diags, false)
+    render_into(map, diags, termcolor::Buffer::no_color())
 }
 
-/// Render diagnostics to a string, with ANSI colours if `colour`.
-pub fn render_to_text(map: &SourceMap, diags: &[Diagnostic], colour: bool) -> String {
-    let mut buf = if colour { termcolor::Buffer::ansi() } else { termcolor::Buffer::no_color() };
+/// Render diagnostics to a string for a terminal: coloured unless the
+/// environment says no (termcolor's rules: `NO_COLOR`, `TERM=dumb`).
+pub fn render_for_terminal(map: &SourceMap, diags: &[Diagnostic]) -> String {
+    render_into(map, diags, termcolor::BufferWriter::stderr(termcolor::ColorChoice::Auto).buffer())
+}
+
+fn render_into(map: &SourceMap, diags: &[Diagnostic], mut buf: termcolor::Buffer) -> String {
     for d in diags {
         emit(map, d, &mut buf);
     }

@@ -140,7 +140,7 @@ pub struct Loaded {
 
 /// Create maps, link, and load every probe into the kernel.
 pub fn load(program: &Program) -> Result<Loaded, Vec<Diagnostic>> {
-    let maps = session::create_maps(&program.compiled).map_err(|e| vec![session_diagnostic(program, None, e)])?;
+    let maps = session::create_maps(&program.compiled.maps).map_err(|e| vec![session_diagnostic(program, None, e)])?;
     let fds: Vec<i32> = maps.iter().map(|m| m.fd()).collect();
     let linked = link_all(program, &fds)?;
     let progs = session::load_all(&program.compiled, &linked)
@@ -231,20 +231,27 @@ mod tests {
         assert!(rendered.contains("R1"), "the verifier's reason is shown: {rendered}");
     }
 
+    /// One REPL line compiled after `before` (or first in a session).
+    fn compile_line(sources: &mut SourceMap, text: &str, before: Option<&Program>) -> Result<Program, Vec<Diagnostic>> {
+        let file = sources.add("<line>", text);
+        let ast = frontend::parser::parse_program(sources.text(file), file).expect("parses");
+        let (maps, tables) = match before {
+            Some(p) => (p.maps.clone(), p.compiled.tables()),
+            None => (MapTable::default(), codegen::lower::session_tables()),
+        };
+        compile_more(ast, &CompileOptions::default(), &maps, &tables)
+    }
+
     /// The REPL compiles line after line against the same maps: existing
     /// maps keep their ids and layouts, new ones are appended, and printf
     /// ids continue, so one decoder serves every probe.
     #[test]
     fn more_lines_keep_map_ids_and_continue_event_ids() {
         let mut sources = SourceMap::new();
-        let opts = CompileOptions::default();
-        let first = sources.add("<line 1>", "BEGIN { @b = count(); printf(\"one\\n\"); }");
-        let ast = frontend::parser::parse_program(sources.text(first), first).unwrap();
-        let one = compile_more(ast, &opts, &MapTable::default(), &codegen::lower::session_tables()).expect("compiles");
-        let second = sources.add("<line 2>", "BEGIN { @a = 1; @b = count(); printf(\"two %d\\n\", 2); }");
-        let ast = frontend::parser::parse_program(sources.text(second), second).unwrap();
-        let tables = Compiled { probes: Vec::new(), ..one.compiled.clone() };
-        let two = compile_more(ast, &opts, &one.maps, &tables).expect("compiles");
+        let first = "BEGIN { @b = count(); printf(\"one\\n\"); }";
+        let one = compile_line(&mut sources, first, None).expect("compiles");
+        let second = "BEGIN { @a = 1; @b = count(); printf(\"two %d\\n\", 2); }";
+        let two = compile_line(&mut sources, second, Some(&one)).expect("compiles");
         let names: Vec<&str> = two.compiled.maps.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names[4..], ["@b", "@a"], "@b keeps its id, @a comes after it");
         assert_eq!(two.compiled.printfs.len(), 2, "printf ids continue");
@@ -256,13 +263,9 @@ mod tests {
     #[test]
     fn a_longer_string_key_for_a_live_map_is_refused() {
         let mut sources = SourceMap::new();
-        let opts = CompileOptions::default();
-        let first = sources.add("<line 1>", "BEGIN { @m[comm] = count(); }");
-        let ast = frontend::parser::parse_program(sources.text(first), first).unwrap();
-        let one = compile_more(ast, &opts, &MapTable::default(), &codegen::lower::session_tables()).expect("compiles");
-        let second = sources.add("<line 2>", "BEGIN { @m[\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"] = count(); @m[\"short\"] = count(); }");
-        let ast = frontend::parser::parse_program(sources.text(second), second).unwrap();
-        let diags = compile_more(ast, &opts, &one.maps, &one.compiled).err().expect("refused");
+        let one = compile_line(&mut sources, "BEGIN { @m[comm] = count(); }", None).expect("compiles");
+        let second = "BEGIN { @m[\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"] = count(); @m[\"short\"] = count(); }";
+        let diags = compile_line(&mut sources, second, Some(&one)).err().expect("refused");
         let text = diag::render_to_string(&sources, &diags);
         assert!(text.contains("map @m is live with keys of at most 64 bytes; this string needs 81"), "{text}");
         assert_eq!(diags.len(), 1, "a shorter string fits: {text}");

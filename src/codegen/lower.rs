@@ -97,7 +97,7 @@ pub fn session_tables() -> Compiled {
 /// decoder serves every probe. On success `tables.probes` holds only the
 /// new probes.
 pub fn lower_more(program: &CheckedProgram, start_ns: u64, tables: &Compiled) -> Result<Compiled, Vec<Diagnostic>> {
-    let mut base = Compiled { probes: Vec::new(), ..tables.clone() };
+    let mut base = tables.tables();
     let peak = lower_onto(program, start_ns, &mut base)?;
     let room = base.maps[SCRATCH_MAP.0 as usize].value_size;
     if peak > room {

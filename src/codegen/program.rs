@@ -140,3 +140,17 @@ pub struct Compiled {
     /// time() formats, by id.
     pub times: Vec<String>,
 }
+
+impl Compiled {
+    /// The maps and event tables without the probes: what a live session
+    /// keeps, and compiles its next line against.
+    pub fn tables(&self) -> Compiled {
+        Compiled {
+            maps: self.maps.clone(),
+            probes: Vec::new(),
+            printfs: self.printfs.clone(),
+            prints: self.prints.clone(),
+            times: self.times.clone(),
+        }
+    }
+}

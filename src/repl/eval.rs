@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use crate::diag::{render_to_stderr, render_to_text, Diagnostic};
+use crate::diag::{render_for_terminal, render_to_stderr, Diagnostic};
 use crate::frontend::ast::{AttachPoint, Block, ExprKind, Probe, Program as Ast, StmtKind};
 use crate::frontend::parser;
 use crate::frontend::passes::MapTable;
@@ -147,7 +147,7 @@ impl Repl {
             self.failed = true;
         }
         if self.console.is_terminal() {
-            let text = render_to_text(&self.sources, diags, colour_wanted());
+            let text = render_for_terminal(&self.sources, diags);
             let _ = self.console.write_all(text.as_bytes());
             let _ = self.console.flush();
         } else {
@@ -165,11 +165,6 @@ impl Repl {
             eprintln!("{msg}");
         }
     }
-}
-
-/// Colours unless the user or the terminal says no (NO_COLOR, TERM=dumb).
-fn colour_wanted() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::env::var("TERM").map_or(true, |t| t != "dumb")
 }
 
 /// Probes (`uprobe:./db:f { ... }`), or statements with no probe around

@@ -27,6 +27,9 @@ use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Editor, ExternalPrinter};
 
 use super::complete::{complete, CompletionContext};
+use crate::frontend::lexer::{tokenize, Mode, SyntaxError};
+use crate::frontend::token::{LexError, Tok};
+use crate::source::FileId;
 
 pub const PROMPT: &str = "trace> ";
 
@@ -100,59 +103,20 @@ pub fn needs_more(text: &str) -> bool {
     if trimmed.starts_with('.') || trimmed.is_empty() {
         return false;
     }
-    let (depth, code) = brace_depth(text);
-    depth > 0
-        || (depth == 0 && code.trim_end().ends_with(','))
-        || (!code.contains('{') && super::eval::looks_like_probe(text))
-}
-
-/// Unclosed `{`s, and the text with strings and comments taken out.
-fn brace_depth(text: &str) -> (i64, String) {
-    let mut code = String::new();
-    let mut depth: i64 = 0;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => {
-                while let Some(c) = chars.next() {
-                    match c {
-                        '\\' => {
-                            chars.next();
-                        }
-                        '"' => break,
-                        _ => {}
-                    }
-                }
-            }
-            '/' if chars.peek() == Some(&'/') => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                chars.next();
-                let mut last = ' ';
-                for c in chars.by_ref() {
-                    if last == '*' && c == '/' {
-                        break;
-                    }
-                    last = c;
-                }
-            }
-            '{' => {
-                depth += 1;
-                code.push(c);
-            }
-            '}' => {
-                depth -= 1;
-                code.push(c);
-            }
-            _ => code.push(c),
-        }
+    // The lexer knows strings and comments; read the input as what it
+    // looks like, probes or statements.
+    let probe = super::eval::looks_like_probe(text);
+    let (tokens, errors) = tokenize(text, FileId::default(), if probe { Mode::Program } else { Mode::Code });
+    let open_comment =
+        |e: &SyntaxError| matches!(e, SyntaxError::Lex { error: LexError::UnterminatedComment, .. });
+    if errors.iter().any(open_comment) {
+        return true;
     }
-    (depth, code)
+    let count = |want: Tok| tokens.iter().filter(|t| t.1 == want).count() as i64;
+    let depth = count(Tok::LBrace) - count(Tok::RBrace);
+    depth > 0
+        || (depth == 0 && tokens.last().is_some_and(|t| t.1 == Tok::Comma))
+        || (probe && count(Tok::LBrace) == 0)
 }
 
 /// Lines from a pipe or file: blocks are joined while braces are open.

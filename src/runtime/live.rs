@@ -17,13 +17,11 @@ use crate::runtime::attach::Link;
 use crate::runtime::load::Prog;
 use crate::runtime::maps::Map;
 use crate::runtime::printer::Printer;
-use crate::runtime::ringbuf::RingBuf;
+use crate::runtime::ringbuf::EventQueue;
 use crate::runtime::session::{attach_order, attach_probe, create_maps, Format, SessionError};
 use crate::runtime::sys;
-use std::cell::RefCell;
 use std::io::Write;
 use std::os::fd::{OwnedFd, RawFd};
-use std::rc::Rc;
 
 /// One attached probe block (one `attach points { body }` the user typed).
 pub struct Block {
@@ -54,8 +52,7 @@ pub struct LiveSession {
     tables: Compiled,
     /// By map id.
     maps: Vec<Map>,
-    ring: RingBuf,
-    queue: Rc<RefCell<Vec<Vec<u8>>>>,
+    events: EventQueue,
     ncpus: usize,
     pid: Option<i32>,
     blocks: Vec<Block>,
@@ -69,21 +66,12 @@ pub struct LiveSession {
 impl LiveSession {
     pub fn new(pid: Option<i32>) -> Result<LiveSession, SessionError> {
         let tables = crate::codegen::lower::session_tables();
-        let maps = create_maps(&tables)?;
-        let queue: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
-        let sink = queue.clone();
-        let ring = RingBuf::new(
-            &maps[EVENTS_MAP.0 as usize],
-            Box::new(move |data: &[u8]| {
-                sink.borrow_mut().push(data.to_vec());
-                0
-            }),
-        )?;
+        let maps = create_maps(&tables.maps)?;
+        let events = EventQueue::new(&maps[EVENTS_MAP.0 as usize])?;
         Ok(LiveSession {
             tables,
             maps,
-            ring,
-            queue,
+            events,
             ncpus: sys::possible_cpus()?,
             pid,
             blocks: Vec::new(),
@@ -113,8 +101,7 @@ impl LiveSession {
 
     /// Create the maps `compiled` declares beyond the session's own.
     pub fn new_maps(&self, compiled: &Compiled) -> Result<Vec<Map>, SessionError> {
-        let more = Compiled { maps: compiled.maps[self.maps.len()..].to_vec(), ..Compiled::default() };
-        create_maps(&more)
+        create_maps(&compiled.maps[self.maps.len()..])
     }
 
     /// The fds to link against: the session's maps, then `new`.
@@ -143,13 +130,7 @@ impl LiveSession {
         }
         // Committed from here on: maps and tables together.
         self.maps.extend(new_maps);
-        self.tables = Compiled {
-            maps: compiled.maps.clone(),
-            probes: Vec::new(),
-            printfs: compiled.printfs.clone(),
-            prints: compiled.prints.clone(),
-            times: compiled.times.clone(),
-        };
+        self.tables = compiled.tables();
         let kind = |i: usize| &compiled.probes[i].resolved.spec;
         let mut begin_error = None;
         for (i, prog) in progs.iter().enumerate() {
@@ -217,15 +198,14 @@ impl LiveSession {
 
     /// The ring buffer's fd, to wait on together with other input.
     pub fn events_fd(&self) -> RawFd {
-        self.ring.epoll_fd()
+        self.events.epoll_fd()
     }
 
     /// Print every event waiting in the ring buffer. `interrupted` is
     /// asked between events; once it says yes the rest print nothing (their
     /// effects, such as `clear()`, still happen).
     pub fn print_events(&mut self, out: &mut dyn Write, interrupted: &dyn Fn() -> bool) -> Result<(), SessionError> {
-        self.ring.consume()?;
-        let events: Vec<Vec<u8>> = self.queue.borrow_mut().drain(..).collect();
+        let events = self.events.take()?;
         let mut printer = self.printer(out);
         for ev in &events {
             // Nothing after exit(), as a program run with -e would show.
@@ -289,10 +269,7 @@ impl LiveSession {
         let mut printer = self.printer(out);
         printer.print_all_maps();
         let _ = printer.out.flush();
-        let lost = printer.lost_events();
-        if lost > 0 {
-            eprintln!("warning: {lost} events were lost because the ring buffer was full");
-        }
+        printer.warn_lost_events();
         problems
     }
 }

@@ -123,7 +123,15 @@ impl Printer<'_> {
         }
     }
 
-    pub fn lost_events(&self) -> u64 {
+    /// At the end: say on stderr if the ring buffer overflowed.
+    pub fn warn_lost_events(&self) {
+        let lost = self.lost_events();
+        if lost > 0 {
+            eprintln!("warning: {lost} events were lost because the ring buffer was full");
+        }
+    }
+
+    fn lost_events(&self) -> u64 {
         let Some(m) = self.maps.get(LOST_MAP.0 as usize) else { return 0 };
         match m.lookup(&0u32.to_le_bytes()) {
             Ok(Some(v)) => (0..self.ncpus).map(|i| Self::word(&v, i)).sum(),

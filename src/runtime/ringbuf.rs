@@ -7,7 +7,9 @@
 //! consumed); the next call resumes with the following record. A panic in
 //! the handler is carried across libbpf and re-raised by the call.
 
+use std::cell::RefCell;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 
 use super::maps::Map;
 use super::sys::{MapKind, RawRingBuffer, SampleHandler, SysError};
@@ -53,6 +55,45 @@ impl RingBuf {
     /// that wait on several sources at once.
     pub fn epoll_fd(&self) -> RawFd {
         self.raw.epoll_fd()
+    }
+}
+
+/// A ring buffer whose records are copied out and handed over in batches,
+/// so they can be interpreted outside libbpf's callback (the sessions
+/// print them with state the callback could not borrow).
+pub struct EventQueue {
+    ring: RingBuf,
+    queue: Rc<RefCell<Vec<Vec<u8>>>>,
+}
+
+impl EventQueue {
+    pub fn new(map: &Map) -> Result<EventQueue, SysError> {
+        let queue: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+        let sink = queue.clone();
+        let ring = RingBuf::new(
+            map,
+            Box::new(move |data: &[u8]| {
+                sink.borrow_mut().push(data.to_vec());
+                0
+            }),
+        )?;
+        Ok(EventQueue { ring, queue })
+    }
+
+    /// Waits up to `timeout_ms` for records (see [`RingBuf::poll`]); they
+    /// are kept for [`EventQueue::take`].
+    pub fn poll(&mut self, timeout_ms: i32) -> Result<(), SysError> {
+        self.ring.poll(timeout_ms).map(drop)
+    }
+
+    /// Every record that has arrived, oldest first.
+    pub fn take(&mut self) -> Result<Vec<Vec<u8>>, SysError> {
+        self.ring.consume()?;
+        Ok(std::mem::take(&mut *self.queue.borrow_mut()))
+    }
+
+    pub fn epoll_fd(&self) -> RawFd {
+        self.ring.epoll_fd()
     }
 }
 

@@ -7,16 +7,14 @@
 //! other probe is attached; END runs after every probe is detached.
 
 use crate::codegen::link::Linked;
-use crate::codegen::program::Compiled;
+use crate::codegen::program::{Compiled, MapDecl};
 use crate::frontend::probes::ProbeSpec;
 use crate::runtime::attach::{self, Link};
 use crate::runtime::load::{load_program, LoadError, Prog};
 use crate::runtime::maps::Map;
 use crate::runtime::printer::Printer;
-use crate::runtime::ringbuf::RingBuf;
+use crate::runtime::ringbuf::EventQueue;
 use crate::runtime::sys::{self, HeldChild, ProgKind};
-use std::cell::RefCell;
-use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Format {
@@ -49,10 +47,9 @@ pub enum SessionError {
     Sys(#[from] sys::SysError),
 }
 
-/// Create the maps of a compiled program, in map-id order.
-pub fn create_maps(compiled: &Compiled) -> Result<Vec<Map>, SessionError> {
-    compiled
-        .maps
+/// Create maps from their declarations, in order.
+pub fn create_maps(decls: &[MapDecl]) -> Result<Vec<Map>, SessionError> {
+    decls
         .iter()
         .map(|d| {
             Map::create(&d.name, d.kind, d.key_size, d.value_size, d.max_entries)
@@ -118,15 +115,7 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
     sys::catch_stop_signals();
     let ncpus = sys::possible_cpus()?;
     let events_map = &maps[crate::codegen::program::EVENTS_MAP.0 as usize];
-    let queue: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
-    let sink = queue.clone();
-    let mut ring = RingBuf::new(
-        events_map,
-        Box::new(move |data: &[u8]| {
-            sink.borrow_mut().push(data.to_vec());
-            0
-        }),
-    )?;
+    let mut ring = EventQueue::new(events_map)?;
     let mut stdout = std::io::stdout().lock();
     let mut printer = Printer {
         compiled,
@@ -137,9 +126,8 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
         mute: false,
         out: &mut stdout,
     };
-    let drain = |ring: &mut RingBuf, printer: &mut Printer| -> Result<(), SessionError> {
-        ring.consume()?;
-        for ev in queue.borrow_mut().drain(..) {
+    let drain = |ring: &mut EventQueue, printer: &mut Printer| -> Result<(), SessionError> {
+        for ev in ring.take()? {
             printer.event(&ev);
         }
         let _ = printer.out.flush();
@@ -217,10 +205,7 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
         printer.print_all_maps();
     }
     let _ = printer.out.flush();
-    let lost = printer.lost_events();
-    if lost > 0 {
-        eprintln!("warning: {lost} events were lost because the ring buffer was full");
-    }
+    printer.warn_lost_events();
     drop(links);
     Ok(0)
 }

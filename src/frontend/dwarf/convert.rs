@@ -200,13 +200,7 @@ fn ty(cx: &mut Ctx<'_>, die: Option<DieRef>, hint: Option<&str>, depth: u32) -> 
             let name = a.name.clone();
             ty(cx, a.ty, name.as_deref(), depth + 1)?
         }
-        dw::DW_TAG_const_type
-        | dw::DW_TAG_volatile_type
-        | dw::DW_TAG_restrict_type
-        | dw::DW_TAG_atomic_type
-        | dw::DW_TAG_immutable_type
-        | dw::DW_TAG_packed_type
-        | dw::DW_TAG_shared_type => ty(cx, a.ty, hint, depth + 1)?,
+        tag if is_qualifier(tag) => ty(cx, a.ty, hint, depth + 1)?,
         dw::DW_TAG_structure_type | dw::DW_TAG_class_type | dw::DW_TAG_union_type => {
             let size = u32::try_from(a.byte_size.unwrap_or(0))
                 .map_err(|_| Error::Malformed(format!("struct of {} bytes", a.byte_size.unwrap_or(0))))?;
@@ -471,13 +465,7 @@ fn declarator(cx: &mut Ctx<'_>, die: Option<DieRef>, inner: String, depth: u32) 
         dw::DW_TAG_pointer_type | dw::DW_TAG_reference_type | dw::DW_TAG_rvalue_reference_type => {
             pointer(cx, &a, &[], inner, depth)?
         }
-        dw::DW_TAG_const_type
-        | dw::DW_TAG_volatile_type
-        | dw::DW_TAG_restrict_type
-        | dw::DW_TAG_atomic_type
-        | dw::DW_TAG_immutable_type
-        | dw::DW_TAG_packed_type
-        | dw::DW_TAG_shared_type => {
+        tag if is_qualifier(tag) => {
             // Gather the qualifier chain; on a pointer they follow the `*`.
             let mut quals = vec![qualifier(a.tag)];
             let mut next = a.ty;
