@@ -85,6 +85,10 @@ mod tests {
         getpid_n(25);
         assert_eq!(read_count(&map), 25);
         drop(link);
+        // Other tests spawn processes (gcc, targets); a child between fork
+        // and exec briefly holds a copy of every fd, and with it the probe.
+        // Give such a window time to close before checking the detach.
+        std::thread::sleep(std::time::Duration::from_millis(100));
         getpid_n(10);
         assert_eq!(
             read_count(&map),

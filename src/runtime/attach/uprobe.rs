@@ -234,6 +234,10 @@ mod tests {
         call_n(trace_runtime_test_uprobe_detach, 7);
         assert_eq!(read_count(&map), 7);
         drop(link);
+        // Other tests spawn processes (gcc, targets); a child between fork
+        // and exec briefly holds a copy of every fd, and with it the probe.
+        // Give such a window time to close before checking the detach.
+        std::thread::sleep(std::time::Duration::from_millis(100));
         call_n(trace_runtime_test_uprobe_detach, 5);
         assert_eq!(
             read_count(&map),
