@@ -13,15 +13,43 @@ use std::time::Duration;
 /// The argdist options, added to the main command.
 pub fn args(cmd: Command) -> Command {
     let num = |name: &'static str| Arg::new(name).value_parser(clap::value_parser!(u64));
-    cmd.arg(Arg::new("count").short('C').value_name("SPEC").action(ArgAction::Append).help("argdist: count events by expression value"))
-        .arg(Arg::new("hist").short('H').value_name("SPEC").action(ArgAction::Append).help("argdist: log2 histogram of an expression"))
-        .arg(num("interval").short('i').value_name("SECS").help("argdist: seconds between reports (default 1)"))
-        .arg(num("number").short('n').value_name("COUNT").help("argdist: stop after COUNT reports"))
-        .arg(num("duration").long("duration").value_name("SECS").help("argdist: stop after SECS seconds (also `-d SECS` with -C/-H)"))
-        .arg(num("string-size").short('z').value_name("SIZE").help("argdist: bytes of char* values to read (default 80)"))
-        .arg(num("top").short('T').value_name("N").help("argdist: only the N most frequent rows of each -C table"))
-        .arg(Arg::new("cumulative").long("cumulative").action(ArgAction::SetTrue).help("argdist: do not clear between reports (argdist's -c)"))
-        .arg(Arg::new("include").short('I').value_name("HEADER").action(ArgAction::Append).help("argdist: accepted and ignored; types come from debug info"))
+    cmd.arg(
+        Arg::new("count")
+            .short('C')
+            .value_name("SPEC")
+            .action(ArgAction::Append)
+            .help("argdist: count events by expression value"),
+    )
+    .arg(
+        Arg::new("hist")
+            .short('H')
+            .value_name("SPEC")
+            .action(ArgAction::Append)
+            .help("argdist: log2 histogram of an expression"),
+    )
+    .arg(num("interval").short('i').value_name("SECS").help("argdist: seconds between reports (default 1)"))
+    .arg(num("number").short('n').value_name("COUNT").help("argdist: stop after COUNT reports"))
+    .arg(
+        num("duration")
+            .long("duration")
+            .value_name("SECS")
+            .help("argdist: stop after SECS seconds (also `-d SECS` with -C/-H)"),
+    )
+    .arg(num("string-size").short('z').value_name("SIZE").help("argdist: bytes of char* values to read (default 80)"))
+    .arg(num("top").short('T').value_name("N").help("argdist: only the N most frequent rows of each -C table"))
+    .arg(
+        Arg::new("cumulative")
+            .long("cumulative")
+            .action(ArgAction::SetTrue)
+            .help("argdist: do not clear between reports (argdist's -c)"),
+    )
+    .arg(
+        Arg::new("include")
+            .short('I')
+            .value_name("HEADER")
+            .action(ArgAction::Append)
+            .help("argdist: accepted and ignored; types come from debug info"),
+    )
 }
 
 /// Are argdist specifiers on this command line? (Decides what `-d` means.)

@@ -19,9 +19,9 @@ pub mod repl;
 pub mod runtime;
 pub mod source;
 
+use codegen::ir::RESERVED_STACK;
 use codegen::link::{link, Linked};
 use codegen::program::Compiled;
-use codegen::ir::RESERVED_STACK;
 use codegen::regalloc::{allocate_below, AsmLine};
 use diag::Diagnostic;
 use frontend::passes::{self, MapTable, Params};
@@ -109,7 +109,8 @@ fn allocate(ast: frontend::ast::Program, compiled: Compiled, maps: MapTable) -> 
             .at(span, "too many values are live here")
             .also(p.resolved.span, "in this probe")
             .note("use fewer $variables at once, or split the work across probes with maps")],
-            e => vec![Diagnostic::error(format!("internal error in register allocation: {e}")).at(p.resolved.span, "in this probe")],
+            e => vec![Diagnostic::error(format!("internal error in register allocation: {e}"))
+                .at(p.resolved.span, "in this probe")],
         })?;
         asm.push(lines);
     }
@@ -167,7 +168,8 @@ pub fn session_diagnostic(program: &Program, linked: Option<&[Linked]>, e: Sessi
         }
         SessionError::Load { probe, source } => {
             let p = &program.compiled.probes[probe];
-            Diagnostic::error(format!("cannot load probe `{}`: {source}", p.resolved.name)).at(p.resolved.span, "this probe")
+            Diagnostic::error(format!("cannot load probe `{}`: {source}", p.resolved.name))
+                .at(p.resolved.span, "this probe")
         }
         SessionError::Attach { ref probe, .. } => {
             let span = program.compiled.probes.iter().find(|p| &p.resolved.name == probe).map(|p| p.resolved.span);
@@ -282,7 +284,10 @@ mod tests {
             "BEGIN { @s = stats(5); @a = avg(1); @m = min(-3); @M = max(4); print(@s); clear(@a); zero(@m); delete(@M); }",
             "END { $s = \"abc\"; @v[$s] = $s == \"abd\" ? 1 : (uint8)300; print(@v, 1, 2); time(\"%H\"); }",
         ];
-        let tokens = ["{", "}", "(", ")", "/", ";", ",", "@", "$", "\"", "->", ".", "[", "]", "0", "-1", "args", "str(", "count()", "=", "++", "?", ":", "&&"];
+        let tokens = [
+            "{", "}", "(", ")", "/", ";", ",", "@", "$", "\"", "->", ".", "[", "]", "0", "-1", "args", "str(",
+            "count()", "=", "++", "?", ":", "&&",
+        ];
         let mut seed: u64 = 0x9e3779b97f4a7c15;
         let mut next = |n: usize| {
             seed ^= seed << 13;

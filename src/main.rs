@@ -17,9 +17,13 @@ fn cli() -> Command {
 fn base_cli() -> Command {
     Command::new("trace")
         .about("Compile bpftrace-language programs straight to eBPF and run them")
-        .override_usage("trace [OPTIONS] (-e PROGRAM | FILE) [ARGS...]\n       trace -l [PATTERN]\n       trace [--repl] [-p PID]")
+        .override_usage(
+            "trace [OPTIONS] (-e PROGRAM | FILE) [ARGS...]\n       trace -l [PATTERN]\n       trace [--repl] [-p PID]",
+        )
         .arg(Arg::new("expr").short('e').value_name("PROGRAM").help("program text"))
-        .arg(Arg::new("command").short('c').value_name("CMD").help("run CMD once probes are attached; end when it ends"))
+        .arg(
+            Arg::new("command").short('c').value_name("CMD").help("run CMD once probes are attached; end when it ends"),
+        )
         .arg(
             Arg::new("pid")
                 .short('p')
@@ -50,12 +54,9 @@ fn base_cli() -> Command {
                 .default_value("text")
                 .help("output format"),
         )
-        .arg(
-            Arg::new("args")
-                .num_args(0..)
-                .value_name("ARGS")
-                .help("the script file (without -e), then positional parameters $1, $2, ... (after `--` they may start with `-`)"),
-        )
+        .arg(Arg::new("args").num_args(0..).value_name("ARGS").help(
+            "the script file (without -e), then positional parameters $1, $2, ... (after `--` they may start with `-`)",
+        ))
 }
 
 /// `-d` alone means `-d bpf`; insert the value so clap never takes the
@@ -81,7 +82,6 @@ fn normalise_args(args: Vec<String>) -> Vec<String> {
     }
     out
 }
-
 
 fn main() -> ExitCode {
     let start_ns = trace::runtime::sys::monotonic_ns();
@@ -116,7 +116,8 @@ fn main() -> ExitCode {
     let no_program = m.get_one::<String>("expr").is_none() && rest.is_empty() && !trace::argdist_cli::wanted_in(&m);
     if m.get_flag("repl") || no_program {
         if !no_program {
-            let d = Diagnostic::error("--repl takes no program").note("start the session with `trace --repl`, then type probes, or `.load FILE`");
+            let d = Diagnostic::error("--repl takes no program")
+                .note("start the session with `trace --repl`, then type probes, or `.load FILE`");
             return fail(&sources, vec![d]);
         }
         if m.get_one::<String>("dump").is_some() {
@@ -124,7 +125,8 @@ fn main() -> ExitCode {
             return fail(&sources, vec![d]);
         }
         if m.get_one::<String>("format").map(String::as_str) == Some("json") {
-            let d = Diagnostic::error("the interactive session prints text only").note("use `-f json` with `-e PROGRAM` or a script file");
+            let d = Diagnostic::error("the interactive session prints text only")
+                .note("use `-f json` with `-e PROGRAM` or a script file");
             return fail(&sources, vec![d]);
         }
         if m.get_one::<String>("command").is_some() {
@@ -178,7 +180,11 @@ fn main() -> ExitCode {
     let run_opts = RunOptions {
         pid,
         command: m.get_one::<String>("command").cloned(),
-        format: if m.get_one::<String>("format").map(String::as_str) == Some("json") { Format::Json } else { Format::Text },
+        format: if m.get_one::<String>("format").map(String::as_str) == Some("json") {
+            Format::Json
+        } else {
+            Format::Text
+        },
         argdist,
     };
     let trace::Loaded { maps, progs, linked } = loaded;

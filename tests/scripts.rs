@@ -58,12 +58,7 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut o = Options {
-        filters: Vec::new(),
-        skips: Vec::new(),
-        exact: false,
-        list: false,
-    };
+    let mut o = Options { filters: Vec::new(), skips: Vec::new(), exact: false, list: false };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -90,8 +85,7 @@ fn selected(o: &Options, file_stem: &str, case: &Case) -> bool {
             case.name.contains(p.as_str()) || file_stem == p
         }
     };
-    (o.filters.is_empty() || o.filters.iter().any(hit))
-        && !o.skips.iter().any(|s| case.name.contains(s.as_str()))
+    (o.filters.is_empty() || o.filters.iter().any(hit)) && !o.skips.iter().any(|s| case.name.contains(s.as_str()))
 }
 
 fn main() -> ExitCode {
@@ -116,11 +110,7 @@ fn main() -> ExitCode {
     // Discover and parse; a malformed file is a failure, not a silent skip.
     let mut cases: Vec<(String, Case)> = Vec::new();
     for path in test_files(&manifest.join("tests/scripts")) {
-        let rel = path
-            .strip_prefix(manifest)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
+        let rel = path.strip_prefix(manifest).unwrap_or(&path).display().to_string();
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) => {
@@ -140,19 +130,13 @@ fn main() -> ExitCode {
     let mut names = std::collections::HashMap::new();
     for (file, case) in &cases {
         if let Some(first) = names.insert(case.name.clone(), format!("{file}:{}", case.line)) {
-            println!(
-                "{file}:{}: FAILED: duplicate case name `{}` (first at {first})",
-                case.line, case.name
-            );
+            println!("{file}:{}: FAILED: duplicate case name `{}` (first at {first})", case.line, case.name);
             failures.push(case.name.clone());
             failed += 1;
         }
     }
     cases.retain(|(file, case)| {
-        let stem = Path::new(file)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let stem = Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         selected(&opts, &stem, case)
     });
 
@@ -163,17 +147,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let trace = std::env::var_os("TRACE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_trace")));
-    let oracle = trace
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("bpftrace"));
+    let trace =
+        std::env::var_os("TRACE_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_trace")));
+    let oracle = trace.file_name().is_some_and(|n| n.to_string_lossy().starts_with("bpftrace"));
     // target/<profile>/trace → target/test-targets
-    let target_dir = Path::new(env!("CARGO_BIN_EXE_trace"))
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(manifest);
+    let target_dir = Path::new(env!("CARGO_BIN_EXE_trace")).parent().and_then(Path::parent).unwrap_or(manifest);
     let targets = target_dir.join("test-targets");
 
     println!(
@@ -184,32 +162,21 @@ fn main() -> ExitCode {
     );
     // Why no case can run, decided once rather than per case: a machine
     // without root/BPF skips them, targets that do not build fail them.
-    let mut blocked = if cases.is_empty() {
-        None
-    } else {
-        kernel_unavailable().map(Outcome::Skip)
-    };
+    let mut blocked = if cases.is_empty() { None } else { kernel_unavailable().map(Outcome::Skip) };
     if blocked.is_none() && !cases.is_empty() {
         match build_targets(&manifest.join("tests/targets"), &targets) {
             Ok(built) => println!("built {} targets into {}", built, targets.display()),
             Err(e) => {
                 println!("{e}");
-                blocked = Some(Outcome::Fail(format!(
-                    "    targets failed to build: {}\n",
-                    e.lines().next().unwrap_or("")
-                )));
+                blocked =
+                    Some(Outcome::Fail(format!("    targets failed to build: {}\n", e.lines().next().unwrap_or(""))));
             }
         }
     }
     if blocked.is_none() && !Path::new("/sys/kernel/tracing/events").exists() {
         println!("note: tracefs is not mounted at /sys/kernel/tracing (tracepoint cases rely on trace mounting it)");
     }
-    let env = Env {
-        trace,
-        targets: targets.clone(),
-        scripts: manifest.join("tests/scripts"),
-        oracle,
-    };
+    let env = Env { trace, targets: targets.clone(), scripts: manifest.join("tests/scripts"), oracle };
 
     for (file, case) in &cases {
         let label = format!("{} ({file}:{})", case.name, case.line);
@@ -261,9 +228,7 @@ fn main() -> ExitCode {
 fn test_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "test"))
-                .collect()
+            rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "test")).collect()
         })
         .unwrap_or_default();
     files.sort();
@@ -283,18 +248,10 @@ fn kernel_unavailable() -> Option<String> {
     let attr: [u32; 5] = [2 /* BPF_MAP_TYPE_ARRAY */, 4, 4, 1, 0];
     // SAFETY: attr is a valid, correctly sized prefix of union bpf_attr.
     let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            0, /* BPF_MAP_CREATE */
-            attr.as_ptr(),
-            std::mem::size_of_val(&attr),
-        )
+        libc::syscall(libc::SYS_bpf, 0 /* BPF_MAP_CREATE */, attr.as_ptr(), std::mem::size_of_val(&attr))
     };
     if fd < 0 {
-        return Some(format!(
-            "BPF unavailable: bpf(BPF_MAP_CREATE) failed: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Some(format!("BPF unavailable: bpf(BPF_MAP_CREATE) failed: {}", std::io::Error::last_os_error()));
     }
     // SAFETY: fd was just returned to us and is closed once.
     unsafe {
@@ -316,10 +273,7 @@ fn build_targets(src: &Path, out: &Path) -> Result<usize, String> {
     sources.sort();
     let mut built = 0;
     for source in &sources {
-        let stem = source
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let stem = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         for (opt, name) in [("-O0", stem.clone()), ("-O2", format!("{stem}-O2"))] {
             let tmp = out.join(format!(".{name}.tmp"));
             let result = Command::new("gcc")
@@ -335,8 +289,7 @@ fn build_targets(src: &Path, out: &Path) -> Result<usize, String> {
                     String::from_utf8_lossy(&result.stderr)
                 ));
             }
-            std::fs::rename(&tmp, out.join(&name))
-                .map_err(|e| format!("cannot install {name}: {e}"))?;
+            std::fs::rename(&tmp, out.join(&name)).map_err(|e| format!("cannot install {name}: {e}"))?;
             built += 1;
         }
     }

@@ -158,8 +158,7 @@ mod tests {
     fn ir_dump() {
         let mut f = IrFunc::default();
         let s = Span::default();
-        let (v0, v1, v2, v3, v4) =
-            (f.new_vreg(), f.new_vreg(), f.new_vreg(), f.new_vreg(), f.new_vreg());
+        let (v0, v1, v2, v3, v4) = (f.new_vreg(), f.new_vreg(), f.new_vreg(), f.new_vreg(), f.new_vreg());
         let l = f.new_label();
         f.push(IrInsn::Ctx { dst: v0 }, s);
         f.push(IrInsn::Load { size: Size::W, dst: v3, base: v0, off: 8 }, s);

@@ -101,19 +101,8 @@ pub enum Src {
 
 impl Reg {
     /// All registers in encoding order (`ALL[i]` has number `i`).
-    pub const ALL: [Reg; 11] = [
-        Reg::R0,
-        Reg::R1,
-        Reg::R2,
-        Reg::R3,
-        Reg::R4,
-        Reg::R5,
-        Reg::R6,
-        Reg::R7,
-        Reg::R8,
-        Reg::R9,
-        Reg::R10,
-    ];
+    pub const ALL: [Reg; 11] =
+        [Reg::R0, Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5, Reg::R6, Reg::R7, Reg::R8, Reg::R9, Reg::R10];
 
     /// The register number (0–10) used in the instruction encoding.
     pub fn index(self) -> u8 {
@@ -469,9 +458,7 @@ impl Insn {
     /// else is an error rather than a guess.
     pub fn decode(bytes: &[u8]) -> Result<(Insn, usize), DecodeError> {
         let slot = |i: usize| -> Result<(u8, u8, u8, i16, i32), DecodeError> {
-            let b = bytes
-                .get(i * 8..i * 8 + 8)
-                .ok_or(DecodeError::Truncated { need: i * 8 + 8, have: bytes.len() })?;
+            let b = bytes.get(i * 8..i * 8 + 8).ok_or(DecodeError::Truncated { need: i * 8 + 8, have: bytes.len() })?;
             let off = i16::from_le_bytes([b[2], b[3]]);
             let imm = i32::from_le_bytes([b[4], b[5], b[6], b[7]]);
             Ok((b[0], b[1] & 0x0f, b[1] >> 4, off, imm))
@@ -518,9 +505,7 @@ impl Insn {
             BPF_LDX if code & MODE_MASK == BPF_MEM => {
                 Insn::Ldx { size: Size::from_bits(code), dst, src: reg(src_n)?, off }
             }
-            BPF_ST if code & MODE_MASK == BPF_MEM => {
-                Insn::St { size: Size::from_bits(code), dst, off, imm }
-            }
+            BPF_ST if code & MODE_MASK == BPF_MEM => Insn::St { size: Size::from_bits(code), dst, off, imm },
             BPF_STX if code & MODE_MASK == BPF_MEM => {
                 Insn::Stx { size: Size::from_bits(code), dst, off, src: reg(src_n)? }
             }

@@ -161,12 +161,7 @@ fn generate(rng: &mut Rng) -> Insn {
         4 => Insn::Ldx { size: rng.size(), dst: rng.reg(), src: rng.reg(), off },
         5 => Insn::St { size: rng.size(), dst: rng.reg(), off, imm: rng.next() as i32 },
         6 => Insn::Stx { size: rng.size(), dst: rng.reg(), off, src: rng.reg() },
-        7 => Insn::AtomicAdd {
-            size: rng.pick(&[Size::W, Size::DW]),
-            dst: rng.reg(),
-            off,
-            src: rng.reg(),
-        },
+        7 => Insn::AtomicAdd { size: rng.pick(&[Size::W, Size::DW]), dst: rng.reg(), off, src: rng.reg() },
         8 => Insn::Ja { off },
         9 => Insn::Jmp { op: rng.pick(&JmpOp::ALL), dst: rng.reg(), src: rng.src(), off },
         10 => Insn::Call { helper: rng.next() as i32 },
@@ -207,21 +202,12 @@ fn decode_errors() {
     b.truncate(8);
     assert_eq!(Insn::decode(&b), Err(DecodeError::Truncated { need: 16, have: 8 }));
     // Register 11 does not exist.
-    assert_eq!(
-        Insn::decode(&[0xb7, 0x0b, 0, 0, 0, 0, 0, 0]),
-        Err(DecodeError::BadRegister { code: 0xb7, reg: 11 })
-    );
+    assert_eq!(Insn::decode(&[0xb7, 0x0b, 0, 0, 0, 0, 0, 0]), Err(DecodeError::BadRegister { code: 0xb7, reg: 11 }));
     // JMP32 class, byte swap and a BPF-to-BPF call are not ours.
     for code in [0x16u8, 0xd4, 0xdc] {
-        assert_eq!(
-            Insn::decode(&[code, 0, 0, 0, 0, 0, 0, 0]),
-            Err(DecodeError::Unsupported { code })
-        );
+        assert_eq!(Insn::decode(&[code, 0, 0, 0, 0, 0, 0, 0]), Err(DecodeError::Unsupported { code }));
     }
-    assert_eq!(
-        Insn::decode(&[0x85, 0x10, 0, 0, 0, 0, 0, 0]),
-        Err(DecodeError::Unsupported { code: 0x85 })
-    );
+    assert_eq!(Insn::decode(&[0x85, 0x10, 0, 0, 0, 0, 0, 0]), Err(DecodeError::Unsupported { code: 0x85 }));
     // ld_imm64 with BPF_PSEUDO_MAP_VALUE (2).
     let mut b = to_bytes(&[Insn::LdMapFd { dst: R1, fd: 3 }]);
     b[1] = 0x21;
@@ -231,8 +217,5 @@ fn decode_errors() {
     b[8] = 0x07;
     assert_eq!(Insn::decode(&b), Err(DecodeError::BadImm64Tail));
     // movsx (BPF_MOV with off = 8) is a cpu v4 form we do not emit.
-    assert_eq!(
-        Insn::decode(&[0xbf, 0x21, 8, 0, 0, 0, 0, 0]),
-        Err(DecodeError::Unsupported { code: 0xbf })
-    );
+    assert_eq!(Insn::decode(&[0xbf, 0x21, 8, 0, 0, 0, 0, 0]), Err(DecodeError::Unsupported { code: 0xbf }));
 }

@@ -84,8 +84,7 @@ pub fn link(lines: &[AsmLine], map_fds: &[i32]) -> Result<Linked, LinkError> {
                     .ok_or(LinkError::UnknownLabel { label: target.0, span: line.span })?;
                 // Both are at most MAX_SLOTS, so i64 arithmetic is exact.
                 let offset = at as i64 - (pc as i64 + 1);
-                let off = i16::try_from(offset)
-                    .map_err(|_| LinkError::JumpOutOfRange { offset, span: line.span })?;
+                let off = i16::try_from(offset).map_err(|_| LinkError::JumpOutOfRange { offset, span: line.span })?;
                 match cond {
                     None => Insn::Ja { off },
                     Some((op, dst, src)) => Insn::Jmp { op, dst, src, off },
@@ -169,27 +168,16 @@ mod tests {
             Err(LinkError::UnknownLabel { label: 5, span: jump.span })
         );
         let lm = line(Asm::LoadMap { dst: Reg::R1, map: MapId(2) }, 2);
-        assert_eq!(
-            link(std::slice::from_ref(&lm), &[1, 2]),
-            Err(LinkError::UnknownMap { map: 2, span: lm.span })
-        );
+        assert_eq!(link(std::slice::from_ref(&lm), &[1, 2]), Err(LinkError::UnknownMap { map: 2, span: lm.span }));
         let lab = line(Asm::Label(Label(0)), 3);
-        assert_eq!(
-            link(&[lab.clone(), lab.clone()], &[]),
-            Err(LinkError::DuplicateLabel { label: 0, span: lab.span })
-        );
+        assert_eq!(link(&[lab.clone(), lab.clone()], &[]), Err(LinkError::DuplicateLabel { label: 0, span: lab.span }));
 
         // 40,000 slots forward does not fit in an i16 offset.
         let mut far = vec![line(Asm::Jump { cond: None, target: Label(0) }, 0)];
-        far.extend(
-            (0..20_000).map(|_| line(Asm::Insn(Insn::LdImm64 { dst: Reg::R0, imm: -1 }), 1)),
-        );
+        far.extend((0..20_000).map(|_| line(Asm::Insn(Insn::LdImm64 { dst: Reg::R0, imm: -1 }), 1)));
         far.push(line(Asm::Label(Label(0)), 2));
         far.push(exit.clone());
-        assert_eq!(
-            link(&far, &[]),
-            Err(LinkError::JumpOutOfRange { offset: 40_000, span: far[0].span })
-        );
+        assert_eq!(link(&far, &[]), Err(LinkError::JumpOutOfRange { offset: 40_000, span: far[0].span }));
         // ... but 32,767 slots does.
         let mut edge = vec![line(Asm::Jump { cond: None, target: Label(0) }, 0)];
         edge.extend((0..32_767).map(|_| line(mov(Reg::R0, 0), 1)));
@@ -197,8 +185,7 @@ mod tests {
         edge.push(exit.clone());
         assert_eq!(link(&edge, &[]).map(|l| l.insns[0]), Ok(Insn::Ja { off: 32_767 }));
 
-        let long: Vec<AsmLine> =
-            (0..500_001).map(|_| line(Asm::LoadMap { dst: Reg::R1, map: MapId(0) }, 0)).collect();
+        let long: Vec<AsmLine> = (0..500_001).map(|_| line(Asm::LoadMap { dst: Reg::R1, map: MapId(0) }, 0)).collect();
         assert_eq!(link(&long, &[3]), Err(LinkError::TooLong { slots: 1_000_002 }));
     }
 }

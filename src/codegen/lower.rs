@@ -33,7 +33,10 @@ use std::collections::HashMap;
 pub enum Val {
     Int(VReg),
     /// `size` bytes (a multiple of 8) at `off` in the scratch buffer.
-    Mem { off: u32, size: u32 },
+    Mem {
+        off: u32,
+        size: u32,
+    },
 }
 
 /// A `$variable`'s home.
@@ -41,7 +44,10 @@ pub enum Val {
 pub(super) enum VarHome {
     /// An integer or pointer; `signed` picks `>>` and comparisons.
     Reg(VReg, bool),
-    Mem { off: u32, size: u32 },
+    Mem {
+        off: u32,
+        size: u32,
+    },
 }
 
 /// Program-wide tables filled while lowering each probe.

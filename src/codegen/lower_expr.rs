@@ -216,7 +216,12 @@ impl Lower<'_, '_> {
             self.zero(off, slot);
             for i in 0..size {
                 let b = self.ctx_load(Size::B, (f.offset + i) as i16);
-                self.emit(IrInsn::Store { size: Size::B, base: self.scratch, off: (off + i) as i16, src: Operand::Reg(b) });
+                self.emit(IrInsn::Store {
+                    size: Size::B,
+                    base: self.scratch,
+                    off: (off + i) as i16,
+                    src: Operand::Reg(b),
+                });
             }
             return Val::Mem { off, size: slot };
         }
@@ -303,7 +308,8 @@ impl Lower<'_, '_> {
                 self.emit(IrInsn::Jump(differ));
             }
         } else {
-            let (Val::Mem { off: a, size: sa }, Val::Mem { off: b, size: sb }) = (self.expr(lhs), self.expr(rhs)) else {
+            let (Val::Mem { off: a, size: sa }, Val::Mem { off: b, size: sb }) = (self.expr(lhs), self.expr(rhs))
+            else {
                 return out;
             };
             let equal = self.label();
@@ -407,7 +413,11 @@ impl Lower<'_, '_> {
                 let off = self.alloc(size);
                 self.zero(off, size);
                 let dst = self.addr(off);
-                let h = if self.reads_user_memory() { helpers::PROBE_READ_USER_STR } else { helpers::PROBE_READ_KERNEL_STR };
+                let h = if self.reads_user_memory() {
+                    helpers::PROBE_READ_USER_STR
+                } else {
+                    helpers::PROBE_READ_KERNEL_STR
+                };
                 self.emit(IrInsn::Call { helper: h as u32, args: vec![dst, len, ptr], ret: None });
                 Val::Mem { off, size }
             }

@@ -22,12 +22,7 @@ impl Lower<'_, '_> {
     }
 
     fn map_value(&self, name: &str) -> MapValue {
-        self.t
-            .program
-            .maps
-            .get(name)
-            .and_then(|i| i.value)
-            .unwrap_or(MapValue::Int { signed: true })
+        self.t.program.maps.get(name).and_then(|i| i.value).unwrap_or(MapValue::Int { signed: true })
     }
 
     /// Build `@m[k...]`'s key in scratch; `extra` bytes are left after the

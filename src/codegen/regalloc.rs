@@ -148,9 +148,7 @@ fn check_labels(func: &IrFunc) -> Result<(), RegallocError> {
         };
         match placed.get(&target.0).copied() {
             None => return Err(RegallocError::UndefinedLabel { label: target.0, span: line.span }),
-            Some(at) if at < i => {
-                return Err(RegallocError::BackwardJump { label: target.0, span: line.span })
-            }
+            Some(at) if at < i => return Err(RegallocError::BackwardJump { label: target.0, span: line.span }),
             Some(_) => {}
         }
     }
@@ -173,13 +171,9 @@ fn uses_defs(insn: &IrInsn) -> (Vec<VReg>, Option<VReg>) {
         // `mov` does not read its destination, and `neg` has no operand.
         IrInsn::Alu { op: AluOp::Mov, dst, src } => (opnd(src).into_iter().collect(), Some(*dst)),
         IrInsn::Alu { op: AluOp::Neg, dst, .. } => (vec![*dst], Some(*dst)),
-        IrInsn::Alu { dst, src, .. } => {
-            (std::iter::once(*dst).chain(opnd(src)).collect(), Some(*dst))
-        }
+        IrInsn::Alu { dst, src, .. } => (std::iter::once(*dst).chain(opnd(src)).collect(), Some(*dst)),
         IrInsn::Load { dst, base, .. } => (vec![*base], Some(*dst)),
-        IrInsn::Store { base, src, .. } => {
-            (std::iter::once(*base).chain(opnd(src)).collect(), None)
-        }
+        IrInsn::Store { base, src, .. } => (std::iter::once(*base).chain(opnd(src)).collect(), None),
         IrInsn::AtomicAdd { base, src, .. } => (vec![*base, *src], None),
         IrInsn::Call { args, ret, .. } => (args.clone(), *ret),
         IrInsn::Branch { a, b, .. } => (std::iter::once(*a).chain(opnd(b)).collect(), None),
@@ -216,12 +210,7 @@ fn live_ranges(func: &IrFunc) -> Result<Vec<Range>, RegallocError> {
             }
         }
         if let Some(v) = def {
-            let r = ranges[v.0 as usize].get_or_insert(Range {
-                vreg: v,
-                start: i,
-                end: i,
-                used: false,
-            });
+            let r = ranges[v.0 as usize].get_or_insert(Range { vreg: v, start: i, end: i, used: false });
             r.end = r.end.max(i);
         }
     }
@@ -407,9 +396,7 @@ fn expand(func: &IrFunc, locs: &[Loc]) -> Result<Vec<AsmLine>, RegallocError> {
             IrInsn::Store { size, base, off, src } => {
                 let b = e.read(loc(*base), TMP_A);
                 match src {
-                    Operand::Imm(imm) => {
-                        e.insn(Insn::St { size: *size, dst: b, off: *off, imm: *imm })
-                    }
+                    Operand::Imm(imm) => e.insn(Insn::St { size: *size, dst: b, off: *off, imm: *imm }),
                     Operand::Reg(v) => {
                         let s = e.read(loc(*v), TMP_B);
                         e.insn(Insn::Stx { size: *size, dst: b, off: *off, src: s });

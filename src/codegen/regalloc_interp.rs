@@ -21,9 +21,7 @@ pub(super) fn fake_helper(helper: u32, args: &[u64]) -> u64 {
     if helper == MAYBE_PTR {
         return if args[0] & 1 == 1 { CTX_BASE + 128 } else { 0 };
     }
-    args.iter().fold(u64::from(helper).wrapping_mul(0x9e37_79b9), |h, a| {
-        h.rotate_left(7) ^ a.wrapping_mul(31)
-    })
+    args.iter().fold(u64::from(helper).wrapping_mul(0x9e37_79b9), |h, a| h.rotate_left(7) ^ a.wrapping_mul(31))
 }
 
 pub(super) fn alu(op: AluOp, a: u64, b: u64) -> u64 {
@@ -140,17 +138,13 @@ pub(super) fn run_ir(func: &IrFunc, ctx: &[u8]) -> Result<Outcome, String> {
             IrInsn::Load { size, dst, base, off } => {
                 regs[dst.0 as usize] = Some(mem.read(addr(get(*base)?, *off), *size)?)
             }
-            IrInsn::Store { size, base, off, src } => {
-                mem.write(addr(get(*base)?, *off), *size, opnd(*src)?)?
-            }
+            IrInsn::Store { size, base, off, src } => mem.write(addr(get(*base)?, *off), *size, opnd(*src)?)?,
             IrInsn::AtomicAdd { size, base, off, src } => {
                 let a = addr(get(*base)?, *off);
                 let v = mem.read(a, *size)?.wrapping_add(get(*src)?);
                 mem.write(a, *size, v)?;
             }
-            IrInsn::LoadMap { dst, map } => {
-                regs[dst.0 as usize] = Some(map_value(MAP_FDS[map.0 as usize]))
-            }
+            IrInsn::LoadMap { dst, map } => regs[dst.0 as usize] = Some(map_value(MAP_FDS[map.0 as usize])),
             IrInsn::Call { helper, args, ret } => {
                 let vals = args.iter().map(|v| get(*v)).collect::<Result<Vec<_>, _>>()?;
                 let r = fake_helper(*helper, &vals);
@@ -217,12 +211,8 @@ pub(super) fn run_insns(insns: &[Insn], ctx: &[u8]) -> Result<Outcome, String> {
                 let v = mem.read(addr(get(s)?, off), size)?;
                 set(&mut regs, dst, v)?;
             }
-            Insn::St { size, dst, off, imm } => {
-                mem.write(addr(get(dst)?, off), size, imm as u64)?
-            }
-            Insn::Stx { size, dst, off, src: s } => {
-                mem.write(addr(get(dst)?, off), size, get(s)?)?
-            }
+            Insn::St { size, dst, off, imm } => mem.write(addr(get(dst)?, off), size, imm as u64)?,
+            Insn::Stx { size, dst, off, src: s } => mem.write(addr(get(dst)?, off), size, get(s)?)?,
             Insn::AtomicAdd { size, dst, off, src: s } => {
                 let a = addr(get(dst)?, off);
                 let v = mem.read(a, size)?.wrapping_add(get(s)?);

@@ -43,15 +43,11 @@ fn reads_writes(asm: &Asm) -> (Vec<Reg>, Option<Reg>) {
             }
             (r, Some(dst))
         }
-        Asm::Insn(Insn::LdImm64 { dst, .. }) | Asm::Insn(Insn::LdMapFd { dst, .. }) => {
-            (vec![], Some(dst))
-        }
+        Asm::Insn(Insn::LdImm64 { dst, .. }) | Asm::Insn(Insn::LdMapFd { dst, .. }) => (vec![], Some(dst)),
         Asm::LoadMap { dst, .. } => (vec![], Some(dst)),
         Asm::Insn(Insn::Ldx { dst, src, .. }) => (vec![src], Some(dst)),
         Asm::Insn(Insn::St { dst, .. }) => (vec![dst], None),
-        Asm::Insn(Insn::Stx { dst, src, .. }) | Asm::Insn(Insn::AtomicAdd { dst, src, .. }) => {
-            (vec![dst, src], None)
-        }
+        Asm::Insn(Insn::Stx { dst, src, .. }) | Asm::Insn(Insn::AtomicAdd { dst, src, .. }) => (vec![dst, src], None),
         Asm::Insn(Insn::Jmp { dst, src: s, .. }) => ([vec![dst], src(s)].concat(), None),
         Asm::Jump { cond: Some((_, dst, s)), .. } => ([vec![dst], src(s)].concat(), None),
         Asm::Insn(Insn::Exit) => (vec![Reg::R0], None),
@@ -259,19 +255,14 @@ fn null_check_of_a_spilled_pointer() {
     let (asm, _) = compile(&b.f);
     let call = asm.iter().position(|l| l.asm == Asm::Insn(Insn::Call { helper: MAYBE_PTR as i32 }));
     let call = call.expect("call emitted");
-    let Asm::Insn(Insn::Stx { size: Size::DW, dst: Reg::R10, off, src: Reg::R0 }) =
-        asm[call + 1].asm
-    else {
+    let Asm::Insn(Insn::Stx { size: Size::DW, dst: Reg::R10, off, src: Reg::R0 }) = asm[call + 1].asm else {
         panic!("pointer not spilled: {:?}", asm[call + 1]);
     };
     let fill = Asm::Insn(Insn::Ldx { size: Size::DW, dst: TMP_A, src: Reg::R10, off });
     let branch = asm.iter().position(|l| matches!(l.asm, Asm::Jump { cond: Some(_), .. }));
     let branch = branch.expect("branch emitted");
     assert_eq!(asm[branch - 1].asm, fill);
-    assert_eq!(
-        asm[branch].asm,
-        Asm::Jump { cond: Some((JmpOp::Jeq, TMP_A, Src::Imm(0))), target: null }
-    );
+    assert_eq!(asm[branch].asm, Asm::Jump { cond: Some((JmpOp::Jeq, TMP_A, Src::Imm(0))), target: null });
 
     for odd in [false, true] {
         let mut ctx = ctx_bytes(4);
@@ -482,11 +473,7 @@ impl Gen {
             let size = [Size::B, Size::H, Size::W, Size::DW][self.below(4)];
             match self.below(14) {
                 0 | 1 => {
-                    let imm = if self.below(4) == 0 {
-                        self.next() as i64
-                    } else {
-                        self.below(100) as i64
-                    };
+                    let imm = if self.below(4) == 0 { self.next() as i64 } else { self.below(100) as i64 };
                     let v = self.b.imm(imm);
                     scope.push(v);
                 }
@@ -530,12 +517,7 @@ impl Gen {
                     let x = self.pick(scope);
                     let p = self.b.call(MAYBE_PTR, &[x]);
                     let null = self.b.f.new_label();
-                    self.b.push(IrInsn::Branch {
-                        op: JmpOp::Jeq,
-                        a: p,
-                        b: Operand::Imm(0),
-                        target: null,
-                    });
+                    self.b.push(IrInsn::Branch { op: JmpOp::Jeq, a: p, b: Operand::Imm(0), target: null });
                     let mut inner = scope.clone();
                     let n = self.below(4);
                     self.block(&mut inner, depth + 1, n);
@@ -571,11 +553,7 @@ impl Gen {
     }
 
     fn program(seed: u64) -> IrFunc {
-        let mut g = Gen {
-            b: B::default(),
-            seed: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
-            ctx: VReg(0),
-        };
+        let mut g = Gen { b: B::default(), seed: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1, ctx: VReg(0) };
         g.ctx = g.b.f.new_vreg();
         g.b.push(IrInsn::Ctx { dst: g.ctx });
         let mut scope = vec![g.b.imm(1), g.b.imm(-2)];

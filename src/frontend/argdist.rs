@@ -237,12 +237,7 @@ impl Spec<'_> {
 
     /// Reads the signature into parameters, against the debug info of the
     /// function when there is one.
-    fn params(
-        &self,
-        parts: &Parts,
-        function: Option<&Function>,
-        diags: &mut Vec<Diagnostic>,
-    ) -> Vec<Param> {
+    fn params(&self, parts: &Parts, function: Option<&Function>, diags: &mut Vec<Diagnostic>) -> Vec<Param> {
         let mut out = Vec::new();
         for (i, decl) in parts.params.iter().enumerate() {
             let name = self.text[decl.name.clone()].to_string();
@@ -266,21 +261,27 @@ impl Spec<'_> {
                         }
                     }
                     let entry_cast = match &d.ty {
-                        crate::frontend::types::Type::Int { size, signed } => Some(ctype::int_type(*size, *signed, ty_span)),
+                        crate::frontend::types::Type::Int { size, signed } => {
+                            Some(ctype::int_type(*size, *signed, ty_span))
+                        }
                         _ => ctype::parse(&d.c_type).and_then(|c| c.cast(ty_span)),
                     }
                     .or_else(|| declared.as_ref().and_then(|c| c.cast(ty_span)));
                     Param { name, read: ParamRead::Field(d.name.clone()), entry_cast }
                 }
-                (None, None) => {
-                    Param { name, read: ParamRead::Unreadable(Unreadable::BadType { ty: ty_text.into() }), entry_cast: None }
-                }
+                (None, None) => Param {
+                    name,
+                    read: ParamRead::Unreadable(Unreadable::BadType { ty: ty_text.into() }),
+                    entry_cast: None,
+                },
                 (None, Some(c)) => {
                     // A USDT probe has up to 12 arguments; a function's are
                     // in registers up to the sixth.
                     let usdt = &self.text[parts.letter.clone()] == "u";
                     let read = match c.cast(ty_span) {
-                        _ if i >= if usdt { 12 } else { 6 } => ParamRead::Unreadable(Unreadable::TooFar { number: i + 1 }),
+                        _ if i >= if usdt { 12 } else { 6 } => {
+                            ParamRead::Unreadable(Unreadable::TooFar { number: i + 1 })
+                        }
                         Some(cast) => ParamRead::Reg { index: i, cast },
                         None => ParamRead::Unreadable(Unreadable::NeedsDwarf { ty: ty_text.into() }),
                     };
@@ -357,7 +358,8 @@ impl Spec<'_> {
         let map_span = parts.values.as_ref().map_or(whole, |v| self.span(v.exprs_section.clone()));
         let aggregate = match self.kind {
             SpecKind::Count => {
-                let count = Expr::new(ExprKind::Call { name: "count".into(), name_span: whole, args: Vec::new() }, whole);
+                let count =
+                    Expr::new(ExprKind::Call { name: "count".into(), name_span: whole, args: Vec::new() }, whole);
                 let map = MapRef { name: result_map(self.index), keys, span: map_span };
                 stmt(StmtKind::AssignMap { map, op: None, value: count })
             }
@@ -411,7 +413,8 @@ impl Spec<'_> {
             None if letter == Letter::Return => vec!["retval".to_string()],
             None => Vec::new(),
         };
-        let default_label = default.then(|| if letter == Letter::Return { "retval" } else { "total calls" }.to_string());
+        let default_label =
+            default.then(|| if letter == Letter::Return { "retval" } else { "total calls" }.to_string());
         let hist_label = label
             .clone()
             .or_else(|| expr_labels.first().cloned())

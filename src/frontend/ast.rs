@@ -109,23 +109,56 @@ pub enum ExprKind {
     /// `@m` or `@m[k]` read as a value.
     Map(MapRef),
     /// `name(args)`: builtins functions, aggregations and actions alike.
-    Call { name: String, name_span: Span, args: Vec<Expr> },
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
-    Unary { op: UnOp, expr: Box<Expr> },
+    Call {
+        name: String,
+        name_span: Span,
+        args: Vec<Expr>,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Unary {
+        op: UnOp,
+        expr: Box<Expr>,
+    },
     /// `c ? a : b`
-    Ternary { cond: Box<Expr>, then: Box<Expr>, els: Box<Expr> },
+    Ternary {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        els: Box<Expr>,
+    },
     /// `base.field` (`arrow == false`) or `base->field` (`arrow == true`).
-    Field { base: Box<Expr>, field: String, field_span: Span, arrow: bool },
+    Field {
+        base: Box<Expr>,
+        field: String,
+        field_span: Span,
+        arrow: bool,
+    },
     /// `base[index]` on a non-map value (arrays, pointers).
-    Index { base: Box<Expr>, index: Box<Expr> },
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// `(type)expr`
-    Cast { ty: TypeName, expr: Box<Expr> },
+    Cast {
+        ty: TypeName,
+        expr: Box<Expr>,
+    },
     /// `x++`, `++x`, `x--`, `--x` on a map or a variable.
-    IncDec { target: Box<Expr>, inc: bool, prefix: bool },
+    IncDec {
+        target: Box<Expr>,
+        inc: bool,
+        prefix: bool,
+    },
     /// `sizeof(type)` or `sizeof(expr)`.
     Sizeof(SizeofArg),
     /// `offsetof(type, member.member)`.
-    Offsetof { ty: TypeName, members: Vec<String> },
+    Offsetof {
+        ty: TypeName,
+        members: Vec<String>,
+    },
 }
 
 #[derive(Clone, Debug)]

@@ -24,8 +24,8 @@ pub enum Builtin {
 }
 
 pub const BUILTIN_NAMES: &[&str] = &[
-    "pid", "tid", "uid", "gid", "cpu", "comm", "nsecs", "elapsed", "arg0", "arg1", "arg2", "arg3",
-    "arg4", "arg5", "arg6", "arg7", "arg8", "arg9", "arg10", "arg11", "retval", "func", "probe", "args",
+    "pid", "tid", "uid", "gid", "cpu", "comm", "nsecs", "elapsed", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5",
+    "arg6", "arg7", "arg8", "arg9", "arg10", "arg11", "retval", "func", "probe", "args",
 ];
 
 impl Builtin {
@@ -78,16 +78,42 @@ pub enum Function {
 }
 
 pub const FUNCTION_NAMES: &[&str] = &[
-    "count", "sum", "avg", "min", "max", "stats", "hist", "lhist", "str", "printf", "print", "exit",
-    "time", "delete", "clear", "zero",
+    "count", "sum", "avg", "min", "max", "stats", "hist", "lhist", "str", "printf", "print", "exit", "time", "delete",
+    "clear", "zero",
 ];
 
 /// bpftrace functions that exist there but not (yet) here: a clearer message
 /// than "unknown function".
 pub const UNSUPPORTED_FUNCTIONS: &[&str] = &[
-    "kstack", "ustack", "ksym", "usym", "kaddr", "uaddr", "ntop", "pton", "reg", "join", "system",
-    "cat", "signal", "override", "buf", "cgroupid", "macaddr", "strftime", "strncmp", "strcontains",
-    "path", "uptr", "kptr", "percpu_kaddr", "cgroup_path", "unwatch", "skboutput", "len", "has_key",
+    "kstack",
+    "ustack",
+    "ksym",
+    "usym",
+    "kaddr",
+    "uaddr",
+    "ntop",
+    "pton",
+    "reg",
+    "join",
+    "system",
+    "cat",
+    "signal",
+    "override",
+    "buf",
+    "cgroupid",
+    "macaddr",
+    "strftime",
+    "strncmp",
+    "strcontains",
+    "path",
+    "uptr",
+    "kptr",
+    "percpu_kaddr",
+    "cgroup_path",
+    "unwatch",
+    "skboutput",
+    "len",
+    "has_key",
 ];
 
 impl Function {

@@ -19,15 +19,15 @@
 //! compilation units) one is chosen: the default symbol version first, then
 //! global over weak over local, then the lowest address.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
-use std::time::SystemTime;
 use super::names::{glob_match, similar_names};
 use crate::runtime::sys::Mmap;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::SystemTime;
 
 use object::elf;
 use object::read::elf::{Dyn as _, FileHeader, ProgramHeader as _, Sym as _};
@@ -105,9 +105,7 @@ pub fn open(path: &Path) -> Result<Rc<ElfSymbols>, ElfError> {
     }
     let meta = std::fs::metadata(path).ok();
     let stamp = (meta.as_ref().and_then(|m| m.modified().ok()), meta.as_ref().map_or(0, |m| m.len()));
-    let cached = CACHE.with(|c| {
-        c.borrow().get(path).filter(|e| (e.0, e.1) == stamp).map(|e| e.2.clone())
-    });
+    let cached = CACHE.with(|c| c.borrow().get(path).filter(|e| (e.0, e.1) == stamp).map(|e| e.2.clone()));
     if let Some(syms) = cached {
         return Ok(syms);
     }
@@ -213,11 +211,7 @@ impl ElfSymbols {
 
     fn name(&self, n: NameRef) -> &str {
         // Names were checked to be UTF-8 when the index was built.
-        self.map
-            .bytes()
-            .get(n.start..n.start + n.len as usize)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or("")
+        self.map.bytes().get(n.start..n.start + n.len as usize).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
     }
 
     fn sym(&self, s: &RawSym) -> Sym {
@@ -309,8 +303,7 @@ fn index<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Index, Ind
     for sh_type in [elf::SHT_SYMTAB, elf::SHT_DYNSYM] {
         let table = sections.symbols(endian, data, sh_type)?;
         // Versions only rank duplicates; a damaged version table is not fatal.
-        let versions =
-            if sh_type == elf::SHT_DYNSYM { sections.versions(endian, data).ok().flatten() } else { None };
+        let versions = if sh_type == elf::SHT_DYNSYM { sections.versions(endian, data).ok().flatten() } else { None };
         for (i, sym) in table.enumerate() {
             let Some(name) = sym.name(endian, table.strings()).ok().and_then(name_ref) else { continue };
             if sym.is_undefined(endian) {
@@ -344,9 +337,7 @@ fn index<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Index, Ind
         }
     }
     let bytes = |n: &NameRef| &data[n.start..n.start + n.len as usize];
-    funcs.sort_by(|a, b| {
-        bytes(&a.name).cmp(bytes(&b.name)).then(a.rank.cmp(&b.rank)).then(a.vaddr.cmp(&b.vaddr))
-    });
+    funcs.sort_by(|a, b| bytes(&a.name).cmp(bytes(&b.name)).then(a.rank.cmp(&b.rank)).then(a.vaddr.cmp(&b.vaddr)));
     funcs.dedup_by(|later, first| bytes(&later.name) == bytes(&first.name));
     for v in [&mut others, &mut imports] {
         v.sort_by(|a, b| bytes(a).cmp(bytes(b)));
@@ -383,15 +374,12 @@ pub(crate) fn open_for_probe(at: &At, r: Range<usize>, binary: &Path) -> Result<
             ElfError::NotElf { .. } => {
                 d = d.note("uprobes attach to compiled executables and shared libraries");
                 let mut head = [0u8; 2];
-                let script =
-                    File::open(binary).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+                let script = File::open(binary).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
                 if script.is_ok() && &head == b"#!" {
                     d = d.note("this is a script: probe its interpreter instead");
                 }
             }
-            ElfError::Relocatable { .. } => {
-                d = d.note("link it into an executable or a shared library first")
-            }
+            ElfError::Relocatable { .. } => d = d.note("link it into an executable or a shared library first"),
             _ => {}
         }
         d
@@ -421,10 +409,9 @@ pub(crate) fn not_a_function(
                 "imported, not defined here",
             );
             match defining_library(syms, name, pid) {
-                Some(lib) => d.note(format!(
-                    "it is defined in {lib}: attach with `{full}:{lib}:{name}`",
-                    lib = lib.display()
-                )),
+                Some(lib) => {
+                    d.note(format!("it is defined in {lib}: attach with `{full}:{lib}:{name}`", lib = lib.display()))
+                }
                 None => d,
             }
         }
@@ -459,7 +446,6 @@ fn file_offset(loads: &[Load], vaddr: u64) -> Option<u64> {
     let seg = loads.iter().filter(|l| l.3).find(contains).or_else(|| loads.iter().find(contains))?;
     Some(vaddr - seg.0 + seg.2)
 }
-
 
 /// Test targets built with gcc, and independent readings of them with
 /// binutils, shared by the tests of this module and of `probes`.
@@ -508,8 +494,7 @@ int main(int argc, char **argv) { db_open(argv[0]); db_log_rotate(); return db_s
             std::fs::write(&src, TARGET_C).expect("write target.c");
         }
         let out = dir.join(out);
-        let status =
-            Command::new("gcc").args(["-g", "-O0"]).args(extra).arg("-o").arg(&out).arg(&src).status();
+        let status = Command::new("gcc").args(["-g", "-O0"]).args(extra).arg("-o").arg(&out).arg(&src).status();
         assert!(status.expect("run gcc").success(), "gcc {extra:?} failed");
         out
     }
@@ -584,11 +569,8 @@ mod tests {
 
     fn expected_offset(path: &Path, vaddr: u64) -> u64 {
         let loads = readelf_loads(path);
-        let (v, _, off) = loads
-            .iter()
-            .find(|(v, memsz, _)| *v <= vaddr && vaddr < v + memsz)
-            .copied()
-            .expect("address in a PT_LOAD");
+        let (v, _, off) =
+            loads.iter().find(|(v, memsz, _)| *v <= vaddr && vaddr < v + memsz).copied().expect("address in a PT_LOAD");
         vaddr - v + off
     }
 
@@ -641,8 +623,7 @@ mod tests {
         assert_eq!(malloc.file_offset, expected_offset(libc, malloc.vaddr));
         // realpath@@GLIBC_2.3 (default) and realpath@GLIBC_2.2.5 both exist;
         // the default is what a program linked today calls.
-        let out =
-            std::process::Command::new("readelf").args(["--dyn-syms", "-W"]).arg(libc).output().unwrap();
+        let out = std::process::Command::new("readelf").args(["--dyn-syms", "-W"]).arg(libc).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         let default = text
             .lines()

@@ -51,8 +51,7 @@ pub fn resolve(spec: &str, pid: Option<i32>) -> Result<PathBuf, LibPathError> {
         let abs = if path.is_absolute() {
             path.to_path_buf()
         } else {
-            let cwd =
-                std::env::current_dir().map_err(|source| LibPathError::Io { path: path.into(), source })?;
+            let cwd = std::env::current_dir().map_err(|source| LibPathError::Io { path: path.into(), source })?;
             // `components()` drops the `.` of `./db`, for readable messages.
             cwd.join(path).components().collect()
         };
@@ -94,9 +93,7 @@ fn in_process(name: &str, pid: i32) -> Option<PathBuf> {
     maps.lines()
         // address perms offset dev inode pathname; only file mappings have a '/'.
         .filter_map(|line| line.find('/').map(|i| line[i..].trim_end_matches(" (deleted)")))
-        .find(|path| {
-            Path::new(path).file_name().and_then(|f| f.to_str()).is_some_and(|f| library_matches(f, name))
-        })
+        .find(|path| Path::new(path).file_name().and_then(|f| f.to_str()).is_some_and(|f| library_matches(f, name)))
         .map(PathBuf::from)
 }
 
@@ -121,9 +118,7 @@ pub fn library_matches(file: &str, name: &str) -> bool {
     }
     let versioned =
         |prefix: &str| file.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
-    versioned(&format!("lib{name}.so"))
-        || versioned(&format!("{name}.so"))
-        || (name.contains(".so") && versioned(name))
+    versioned(&format!("lib{name}.so")) || versioned(&format!("{name}.so")) || (name.contains(".so") && versioned(name))
 }
 
 /// The path of shared library `name` for this machine's architecture:
@@ -132,11 +127,8 @@ pub fn library_matches(file: &str, name: &str) -> bool {
 pub fn find_library(name: &str) -> Option<PathBuf> {
     if let Ok(bytes) = std::fs::read("/etc/ld.so.cache") {
         if let Ok(entries) = parse_ld_cache(&bytes) {
-            let hit = entries
-                .iter()
-                .filter(|e| library_matches(&e.name, name))
-                .map(|e| &e.path)
-                .find(|p| native_elf(p));
+            let hit =
+                entries.iter().filter(|e| library_matches(&e.name, name)).map(|e| &e.path).find(|p| native_elf(p));
             if let Some(p) = hit {
                 return Some(p.clone());
             }
@@ -190,11 +182,8 @@ fn native_elf(path: &Path) -> bool {
         return false;
     }
     let class64 = head[4] == 2;
-    let machine = if head[5] == 2 {
-        u16::from_be_bytes([head[18], head[19]])
-    } else {
-        u16::from_le_bytes([head[18], head[19]])
-    };
+    let machine =
+        if head[5] == 2 { u16::from_be_bytes([head[18], head[19]]) } else { u16::from_le_bytes([head[18], head[19]]) };
     let want: Option<u16> = match std::env::consts::ARCH {
         "x86_64" => Some(62),
         "aarch64" => Some(183),
@@ -228,16 +217,12 @@ pub(crate) fn resolve_for_probe(at: &At, r: Range<usize>, pid: Option<i32>) -> R
         match e {
             LibPathError::NoSuchFile { .. } if !Path::new(spec).is_absolute() => {
                 if let Ok(cwd) = std::env::current_dir() {
-                    d = d.note(format!(
-                        "relative paths are resolved against the current directory, {}",
-                        cwd.display()
-                    ));
+                    d = d.note(format!("relative paths are resolved against the current directory, {}", cwd.display()));
                 }
             }
             LibPathError::NotFound { in_cwd, .. } => {
-                let mut looked = format!(
-                    "looked for a program `{spec}` on $PATH and a library `lib{spec}.so` known to ld.so"
-                );
+                let mut looked =
+                    format!("looked for a program `{spec}` on $PATH and a library `lib{spec}.so` known to ld.so");
                 if pid.is_some() {
                     looked.push_str(", and in the target process's executable and mapped files");
                 }
@@ -296,10 +281,8 @@ pub fn parse_ld_cache(bytes: &[u8]) -> Result<Vec<LdCacheEntry>, LdCacheError> {
     }
     let nlibs = u32_at(bytes, OLD_MAGIC.len())? as usize;
     let entries_start = OLD_MAGIC.len() + 4;
-    let strings = nlibs
-        .checked_mul(OLD_ENTRY)
-        .and_then(|n| n.checked_add(entries_start))
-        .ok_or(LdCacheError::Truncated)?;
+    let strings =
+        nlibs.checked_mul(OLD_ENTRY).and_then(|n| n.checked_add(entries_start)).ok_or(LdCacheError::Truncated)?;
     let new_start = (strings + 7) & !7;
     if bytes.get(new_start..).is_some_and(|b| b.starts_with(NEW_MAGIC)) {
         return parse_new(&bytes[new_start..]);
@@ -317,11 +300,7 @@ pub fn parse_ld_cache(bytes: &[u8]) -> Result<Vec<LdCacheEntry>, LdCacheError> {
 
 fn parse_new(bytes: &[u8]) -> Result<Vec<LdCacheEntry>, LdCacheError> {
     let nlibs = u32_at(bytes, NEW_MAGIC.len())? as usize;
-    if nlibs
-        .checked_mul(NEW_ENTRY)
-        .and_then(|n| n.checked_add(NEW_HEADER))
-        .is_none_or(|end| end > bytes.len())
-    {
+    if nlibs.checked_mul(NEW_ENTRY).and_then(|n| n.checked_add(NEW_HEADER)).is_none_or(|end| end > bytes.len()) {
         return Err(LdCacheError::Truncated);
     }
     let mut out = Vec::with_capacity(nlibs);
@@ -335,13 +314,7 @@ fn parse_new(bytes: &[u8]) -> Result<Vec<LdCacheEntry>, LdCacheError> {
     Ok(out)
 }
 
-fn entry(
-    bytes: &[u8],
-    base: usize,
-    key: usize,
-    value: usize,
-    flags: i32,
-) -> Result<LdCacheEntry, LdCacheError> {
+fn entry(bytes: &[u8], base: usize, key: usize, value: usize, flags: i32) -> Result<LdCacheEntry, LdCacheError> {
     let name = cstr_at(bytes, base + key)?;
     let path = cstr_at(bytes, base + value)?;
     Ok(LdCacheEntry { name: name.to_string(), path: PathBuf::from(path), flags })
@@ -408,11 +381,7 @@ mod tests {
         }
         new.extend(0u64.to_le_bytes());
         new.extend(strings);
-        let want = vec![LdCacheEntry {
-            name: "libfoo.so.1".into(),
-            path: "/opt/lib/libfoo.so.1".into(),
-            flags: 0x303,
-        }];
+        let want = vec![LdCacheEntry { name: "libfoo.so.1".into(), path: "/opt/lib/libfoo.so.1".into(), flags: 0x303 }];
         assert_eq!(parse_ld_cache(&new).unwrap(), want);
 
         // Old format with its own strings, then the new table (preferred).
@@ -424,10 +393,7 @@ mod tests {
         let mut only_old = old.clone();
         only_old.extend(b"libbar.so.2\0/lib/libbar.so.2\0");
         let got = parse_ld_cache(&only_old).unwrap();
-        assert_eq!(
-            (got[0].name.as_str(), got[0].path.as_path()),
-            ("libbar.so.2", Path::new("/lib/libbar.so.2"))
-        );
+        assert_eq!((got[0].name.as_str(), got[0].path.as_path()), ("libbar.so.2", Path::new("/lib/libbar.so.2")));
         let mut combined = old;
         combined.resize((combined.len() + 7) & !7, 0);
         combined.extend(&new);
@@ -455,17 +421,11 @@ mod tests {
         // Our own executable by its name, via /proc/self/exe.
         let me = std::fs::read_link("/proc/self/exe").unwrap();
         let my_name = me.file_name().unwrap().to_str().unwrap();
-        assert_eq!(
-            resolve(my_name, Some(std::process::id() as i32)).unwrap(),
-            std::fs::canonicalize(&me).unwrap()
-        );
+        assert_eq!(resolve(my_name, Some(std::process::id() as i32)).unwrap(), std::fs::canonicalize(&me).unwrap());
 
         assert!(matches!(resolve("./definitely/missing", None), Err(LibPathError::NoSuchFile { .. })));
         assert!(matches!(resolve("/tmp", None), Err(LibPathError::NotAFile { .. })));
-        assert!(matches!(
-            resolve("no_such_program_or_lib", None),
-            Err(LibPathError::NotFound { in_cwd: false, .. })
-        ));
+        assert!(matches!(resolve("no_such_program_or_lib", None), Err(LibPathError::NotFound { in_cwd: false, .. })));
         // Cargo runs tests in the package root, where Cargo.toml is a file.
         assert!(matches!(resolve("Cargo.toml", None), Err(LibPathError::NotFound { in_cwd: true, .. })));
     }

@@ -61,8 +61,8 @@ pub(crate) fn similar_names<'a>(
         if cand == target {
             continue;
         }
-        let substring = t.len() >= 4
-            && if ignore_case { fold(cand).contains(&target_key) } else { cand.contains(target) };
+        let substring =
+            t.len() >= 4 && if ignore_case { fold(cand).contains(&target_key) } else { cand.contains(target) };
         if !substring && cand.len().abs_diff(t.len()) > limit {
             continue;
         }
@@ -97,4 +97,3 @@ fn edit_distance(a: &[u8], b: &[u8], rows: &mut (Vec<usize>, Vec<usize>)) -> usi
     }
     prev[b.len()]
 }
-

@@ -26,8 +26,8 @@ use std::path::PathBuf;
 
 use super::ast::AttachPoint;
 use super::elf::{self, SymbolStatus};
-use super::names::{is_glob, similar_names};
 use super::libpath;
+use super::names::{is_glob, similar_names};
 use super::tracepoint::{self, TracepointFormat};
 use super::usdt;
 use crate::diag::Diagnostic;
@@ -174,12 +174,7 @@ impl<'a> At<'a> {
         Span::new(self.span.file, self.span.start as usize + r.start, self.span.start as usize + r.end)
     }
 
-    pub(crate) fn err(
-        &self,
-        r: Range<usize>,
-        message: impl Into<String>,
-        label: impl Into<String>,
-    ) -> Diagnostic {
+    pub(crate) fn err(&self, r: Range<usize>, message: impl Into<String>, label: impl Into<String>) -> Diagnostic {
         Diagnostic::error(message).at(self.sub(r), label)
     }
 
@@ -214,15 +209,11 @@ pub fn expand(ap: &AttachPoint, ctx: &ProbeContext) -> Result<Vec<ResolvedProbe>
     match kind {
         Kind::Begin | Kind::End => match rest {
             None => {
-                Ok(vec![at
-                    .probe(if kind == Kind::Begin { ProbeSpec::Begin } else { ProbeSpec::End }, full.into())])
+                Ok(vec![at.probe(if kind == Kind::Begin { ProbeSpec::Begin } else { ProbeSpec::End }, full.into())])
             }
             Some(r) => Err(at
                 .err(ty_end..text.len(), format!("`{full}` takes no arguments"), "unexpected")
-                .note(format!(
-                    "write just `{full}`{}",
-                    if r < text.len() { "" } else { " (without the colon)" }
-                ))),
+                .note(format!("write just `{full}`{}", if r < text.len() { "" } else { " (without the colon)" }))),
         },
         Kind::Uprobe | Kind::Uretprobe => expand_uprobe(&at, full, kind == Kind::Uretprobe, rest, ctx),
         Kind::Tracepoint => tracepoint::expand_attach(&at, rest),
@@ -233,17 +224,9 @@ pub fn expand(ap: &AttachPoint, ctx: &ProbeContext) -> Result<Vec<ResolvedProbe>
 }
 
 pub(crate) fn missing(at: &At, from: usize, what: &str, example: &str) -> Diagnostic {
-    let r = if from >= at.text.len() {
-        at.text.len().saturating_sub(1)..at.text.len()
-    } else {
-        from..at.text.len()
-    };
-    at.err(
-        r,
-        format!("incomplete attach point `{}`: missing {what}", at.text),
-        format!("{what} expected here"),
-    )
-    .note(format!("for example `{example}`"))
+    let r = if from >= at.text.len() { at.text.len().saturating_sub(1)..at.text.len() } else { from..at.text.len() };
+    at.err(r, format!("incomplete attach point `{}`: missing {what}", at.text), format!("{what} expected here"))
+        .note(format!("for example `{example}`"))
 }
 
 fn unknown_type(at: &At, ty_end: usize) -> Diagnostic {
@@ -291,17 +274,13 @@ fn expand_uprobe(
         Some(i) => {
             let off_r = func_r.start + i + 1..func_r.end;
             let off = parse_u64(&text[off_r.clone()]).ok_or_else(|| {
-                at.err(
-                    off_r.clone(),
-                    format!("invalid offset `{}`", &text[off_r.clone()]),
-                    "expected a number",
-                )
-                .note("offsets are decimal or hex (`+16`, `+0x10`)")
+                at.err(off_r.clone(), format!("invalid offset `{}`", &text[off_r.clone()]), "expected a number")
+                    .note("offsets are decimal or hex (`+16`, `+0x10`)")
             })?;
             if ret {
-                return Err(at.err(func_r.start + i..func_r.end, format!("`{full}` cannot take an offset"), "offset here").note(
-                    "a return probe fires when the function returns; offsets only make sense for `uprobe`",
-                ));
+                return Err(at
+                    .err(func_r.start + i..func_r.end, format!("`{full}` cannot take an offset"), "offset here")
+                    .note("a return probe fires when the function returns; offsets only make sense for `uprobe`"));
             }
             (func_r.start..func_r.start + i, Some((off, off_r)))
         }
@@ -317,13 +296,7 @@ fn expand_uprobe(
     let mk = |func: &str, file_offset: u64| {
         let suffix = if func_offset > 0 { format!("+{func_offset}") } else { String::new() };
         at.probe(
-            ProbeSpec::Uprobe {
-                binary: binary.clone(),
-                func: func.to_string(),
-                func_offset,
-                file_offset,
-                ret,
-            },
+            ProbeSpec::Uprobe { binary: binary.clone(), func: func.to_string(), func_offset, file_offset, ret },
             format!("{full}:{written}:{func}{suffix}"),
         )
     };
@@ -349,11 +322,7 @@ fn expand_uprobe(
         let found = syms.matching(name);
         if found.is_empty() {
             return Err(at
-                .err(
-                    name_r,
-                    format!("no function in {} matches `{name}`", binary.display()),
-                    "matches nothing",
-                )
+                .err(name_r, format!("no function in {} matches `{name}`", binary.display()), "matches nothing")
                 .note(format!("list the functions with `trace -l '{full}:{}:*'`", binary.display())));
         }
         return Ok(found.iter().map(|s| mk(&s.name, s.file_offset)).collect());
@@ -387,12 +356,7 @@ fn parse_u64(s: &str) -> Option<u64> {
 
 // ------------------------------------------------------- interval, profile
 
-fn expand_timer(
-    at: &At,
-    full: &str,
-    profile: bool,
-    rest: Option<usize>,
-) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+fn expand_timer(at: &At, full: &str, profile: bool, rest: Option<usize>) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let text = at.text;
     let units = if profile { "hz, s, ms, us" } else { "s, ms, us, hz" };
     let example = if profile { "profile:hz:99" } else { "interval:s:1" };
@@ -425,16 +389,18 @@ fn expand_timer(
     if n.is_empty() {
         return Err(missing(at, n_r.start, "count", example));
     }
-    let count = n.parse::<u64>().ok().filter(|&c| c > 0).ok_or_else(|| {
-        at.err(n_r.clone(), format!("invalid {full} count `{n}`"), "expected a positive integer")
-    })?;
+    let count = n
+        .parse::<u64>()
+        .ok()
+        .filter(|&c| c > 0)
+        .ok_or_else(|| at.err(n_r.clone(), format!("invalid {full} count `{n}`"), "expected a positive integer"))?;
     let too_fast =
         |limit: &str| at.err(n_r.clone(), format!("{full} rate too high: {unit}:{count}"), limit.to_string());
     let name = format!("{full}:{unit}:{count}");
     let period_ns = match unit_ns {
-        Some(ns) => count.checked_mul(ns).ok_or_else(|| {
-            at.err(n_r.clone(), format!("{full} period too long: {unit}:{count}"), "overflows")
-        })?,
+        Some(ns) => count
+            .checked_mul(ns)
+            .ok_or_else(|| at.err(n_r.clone(), format!("{full} period too long: {unit}:{count}"), "overflows"))?,
         None if count > 1_000_000_000 => return Err(too_fast("at most 1000000000 (1 ns)")),
         None => 1_000_000_000 / count,
     };
@@ -445,11 +411,9 @@ fn expand_timer(
     let hz = match unit_ns {
         None => count,
         Some(_) if period_ns > 1_000_000_000 => {
-            return Err(at
-                .err(n_r, format!("profile period longer than a second: {unit}:{count}"), "too slow")
-                .note(format!(
-                    "profile probes sample at 1 Hz or more; for a slower timer use `interval:{unit}:{count}`"
-                )));
+            return Err(at.err(n_r, format!("profile period longer than a second: {unit}:{count}"), "too slow").note(
+                format!("profile probes sample at 1 Hz or more; for a slower timer use `interval:{unit}:{count}`"),
+            ));
         }
         Some(_) => (1_000_000_000 + period_ns / 2) / period_ns,
     };
@@ -501,18 +465,14 @@ fn list_at(at: &At, ctx: &ProbeContext) -> Result<Vec<String>, Diagnostic> {
             let written = &text[path_r.clone()];
             let syms = elf::open_for_probe(at, path_r, &binary)?;
             let func = if func.is_empty() { "*" } else { func };
-            Ok(syms
-                .matching(func)
-                .into_iter()
-                .map(|s| format!("{full}:{written}:{}", s.name))
-                .collect())
+            Ok(syms.matching(func).into_iter().map(|s| format!("{full}:{written}:{}", s.name)).collect())
         }
-        Kind::Interval | Kind::Profile => Err(at
-            .err(0..ty_end, format!("{full} probes cannot be listed"), "nothing to list")
-            .note(format!(
+        Kind::Interval | Kind::Profile => {
+            Err(at.err(0..ty_end, format!("{full} probes cannot be listed"), "nothing to list").note(format!(
                 "they take a period, e.g. `{}`",
                 if kind == Kind::Profile { "profile:hz:99" } else { "interval:s:1" }
-            ))),
+            )))
+        }
         _ => Err(tracepoint::unavailable(at, kind, full, ty_end, rest)),
     }
 }

@@ -2,9 +2,7 @@
 //! and every diagnostic with the sub-span it points at.
 
 use super::*;
-use crate::frontend::elf::test_support::{
-    build_library, build_target, nm_functions, readelf_loads, temp_dir,
-};
+use crate::frontend::elf::test_support::{build_library, build_target, nm_functions, readelf_loads, temp_dir};
 use std::path::Path;
 
 /// Attach points start at this offset of their (imaginary) file, so the
@@ -38,8 +36,7 @@ fn notes(d: &Diagnostic) -> String {
 /// File offset computed from binutils' output, independently of `elf`.
 fn binutils_offset(path: &Path, func: &str) -> u64 {
     let vaddr = nm_functions(path)[func];
-    let (v, _, off) =
-        readelf_loads(path).into_iter().find(|(v, m, _)| *v <= vaddr && vaddr < v + m).unwrap();
+    let (v, _, off) = readelf_loads(path).into_iter().find(|(v, m, _)| *v <= vaddr && vaddr < v + m).unwrap();
     vaddr - v + off
 }
 
@@ -260,8 +257,7 @@ fn listing() {
     // bpftrace, where installed, is the oracle for names and order.
     for pat in ["tracepoint:syscalls:sys_enter_open*".to_string(), format!("uprobe:{path}:*")] {
         let Ok(out) = std::process::Command::new("bpftrace").args(["-l", &pat]).output() else { return };
-        let theirs: Vec<String> =
-            String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+        let theirs: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
         assert_eq!(list(&pat, &ctx).unwrap(), theirs, "{pat}");
     }
 }

@@ -109,8 +109,7 @@ pub fn parse_format(text: &str) -> Result<TracepointFormat, TracepointError> {
 fn parse_field(line: &str) -> Result<TpField, String> {
     let (mut decl, mut offset, mut size, mut signed) = (None, None, None, false);
     for part in line.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (key, value) =
-            part.split_once(':').ok_or_else(|| format!("expected `key:value`, found `{part}`"))?;
+        let (key, value) = part.split_once(':').ok_or_else(|| format!("expected `key:value`, found `{part}`"))?;
         let num = || value.trim().parse::<u32>().map_err(|_| format!("bad {key} `{value}`"));
         match key {
             "field" => decl = Some(value.trim()),
@@ -393,8 +392,7 @@ pub(crate) fn expand_attach(at: &At, rest: Option<usize>) -> Result<Vec<Resolved
             .err(cat_r.start..name_r.end, format!("no tracepoint matches `{cat}:{name}`"), "matches nothing")
             .note(format!("list tracepoints with `trace -l 'tracepoint:{cat}:*'`")));
     }
-    let mut d =
-        at.err(name_r, format!("unknown tracepoint `{cat}:{name}`"), format!("no such event in `{cat}`"));
+    let mut d = at.err(name_r, format!("unknown tracepoint `{cat}:{name}`"), format!("no such event in `{cat}`"));
     let events = events(cat).unwrap_or_default();
     let close = similar_names(name, events.iter().map(String::as_str), 3, false);
     if !close.is_empty() {
@@ -425,9 +423,7 @@ pub(crate) fn list_matching(text: &str, rest: Option<usize>) -> Result<Vec<Strin
             let hit = match bare {
                 // A pattern without a type may name the event, `cat:event`,
                 // or the full probe.
-                Some(p) => {
-                    glob_match(p, &e) || glob_match(p, &full["tracepoint:".len()..]) || glob_match(p, &full)
-                }
+                Some(p) => glob_match(p, &e) || glob_match(p, &full["tracepoint:".len()..]) || glob_match(p, &full),
                 None => glob_match(name, &e),
             };
             if hit {
@@ -458,11 +454,9 @@ pub(crate) fn unavailable(at: &At, kind: Kind, full: &str, ty_end: usize, rest: 
             let ret = matches!(kind, Kind::Kretprobe | Kind::Fexit);
             let (message, label, reason) = if matches!(kind, Kind::Kprobe | Kind::Kretprobe) {
                 match kprobes_missing() {
-                    Some(reason) => (
-                        format!("{full} probes are not available on this kernel"),
-                        "kprobes are not available",
-                        reason,
-                    ),
+                    Some(reason) => {
+                        (format!("{full} probes are not available on this kernel"), "kprobes are not available", reason)
+                    }
                     None => (
                         format!("{full} probes are not supported by trace yet"),
                         "not supported yet",
@@ -502,9 +496,7 @@ pub(crate) fn unavailable(at: &At, kind: Kind, full: &str, ty_end: usize, rest: 
         }
         _ => {
             let hint = match full {
-                "software" | "hardware" => {
-                    "for sampling use `profile:hz:N`; for periodic work `interval:s:N`"
-                }
+                "software" | "hardware" => "for sampling use `profile:hz:N`; for periodic work `interval:s:N`",
                 "rawtracepoint" => "use `tracepoint:CATEGORY:NAME`",
                 _ => "supported probe types: BEGIN, END, uprobe, uretprobe, usdt, tracepoint, interval, profile",
             };
@@ -617,10 +609,7 @@ print fmt: \"filename=%s pid=%d old_pid=%d\", __get_str(filename), REC->pid, REC
         assert_eq!((filename.offset, filename.size, filename.signed), (24, 8, false));
         assert!(filename.pointer && !filename.data_loc && filename.array_len.is_none());
         let nr = field(&f, "__syscall_nr");
-        assert_eq!(
-            (nr.c_type.as_str(), nr.offset, nr.size, nr.signed, nr.pointer),
-            ("int", 8, 4, true, false)
-        );
+        assert_eq!((nr.c_type.as_str(), nr.offset, nr.size, nr.signed, nr.pointer), ("int", 8, 4, true, false));
         assert_eq!(field(&f, "mode").c_type, "umode_t");
     }
 
@@ -652,10 +641,7 @@ print fmt: \"filename=%s pid=%d old_pid=%d\", __get_str(filename), REC->pid, REC
         let f = p("field:const char *const * argv;\toffset:24;\tsize:8;\tsigned:0;");
         assert_eq!((f.name.as_str(), f.c_type.as_str(), f.pointer), ("argv", "const char *const *", true));
         let f = p("field:const struct landlock_ruleset_attr *const attr;\toffset:16;\tsize:8;\tsigned:0;");
-        assert_eq!(
-            (f.name.as_str(), f.c_type.as_str()),
-            ("attr", "const struct landlock_ruleset_attr *const")
-        );
+        assert_eq!((f.name.as_str(), f.c_type.as_str()), ("attr", "const struct landlock_ruleset_attr *const"));
         let f = p("field:const void* ip;\toffset:16;\tsize:8;\tsigned:0;");
         assert_eq!((f.name.as_str(), f.c_type.as_str(), f.pointer), ("ip", "const void*", true));
         let f = p("field:char buf[];\toffset:16;\tsize:0;\tsigned:0;");
@@ -743,10 +729,7 @@ print fmt: \"filename=%s pid=%d old_pid=%d\", __get_str(filename), REC->pid, REC
         assert_eq!(alts.first().map(String::as_str), Some("tracepoint:syscalls:sys_enter_openat"));
         assert!(alternatives_for_kernel_function("__x64_sys_read", true)
             .contains(&"tracepoint:syscalls:sys_exit_read".to_string()));
-        assert_eq!(
-            alternatives_for_kernel_function("sched_switch", false),
-            ["tracepoint:sched:sched_switch"]
-        );
+        assert_eq!(alternatives_for_kernel_function("sched_switch", false), ["tracepoint:sched:sched_switch"]);
         assert!(alternatives_for_kernel_function("definitely_not_a_function", false).is_empty());
     }
 }

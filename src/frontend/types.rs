@@ -116,7 +116,11 @@ pub enum AggKind {
     Stats,
     Hist,
     /// `lhist(v, min, max, step)` with constant parameters.
-    Lhist { min: i64, max: i64, step: i64 },
+    Lhist {
+        min: i64,
+        max: i64,
+        step: i64,
+    },
 }
 
 impl AggKind {
@@ -240,14 +244,24 @@ mod tests {
 
     #[test]
     fn anonymous_members_are_flattened() {
-        let inner = Record::new("", true, 8, vec![
-            Field { name: "a".into(), ty: Type::U32, offset: 0, bitfield: None },
-            Field { name: "b".into(), ty: Type::U64, offset: 0, bitfield: None },
-        ]);
-        let outer = Record::new("s", false, 16, vec![
-            Field { name: "x".into(), ty: Type::U64, offset: 0, bitfield: None },
-            Field { name: "".into(), ty: Type::Record(Rc::new(inner)), offset: 8, bitfield: None },
-        ]);
+        let inner = Record::new(
+            "",
+            true,
+            8,
+            vec![
+                Field { name: "a".into(), ty: Type::U32, offset: 0, bitfield: None },
+                Field { name: "b".into(), ty: Type::U64, offset: 0, bitfield: None },
+            ],
+        );
+        let outer = Record::new(
+            "s",
+            false,
+            16,
+            vec![
+                Field { name: "x".into(), ty: Type::U64, offset: 0, bitfield: None },
+                Field { name: "".into(), ty: Type::Record(Rc::new(inner)), offset: 8, bitfield: None },
+            ],
+        );
         assert_eq!(outer.field("b").map(|f| f.offset), Some(8));
         assert_eq!(outer.field_names(), vec!["x", "a", "b"]);
     }

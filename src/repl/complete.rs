@@ -71,8 +71,7 @@ pub fn complete(line: &str, pos: usize, ctx: &CompletionContext) -> (usize, Vec<
         pos -= 1;
     }
     let text = &line[..pos];
-    let (start, mut found) =
-        if text.trim_start().starts_with('.') { command(text) } else { in_input(text, ctx) };
+    let (start, mut found) = if text.trim_start().starts_with('.') { command(text) } else { in_input(text, ctx) };
     found.sort();
     found.dedup();
     if found.is_empty() {
@@ -125,8 +124,19 @@ fn is_word(tok: &Tok) -> bool {
     use Tok::*;
     matches!(
         tok,
-        Ident(_) | TypedefName(_) | IntType(_) | Unsupported(_) | AttachPoint(_) | Map(_)
-            | If | Else | Sizeof | Offsetof | Struct | Union | Enum
+        Ident(_)
+            | TypedefName(_)
+            | IntType(_)
+            | Unsupported(_)
+            | AttachPoint(_)
+            | Map(_)
+            | If
+            | Else
+            | Sizeof
+            | Offsetof
+            | Struct
+            | Union
+            | Enum
     )
 }
 
@@ -198,9 +208,9 @@ fn in_code(text: &str, ctx: &CompletionContext, mode: Mode, start_at: Where) -> 
 mod tests {
     use super::*;
     use crate::frontend::builtins::{BUILTIN_NAMES, FUNCTION_NAMES};
-    use sources::KEYWORDS;
     use crate::frontend::elf::test_support::{build_target, temp_dir};
     use crate::frontend::tracepoint;
+    use sources::KEYWORDS;
 
     fn ctx() -> CompletionContext<'static> {
         static MAPS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
@@ -329,7 +339,14 @@ mod tests {
         assert_eq!(words("clear(@"), ["@", "@calls", "@count", "@x"]);
         let first = words("pr");
         assert!(first.contains(&"print(".to_string()) && first.contains(&"profile:".to_string()), "{first:?}");
-        assert_eq!(words("t:sysc"), ["syscalls:"].map(String::from).into_iter().filter(|_| tracepoint::tracefs_root().is_ok()).collect::<Vec<_>>());
+        assert_eq!(
+            words("t:sysc"),
+            ["syscalls:"]
+                .map(String::from)
+                .into_iter()
+                .filter(|_| tracepoint::tracefs_root().is_ok())
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

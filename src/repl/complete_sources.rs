@@ -153,4 +153,3 @@ fn usdt_probes(path: &str, prefix: &str, pid: Option<i32>) -> Vec<String> {
 fn matching_owned(prefix: &str, names: Vec<String>, suffix: &str) -> Vec<String> {
     names.into_iter().filter(|n| n.starts_with(prefix)).map(|n| n + suffix).collect()
 }
-

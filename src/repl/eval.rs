@@ -207,7 +207,9 @@ fn setup_blocks(ast: &Ast, bare: bool, sources: &SourceMap) -> Vec<String> {
             .iter()
             .filter(|st| match &st.kind {
                 StmtKind::AssignMap { .. } => true,
-                StmtKind::Expr(e) => matches!(&e.kind, ExprKind::IncDec { target, .. } if matches!(target.kind, ExprKind::Map(_))),
+                StmtKind::Expr(e) => {
+                    matches!(&e.kind, ExprKind::IncDec { target, .. } if matches!(target.kind, ExprKind::Map(_)))
+                }
                 _ => false,
             })
             .map(|st| sources.slice(st.span).trim().trim_end_matches(';'))

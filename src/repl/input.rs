@@ -16,8 +16,8 @@
 use std::io::{BufRead, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -107,16 +107,13 @@ pub fn needs_more(text: &str) -> bool {
     // looks like, probes or statements.
     let probe = super::eval::looks_like_probe(text);
     let (tokens, errors) = tokenize(text, FileId::default(), if probe { Mode::Program } else { Mode::Code });
-    let open_comment =
-        |e: &SyntaxError| matches!(e, SyntaxError::Lex { error: LexError::UnterminatedComment, .. });
+    let open_comment = |e: &SyntaxError| matches!(e, SyntaxError::Lex { error: LexError::UnterminatedComment, .. });
     if errors.iter().any(open_comment) {
         return true;
     }
     let count = |want: Tok| tokens.iter().filter(|t| t.1 == want).count() as i64;
     let depth = count(Tok::LBrace) - count(Tok::RBrace);
-    depth > 0
-        || (depth == 0 && tokens.last().is_some_and(|t| t.1 == Tok::Comma))
-        || (probe && count(Tok::LBrace) == 0)
+    depth > 0 || (depth == 0 && tokens.last().is_some_and(|t| t.1 == Tok::Comma)) || (probe && count(Tok::LBrace) == 0)
 }
 
 /// Lines from a pipe or file: blocks are joined while braces are open.
@@ -202,7 +199,11 @@ fn protect(path: &std::path::Path) {
 /// thread that everything printed goes through.
 pub fn from_terminal(names: SessionNames, pid: Option<i32>) -> Result<(Inputs, Console), String> {
     let (inputs, mut feed) = pair().map_err(|e| e.to_string())?;
-    let config = rustyline::Config::builder().auto_add_history(false).history_ignore_dups(true).map_err(|e| e.to_string())?.build();
+    let config = rustyline::Config::builder()
+        .auto_add_history(false)
+        .history_ignore_dups(true)
+        .map_err(|e| e.to_string())?
+        .build();
     let mut editor: Editor<LineHelper, FileHistory> = Editor::with_config(config).map_err(|e| e.to_string())?;
     editor.set_helper(Some(LineHelper { names, pid }));
     let history = history_path();
@@ -409,7 +410,6 @@ mod tests {
         assert_eq!(pieces.concat(), long.as_bytes());
         assert_eq!(chunks(b"short"), [b"short"]);
     }
-
 
     #[test]
     fn blocks_continue_while_braces_are_open() {

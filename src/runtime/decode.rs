@@ -63,9 +63,7 @@ pub fn dump(map: &Map, decl: &MapDecl, ncpus: usize) -> Result<MapDump, SysError
                     (0..n).map(|i| u64_at(per_cpu(i), 0) as i64).fold(0i64, i64::wrapping_add),
                 )),
                 AggKind::Min | AggKind::Max => {
-                    let vals = (0..n)
-                        .filter(|i| u64_at(per_cpu(*i), 8) != 0)
-                        .map(|i| u64_at(per_cpu(i), 0) as i64);
+                    let vals = (0..n).filter(|i| u64_at(per_cpu(*i), 8) != 0).map(|i| u64_at(per_cpu(i), 0) as i64);
                     let v = if kind == AggKind::Min { vals.min() } else { vals.max() };
                     AggValue::Plain(Scalar::Int(v.unwrap_or(0)))
                 }

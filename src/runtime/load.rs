@@ -40,8 +40,7 @@ pub enum LoadError {
 }
 
 fn at_insn(insn: Option<usize>) -> String {
-    insn.map(|n| format!(" at instruction {n}"))
-        .unwrap_or_default()
+    insn.map(|n| format!(" at instruction {n}")).unwrap_or_default()
 }
 
 /// First log buffer size; most rejection logs of small programs fit.
@@ -75,14 +74,7 @@ pub(crate) fn load_with_log_size(
     loop {
         let mut log = vec![0u8; size];
         let failure = match sys::prog_load(kind, name, insns, level, &mut log) {
-            Ok(fd) => {
-                return Ok(Prog {
-                    fd,
-                    name: sys::object_name(name),
-                    kind,
-                    insn_count: insns.len() / 8,
-                })
-            }
+            Ok(fd) => return Ok(Prog { fd, name: sys::object_name(name), kind, insn_count: insns.len() / 8 }),
             Err(failure) => failure,
         };
         if failure.errno == libc::ENOSPC && size < MAX_LOG_SIZE {
@@ -94,20 +86,10 @@ pub(crate) fn load_with_log_size(
         let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
         let log = String::from_utf8_lossy(&log[..end]).into_owned();
         if log.trim().is_empty() {
-            return Err(SysError::os(
-                Op::ProgLoad,
-                format!("{kind} program {name:?}"),
-                failure.errno,
-            )
-            .into());
+            return Err(SysError::os(Op::ProgLoad, format!("{kind} program {name:?}"), failure.errno).into());
         }
         let (failed_insn, reason) = parse_verifier_log(&log);
-        return Err(LoadError::Verifier {
-            errno: failure.errno,
-            log,
-            failed_insn,
-            reason,
-        });
+        return Err(LoadError::Verifier { errno: failure.errno, log, failed_insn, reason });
     }
 }
 
@@ -179,9 +161,7 @@ fn is_noise(line: &str) -> bool {
     }
     // Register-state lines: "7: R0=... R10=fp0" or "7: frame1: R1=...".
     if let Some((index, rest)) = line.split_once(": ") {
-        if index.chars().all(|c| c.is_ascii_digit())
-            && (rest.starts_with('R') || rest.starts_with("frame"))
-        {
+        if index.chars().all(|c| c.is_ascii_digit()) && (rest.starts_with('R') || rest.starts_with("frame")) {
             return true;
         }
     }
@@ -197,17 +177,10 @@ fn is_noise(line: &str) -> bool {
 /// from the message itself.
 pub(crate) fn parse_verifier_log(log: &str) -> (Option<usize>, String) {
     let lines: Vec<&str> = log.lines().collect();
-    let last_insn = lines
-        .iter()
-        .enumerate()
-        .rev()
-        .find_map(|(pos, line)| insn_line_index(line).map(|n| (pos, n)));
+    let last_insn = lines.iter().enumerate().rev().find_map(|(pos, line)| insn_line_index(line).map(|n| (pos, n)));
     let tail_start = last_insn.map_or(0, |(pos, _)| pos + 1);
-    let mut reason: Vec<&str> = lines[tail_start..]
-        .iter()
-        .map(|l| l.trim())
-        .filter(|l| !is_noise(l) && insn_line_index(l).is_none())
-        .collect();
+    let mut reason: Vec<&str> =
+        lines[tail_start..].iter().map(|l| l.trim()).filter(|l| !is_noise(l) && insn_line_index(l).is_none()).collect();
     if last_insn.is_none() {
         // Without an instruction anchor keep only the final complaint.
         reason = reason.split_off(reason.len().saturating_sub(2));
@@ -223,9 +196,7 @@ pub(crate) fn parse_verifier_log(log: &str) -> (Option<usize>, String) {
     } else {
         reason.join("\n")
     };
-    let failed_insn = last_insn
-        .map(|(_, n)| n)
-        .or_else(|| insn_in_message(&reason));
+    let failed_insn = last_insn.map(|(_, n)| n).or_else(|| insn_in_message(&reason));
     (failed_insn, reason)
 }
 
@@ -288,24 +259,14 @@ mod tests {
         if skip_without_bpf() {
             return;
         }
-        for kind in [
-            ProgKind::Kprobe,
-            ProgKind::Tracepoint,
-            ProgKind::PerfEvent,
-            ProgKind::RawTracepoint,
-        ] {
+        for kind in [ProgKind::Kprobe, ProgKind::Tracepoint, ProgKind::PerfEvent, ProgKind::RawTracepoint] {
             load_program(kind, "ok", &prog_return(0)).unwrap_or_else(|e| panic!("{kind}: {e}"));
         }
     }
 
     fn expect_verifier(result: Result<Prog, LoadError>) -> (i32, String, Option<usize>, String) {
         match result {
-            Err(LoadError::Verifier {
-                errno,
-                log,
-                failed_insn,
-                reason,
-            }) => (errno, log, failed_insn, reason),
+            Err(LoadError::Verifier { errno, log, failed_insn, reason }) => (errno, log, failed_insn, reason),
             Err(other) => panic!("expected a verifier error, got {other}"),
             Ok(_) => panic!("expected a verifier error, program loaded"),
         }
@@ -316,21 +277,14 @@ mod tests {
         if skip_without_bpf() {
             return;
         }
-        let (errno, log, insn, reason) = expect_verifier(load_program(
-            ProgKind::RawTracepoint,
-            "bad",
-            &prog_bad_deref(),
-        ));
+        let (errno, log, insn, reason) =
+            expect_verifier(load_program(ProgKind::RawTracepoint, "bad", &prog_bad_deref()));
         assert_eq!(errno, libc::EACCES, "log:\n{log}");
         assert!(!log.is_empty());
         assert_eq!(insn, Some(1), "log:\n{log}");
-        assert!(
-            reason.contains("R1 invalid mem access"),
-            "reason {reason:?}, log:\n{log}"
-        );
-        let message = load_program(ProgKind::RawTracepoint, "bad", &prog_bad_deref())
-            .expect_err("rejected")
-            .to_string();
+        assert!(reason.contains("R1 invalid mem access"), "reason {reason:?}, log:\n{log}");
+        let message =
+            load_program(ProgKind::RawTracepoint, "bad", &prog_bad_deref()).expect_err("rejected").to_string();
         assert!(message.contains("at instruction 1"), "{message}");
     }
 
@@ -345,18 +299,10 @@ mod tests {
             asm.mov64_imm(2, i);
         }
         asm.mov64_imm(1, 0).ldx_dw(0, 1, 0).exit();
-        let (_, log, insn, reason) = expect_verifier(load_with_log_size(
-            ProgKind::RawTracepoint,
-            "big",
-            &asm.bytes(),
-            1024,
-        ));
+        let (_, log, insn, reason) =
+            expect_verifier(load_with_log_size(ProgKind::RawTracepoint, "big", &asm.bytes(), 1024));
         assert!(log.len() > 1024, "log was not grown: {} bytes", log.len());
-        assert!(
-            log.starts_with("0: "),
-            "log lost its head: {:?}",
-            &log[..40.min(log.len())]
-        );
+        assert!(log.starts_with("0: "), "log lost its head: {:?}", &log[..40.min(log.len())]);
         assert_eq!(insn, Some(201));
         assert!(reason.contains("invalid mem access"), "{reason}");
     }
@@ -368,8 +314,7 @@ mod tests {
         }
         // No exit: "last insn is not an exit or jmp".
         let insns = Asm::new().mov64_imm(0, 0).bytes();
-        let (_, log, _, reason) =
-            expect_verifier(load_program(ProgKind::RawTracepoint, "noexit", &insns));
+        let (_, log, _, reason) = expect_verifier(load_program(ProgKind::RawTracepoint, "noexit", &insns));
         assert!(reason.contains("exit"), "reason {reason:?}, log:\n{log}");
     }
 
@@ -379,9 +324,6 @@ mod tests {
             load_program(ProgKind::RawTracepoint, "x", &[0u8; 7]),
             Err(LoadError::Sys(SysError::Invalid(_)))
         ));
-        assert!(matches!(
-            load_program(ProgKind::RawTracepoint, "x", &[]),
-            Err(LoadError::Sys(SysError::Invalid(_)))
-        ));
+        assert!(matches!(load_program(ProgKind::RawTracepoint, "x", &[]), Err(LoadError::Sys(SysError::Invalid(_)))));
     }
 }

@@ -47,14 +47,7 @@ impl Map {
         }
         let name = sys::object_name(name);
         let handle = MapHandle::create(kind, &name, key_size, value_size, max_entries)?;
-        Ok(Map {
-            handle,
-            kind,
-            key_size,
-            value_size,
-            max_entries,
-            name,
-        })
+        Ok(Map { handle, kind, key_size, value_size, max_entries, name })
     }
 
     pub fn fd(&self) -> RawFd {
@@ -126,9 +119,7 @@ impl Map {
         // against cycling forever if keys churn while we walk.
         let limit = self.max_entries as usize;
         while keys.len() < limit {
-            let found = self
-                .handle
-                .next_key(keys.last().map(Vec::as_slice), &mut next)?;
+            let found = self.handle.next_key(keys.last().map(Vec::as_slice), &mut next)?;
             if !found {
                 break;
             }
@@ -169,11 +160,7 @@ impl Map {
         if stride == 0 {
             return Vec::new();
         }
-        value
-            .chunks(stride)
-            .filter(|slot| slot.len() >= size)
-            .map(|slot| &slot[..size])
-            .collect()
+        value.chunks(stride).filter(|slot| slot.len() >= size).map(|slot| &slot[..size]).collect()
     }
 }
 
@@ -205,8 +192,7 @@ mod tests {
         assert!(map.fd() >= 0);
         assert_eq!(map.lookup(&1u64.to_ne_bytes()).expect("lookup"), None);
         for k in 1u64..=3 {
-            map.update(&k.to_ne_bytes(), &(k * 10).to_ne_bytes())
-                .expect("update");
+            map.update(&k.to_ne_bytes(), &(k * 10).to_ne_bytes()).expect("update");
         }
         let got = map.lookup(&2u64.to_ne_bytes()).expect("lookup");
         assert_eq!(got, Some(20u64.to_ne_bytes().to_vec()));
@@ -231,21 +217,8 @@ mod tests {
             return;
         }
         let map = Map::create("sizes", MapKind::Hash, 8, 8, 4).expect("create");
-        assert!(matches!(
-            map.lookup(&[0u8; 4]),
-            Err(SysError::Size {
-                what: "map key",
-                expected: 8,
-                got: 4
-            })
-        ));
-        assert!(matches!(
-            map.update(&[0u8; 8], &[0u8; 3]),
-            Err(SysError::Size {
-                what: "map value",
-                ..
-            })
-        ));
+        assert!(matches!(map.lookup(&[0u8; 4]), Err(SysError::Size { what: "map key", expected: 8, got: 4 })));
+        assert!(matches!(map.update(&[0u8; 8], &[0u8; 3]), Err(SysError::Size { what: "map value", .. })));
         assert!(Map::create("arr", MapKind::Array, 8, 8, 4).is_err());
     }
 
@@ -334,8 +307,7 @@ mod tests {
         // The program adds 1 to its CPU's slot; the slots must sum to the
         // number of runs whichever CPUs the runs landed on.
         let map = Map::create("pcnt", MapKind::PercpuArray, 4, 8, 1).expect("create");
-        let prog = load_program(ProgKind::RawTracepoint, "pcnt", &prog_count(map.fd(), None))
-            .expect("load");
+        let prog = load_program(ProgKind::RawTracepoint, "pcnt", &prog_count(map.fd(), None)).expect("load");
         for _ in 0..6 {
             assert_eq!(prog.test_run().expect("run"), 0);
         }

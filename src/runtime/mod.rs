@@ -32,12 +32,10 @@ pub mod sys;
 pub(crate) mod testing;
 
 pub use attach::{
-    attach_interval, attach_kprobe, attach_profile, attach_tracepoint, attach_uprobe,
-    attach_uprobe_with_ref_ctr, AttachError, Link,
+    attach_interval, attach_kprobe, attach_profile, attach_tracepoint, attach_uprobe, attach_uprobe_with_ref_ctr,
+    AttachError, Link,
 };
 pub use load::{load_program, LoadError, Prog};
 pub use maps::Map;
 pub use ringbuf::RingBuf;
-pub use sys::{
-    bpf_available, ensure_tracefs, online_cpus, possible_cpus, MapKind, ProgKind, SysError,
-};
+pub use sys::{bpf_available, ensure_tracefs, online_cpus, possible_cpus, MapKind, ProgKind, SysError};

@@ -23,15 +23,9 @@ impl RingBuf {
     /// reader keeps its own reference to the map.
     pub fn new(map: &Map, handler: SampleHandler) -> Result<RingBuf, SysError> {
         if map.kind() != MapKind::RingBuf {
-            return Err(SysError::Invalid(format!(
-                "map {:?} is a {} map, not a ringbuf",
-                map.name(),
-                map.kind()
-            )));
+            return Err(SysError::Invalid(format!("map {:?} is a {} map, not a ringbuf", map.name(), map.kind())));
         }
-        Ok(RingBuf {
-            raw: RawRingBuffer::new(map.borrowed_fd(), handler)?,
-        })
+        Ok(RingBuf { raw: RawRingBuffer::new(map.borrowed_fd(), handler)? })
     }
 
     /// Waits up to `timeout_ms` (-1: forever) for records and hands every
@@ -123,26 +117,12 @@ mod tests {
         )
         .expect("ring buffer");
         for value in [0x1122_3344_5566_7788u64, 42] {
-            let prog = load_program(
-                ProgKind::RawTracepoint,
-                "emit",
-                &prog_ringbuf_output(map.fd(), value),
-            )
-            .expect("load");
-            assert_eq!(
-                prog.test_run().expect("run"),
-                0,
-                "bpf_ringbuf_output failed"
-            );
+            let prog =
+                load_program(ProgKind::RawTracepoint, "emit", &prog_ringbuf_output(map.fd(), value)).expect("load");
+            assert_eq!(prog.test_run().expect("run"), 0, "bpf_ringbuf_output failed");
         }
         assert_eq!(rb.poll(1000).expect("poll"), 2);
-        assert_eq!(
-            *seen.borrow(),
-            vec![
-                0x1122_3344_5566_7788u64.to_ne_bytes().to_vec(),
-                42u64.to_ne_bytes().to_vec()
-            ]
-        );
+        assert_eq!(*seen.borrow(), vec![0x1122_3344_5566_7788u64.to_ne_bytes().to_vec(), 42u64.to_ne_bytes().to_vec()]);
         // Nothing left: consume returns at once.
         assert_eq!(rb.consume().expect("consume"), 0);
         assert_eq!(rb.poll(10).expect("poll timeout"), 0);
@@ -155,12 +135,7 @@ mod tests {
             return;
         }
         let map = Map::create("stopper", MapKind::RingBuf, 0, 0, 64 * 1024).expect("ringbuf map");
-        let prog = load_program(
-            ProgKind::RawTracepoint,
-            "emit",
-            &prog_ringbuf_output(map.fd(), 7),
-        )
-        .expect("load");
+        let prog = load_program(ProgKind::RawTracepoint, "emit", &prog_ringbuf_output(map.fd(), 7)).expect("load");
         for _ in 0..3 {
             assert_eq!(prog.test_run().expect("run"), 0);
         }
@@ -188,17 +163,9 @@ mod tests {
             return;
         }
         let hash = Map::create("h", MapKind::Hash, 4, 4, 1).expect("hash");
-        assert!(matches!(
-            RingBuf::new(&hash, Box::new(|_| 0)),
-            Err(SysError::Invalid(_))
-        ));
+        assert!(matches!(RingBuf::new(&hash, Box::new(|_| 0)), Err(SysError::Invalid(_))));
         let map = Map::create("owned", MapKind::RingBuf, 0, 0, 64 * 1024).expect("ringbuf map");
-        let prog = load_program(
-            ProgKind::RawTracepoint,
-            "emit",
-            &prog_ringbuf_output(map.fd(), 1),
-        )
-        .expect("load");
+        let prog = load_program(ProgKind::RawTracepoint, "emit", &prog_ringbuf_output(map.fd(), 1)).expect("load");
         let mut rb = RingBuf::new(&map, Box::new(|_| 0)).expect("ring buffer");
         drop(map);
         assert_eq!(prog.test_run().expect("run"), 0);

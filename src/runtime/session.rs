@@ -97,7 +97,9 @@ pub(crate) fn attach_order(compiled: &Compiled) -> Vec<usize> {
 pub fn attach_probe(spec: &ProbeSpec, prog: &Prog, pid: Option<i32>) -> Option<Result<Link, attach::AttachError>> {
     Some(match spec {
         ProbeSpec::Begin | ProbeSpec::End => return None,
-        ProbeSpec::Uprobe { binary, file_offset, ret, .. } => attach::attach_uprobe(prog, binary, *file_offset, *ret, pid),
+        ProbeSpec::Uprobe { binary, file_offset, ret, .. } => {
+            attach::attach_uprobe(prog, binary, *file_offset, *ret, pid)
+        }
         // A USDT site is a uprobe on its nop; the kernel raises the
         // semaphore (ref_ctr_offset) while the probe is attached.
         ProbeSpec::Usdt { binary, site } => {

@@ -28,20 +28,20 @@ use std::sync::{Once, OnceLock};
 use libbpf_sys as bpf;
 
 mod perf;
-mod process;
 mod poll;
+mod process;
 mod ring;
 mod stats;
 mod time;
 
 pub(crate) use perf::{
-    link_create_perf, perf_event_disable, perf_event_enable, perf_event_open, perf_event_set_bpf,
-    PerfEventSpec, PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT,
+    link_create_perf, perf_event_disable, perf_event_enable, perf_event_open, perf_event_set_bpf, PerfEventSpec,
+    PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT,
 };
-pub(crate) use ring::RawRingBuffer;
-pub use process::{catch_stop_signals, clear_stop, stop_requested, stop_signal, HeldChild, Mmap, TerminalMode};
-pub use ring::SampleHandler;
 pub use poll::wait_readable;
+pub use process::{catch_stop_signals, clear_stop, stop_requested, stop_signal, HeldChild, Mmap, TerminalMode};
+pub(crate) use ring::RawRingBuffer;
+pub use ring::SampleHandler;
 pub use stats::{enable_run_stats, prog_run_count};
 pub use time::{format_local_time, format_utc_time, monotonic_ns};
 
@@ -192,11 +192,7 @@ pub enum SysError {
     Parse { path: PathBuf, detail: String },
     /// A buffer does not have the size the kernel will read or write.
     #[error("{what}: expected {expected} bytes, got {got}")]
-    Size {
-        what: &'static str,
-        expected: usize,
-        got: usize,
-    },
+    Size { what: &'static str, expected: usize, got: usize },
     #[error("{0}")]
     Invalid(String),
 }
@@ -204,12 +200,7 @@ pub enum SysError {
 impl SysError {
     /// Builds an [`SysError::Os`] with the explanation for `op` and `errno`.
     pub fn os(op: Op, context: impl Into<String>, errno: i32) -> SysError {
-        SysError::Os {
-            op,
-            context: context.into(),
-            errno,
-            hint: explain(op, errno),
-        }
+        SysError::Os { op, context: context.into(), errno, hint: explain(op, errno) }
     }
 
     /// The errno of an OS-level failure, for callers that branch on it.
@@ -299,9 +290,7 @@ fn explain(op: Op, errno: i32) -> &'static str {
 
 /// errno of the call that just failed (libbpf sets errno too).
 fn last_errno() -> i32 {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
 }
 
 /// Turns off libbpf's printing to stderr (we report failures ourselves).
@@ -317,40 +306,21 @@ pub fn quiet_libbpf() {
 
 /// Kernel object names: at most 15 bytes of `[A-Za-z0-9_.]`.
 pub fn object_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(15)
-        .collect()
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' { c } else { '_' }).take(15).collect()
 }
 
 // ---------------------------------------------------------------- CPUs, tracefs
 
 fn read_cpu_list(path: &str) -> Result<Vec<u32>, SysError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SysError::Read {
-        path: PathBuf::from(path),
-        source,
-    })?;
-    parse_cpu_list(text.trim()).map_err(|detail| SysError::Parse {
-        path: PathBuf::from(path),
-        detail,
-    })
+    let text = std::fs::read_to_string(path).map_err(|source| SysError::Read { path: PathBuf::from(path), source })?;
+    parse_cpu_list(text.trim()).map_err(|detail| SysError::Parse { path: PathBuf::from(path), detail })
 }
 
 /// Parses the kernel's CPU list format, e.g. `0-3,5,8-9`.
 pub(crate) fn parse_cpu_list(text: &str) -> Result<Vec<u32>, String> {
     let mut cpus = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let num = |s: &str| {
-            s.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("bad CPU number {s:?} in {text:?}"))
-        };
+        let num = |s: &str| s.trim().parse::<u32>().map_err(|_| format!("bad CPU number {s:?} in {text:?}"));
         match part.split_once('-') {
             Some((lo, hi)) => {
                 let (lo, hi) = (num(lo)?, num(hi)?);
@@ -398,15 +368,7 @@ pub fn ensure_tracefs() -> Result<PathBuf, SysError> {
     }
     let target = c"/sys/kernel/tracing";
     // SAFETY: all pointers are valid NUL-terminated strings; data may be NULL.
-    let rc = unsafe {
-        libc::mount(
-            c"nodev".as_ptr(),
-            target.as_ptr(),
-            c"tracefs".as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
+    let rc = unsafe { libc::mount(c"nodev".as_ptr(), target.as_ptr(), c"tracefs".as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
         let errno = last_errno();
         // Somebody else may have mounted it in the meantime.
@@ -417,9 +379,7 @@ pub fn ensure_tracefs() -> Result<PathBuf, SysError> {
     if tracing.join("events").is_dir() {
         Ok(tracing.to_path_buf())
     } else {
-        Err(SysError::Invalid(format!(
-            "tracefs mounted at {TRACEFS} but it has no events directory"
-        )))
+        Err(SysError::Invalid(format!("tracefs mounted at {TRACEFS} but it has no events directory")))
     }
 }
 
@@ -476,23 +436,10 @@ impl MapHandle {
             ..Default::default()
         };
         // SAFETY: name is NUL-terminated and opts is a properly sized struct.
-        let fd = unsafe {
-            bpf::bpf_map_create(
-                kind.raw(),
-                cname.as_ptr(),
-                key_size,
-                value_size,
-                max_entries,
-                &opts,
-            )
-        };
+        let fd = unsafe { bpf::bpf_map_create(kind.raw(), cname.as_ptr(), key_size, value_size, max_entries, &opts) };
         if fd < 0 {
             let errno = last_errno();
-            return Err(SysError::os(
-                Op::MapCreate,
-                format!("{kind} map {name:?}"),
-                errno,
-            ));
+            return Err(SysError::os(Op::MapCreate, format!("{kind} map {name:?}"), errno));
         }
         Ok(MapHandle {
             // SAFETY: the kernel just returned this fd to us alone.
@@ -513,18 +460,12 @@ impl MapHandle {
 
     fn check(&self, key: &[u8], value: Option<usize>) -> Result<(), SysError> {
         if key.len() != self.key_size {
-            return Err(SysError::Size {
-                what: "map key",
-                expected: self.key_size,
-                got: key.len(),
-            });
+            return Err(SysError::Size { what: "map key", expected: self.key_size, got: key.len() });
         }
         match value {
-            Some(len) if len != self.value_len => Err(SysError::Size {
-                what: "map value",
-                expected: self.value_len,
-                got: len,
-            }),
+            Some(len) if len != self.value_len => {
+                Err(SysError::Size { what: "map value", expected: self.value_len, got: len })
+            }
             _ => Ok(()),
         }
     }
@@ -533,13 +474,8 @@ impl MapHandle {
     pub fn lookup(&self, key: &[u8], value: &mut [u8]) -> Result<bool, SysError> {
         self.check(key, Some(value.len()))?;
         // SAFETY: both buffers have exactly the sizes the map was created with.
-        let rc = unsafe {
-            bpf::bpf_map_lookup_elem(
-                self.fd.as_raw_fd(),
-                key.as_ptr().cast(),
-                value.as_mut_ptr().cast(),
-            )
-        };
+        let rc =
+            unsafe { bpf::bpf_map_lookup_elem(self.fd.as_raw_fd(), key.as_ptr().cast(), value.as_mut_ptr().cast()) };
         match rc {
             0 => Ok(true),
             _ => match last_errno() {
@@ -588,17 +524,11 @@ impl MapHandle {
             self.check(k, None)?;
         }
         if next.len() != self.key_size {
-            return Err(SysError::Size {
-                what: "map key",
-                expected: self.key_size,
-                got: next.len(),
-            });
+            return Err(SysError::Size { what: "map key", expected: self.key_size, got: next.len() });
         }
         let key_ptr = key.map_or(std::ptr::null(), |k| k.as_ptr().cast());
         // SAFETY: key is NULL or key-sized; next is key-sized.
-        let rc = unsafe {
-            bpf::bpf_map_get_next_key(self.fd.as_raw_fd(), key_ptr, next.as_mut_ptr().cast())
-        };
+        let rc = unsafe { bpf::bpf_map_get_next_key(self.fd.as_raw_fd(), key_ptr, next.as_mut_ptr().cast()) };
         match rc {
             0 => Ok(true),
             _ => match last_errno() {
@@ -632,17 +562,12 @@ pub(crate) fn prog_load(
 ) -> Result<OwnedFd, ProgLoadFailure> {
     quiet_libbpf();
     if insns.is_empty() || !insns.len().is_multiple_of(8) || log.len() > u32::MAX as usize {
-        return Err(ProgLoadFailure {
-            errno: libc::EINVAL,
-            log_true_size: 0,
-        });
+        return Err(ProgLoadFailure { errno: libc::EINVAL, log_true_size: 0 });
     }
     // Copy into u64s so the instructions are suitably aligned for
     // `struct bpf_insn` whatever the alignment of the caller's bytes.
-    let words: Vec<u64> = insns
-        .chunks_exact(8)
-        .map(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-        .collect();
+    let words: Vec<u64> =
+        insns.chunks_exact(8).map(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect();
     let cname = CString::new(object_name(name)).unwrap_or_default();
     let mut opts = bpf::bpf_prog_load_opts {
         sz: std::mem::size_of::<bpf::bpf_prog_load_opts>() as bpf::size_t,
@@ -667,10 +592,7 @@ pub(crate) fn prog_load(
         )
     };
     if fd < 0 {
-        return Err(ProgLoadFailure {
-            errno: last_errno(),
-            log_true_size: opts.log_true_size,
-        });
+        return Err(ProgLoadFailure { errno: last_errno(), log_true_size: opts.log_true_size });
     }
     // SAFETY: the kernel just returned this fd to us alone.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })

@@ -26,21 +26,13 @@ impl Pty {
         let (mut master, mut slave): (RawFd, RawFd) = (-1, -1);
         // SAFETY: openpty stores two new descriptors through the first two
         // pointers; name, termios and winsize may be null.
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
+        let rc =
+            unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: both descriptors were just created and nothing else owns them.
-        let (master, slave) =
-            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
         // Commands the harness starts (`$` steps) must not hold either end:
         // trace's end of the terminal would then outlive trace.
         for fd in [&master, &slave] {
@@ -49,20 +41,12 @@ impl Pty {
                 return Err(io::Error::last_os_error());
             }
         }
-        let size = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
+        let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
         // SAFETY: TIOCSWINSZ reads one winsize through the pointer.
         if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) } < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(Pty {
-            master: File::from(master),
-            slave,
-        })
+        Ok(Pty { master: File::from(master), slave })
     }
 
     /// Starts `command` in a session of its own with the terminal as its

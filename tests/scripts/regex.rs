@@ -43,12 +43,7 @@ enum Node {
     WordBoundary,
     Concat(Vec<Node>),
     Alt(Vec<Node>),
-    Repeat {
-        node: Box<Node>,
-        min: usize,
-        max: Option<usize>,
-        greedy: bool,
-    },
+    Repeat { node: Box<Node>, min: usize, max: Option<usize>, greedy: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -88,20 +83,13 @@ fn is_word(c: char) -> bool {
 
 impl Regex {
     pub fn new(pattern: &str) -> Result<Regex, RegexError> {
-        let mut p = Parser {
-            chars: pattern.chars().collect(),
-            pos: 0,
-            pattern,
-        };
+        let mut p = Parser { chars: pattern.chars().collect(), pos: 0, pattern };
         let node = p.alternation()?;
         if p.pos < p.chars.len() {
             // Only an unbalanced `)` stops the top-level alternation early.
             return Err(p.error("unmatched `)`"));
         }
-        Ok(Regex {
-            source: pattern.to_string(),
-            node,
-        })
+        Ok(Regex { source: pattern.to_string(), node })
     }
 
     pub fn as_str(&self) -> &str {
@@ -123,10 +111,7 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn error(&self, message: &str) -> RegexError {
-        RegexError {
-            pattern: self.pattern.to_string(),
-            message: format!("{message} at offset {}", self.pos),
-        }
+        RegexError { pattern: self.pattern.to_string(), message: format!("{message} at offset {}", self.pos) }
     }
 
     fn peek(&self) -> Option<char> {
@@ -147,11 +132,7 @@ impl Parser<'_> {
         while self.eat('|') {
             branches.push(self.concat()?);
         }
-        Ok(if branches.len() == 1 {
-            branches.pop().unwrap_or(Node::Empty)
-        } else {
-            Node::Alt(branches)
-        })
+        Ok(if branches.len() == 1 { branches.pop().unwrap_or(Node::Empty) } else { Node::Alt(branches) })
     }
 
     fn concat(&mut self) -> Result<Node, RegexError> {
@@ -183,40 +164,26 @@ impl Parser<'_> {
             }
             _ => return Ok(atom),
         };
-        if matches!(
-            atom,
-            Node::Start | Node::End | Node::WordBoundary | Node::Empty
-        ) {
+        if matches!(atom, Node::Start | Node::End | Node::WordBoundary | Node::Empty) {
             return Err(self.error("nothing to repeat"));
         }
         let greedy = !self.eat('?');
         if matches!(self.peek(), Some('*' | '+' | '?' | '{')) {
             return Err(self.error("stacked quantifiers"));
         }
-        Ok(Node::Repeat {
-            node: Box::new(atom),
-            min,
-            max,
-            greedy,
-        })
+        Ok(Node::Repeat { node: Box::new(atom), min, max, greedy })
     }
 
     /// Consumes `{n}`, `{n,}` or `{n,m}`.  A `{` that does not start a
     /// well-formed bound is an error, not a silent literal (write `\{`).
     fn braces(&mut self) -> Result<(usize, Option<usize>), RegexError> {
         let start = self.pos;
-        let close = self.chars[start..]
-            .iter()
-            .position(|&c| c == '}')
-            .map(|i| start + i);
+        let close = self.chars[start..].iter().position(|&c| c == '}').map(|i| start + i);
         let body: String = match close {
             Some(end) => self.chars[start + 1..end].iter().collect(),
             None => return Err(self.error("unclosed `{` (write `\\{` for a literal brace)")),
         };
-        let parse = |t: &str| {
-            t.parse::<usize>()
-                .map_err(|_| self.error("malformed `{n,m}`"))
-        };
+        let parse = |t: &str| t.parse::<usize>().map_err(|_| self.error("malformed `{n,m}`"));
         let (min, max) = match body.split_once(',') {
             None => {
                 let n = parse(&body)?;
@@ -252,10 +219,7 @@ impl Parser<'_> {
             '[' => self.class(),
             '\\' => self.escape(false).map(|item| match item {
                 Escaped::Char(c) => Node::Char(c),
-                Escaped::Item(item) => Node::Class(Class {
-                    negated: false,
-                    items: vec![item],
-                }),
+                Escaped::Item(item) => Node::Class(Class { negated: false, items: vec![item] }),
                 Escaped::WordBoundary => Node::WordBoundary,
             }),
             '*' | '+' | '?' | '{' => Err(self.error("nothing to repeat")),
@@ -352,12 +316,7 @@ fn matches(node: &Node, s: &[char], pos: usize, k: &mut dyn FnMut(usize) -> bool
         }
         Node::Concat(items) => concat(items, s, pos, k),
         Node::Alt(branches) => branches.iter().any(|b| matches(b, s, pos, k)),
-        Node::Repeat {
-            node,
-            min,
-            max,
-            greedy,
-        } => repeat(node, *min, *max, *greedy, 0, s, pos, k),
+        Node::Repeat { node, min, max, greedy } => repeat(node, *min, *max, *greedy, 0, s, pos, k),
     }
 }
 
@@ -385,8 +344,7 @@ fn repeat(
     let more = |k: &mut dyn FnMut(usize) -> bool| {
         can_go
             && matches(node, s, pos, &mut |next| {
-                (next != pos || count < min)
-                    && repeat(node, min, max, greedy, count + 1, s, next, k)
+                (next != pos || count < min) && repeat(node, min, max, greedy, count + 1, s, next, k)
             })
     };
     // Greedy tries one more iteration before stopping; lazy the reverse.
@@ -420,14 +378,8 @@ pub fn self_check() -> Result<(), String> {
         (r"^\w+\b", "hello world"),
         ("^.*?x", "aaxbx"),
         ("^(?:ab)?c$", "c"),
-        (
-            r"count\D+10\D+average\D+23",
-            "@s: { .count = 10, .average = 23, .total = 1 }",
-        ),
-        (
-            r"count\D+10\D+average\D+23",
-            "@s: count 10, average 23, total 1",
-        ),
+        (r"count\D+10\D+average\D+23", "@s: { .count = 10, .average = 23, .total = 1 }"),
+        (r"count\D+10\D+average\D+23", "@s: count 10, average 23, total 1"),
         ("^$", ""),
         ("(a*)*b", "aaab"),
     ];
@@ -444,14 +396,10 @@ pub fn self_check() -> Result<(), String> {
         let want = yes.contains(&(pattern, text));
         let re = Regex::new(pattern).map_err(|e| e.to_string())?;
         if re.is_match(text) != want {
-            return Err(format!(
-                "regex `{pattern}` on {text:?}: expected is_match = {want}"
-            ));
+            return Err(format!("regex `{pattern}` on {text:?}: expected is_match = {want}"));
         }
     }
-    for bad in [
-        "(", "a)", "[abc", "*a", "a{x}", "a{3,1}", r"\q", "(?=x)", "a**",
-    ] {
+    for bad in ["(", "a)", "[abc", "*a", "a{x}", "a{3,1}", r"\q", "(?=x)", "a**"] {
         if Regex::new(bad).is_ok() {
             return Err(format!("regex `{bad}` should be rejected"));
         }

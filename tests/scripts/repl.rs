@@ -46,17 +46,8 @@ const POLL: Duration = Duration::from_millis(5);
 const READING: &[u8] = b"\x1b[?2004h";
 
 /// Runs the session; returns what it left behind and how to reproduce it.
-pub fn run(
-    case: &Case,
-    steps: &[Step],
-    env: &Env,
-    before_pid: Option<u32>,
-) -> (io::Result<Captured>, String) {
-    let args: Vec<String> = case
-        .args
-        .iter()
-        .map(|a| run::subst(a, env, before_pid))
-        .collect();
+pub fn run(case: &Case, steps: &[Step], env: &Env, before_pid: Option<u32>) -> (io::Result<Captured>, String) {
+    let args: Vec<String> = case.args.iter().map(|a| run::subst(a, env, before_pid)).collect();
     let repro = repro(steps, &args, env, before_pid);
     let captured = temp_dir().and_then(|base| {
         let result = session(case, steps, &args, env, before_pid, &base);
@@ -84,11 +75,7 @@ fn session(
     let fill = |text: &str| subst_home(&run::subst(text, env, before_pid), &home);
 
     let mut command = Command::new(&env.trace);
-    command
-        .args(args)
-        .current_dir(&env.targets)
-        .env("HOME", &home)
-        .env("TERM", "xterm");
+    command.args(args).current_dir(&env.targets).env("HOME", &home).env("TERM", "xterm");
     run::plain_env(&mut command);
     let start = Instant::now();
     let (child, master) = Pty::open(ROWS, COLS)?.spawn(command)?;
@@ -147,12 +134,7 @@ fn session(
             Err(e) => problems.push(format!("cannot type Ctrl-D after the last step: {e}")),
         }
     }
-    let killed = timed_out.map(|what| {
-        format!(
-            "TIMEOUT ({}s) at {what}; killed",
-            case.timeout.as_secs_f64()
-        )
-    });
+    let killed = timed_out.map(|what| format!("TIMEOUT ({}s) at {what}; killed", case.timeout.as_secs_f64()));
     let (status, transcript) = s.finish();
     Ok(Captured {
         stdout: render(&transcript),
@@ -188,9 +170,7 @@ fn repro(steps: &[Step], args: &[String], env: &Env, before_pid: Option<u32>) ->
     }
     r.push_str("\n      then, one after another (> type and Enter, $ in another shell):");
     for step in steps {
-        let step = filled(step, &|t| {
-            run::subst(t, env, before_pid).replace("{{REPL_HOME}}", "$REPL_HOME")
-        });
+        let step = filled(step, &|t| run::subst(t, env, before_pid).replace("{{REPL_HOME}}", "$REPL_HOME"));
         r.push_str(&format!("\n        {step}"));
     }
     r
@@ -211,23 +191,12 @@ fn temp_dir() -> io::Result<PathBuf> {
 
 /// A `$` step: `sh -c CMD` in the targets directory, waited for; its
 /// output is shown only if it fails.
-fn shell_step(
-    cmd: &str,
-    env: &Env,
-    home: &Path,
-    base: &Path,
-    deadline: Instant,
-) -> Result<(), String> {
+fn shell_step(cmd: &str, env: &Env, home: &Path, base: &Path, deadline: Instant) -> Result<(), String> {
     let out_path = base.join("step.out");
-    let out = File::create(&out_path)
-        .map_err(|e| format!("cannot create {}: {e}", out_path.display()))?;
+    let out = File::create(&out_path).map_err(|e| format!("cannot create {}: {e}", out_path.display()))?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
     let mut command = run::shell(cmd, &env.targets, false);
-    command
-        .env("REPL_HOME", home)
-        .stdout(out)
-        .stderr(err)
-        .process_group(0);
+    command.env("REPL_HOME", home).stdout(out).stderr(err).process_group(0);
     let mut child = command.spawn().map_err(|e| format!("cannot start: {e}"))?;
     let status = loop {
         match child.try_wait() {
@@ -300,14 +269,7 @@ impl Session {
             }
             let _ = tx.send(());
         });
-        Ok(Session {
-            child,
-            master,
-            output,
-            eof,
-            deadline,
-            status: None,
-        })
+        Ok(Session { child, master, output, eof, deadline, status: None })
     }
 
     fn output(&self) -> Vec<u8> {
@@ -320,9 +282,7 @@ impl Session {
 
     /// How many times trace has started reading a line.
     fn prompts(&self) -> usize {
-        self.output.lock().map_or(0, |o| {
-            o.windows(READING.len()).filter(|w| *w == READING).count()
-        })
+        self.output.lock().map_or(0, |o| o.windows(READING.len()).filter(|w| *w == READING).count())
     }
 
     fn exited(&mut self) -> bool {
@@ -436,11 +396,8 @@ pub fn render(bytes: &[u8]) -> String {
             c => screen.put(c),
         }
     }
-    let mut lines: Vec<String> = screen
-        .lines
-        .iter()
-        .map(|l| l.iter().collect::<String>().trim_end().to_string())
-        .collect();
+    let mut lines: Vec<String> =
+        screen.lines.iter().map(|l| l.iter().collect::<String>().trim_end().to_string()).collect();
     while lines.last().is_some_and(|l| l.is_empty()) {
         lines.pop();
     }
@@ -476,11 +433,7 @@ impl Screen {
 
     fn csi(&mut self, params: &str, last: char) {
         // Private modes (`?2004h`) and colours (`1;31m`) do not move anything.
-        let Ok(n) = (if params.is_empty() {
-            Ok(0)
-        } else {
-            params.parse::<usize>()
-        }) else {
+        let Ok(n) = (if params.is_empty() { Ok(0) } else { params.parse::<usize>() }) else {
             return;
         };
         let steps = n.max(1);
@@ -507,10 +460,7 @@ impl Screen {
 pub fn self_check() -> Result<(), String> {
     let cases: &[(&str, &str)] = &[
         // A line typed and accepted.
-        (
-            "\x1b[?2004h\r\x1b[Ktrace> \r\x1b[7C.probes\x1b[?2004l\r",
-            "trace> .probes",
-        ),
+        ("\x1b[?2004h\r\x1b[Ktrace> \r\x1b[7C.probes\x1b[?2004l\r", "trace> .probes"),
         // Output printed above the line being edited, then the repaint.
         (
             "\x1b[?2004h\x1b[?2026h\r\x1b[Ktrace> \r\x1b[7C\x1b[?2026lpri\
@@ -530,10 +480,7 @@ pub fn self_check() -> Result<(), String> {
             "error: map\n\n  ┌─ <line 2>:1:6",
         ),
         // Moves, clearing, a title, trailing blanks.
-        (
-            "abcdef\x1b[3D\x1b[K\x1b[2Cx\r\n\x1b]0;title\x07ok   \r\nxyz\r\x1b[0Kq\r\n\tCOUNT",
-            "abc  x\nok\nq\n\tCOUNT",
-        ),
+        ("abcdef\x1b[3D\x1b[K\x1b[2Cx\r\n\x1b]0;title\x07ok   \r\nxyz\r\x1b[0Kq\r\n\tCOUNT", "abc  x\nok\nq\n\tCOUNT"),
     ];
     for (input, want) in cases {
         let got = render(input.as_bytes());

@@ -67,10 +67,8 @@ pub struct Captured {
 
 pub fn run_case(case: &Case, env: &Env) -> Outcome {
     for cmd in &case.requires {
-        let ok = shell(&subst(cmd, env, None), &env.targets, false)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        let ok =
+            shell(&subst(cmd, env, None), &env.targets, false).stdout(Stdio::null()).stderr(Stdio::null()).status();
         if !ok.is_ok_and(|s| s.success()) {
             return Outcome::Skip(format!("REQUIRES `{cmd}` failed"));
         }
@@ -118,10 +116,7 @@ pub fn run_case(case: &Case, env: &Env) -> Outcome {
     let captured = match captured {
         Ok(c) => c,
         Err(e) => {
-            return Outcome::Fail(format!(
-                "    cannot run `{}`: {e}\n    reproduce: {repro}\n",
-                env.trace.display()
-            ))
+            return Outcome::Fail(format!("    cannot run `{}`: {e}\n    reproduce: {repro}\n", env.trace.display()))
         }
     };
     let problems = check(case, env, &captured, before_pid);
@@ -137,11 +132,7 @@ pub fn run_case(case: &Case, env: &Env) -> Outcome {
 /// {{BEFORE_PID}} reach it, not a shell).
 pub fn shell(cmd: &str, cwd: &Path, exec: bool) -> Command {
     let mut command = Command::new("sh");
-    command.arg("-c").arg(if exec && is_simple(cmd) {
-        format!("exec {cmd}")
-    } else {
-        cmd.to_string()
-    });
+    command.arg("-c").arg(if exec && is_simple(cmd) { format!("exec {cmd}") } else { cmd.to_string() });
     plain_env(command.current_dir(cwd).stdin(Stdio::null()));
     command
 }
@@ -158,12 +149,7 @@ pub fn plain_env(command: &mut Command) -> &mut Command {
 fn is_simple(cmd: &str) -> bool {
     // `exec ! cmd`, `exec if ...` or `exec VAR=x cmd` would change meaning.
     let first = cmd.split_whitespace().next().unwrap_or("");
-    if [
-        "!", "if", "for", "while", "until", "case", "{", "[[", "time",
-    ]
-    .contains(&first)
-        || first.contains('=')
-    {
+    if ["!", "if", "for", "while", "until", "case", "{", "[[", "time"].contains(&first) || first.contains('=') {
         return false;
     }
     let mut quote = None;
@@ -195,17 +181,9 @@ pub fn subst(text: &str, env: &Env, before_pid: Option<u32>) -> String {
     out
 }
 
-fn start_background(
-    cmd: &str,
-    env: &Env,
-    exec: bool,
-    vars: &[(&str, String)],
-) -> std::io::Result<Child> {
+fn start_background(cmd: &str, env: &Env, exec: bool, vars: &[(&str, String)]) -> std::io::Result<Child> {
     let mut command = shell(cmd, &env.targets, exec);
-    command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0);
+    command.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
     for (k, v) in vars {
         command.env(k, v);
     }
@@ -255,25 +233,11 @@ fn trace_command(case: &Case, env: &Env, before_pid: Option<u32>) -> (Command, S
             if env.oracle {
                 prog = oracle_spelling(&prog);
             }
-            let args: Vec<String> = case
-                .args
-                .iter()
-                .map(|a| subst(a, env, before_pid))
-                .collect();
+            let args: Vec<String> = case.args.iter().map(|a| subst(a, env, before_pid)).collect();
             let mut command = Command::new(&env.trace);
-            command
-                .arg("-e")
-                .arg(&prog)
-                .args(&args)
-                .current_dir(&env.targets)
-                .stdin(Stdio::null());
+            command.arg("-e").arg(&prog).args(&args).current_dir(&env.targets).stdin(Stdio::null());
             plain_env(&mut command);
-            let mut repro = format!(
-                "cd {} && {} -e {}",
-                env.targets.display(),
-                env.trace.display(),
-                quote(&prog)
-            );
+            let mut repro = format!("cd {} && {} -e {}", env.targets.display(), env.trace.display(), quote(&prog));
             for a in &args {
                 repro.push(' ');
                 repro.push_str(&quote(a));
@@ -282,10 +246,7 @@ fn trace_command(case: &Case, env: &Env, before_pid: Option<u32>) -> (Command, S
         }
         Program::Run(run) => {
             let run = subst(run, env, before_pid);
-            (
-                shell(&run, &env.targets, true),
-                format!("cd {} && {run}", env.targets.display()),
-            )
+            (shell(&run, &env.targets, true), format!("cd {} && {run}", env.targets.display()))
         }
         Program::Repl(_) => unreachable!("REPL sessions are run by repl::run"),
     }
@@ -298,8 +259,7 @@ pub fn oracle_spelling(prog: &str) -> String {
     let mut out = String::new();
     let mut i = 0;
     while i < chars.len() {
-        let word_before =
-            i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == '$');
+        let word_before = i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == '$');
         let rest: String = chars[i..chars.len().min(i + 6)].iter().collect();
         if !word_before
             && rest.len() == 6
@@ -317,27 +277,15 @@ pub fn oracle_spelling(prog: &str) -> String {
 }
 
 pub fn quote(arg: &str) -> String {
-    if !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_alphanumeric() || "-_./:=@%+,".contains(c))
-    {
+    if !arg.is_empty() && arg.chars().all(|c| c.is_alphanumeric() || "-_./:=@%+,".contains(c)) {
         arg.to_string()
     } else {
         format!("'{}'", arg.replace('\'', r"'\''"))
     }
 }
 
-fn run_trace(
-    command: &mut Command,
-    case: &Case,
-    env: &Env,
-    before_pid: Option<u32>,
-) -> std::io::Result<Captured> {
-    command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+fn run_trace(command: &mut Command, case: &Case, env: &Env, before_pid: Option<u32>) -> std::io::Result<Captured> {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     let start = Instant::now();
     let mut child = command.spawn()?;
     let pid = child.id();
@@ -347,11 +295,7 @@ fn run_trace(
 
     let attached = Arc::new(AtomicBool::new(false));
     let (done_tx, done_rx) = mpsc::channel();
-    let stdout = reader(
-        child.stdout.take(),
-        env.oracle.then(|| attached.clone()),
-        done_tx.clone(),
-    );
+    let stdout = reader(child.stdout.take(), env.oracle.then(|| attached.clone()), done_tx.clone());
     let stderr = reader(child.stderr.take(), Some(attached.clone()), done_tx);
 
     let mut after: Vec<(String, Child)> = Vec::new();
@@ -481,19 +425,11 @@ fn check(case: &Case, env: &Env, got: &Captured, before_pid: Option<u32>) -> Vec
             None => false,
         };
         if !ok {
-            problems.push(format!(
-                "expected exit code {}, got {}",
-                case.exit_code,
-                describe(status)
-            ));
+            problems.push(format!("expected exit code {}, got {}", case.exit_code, describe(status)));
         }
     }
     problems.extend(got.problems.iter().cloned());
-    let out_name = if got.repl_home.is_some() {
-        "transcript"
-    } else {
-        "stdout"
-    };
+    let out_name = if got.repl_home.is_some() { "transcript" } else { "stdout" };
     let out = lines(&got.stdout);
     let err = lines(&got.stderr);
     let s = |t: &String| match &got.repl_home {
@@ -513,18 +449,13 @@ fn check(case: &Case, env: &Env, got: &Captured, before_pid: Option<u32>) -> Vec
             }
             Check::RegexNone(r) => {
                 for l in out.iter().filter(|l| r.is_match(l)) {
-                    problems.push(format!(
-                        "unwanted {out_name} line (matches /{}/): {l}",
-                        r.as_str()
-                    ));
+                    problems.push(format!("unwanted {out_name} line (matches /{}/): {l}", r.as_str()));
                 }
             }
             Check::Block(block) => {
                 let block: Vec<String> = block.iter().map(s).collect();
                 if let Some(diff) = block_diff(&block, &out) {
-                    problems.push(format!(
-                        "block not in {out_name} (- expected, + actual):\n{diff}"
-                    ));
+                    problems.push(format!("block not in {out_name} (- expected, + actual):\n{diff}"));
                 }
             }
             // bpftrace's diagnostics are worded differently by design.
@@ -545,24 +476,14 @@ fn check(case: &Case, env: &Env, got: &Captured, before_pid: Option<u32>) -> Vec
 /// the window of `out` that agrees with it most.
 fn block_diff(block: &[String], out: &[&str]) -> Option<String> {
     let n = block.len();
-    let score = |start: usize| {
-        (0..n)
-            .filter(|&i| out.get(start + i) == Some(&block[i].as_str()))
-            .count()
-    };
-    let (best, matched) = (0..out.len().max(1))
-        .map(|s| (s, score(s)))
-        .max_by_key(|&(s, m)| (m, usize::MAX - s))?;
+    let score = |start: usize| (0..n).filter(|&i| out.get(start + i) == Some(&block[i].as_str())).count();
+    let (best, matched) = (0..out.len().max(1)).map(|s| (s, score(s))).max_by_key(|&(s, m)| (m, usize::MAX - s))?;
     if matched == n {
         return None;
     }
     let mut diff = String::new();
     for (i, want) in block.iter().enumerate() {
-        let have = if matched == 0 {
-            None
-        } else {
-            out.get(best + i).copied()
-        };
+        let have = if matched == 0 { None } else { out.get(best + i).copied() };
         match have {
             Some(h) if h == want => diff.push_str(&format!("        {want}\n")),
             Some(h) => diff.push_str(&format!("      - {want}\n      + {h}\n")),
@@ -580,19 +501,9 @@ fn report(problems: &[String], got: &Captured, repro: &str, env: &Env) -> String
     for p in problems {
         r.push_str(&format!("    {p}\n"));
     }
-    let status = got
-        .status
-        .map(describe)
-        .unwrap_or_else(|| "no status".into());
-    let signal = if got.interrupted {
-        ", SIGINT sent at TIMEOUT"
-    } else {
-        ""
-    };
-    r.push_str(&format!(
-        "    ran {:.2}s, {status}{signal}\n",
-        got.elapsed.as_secs_f64()
-    ));
+    let status = got.status.map(describe).unwrap_or_else(|| "no status".into());
+    let signal = if got.interrupted { ", SIGINT sent at TIMEOUT" } else { "" };
+    r.push_str(&format!("    ran {:.2}s, {status}{signal}\n", got.elapsed.as_secs_f64()));
     let streams: &[(&str, &String)] = if got.repl_home.is_some() {
         &[("transcript", &got.stdout)]
     } else {
@@ -609,10 +520,7 @@ fn report(problems: &[String], got: &Captured, repro: &str, env: &Env) -> String
             r.push_str(&format!("      | {l}\n"));
         }
         if all.len() > REPORT_LINES {
-            r.push_str(&format!(
-                "      | ... {} more lines\n",
-                all.len() - REPORT_LINES
-            ));
+            r.push_str(&format!("      | ... {} more lines\n", all.len() - REPORT_LINES));
         }
     }
     r.push_str(&format!("    reproduce: {repro}\n"));
@@ -624,8 +532,7 @@ fn report(problems: &[String], got: &Captured, repro: &str, env: &Env) -> String
 
 /// Checks run at harness start-up (the harness has no #[test] functions).
 pub fn self_check() -> Result<(), String> {
-    let spelled =
-        oracle_spelling("t:x:y { @[args.filename] = $args.x; @[str(args.a->b)] = xargs.c; }");
+    let spelled = oracle_spelling("t:x:y { @[args.filename] = $args.x; @[str(args.a->b)] = xargs.c; }");
     if spelled != "t:x:y { @[args->filename] = $args.x; @[str(args->a->b)] = xargs.c; }" {
         return Err(format!("oracle_spelling: {spelled}"));
     }

@@ -107,11 +107,7 @@ pub enum Key {
 }
 
 impl Key {
-    const NAMES: [(&'static str, Key); 3] = [
-        ("ctrl-c", Key::CtrlC),
-        ("ctrl-d", Key::CtrlD),
-        ("tab", Key::Tab),
-    ];
+    const NAMES: [(&'static str, Key); 3] = [("ctrl-c", Key::CtrlC), ("ctrl-d", Key::CtrlD), ("tab", Key::Tab)];
 
     pub fn byte(self) -> u8 {
         match self {
@@ -125,9 +121,7 @@ impl Key {
 impl Step {
     fn parse(line: &str) -> Result<Step, String> {
         let (marker, text) = match line.split_at_checked(1) {
-            Some((m, rest)) if rest.is_empty() || rest.starts_with(' ') => {
-                (m, rest.strip_prefix(' ').unwrap_or(rest))
-            }
+            Some((m, rest)) if rest.is_empty() || rest.starts_with(' ') => (m, rest.strip_prefix(' ').unwrap_or(rest)),
             _ => ("", line),
         };
         match marker {
@@ -139,9 +133,7 @@ impl Step {
                 .find(|(name, _)| *name == text)
                 .map(|&(_, key)| Step::Key(key))
                 .ok_or_else(|| format!("unknown key `{text}` (ctrl-c, ctrl-d or tab)")),
-            _ => Err(format!(
-                "REPL step `{line}` should start with `> `, `+ `, `$ ` or `! `"
-            )),
+            _ => Err(format!("REPL step `{line}` should start with `> `, `+ `, `$ ` or `! `")),
         }
     }
 
@@ -149,9 +141,7 @@ impl Step {
     /// `\t` as a Tab, then Enter (a terminal sends CR for Enter).
     pub fn keys(&self) -> Option<Vec<u8>> {
         match self {
-            Step::Line(text) | Step::Partial(text) => {
-                Some(format!("{}\r", text.replace("\\t", "\t")).into_bytes())
-            }
+            Step::Line(text) | Step::Partial(text) => Some(format!("{}\r", text.replace("\\t", "\t")).into_bytes()),
             Step::Key(key) => Some(vec![key.byte()]),
             Step::Shell(_) => None,
         }
@@ -166,10 +156,7 @@ impl std::fmt::Display for Step {
             Step::Partial(t) => write!(f, "+ {t}"),
             Step::Shell(c) => write!(f, "$ {c}"),
             Step::Key(k) => {
-                let name = Key::NAMES
-                    .iter()
-                    .find(|(_, key)| key == k)
-                    .map_or("?", |n| n.0);
+                let name = Key::NAMES.iter().find(|(_, key)| key == k).map_or("?", |n| n.0);
                 write!(f, "! {name}")
             }
         }
@@ -243,10 +230,7 @@ pub fn parse(text: &str) -> (Vec<Case>, Vec<ParseError>) {
             continue;
         }
         if is_indented {
-            errors.push(err(
-                lineno,
-                "indented line outside a PROG, REPL or EXPECT_BLOCK block",
-            ));
+            errors.push(err(lineno, "indented line outside a PROG, REPL or EXPECT_BLOCK block"));
             continue;
         }
         let (directive, value) = match line.split_once([' ', '\t']) {
@@ -297,10 +281,7 @@ pub fn parse(text: &str) -> (Vec<Case>, Vec<ParseError>) {
 }
 
 fn err(line: usize, message: &str) -> ParseError {
-    ParseError {
-        line,
-        message: message.to_string(),
-    }
+    ParseError { line, message: message.to_string() }
 }
 
 fn need(value: &str, directive: &str) -> Result<String, String> {
@@ -342,18 +323,14 @@ fn apply(
         }
         "EXPECT_BLOCK" => *block = Some((BlockKind::Expect, lineno, Vec::new())),
         "TIMEOUT" => {
-            let secs: f64 = value
-                .parse()
-                .map_err(|_| format!("TIMEOUT `{value}` is not a number of seconds"))?;
+            let secs: f64 = value.parse().map_err(|_| format!("TIMEOUT `{value}` is not a number of seconds"))?;
             if !(secs > 0.0 && secs <= 600.0) {
                 return Err("TIMEOUT must be between 0 and 600 seconds".into());
             }
             set_once(&mut d.timeout, Duration::from_secs_f64(secs), directive)?;
         }
         "EXIT_CODE" => {
-            let code = value
-                .parse()
-                .map_err(|_| format!("EXIT_CODE `{value}` is not an integer"))?;
+            let code = value.parse().map_err(|_| format!("EXIT_CODE `{value}` is not an integer"))?;
             set_once(&mut d.exit_code, code, directive)?;
         }
         "BEFORE" => d.before.push(need(value, directive)?),
@@ -377,29 +354,13 @@ fn regex(value: &str, directive: &str) -> Result<Regex, String> {
     Regex::new(&need(value, directive)?).map_err(|e| e.to_string())
 }
 
-fn close_block(
-    d: &mut Draft,
-    kind: BlockKind,
-    start: usize,
-    body: Vec<String>,
-    errors: &mut Vec<ParseError>,
-) {
+fn close_block(d: &mut Draft, kind: BlockKind, start: usize, body: Vec<String>, errors: &mut Vec<ParseError>) {
     if body.is_empty() {
-        errors.push(err(
-            start,
-            "empty block: indent the lines that belong to it",
-        ));
+        errors.push(err(start, "empty block: indent the lines that belong to it"));
         return;
     }
-    let indent = body
-        .iter()
-        .map(|l| l.len() - l.trim_start().len())
-        .min()
-        .unwrap_or(0);
-    let lines: Vec<String> = body
-        .iter()
-        .map(|l| l[indent..].trim_end().to_string())
-        .collect();
+    let indent = body.iter().map(|l| l.len() - l.trim_start().len()).min().unwrap_or(0);
+    let lines: Vec<String> = body.iter().map(|l| l[indent..].trim_end().to_string()).collect();
     match kind {
         BlockKind::Prog => d.prog = Some(lines.join("\n")),
         BlockKind::Expect => d.checks.push(Check::Block(lines)),
@@ -424,10 +385,7 @@ fn finish(d: Draft, cases: &mut Vec<Case>, errors: &mut Vec<ParseError>) {
         (None, Some(r), None) => Program::Run(r),
         (None, None, Some(steps)) => Program::Repl(steps),
         _ => {
-            errors.push(err(
-                d.line,
-                &format!("case `{}` has no PROG, RUN or REPL", d.name),
-            ));
+            errors.push(err(d.line, &format!("case `{}` has no PROG, RUN or REPL", d.name)));
             return;
         }
     };
@@ -436,11 +394,7 @@ fn finish(d: Draft, cases: &mut Vec<Case>, errors: &mut Vec<ParseError>) {
         // AFTER would start; and a terminal has one output stream.
         let misfit = if !d.after.is_empty() {
             Some("AFTER does not go with REPL (use a `$` step)")
-        } else if d
-            .checks
-            .iter()
-            .any(|c| matches!(c, Check::StderrLine(_) | Check::StderrRegex(_)))
-        {
+        } else if d.checks.iter().any(|c| matches!(c, Check::StderrLine(_) | Check::StderrRegex(_))) {
             Some("EXPECT_STDERR* does not go with REPL (a terminal has one output: use EXPECT*)")
         } else {
             None
@@ -451,13 +405,7 @@ fn finish(d: Draft, cases: &mut Vec<Case>, errors: &mut Vec<ParseError>) {
         }
     }
     if matches!(program, Program::Run(_)) && !d.args.is_empty() {
-        errors.push(err(
-            d.line,
-            &format!(
-                "case `{}`: ARGS only goes with PROG or REPL (put them in RUN)",
-                d.name
-            ),
-        ));
+        errors.push(err(d.line, &format!("case `{}`: ARGS only goes with PROG or REPL (put them in RUN)", d.name)));
         return;
     }
     cases.push(Case {
@@ -520,11 +468,7 @@ pub fn split_args(text: &str) -> Result<Vec<String>, String> {
             }
             '\\' => {
                 in_word = true;
-                word.push(
-                    chars
-                        .next()
-                        .ok_or_else(|| format!("trailing \\ in `{text}`"))?,
-                );
+                word.push(chars.next().ok_or_else(|| format!("trailing \\ in `{text}`"))?);
             }
             c => {
                 in_word = true;
@@ -584,9 +528,7 @@ pub fn self_check() -> Result<(), String> {
     let (cases, errors) = parse(&sample);
     let expect_errors = vec![err(17, "unknown directive `RUN_NOTHING_HERE_IS_A_TYPO`")];
     if errors != expect_errors {
-        return Err(format!(
-            "parse errors: got {errors:?}, want {expect_errors:?}"
-        ));
+        return Err(format!("parse errors: got {errors:?}, want {expect_errors:?}"));
     }
     let [a, b, c] = &cases[..] else {
         return Err(format!("expected 3 cases, got {}", cases.len()));
@@ -628,9 +570,7 @@ pub fn self_check() -> Result<(), String> {
         && steps[4].keys().as_deref() == Some(&b".pro\t\r"[..])
         && steps[6].keys().as_deref() == Some(&[3u8][..])
         && steps[3].keys().is_none()
-        && steps
-            .iter()
-            .all(|s| Step::parse(&s.to_string()).as_ref() == Ok(s));
+        && steps.iter().all(|s| Step::parse(&s.to_string()).as_ref() == Ok(s));
     if !ok {
         return Err(format!("parsed sample wrongly: {cases:#?}"));
     }
@@ -640,14 +580,8 @@ pub fn self_check() -> Result<(), String> {
         ("NAME a\nPROG x\nRUN y", "one PROG, RUN or REPL"),
         ("NAME a\nPROG x\nREPL\n  > y", "one PROG, RUN or REPL"),
         ("NAME a\nRUN y\nARGS -v", "ARGS only goes with PROG"),
-        (
-            "NAME a\nREPL\n  > x\nAFTER y",
-            "AFTER does not go with REPL",
-        ),
-        (
-            "NAME a\nREPL\n  > x\nEXPECT_STDERR y",
-            "EXPECT_STDERR* does not go",
-        ),
+        ("NAME a\nREPL\n  > x\nAFTER y", "AFTER does not go with REPL"),
+        ("NAME a\nREPL\n  > x\nEXPECT_STDERR y", "EXPECT_STDERR* does not go"),
         ("NAME a\nREPL\n  > x\n  ? y", "should start with"),
         ("NAME a\nREPL\n  >x", "should start with"),
         ("NAME a\nREPL\n  ! alt-x", "unknown key"),
@@ -662,9 +596,7 @@ pub fn self_check() -> Result<(), String> {
     for (text, want) in bad {
         let (_, errors) = parse(text);
         if !errors.iter().any(|e| e.message.contains(want)) {
-            return Err(format!(
-                "parsing {text:?}: wanted an error containing {want:?}, got {errors:?}"
-            ));
+            return Err(format!("parsing {text:?}: wanted an error containing {want:?}, got {errors:?}"));
         }
     }
     Ok(())

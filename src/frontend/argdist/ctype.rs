@@ -13,13 +13,24 @@ use crate::source::Span;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CType {
-    Int { size: u8, signed: bool },
+    Int {
+        size: u8,
+        signed: bool,
+    },
     /// `depth` levels of pointer to `base`; `base_int` when the base is an
     /// integer type (so `char *` and `int8_t *` compare equal).
-    Ptr { tag: Option<String>, base: String, base_int: Option<(u8, bool)>, depth: u32 },
+    Ptr {
+        tag: Option<String>,
+        base: String,
+        base_int: Option<(u8, bool)>,
+        depth: u32,
+    },
     /// A named type that is not an integer: a struct, union, enum or a
     /// typedef of one.
-    Named { tag: Option<String>, name: String },
+    Named {
+        tag: Option<String>,
+        name: String,
+    },
 }
 
 /// Qualifiers that change nothing about how a value is read.
@@ -88,7 +99,8 @@ pub fn parse(text: &str) -> Option<CType> {
     let mut words: Vec<&str> = spaced.split_whitespace().filter(|w| !QUALIFIERS.contains(w)).collect();
     let depth = words.iter().rev().take_while(|w| **w == "*").count() as u32;
     words.truncate(words.len() - depth as usize);
-    if words.is_empty() || words.iter().any(|w| *w == "*" || !w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+    if words.is_empty() || words.iter().any(|w| *w == "*" || !w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
         return None;
     }
     let (tag, base) = match words[0] {

@@ -87,7 +87,10 @@ pub enum SpecError {
 
 impl SpecError {
     pub fn is_warning(&self) -> bool {
-        matches!(self, SpecError::TypeMismatch { .. } | SpecError::ExtraParam { .. } | SpecError::DwarfUnreadable { .. })
+        matches!(
+            self,
+            SpecError::TypeMismatch { .. } | SpecError::ExtraParam { .. } | SpecError::DwarfUnreadable { .. }
+        )
     }
 }
 

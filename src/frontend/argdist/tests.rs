@@ -74,7 +74,8 @@ fn ok_many(specs: &[(&str, SpecKind)]) -> (String, Vec<SpecOutput>, Vec<String>)
     match out {
         Ok(p) => {
             check_and_lower(&sources, &p);
-            let warnings = p.warnings.iter().map(|d| shorten(&render_to_string(&sources, std::slice::from_ref(d)))).collect();
+            let warnings =
+                p.warnings.iter().map(|d| shorten(&render_to_string(&sources, std::slice::from_ref(d)))).collect();
             (shorten(&program_text(&p.program)), p.outputs, warnings)
         }
         Err(d) => panic!("{specs:?}:\n{}", render_to_string(&sources, &d)),
@@ -155,7 +156,10 @@ fn the_issue_examples() {
 /// `arg1`; a signature names them in order.
 #[test]
 fn usdt_specifiers() {
-    assert_eq!(ok("u:DB:checkpoint():int:arg1#checkpoints per shard", C), "usdt:DB:checkpoint { @__ad_0[(int32)arg0] = count(); }\n");
+    assert_eq!(
+        ok("u:DB:checkpoint():int:arg1#checkpoints per shard", C),
+        "usdt:DB:checkpoint { @__ad_0[(int32)arg0] = count(); }\n"
+    );
     assert_eq!(ok("u:DB:db:checkpoint():long:arg2", H), "usdt:DB:db:checkpoint { @__ad_0 = hist((int64)arg1); }\n");
     assert_eq!(
         ok("u:DB:db:checkpoint(int sid, long n):int:sid:n > 10", C),
@@ -165,7 +169,10 @@ fn usdt_specifiers() {
     let (msg, at, _, _) = err("u:DB:db:checkpoint():int:$retval", C);
     assert_eq!((msg.as_str(), at.as_str()), ("`$retval` is only available in return probes (`r:`)", "$retval"));
     let (msg, at) = check_err("u:DB:checkpoint():int:arg3", C);
-    assert_eq!((msg.as_str(), at.as_str()), ("`arg2` is out of range: `usdt:DB:db:checkpoint` has 2 arguments, arg0 to arg1", "arg3"));
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        ("`arg2` is out of range: `usdt:DB:db:checkpoint` has 2 arguments, arg0 to arg1", "arg3")
+    );
 }
 
 #[test]
@@ -194,12 +201,25 @@ fn debug_info_is_checked_against_the_signature() {
     let (text, _, warnings) = ok_many(&[("p:DB:snapshot(char *shard, int n, long extra):u64:n", C)]);
     assert_eq!(text, "uprobe:DB:snapshot { @__ad_0[(uint64)args.n] = count(); }\n");
     assert_eq!(warnings.len(), 3, "{warnings:?}");
-    assert!(warnings[0].contains("parameter 1 of `snapshot` is `db_shard_t *` in the debug info, not `char *`"), "{}", warnings[0]);
+    assert!(
+        warnings[0].contains("parameter 1 of `snapshot` is `db_shard_t *` in the debug info, not `char *`"),
+        "{}",
+        warnings[0]
+    );
     assert!(warnings[0].contains("^^^^^^"), "{}", warnings[0]);
-    assert!(warnings[1].contains("parameter 2 of `snapshot` is `long int` in the debug info, not `int`"), "{}", warnings[1]);
+    assert!(
+        warnings[1].contains("parameter 2 of `snapshot` is `long int` in the debug info, not `int`"),
+        "{}",
+        warnings[1]
+    );
     assert!(warnings[2].contains("lists 2 parameter(s)"), "{}", warnings[2]);
     // Loosely equal spellings are fine.
-    for sig in ["struct db_shard_t *s, s64 n", "void *s, long long n", "db_shard_t* s, ssize_t n", "const db_shard_t *s, long int n"] {
+    for sig in [
+        "struct db_shard_t *s, s64 n",
+        "void *s, long long n",
+        "db_shard_t* s, ssize_t n",
+        "const db_shard_t *s, long int n",
+    ] {
         let (_, _, w) = ok_many(&[(&format!("p:DB:snapshot({sig}):u64:n"), C)]);
         assert!(w.is_empty(), "{sig}: {w:?}");
     }
@@ -458,7 +478,8 @@ fn never_panics() {
         "p:NODEBUG:snapshot(long n):int:n ? 1 : (2):str(\"a:b\", 1) == 0",
         "t:syscalls:sys_enter_openat():int,char*:args->flags,$COMM",
     ];
-    let pieces = [":", "::", "(", ")", "[", "]", "\"", "'", "#", ",", "?", "$entry(", "$", "*", " ", "é", "\\", "p:", "r:"];
+    let pieces =
+        [":", "::", "(", ")", "[", "]", "\"", "'", "#", ",", "?", "$entry(", "$", "*", " ", "é", "\\", "p:", "r:"];
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let mut inputs: Vec<String> = Vec::new();
     for _ in 0..400 {
@@ -499,5 +520,3 @@ fn never_panics() {
         assert!(outcome.is_ok(), "panicked on {input:?}");
     }
 }
-
-

@@ -73,7 +73,8 @@ impl Param {
         match &self.read {
             ParamRead::Field(field) => {
                 let base = Expr::new(ExprKind::Ident("args".into()), span);
-                let kind = ExprKind::Field { base: Box::new(base), field: field.clone(), field_span: span, arrow: false };
+                let kind =
+                    ExprKind::Field { base: Box::new(base), field: field.clone(), field_span: span, arrow: false };
                 Ok(Expr::new(kind, span))
             }
             ParamRead::Reg { index, cast } => {
@@ -349,7 +350,9 @@ impl<'a> Translator<'a> {
             }
             let stored = Expr::new(ExprKind::Map(per_thread(entry_map(self.index, &pname), span)), span);
             return Some(match &self.params[p].entry_cast {
-                Some(ty) => Expr::new(ExprKind::Cast { ty: TypeName { span, ..ty.clone() }, expr: Box::new(stored) }, span),
+                Some(ty) => {
+                    Expr::new(ExprKind::Cast { ty: TypeName { span, ..ty.clone() }, expr: Box::new(stored) }, span)
+                }
                 None => stored,
             });
         }
@@ -377,10 +380,11 @@ impl<'a> Translator<'a> {
                 None
             }
             other => {
-                let suggestion = similar_names(other, SPECIALS.iter().copied(), 1, true).pop().map(|s| match s.as_str() {
-                    "entry" => "$entry(param)".to_string(),
-                    s => format!("${s}"),
-                });
+                let suggestion =
+                    similar_names(other, SPECIALS.iter().copied(), 1, true).pop().map(|s| match s.as_str() {
+                        "entry" => "$entry(param)".to_string(),
+                        s => format!("${s}"),
+                    });
                 self.error(SpecError::UnknownSpecial { at: span, name: other.to_string(), suggestion });
                 None
             }

@@ -156,7 +156,11 @@ fn describe_at(cx: &mut Ctx<'_>, die: Option<DieRef>, depth: u32, budget: &mut u
             };
             // Passed as a pointer: its members do not matter.
             if by_reference {
-                return Ok(AbiType { size, align: 8, kind: Kind::Aggregate { leaves: Vec::new(), unaligned: false, by_reference } });
+                return Ok(AbiType {
+                    size,
+                    align: 8,
+                    kind: Kind::Aggregate { leaves: Vec::new(), unaligned: false, by_reference },
+                });
             }
             for (tag, off) in children(cx, die)? {
                 if tag == dw::DW_TAG_subprogram && cplusplus && a.calling_convention.is_none() && !by_reference {
@@ -237,7 +241,12 @@ fn describe_at(cx: &mut Ctx<'_>, die: Option<DieRef>, depth: u32, budget: &mut u
 fn is_cplusplus(lang: Option<dw::DwLang>) -> bool {
     matches!(
         lang,
-        Some(dw::DW_LANG_C_plus_plus | dw::DW_LANG_C_plus_plus_03 | dw::DW_LANG_C_plus_plus_11 | dw::DW_LANG_C_plus_plus_14)
+        Some(
+            dw::DW_LANG_C_plus_plus
+                | dw::DW_LANG_C_plus_plus_03
+                | dw::DW_LANG_C_plus_plus_11
+                | dw::DW_LANG_C_plus_plus_14
+        )
     )
 }
 
@@ -364,16 +373,21 @@ pub(super) fn locations(ret: &AbiType, params: &[AbiType], rust: bool) -> Vec<Pa
                 let regs: Vec<&str> = INT_REGS[next_int..next_int + int]
                     .iter()
                     .map(|r| r.0)
-                    .chain((next_sse..next_sse + sse).map(|i| ["xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7"][i]))
+                    .chain(
+                        (next_sse..next_sse + sse)
+                            .map(|i| ["xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7"][i]),
+                    )
                     .collect();
                 let first = INT_REGS.get(next_int).map(|r| r.1);
                 next_int += int;
                 next_sse += sse;
                 out.push(match (&p.kind, int, sse, first) {
                     (Kind::Scalar(Leaf::Int), 1, 0, Some(off)) => ParamLoc::Reg { pt_regs_offset: off },
-                    (Kind::Scalar(Leaf::Int), ..) => {
-                        ParamLoc::Unavailable(format!("a {}-bit integer split across {}", p.size * 8, regs.join(" and ")))
-                    }
+                    (Kind::Scalar(Leaf::Int), ..) => ParamLoc::Unavailable(format!(
+                        "a {}-bit integer split across {}",
+                        p.size * 8,
+                        regs.join(" and ")
+                    )),
                     (Kind::Scalar(_), ..) => ParamLoc::Unavailable("passed in an SSE register (floating point)".into()),
                     (Kind::Aggregate { by_reference: true, .. }, ..) => ParamLoc::Unavailable(format!(
                         "a C++ object passed by invisible reference (its address is in {})",

@@ -113,9 +113,7 @@ pub(super) fn attrs<'a>(cx: &mut Ctx<'a>, die: DieRef) -> Result<Attrs<'a>> {
             }
             dw::DW_AT_alignment => a.alignment = v.udata_value(),
             dw::DW_AT_artificial => a.artificial = matches!(v, AttributeValue::Flag(true)),
-            dw::DW_AT_virtuality => {
-                a.virtual_ = !matches!(v, AttributeValue::Virtuality(dw::DW_VIRTUALITY_none))
-            }
+            dw::DW_AT_virtuality => a.virtual_ = !matches!(v, AttributeValue::Virtuality(dw::DW_VIRTUALITY_none)),
             dw::DW_AT_containing_type => a.virtual_ = true,
             dw::DW_AT_defaulted => a.defaulted_in_class = v.udata_value() == Some(dw::DW_DEFAULTED_in_class.0 as u64),
             _ => {}
@@ -491,10 +489,8 @@ fn declarator(cx: &mut Ctx<'_>, die: Option<DieRef>, inner: String, depth: u32) 
             }
         }
         dw::DW_TAG_array_type => {
-            let dims: String = dims(cx, die)?
-                .into_iter()
-                .map(|d| d.map_or("[]".to_string(), |n| format!("[{n}]")))
-                .collect();
+            let dims: String =
+                dims(cx, die)?.into_iter().map(|d| d.map_or("[]".to_string(), |n| format!("[{n}]"))).collect();
             let dims = if dims.is_empty() { "[]".to_string() } else { dims };
             declarator(cx, a.ty, format!("{inner}{dims}"), depth + 1)?
         }
@@ -601,7 +597,8 @@ pub(super) fn function(cx: &mut Ctx<'_>, die: DieRef, name: &str) -> Result<Func
         Some(s) => Some((s, attrs(cx, s)?)),
         None => None,
     };
-    let ret_die = d.ty.or_else(|| origin.as_ref().and_then(|(_, a)| a.ty)).or_else(|| spec.as_ref().and_then(|(_, a)| a.ty));
+    let ret_die =
+        d.ty.or_else(|| origin.as_ref().and_then(|(_, a)| a.ty)).or_else(|| spec.as_ref().and_then(|(_, a)| a.ty));
     let mut param_dies = params_of(cx, origin.as_ref().map_or(die, |(o, _)| *o))?;
     if param_dies.is_empty() {
         if let Some((s, _)) = spec {
@@ -630,15 +627,21 @@ pub(super) fn function(cx: &mut Ctx<'_>, die: DieRef, name: &str) -> Result<Func
             Some(_) => spell(cx, a.ty)?,
             None => "<unknown>".into(),
         };
-        params.push(Param { name: a.name.unwrap_or_default(), ty, c_type, loc: super::ParamLoc::Unavailable(String::new()) });
+        params.push(Param {
+            name: a.name.unwrap_or_default(),
+            ty,
+            c_type,
+            loc: super::ParamLoc::Unavailable(String::new()),
+        });
     }
     // gcc's specialized copies (`helper.constprop.0.isra.0`) drop, reorder
     // or constant-fold parameters, and a function marked DW_CC_nocall no
     // longer follows the ABI: the source's parameter list says nothing
     // about where their values are.
     let clone = [".isra.", ".constprop.", ".part.", ".cold"].iter().any(|s| format!("{name}.").contains(s));
-    let nocall =
-        std::iter::once(&d).chain(origin.as_ref().map(|(_, a)| a)).any(|a| a.calling_convention == Some(dw::DW_CC_nocall));
+    let nocall = std::iter::once(&d)
+        .chain(origin.as_ref().map(|(_, a)| a))
+        .any(|a| a.calling_convention == Some(dw::DW_CC_nocall));
     let locs = if clone || nocall {
         let why = if clone {
             format!("{name} is a copy gcc specialized; its parameters differ from the source's")

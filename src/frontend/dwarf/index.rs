@@ -87,7 +87,8 @@ pub(super) struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     pub fn new(file: &'a super::locate::DebugFile, st: &'a mut State) -> Result<Ctx<'a>> {
         let endian = file.endian;
-        let mut dwarf = gimli::Dwarf::load(|id| -> Result<R<'a>> { Ok(gimli::EndianSlice::new(file.section(id)?, endian)) })?;
+        let mut dwarf =
+            gimli::Dwarf::load(|id| -> Result<R<'a>> { Ok(gimli::EndianSlice::new(file.section(id)?, endian)) })?;
         dwarf.file_type = gimli::DwarfFileType::Main;
         Ok(Ctx { dwarf, st, units: HashMap::new(), pending: Vec::new() })
     }
@@ -400,9 +401,7 @@ fn make_unit<'a>(
                 (dw::DW_AT_language, AttributeValue::Language(l)) => lang = Some(l),
                 (dw::DW_AT_low_pc, v) => low_pc = Some(v),
                 (dw::DW_AT_str_offsets_base, AttributeValue::DebugStrOffsetsBase(b)) => unit.str_offsets_base = b,
-                (dw::DW_AT_addr_base | dw::DW_AT_GNU_addr_base, AttributeValue::DebugAddrBase(b)) => {
-                    unit.addr_base = b
-                }
+                (dw::DW_AT_addr_base | dw::DW_AT_GNU_addr_base, AttributeValue::DebugAddrBase(b)) => unit.addr_base = b,
                 (dw::DW_AT_loclists_base, AttributeValue::DebugLocListsBase(b)) => unit.loclists_base = b,
                 (dw::DW_AT_rnglists_base | dw::DW_AT_GNU_ranges_base, AttributeValue::DebugRngListsBase(b)) => {
                     unit.rnglists_base = b

@@ -272,7 +272,12 @@ impl DebugInfo {
 }
 
 fn split_tag(name: &str) -> (&str, Option<TypeTag>) {
-    for (prefix, tag) in [("struct ", TypeTag::Struct), ("class ", TypeTag::Struct), ("union ", TypeTag::Union), ("enum ", TypeTag::Enum)] {
+    for (prefix, tag) in [
+        ("struct ", TypeTag::Struct),
+        ("class ", TypeTag::Struct),
+        ("union ", TypeTag::Union),
+        ("enum ", TypeTag::Enum),
+    ] {
         if let Some(rest) = name.strip_prefix(prefix) {
             return (rest.trim(), Some(tag));
         }

@@ -241,7 +241,10 @@ fn check_types_binary(bin: &Path, layout_bin: &Path) {
     // The db target's types, and a self-referential struct.
     let f = func(&d, "db_log_rotate");
     assert_eq!(f.params.len(), 1);
-    assert_eq!((f.params[0].name.as_str(), f.params[0].c_type.as_str(), &f.params[0].loc), ("shard", "db_shard_t *", &DI));
+    assert_eq!(
+        (f.params[0].name.as_str(), f.params[0].c_type.as_str(), &f.params[0].loc),
+        ("shard", "db_shard_t *", &DI)
+    );
     assert_eq!((&f.ret, f.ret_c_type.as_str()), (&Type::Void, "void"));
     let shard = record(&f.params[0].ty);
     assert_eq!((shard.name.as_str(), shard.is_union, shard.size), ("db_shard_t", false, 48));
@@ -274,7 +277,19 @@ fn check_types_binary(bin: &Path, layout_bin: &Path) {
     assert_eq!(c_types(&f), ["long int", "int", "short int", "char", "long unsigned int", "void *", "long int", "int"]);
     assert_eq!(locs(&f), [DI, SI, DX, CX, R8, R9, stack(8), stack(16)]);
     let tys: Vec<Type> = f.params.iter().map(|p| p.ty.clone()).collect();
-    assert_eq!(tys, [int(8, true), int(4, true), int(2, true), int(1, true), int(8, false), ptr(Type::Void), int(8, true), int(4, true)]);
+    assert_eq!(
+        tys,
+        [
+            int(8, true),
+            int(4, true),
+            int(2, true),
+            int(1, true),
+            int(8, false),
+            ptr(Type::Void),
+            int(8, true),
+            int(4, true)
+        ]
+    );
 
     // Floating point takes SSE registers, not integer ones.
     let f = func(&d, "mixed");
@@ -523,7 +538,19 @@ fn bpftrace_prints_the_same_prototypes() {
     let d = info(&bin);
     // bpftrace cannot spell pointers to arrays or functions ("<unknown
     // type>*"), so `arrays` and `with_types` are compared above instead.
-    for name in ["snapshot", "db_log_rotate", "many", "mixed", "by_value", "spill", "ret_big", "find_shard", "variadic", "main", "cb1"] {
+    for name in [
+        "snapshot",
+        "db_log_rotate",
+        "many",
+        "mixed",
+        "by_value",
+        "spill",
+        "ret_big",
+        "find_shard",
+        "variadic",
+        "main",
+        "cb1",
+    ] {
         assert_eq!(Some(&c_prototype(&func(&d, name))), theirs.get(name), "{name}");
     }
 }
@@ -724,6 +751,3 @@ fn spelling_and_crc() {
     assert_eq!(locate::crc32(b"123456789"), 0xCBF4_3926);
     assert_eq!(split_tag("struct  x"), ("x", Some(TypeTag::Struct)));
 }
-
-
-

@@ -74,7 +74,10 @@ impl Cx<'_> {
                         for a in args.iter_mut().skip(1) {
                             let t = self.expr(a);
                             if !matches!(a.kind, ExprKind::Int(_)) {
-                                self.error(Diagnostic::error("print()'s top and divisor must be integer literals").at(a.span, format!("{t}")));
+                                self.error(
+                                    Diagnostic::error("print()'s top and divisor must be integer literals")
+                                        .at(a.span, format!("{t}")),
+                                );
                             }
                         }
                         if args.len() > 3 {
@@ -84,7 +87,9 @@ impl Cx<'_> {
                     Some(_) if nargs == 1 => {
                         let t = self.expr(&mut args[0]);
                         if !(t.is_scalar() || t.is_str() || t == Type::Unknown) {
-                            self.error(Diagnostic::error(format!("cannot print {t}")).at(args[0].span, "not printable"));
+                            self.error(
+                                Diagnostic::error(format!("cannot print {t}")).at(args[0].span, "not printable"),
+                            );
                         }
                     }
                     _ => self.arity(f, name_span, 1, nargs, span),
@@ -103,7 +108,9 @@ impl Cx<'_> {
                     1 if matches!(args[0].kind, ExprKind::Str(_)) => {
                         self.expr(&mut args[0]);
                     }
-                    1 => self.error(Diagnostic::error("time()'s format must be a string literal").at(args[0].span, "not a literal")),
+                    1 => self.error(
+                        Diagnostic::error("time()'s format must be a string literal").at(args[0].span, "not a literal"),
+                    ),
                     n => self.arity(f, name_span, 1, n, span),
                 }
                 Type::Void
@@ -121,7 +128,10 @@ impl Cx<'_> {
                         if f == Function::Delete {
                             self.map_keys(m);
                         } else if keyed {
-                            self.error(Diagnostic::error(format!("{name}() takes a whole map: `{name}(@{})`", m.name)).at(aspan, "remove the key"));
+                            self.error(
+                                Diagnostic::error(format!("{name}() takes a whole map: `{name}(@{})`", m.name))
+                                    .at(aspan, "remove the key"),
+                            );
                         }
                         self.maps.note_read(&m.name, aspan);
                         self.maps.use_whole(&m.name, aspan);
@@ -132,12 +142,19 @@ impl Cx<'_> {
                         );
                         if f == Function::Delete && keyed && is_hist {
                             let msg = format!("delete() of one key of hist map @{} is not supported", m.name);
-                            self.error(Diagnostic::error(msg).at(aspan, "a histogram key").note(format!("clear the whole map with `clear(@{})`", m.name)));
+                            self.error(
+                                Diagnostic::error(msg)
+                                    .at(aspan, "a histogram key")
+                                    .note(format!("clear the whole map with `clear(@{})`", m.name)),
+                            );
                         }
                         if f == Function::Delete && !keyed {
                             let mname = m.name.clone();
                             if self.maps.get(&mname).is_some_and(|i| !i.keys.is_empty()) {
-                                self.error(Diagnostic::error(format!("delete() needs a key: `delete(@{mname}[key])`")).at(aspan, "no key"));
+                                self.error(
+                                    Diagnostic::error(format!("delete() needs a key: `delete(@{mname}[key])`"))
+                                        .at(aspan, "no key"),
+                                );
                             }
                         }
                     }
@@ -178,7 +195,9 @@ impl Cx<'_> {
             .collect();
         if specs.len() != rest.len() {
             let msg = format!("the format expects {} argument(s), {} given", specs.len(), rest.len());
-            self.error(Diagnostic::error(msg).at(span, "argument count does not match the format").also(first.span, "format"));
+            self.error(
+                Diagnostic::error(msg).at(span, "argument count does not match the format").also(first.span, "format"),
+            );
         }
         for (a, kind) in rest.iter_mut().zip(specs.iter().chain(std::iter::repeat(&ArgKind::Int))) {
             let t = self.expr(a);
@@ -188,7 +207,10 @@ impl Cx<'_> {
             };
             if !ok && t != Type::Unknown {
                 let want = if matches!(kind, ArgKind::Str) { "a string (%s)" } else { "an integer" };
-                self.error(Diagnostic::error(format!("printf argument is {t}, but the format expects {want}")).at(a.span, format!("this is {t}")));
+                self.error(
+                    Diagnostic::error(format!("printf argument is {t}, but the format expects {want}"))
+                        .at(a.span, format!("this is {t}")),
+                );
             }
         }
         for a in rest.iter_mut().skip(specs.len()) {

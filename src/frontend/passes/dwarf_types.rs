@@ -140,7 +140,8 @@ impl Cx<'_> {
             },
             None => {
                 let names: Vec<&str> = f.params.iter().map(|p| p.name.as_str()).collect();
-                let mut d = Diagnostic::error(format!("`{}` has no parameter `{name}`", f.name)).at(span, "unknown parameter");
+                let mut d =
+                    Diagnostic::error(format!("`{}` has no parameter `{name}`", f.name)).at(span, "unknown parameter");
                 if let Some(s) = similar_names(name, names.iter().copied(), 1, false).first() {
                     d = d.note(format!("did you mean `{s}`?"));
                 }
@@ -185,7 +186,8 @@ impl Cx<'_> {
             None => {
                 let kind = if rec.is_union { "union" } else { "struct" };
                 let names = rec.field_names();
-                let mut d = Diagnostic::error(format!("{kind} {} has no member `{name}`", rec.name)).at(span, "unknown member");
+                let mut d =
+                    Diagnostic::error(format!("{kind} {} has no member `{name}`", rec.name)).at(span, "unknown member");
                 if let Some(s) = similar_names(name, names.iter().map(String::as_str), 1, false).first() {
                     d = d.note(format!("did you mean `{s}`?"));
                 }
@@ -219,12 +221,15 @@ impl Cx<'_> {
             match debug.named_type(&ty.name, tag) {
                 Ok(Some(t)) => t,
                 Ok(None) => {
-                    let msg = format!("no type `{}` in the debug info of {}", written(ty), debug.debug_file().display());
+                    let msg =
+                        format!("no type `{}` in the debug info of {}", written(ty), debug.debug_file().display());
                     self.error(Diagnostic::error(msg).at(ty.span, "unknown type"));
                     return None;
                 }
                 Err(e) => {
-                    self.error(Diagnostic::error(format!("cannot read type `{}`: {e}", written(ty))).at(ty.span, "here"));
+                    self.error(
+                        Diagnostic::error(format!("cannot read type `{}`: {e}", written(ty))).at(ty.span, "here"),
+                    );
                     return None;
                 }
             }

@@ -71,14 +71,7 @@ impl MapTable {
     }
 
     /// Record that `@name[keys]` is used; unify the key types.
-    pub fn use_keys(
-        &mut self,
-        name: &str,
-        keys: &[Type],
-        span: Span,
-        report: bool,
-        diags: &mut Vec<Diagnostic>,
-    ) {
+    pub fn use_keys(&mut self, name: &str, keys: &[Type], span: Span, report: bool, diags: &mut Vec<Diagnostic>) {
         let info = self.maps.entry(name.to_string()).or_insert_with(|| MapInfo {
             name: name.to_string(),
             keys: keys.to_vec(),
@@ -132,14 +125,7 @@ impl MapTable {
     }
 
     /// Record an assignment of `value` to the map; unify the value kind.
-    pub fn assign(
-        &mut self,
-        name: &str,
-        value: MapValue,
-        span: Span,
-        report: bool,
-        diags: &mut Vec<Diagnostic>,
-    ) {
+    pub fn assign(&mut self, name: &str, value: MapValue, span: Span, report: bool, diags: &mut Vec<Diagnostic>) {
         let Some(info) = self.maps.get_mut(name) else { return };
         match (info.value, value) {
             (None, v) => {
@@ -226,12 +212,10 @@ impl MapTable {
 
 /// A string longer than a live map's slot: the running probes' layout wins.
 fn live_string_too_long(name: &str, what: &str, have: u32, want: u32, span: Span, first: Span) -> Diagnostic {
-    Diagnostic::error(format!(
-        "map @{name} is live with {what} of at most {have} bytes; this string needs {want}"
-    ))
-    .at(span, format!("a {want}-byte string"))
-    .also(first, format!("@{name} was created here with {have}-byte {what}"))
-    .note(format!("shorten it to fit, e.g. `str(x, {have})`, or use a new map"))
+    Diagnostic::error(format!("map @{name} is live with {what} of at most {have} bytes; this string needs {want}"))
+        .at(span, format!("a {want}-byte string"))
+        .also(first, format!("@{name} was created here with {have}-byte {what}"))
+        .note(format!("shorten it to fit, e.g. `str(x, {have})`, or use a new map"))
 }
 
 /// A one-line description of a map's type, as `.maps` shows it:

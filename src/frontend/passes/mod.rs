@@ -48,11 +48,7 @@ pub struct Params {
     pub args: Vec<String>,
 }
 
-pub fn check(
-    program: &Program,
-    ctx: &ProbeContext,
-    params: &Params,
-) -> Result<CheckedProgram, Vec<Diagnostic>> {
+pub fn check(program: &Program, ctx: &ProbeContext, params: &Params) -> Result<CheckedProgram, Vec<Diagnostic>> {
     check_with_maps(program, ctx, params, MapTable::default())
 }
 

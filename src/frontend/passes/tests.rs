@@ -26,8 +26,9 @@ fn error_of(text: &str) -> String {
 
 #[test]
 fn map_value_kinds_are_unified_across_probes() {
-    let p = check_text("BEGIN { @c = count(); @h[1, \"a\"] = hist(2); @s = \"x\"; } END { @s = \"longer\"; @n++; }", &[])
-        .expect("checks");
+    let p =
+        check_text("BEGIN { @c = count(); @h[1, \"a\"] = hist(2); @s = \"x\"; } END { @s = \"longer\"; @n++; }", &[])
+            .expect("checks");
     let kind = |n: &str| p.maps.get(n).and_then(|m| m.value);
     assert_eq!(kind("c"), Some(MapValue::Agg(AggKind::Count)));
     assert_eq!(kind("h"), Some(MapValue::Agg(AggKind::Hist)));

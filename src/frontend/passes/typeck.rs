@@ -70,8 +70,7 @@ impl Cx<'_> {
     pub(super) fn want_int(&mut self, t: &Type, span: Span, what: &str) {
         if !t.is_scalar() && *t != Type::Unknown {
             self.error(
-                Diagnostic::error(format!("{what} must be an integer, found {t}"))
-                    .at(span, format!("this is {t}")),
+                Diagnostic::error(format!("{what} must be an integer, found {t}")).at(span, format!("this is {t}")),
             );
         }
     }
@@ -204,7 +203,13 @@ impl Cx<'_> {
         self.maps.assign(&map.name, v, value.span, self.report, self.diags);
     }
 
-    pub(super) fn aggregation(&mut self, f: Function, name_span: Span, args: &mut [Expr], span: Span) -> Option<AggKind> {
+    pub(super) fn aggregation(
+        &mut self,
+        f: Function,
+        name_span: Span,
+        args: &mut [Expr],
+        span: Span,
+    ) -> Option<AggKind> {
         let want = match f {
             Function::Count => 0,
             Function::Lhist => 4,
@@ -257,11 +262,8 @@ impl Cx<'_> {
     }
 
     pub(super) fn arity(&mut self, f: Function, span: Span, want: usize, got: usize, call: Span) {
-        let name = builtins::FUNCTION_NAMES
-            .iter()
-            .find(|n| Function::from_name(n) == Some(f))
-            .copied()
-            .unwrap_or("function");
+        let name =
+            builtins::FUNCTION_NAMES.iter().find(|n| Function::from_name(n) == Some(f)).copied().unwrap_or("function");
         self.error(
             Diagnostic::error(format!("{name}() takes {want} argument(s), {got} given"))
                 .at(call, "wrong number of arguments")
@@ -391,8 +393,10 @@ impl Cx<'_> {
                     (Type::Unknown, _) | (_, Type::Unknown) => Type::Unknown,
                     _ => {
                         self.error(
-                            Diagnostic::error(format!("both branches of `?:` must have the same type, found {a} and {b}"))
-                                .at(span, "type mismatch"),
+                            Diagnostic::error(format!(
+                                "both branches of `?:` must have the same type, found {a} and {b}"
+                            ))
+                            .at(span, "type mismatch"),
                         );
                         Type::Unknown
                     }
@@ -414,7 +418,8 @@ impl Cx<'_> {
                             Type::Unknown
                         }
                         other => {
-                            let msg = format!("`->{field}` needs a pointer to a struct or union, found a pointer to {other}");
+                            let msg =
+                                format!("`->{field}` needs a pointer to a struct or union, found a pointer to {other}");
                             self.error(Diagnostic::error(msg).at(span, "no members"));
                             Type::Unknown
                         }
@@ -422,7 +427,10 @@ impl Cx<'_> {
                     Type::Record(r) if !arrow => self.member(&r, &field, field_span),
                     Type::Record(r) => {
                         let kind = if r.is_union { "union" } else { "struct" };
-                        let msg = format!("`->` needs a pointer, but `{}` is a {kind} value: use `.{field}`", base_text(base));
+                        let msg = format!(
+                            "`->` needs a pointer, but `{}` is a {kind} value: use `.{field}`",
+                            base_text(base)
+                        );
                         self.error(Diagnostic::error(msg).at(span, "`->` on a non-pointer"));
                         Type::Unknown
                     }
@@ -473,7 +481,8 @@ impl Cx<'_> {
                         match self.vars.iter().find(|(n, _)| *n == name).map(|v| v.1.clone()) {
                             Some(t) if t.is_scalar() => {}
                             Some(t) => self.error(
-                                Diagnostic::error(format!("${name} is {t}; ++/-- need an integer")).at(span, "not an integer"),
+                                Diagnostic::error(format!("${name} is {t}; ++/-- need an integer"))
+                                    .at(span, "not an integer"),
                             ),
                             None => self.vars.push((name, Type::I64)),
                         }
@@ -555,7 +564,10 @@ impl Cx<'_> {
     fn readable(&mut self, t: &Type, span: Span) -> Type {
         match super::dwarf_types::value_type(t) {
             Type::Unknown => {
-                self.error(Diagnostic::error("this value has a type trace cannot read (floating point?)").at(span, "unreadable type"));
+                self.error(
+                    Diagnostic::error("this value has a type trace cannot read (floating point?)")
+                        .at(span, "unreadable type"),
+                );
                 Type::Unknown
             }
             t => t,
@@ -564,8 +576,7 @@ impl Cx<'_> {
 
     fn unsupported(&mut self, span: Span, what: &str) {
         self.error(
-            Diagnostic::error(format!("{what}, which trace does not support yet"))
-                .at(span, "not supported yet"),
+            Diagnostic::error(format!("{what}, which trace does not support yet")).at(span, "not supported yet"),
         );
     }
 
@@ -583,7 +594,8 @@ impl Cx<'_> {
         };
         let uprobe = matches!(self.spec, ProbeSpec::Uprobe { ret: false, .. });
         let uretprobe = matches!(self.spec, ProbeSpec::Uprobe { ret: true, .. });
-        let regs = matches!(self.spec, ProbeSpec::Uprobe { .. } | ProbeSpec::Profile { .. } | ProbeSpec::Interval { .. });
+        let regs =
+            matches!(self.spec, ProbeSpec::Uprobe { .. } | ProbeSpec::Profile { .. } | ProbeSpec::Interval { .. });
         match b {
             Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu => Type::U64,
             Builtin::Nsecs | Builtin::Elapsed => Type::U64,
@@ -660,7 +672,6 @@ impl Cx<'_> {
             }
         }
     }
-
 }
 
 /// The type a tracepoint field reads as.
@@ -711,13 +722,14 @@ fn parse_int(s: &str) -> Option<i64> {
     t.parse::<i64>().ok()
 }
 
-
 /// A short description of an expression for messages: `args.shard`.
 fn base_text(e: &Expr) -> String {
     match &e.kind {
         ExprKind::Ident(n) => n.clone(),
         ExprKind::Var(n) => format!("${n}"),
-        ExprKind::Field { base, field, arrow, .. } => format!("{}{}{field}", base_text(base), if *arrow { "->" } else { "." }),
+        ExprKind::Field { base, field, arrow, .. } => {
+            format!("{}{}{field}", base_text(base), if *arrow { "->" } else { "." })
+        }
         _ => "the value".into(),
     }
 }

@@ -76,10 +76,13 @@ fn objects(at: &At, full: &str, pat: &Pattern, ctx: &ProbeContext) -> Result<Vec
                 "matches nothing",
             ));
         }
-        return Ok(found.into_iter().map(|p| {
-            let shown = p.display().to_string();
-            (p, shown)
-        }).collect());
+        return Ok(found
+            .into_iter()
+            .map(|p| {
+                let shown = p.display().to_string();
+                (p, shown)
+            })
+            .collect());
     }
     let binary = libpath::resolve_for_probe(at, pat.path.clone(), ctx.pid).map_err(|d| {
         if is_glob(written) {
@@ -177,14 +180,25 @@ pub(crate) fn expand(
         if providers.len() > 1 {
             let path = &text[pat.path.clone()];
             return Err(at
-                .err(pat.name.clone(), format!("USDT probe name `{name}` is ambiguous: providers {} define it", and_list(&providers)), "which provider?")
+                .err(
+                    pat.name.clone(),
+                    format!("USDT probe name `{name}` is ambiguous: providers {} define it", and_list(&providers)),
+                    "which provider?",
+                )
                 .note(format!("name the provider, e.g. `{full}:{path}:{}:{name}`", providers[0])));
         }
     }
     Ok(out)
 }
 
-fn no_match(at: &At, full: &str, pat: &Pattern, files: &[Rc<UsdtFile>], ctx: &ProbeContext, scanning: bool) -> Diagnostic {
+fn no_match(
+    at: &At,
+    full: &str,
+    pat: &Pattern,
+    files: &[Rc<UsdtFile>],
+    ctx: &ProbeContext,
+    scanning: bool,
+) -> Diagnostic {
     let text = at.text;
     let path = &text[pat.path.clone()];
     let name = &text[pat.name.clone()];
@@ -194,7 +208,11 @@ fn no_match(at: &At, full: &str, pat: &Pattern, files: &[Rc<UsdtFile>], ctx: &Pr
         let pid = ctx.pid.unwrap_or(0);
         let what = pat.provider.as_ref().map_or(name.to_string(), |p| format!("{}:{name}", &text[p.clone()]));
         return at
-            .err(pat.path.start..text.len(), format!("no USDT probe matches `{what}` in the files of process {pid}"), "matches nothing")
+            .err(
+                pat.path.start..text.len(),
+                format!("no USDT probe matches `{what}` in the files of process {pid}"),
+                "matches nothing",
+            )
             .note(format!("searched {} files with USDT probes", files.iter().filter(|f| !f.sites.is_empty()).count()));
     }
     let binary = files.first().map_or_else(|| path.to_string(), |f| f.path.display().to_string());
@@ -270,7 +288,11 @@ pub(crate) fn arg_type(spec: &ProbeSpec, probe: &str, n: u8, span: Span) -> Resu
         };
         let d = Diagnostic::error(format!("`arg{n}` is out of range: `{probe}` {has}"))
             .at(span, format!("{count} argument{}", if count == 1 { "" } else { "s" }));
-        return Err(if count > 0 { d.note(format!("the probe's arguments, from its note: {}", site.args_text)) } else { d });
+        return Err(if count > 0 {
+            d.note(format!("the probe's arguments, from its note: {}", site.args_text))
+        } else {
+            d
+        });
     };
     match &arg.loc {
         ArgLoc::Unsupported(why) => Err(Diagnostic::error(format!("cannot read `arg{n}` of `{probe}`: {why}"))

@@ -259,9 +259,9 @@ fn read_sites<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Vec<S
         let vaddr = n.pc.wrapping_add(delta);
         // A note pointing outside the loaded code cannot be attached to.
         let Some(file_offset) = offset_of(&loads, vaddr, elf::PF_X) else { continue };
-        let semaphore = (n.semaphore != 0).then(|| n.semaphore.wrapping_add(delta)).and_then(|vaddr| {
-            Some(Semaphore { vaddr, file_offset: offset_of(&loads, vaddr, elf::PF_W)? })
-        });
+        let semaphore = (n.semaphore != 0)
+            .then(|| n.semaphore.wrapping_add(delta))
+            .and_then(|vaddr| Some(Semaphore { vaddr, file_offset: offset_of(&loads, vaddr, elf::PF_W)? }));
         let args = operand::decode_args(&n.args, vaddr, &lookup);
         sites.push(Site { provider: n.provider, name: n.name, vaddr, file_offset, semaphore, args_text: n.args, args });
     }

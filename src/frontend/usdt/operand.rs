@@ -103,7 +103,12 @@ pub enum Operand {
     /// `$N`
     Imm(i64),
     /// `disp(base,index,scale)`; `disp` may name a symbol (`foo+8`).
-    Mem { disp: i64, symbol: Option<String>, base: Option<Reg>, index: Option<(Reg, u8)> },
+    Mem {
+        disp: i64,
+        symbol: Option<String>,
+        base: Option<Reg>,
+        index: Option<(Reg, u8)>,
+    },
 }
 
 /// Where an argument's value is at a probe hit.
@@ -176,7 +181,9 @@ pub fn parse_operand(text: &str) -> Result<Operand, String> {
         }
         return match Reg::named(name) {
             Some(r) => Ok(Operand::Reg(r)),
-            None if name.starts_with("xmm") || name.starts_with("st") => bad("floating-point registers are not readable"),
+            None if name.starts_with("xmm") || name.starts_with("st") => {
+                bad("floating-point registers are not readable")
+            }
             None => bad("unknown register"),
         };
     }
@@ -187,7 +194,8 @@ pub fn parse_operand(text: &str) -> Result<Operand, String> {
         }
         None => (text, None),
     };
-    let (disp, symbol) = parse_disp(disp_text).ok_or_else(|| format!("cannot read operand `{text}`: bad displacement `{disp_text}`"))?;
+    let (disp, symbol) =
+        parse_disp(disp_text).ok_or_else(|| format!("cannot read operand `{text}`: bad displacement `{disp_text}`"))?;
     let (mut base, mut index) = (None, None);
     if let Some(inner) = regs {
         let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
@@ -195,7 +203,8 @@ pub fn parse_operand(text: &str) -> Result<Operand, String> {
             if s.is_empty() {
                 return Ok(None);
             }
-            let name = s.strip_prefix('%').ok_or_else(|| format!("cannot read operand `{text}`: `{s}` is not a register"))?;
+            let name =
+                s.strip_prefix('%').ok_or_else(|| format!("cannot read operand `{text}`: `{s}` is not a register"))?;
             Reg::named(name).map(Some).ok_or_else(|| format!("cannot read operand `{text}`: unknown register `{s}`"))
         };
         match parts[..] {

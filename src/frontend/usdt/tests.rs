@@ -409,7 +409,8 @@ fn attach_points() {
     assert!(p.iter().all(|p| p.name == format!("usdt:{path}:usdt:inlined")));
     assert_ne!(site(&p[0]).file_offset, site(&p[1]).file_offset);
     // Wildcards.
-    let names = |t: &str| -> Vec<String> { ok(t).iter().map(|p| format!("{}:{}", site(p).provider, site(p).name)).collect() };
+    let names =
+        |t: &str| -> Vec<String> { ok(t).iter().map(|p| format!("{}:{}", site(p).provider, site(p).name)).collect() };
     assert_eq!(names(&format!("usdt:{path}:*:dup")), ["other:dup", "usdt:dup"]);
     assert_eq!(names(&format!("usdt:{path}:usdt:reg*")), ["usdt:regs", "usdt:regs2"]);
     assert_eq!(names(&format!("usdt:{path}:*")).len(), 12);

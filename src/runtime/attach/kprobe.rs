@@ -22,18 +22,11 @@ fn no_kprobes(reason: String) -> AttachError {
 }
 
 /// Attaches a Kprobe-kind program to `function+offset` in the kernel.
-pub fn attach_kprobe(
-    prog: &Prog,
-    function: &str,
-    offset: u64,
-    retprobe: bool,
-) -> Result<Link, AttachError> {
+pub fn attach_kprobe(prog: &Prog, function: &str, offset: u64, retprobe: bool) -> Result<Link, AttachError> {
     let target = if retprobe { "kretprobe" } else { "kprobe" };
     require_kind(prog, ProgKind::Kprobe, target)?;
     if retprobe && offset != 0 {
-        return Err(AttachError::Invalid(format!(
-            "kretprobe:{function} cannot have an offset (+{offset:#x})"
-        )));
+        return Err(AttachError::Invalid(format!("kretprobe:{function} cannot have an offset (+{offset:#x})")));
     }
     let pmu_type = pmu_type(KPROBE_PMU).map_err(no_kprobes)?;
     let mut config = 0u64;
@@ -53,11 +46,8 @@ pub fn attach_kprobe(
         pid: -1,
         cpu: 0,
     };
-    let description = if offset == 0 {
-        format!("{target} {function}")
-    } else {
-        format!("{target} {function}+{offset:#x}")
-    };
+    let description =
+        if offset == 0 { format!("{target} {function}") } else { format!("{target} {function}+{offset:#x}") };
     Link::single(prog, &spec, description)
 }
 
@@ -79,9 +69,6 @@ mod tests {
             Err(AttachError::NoKprobes(msg)) => assert!(msg.contains("tracepoint"), "{msg}"),
             Err(other) => panic!("unexpected error: {other}"),
         }
-        assert!(matches!(
-            attach_kprobe(&prog, "do_sys_openat2", 4, true),
-            Err(AttachError::Invalid(_))
-        ));
+        assert!(matches!(attach_kprobe(&prog, "do_sys_openat2", 4, true), Err(AttachError::Invalid(_))));
     }
 }

@@ -36,17 +36,9 @@ pub enum AttachError {
     #[error("kprobes are not available: {0}")]
     NoKprobes(String),
     #[error("no tracepoint {category}:{name} (no {}); list them with `trace -l 'tracepoint:*'`", .path.display())]
-    NoSuchTracepoint {
-        category: String,
-        name: String,
-        path: PathBuf,
-    },
+    NoSuchTracepoint { category: String, name: String, path: PathBuf },
     #[error("a {got} program cannot be attached to a {target}; it must be loaded as {expected}")]
-    WrongProgKind {
-        target: &'static str,
-        expected: ProgKind,
-        got: ProgKind,
-    },
+    WrongProgKind { target: &'static str, expected: ProgKind, got: ProgKind },
     #[error("{0}")]
     Invalid(String),
     #[error("attaching {what} failed: {source}")]
@@ -74,21 +66,14 @@ fn pmu_file(pmu: &str, name: &str) -> Result<String, String> {
 /// The perf event type number of a dynamic PMU (`uprobe`, `kprobe`).
 fn pmu_type(pmu: &str) -> Result<u32, String> {
     let text = pmu_file(pmu, "type")?;
-    text.trim()
-        .parse()
-        .map_err(|_| format!("unexpected {PMU_DIR}/{pmu}/type: {:?}", text.trim()))
+    text.trim().parse().map_err(|_| format!("unexpected {PMU_DIR}/{pmu}/type: {:?}", text.trim()))
 }
 
 /// The lowest `config` bit of a PMU format field, e.g. `retprobe` is
 /// `config:0` and `ref_ctr_offset` is `config:32-63`.
 fn pmu_format_bit(pmu: &str, field: &str) -> Result<u32, String> {
     let text = pmu_file(pmu, &format!("format/{field}"))?;
-    parse_format_bit(&text).ok_or_else(|| {
-        format!(
-            "unexpected {PMU_DIR}/{pmu}/format/{field}: {:?}",
-            text.trim()
-        )
-    })
+    parse_format_bit(&text).ok_or_else(|| format!("unexpected {PMU_DIR}/{pmu}/format/{field}: {:?}", text.trim()))
 }
 
 fn parse_format_bit(text: &str) -> Option<u32> {
@@ -123,10 +108,7 @@ pub struct Link {
 
 impl Link {
     fn new(description: String) -> Link {
-        Link {
-            parts: Vec::new(),
-            description,
-        }
+        Link { parts: Vec::new(), description }
     }
 
     /// A link of one perf event bound to `prog` (everything but `profile`,
@@ -165,20 +147,12 @@ fn require_kind(prog: &Prog, expected: ProgKind, target: &'static str) -> Result
     if prog.kind() == expected {
         Ok(())
     } else {
-        Err(AttachError::WrongProgKind {
-            target,
-            expected,
-            got: prog.kind(),
-        })
+        Err(AttachError::WrongProgKind { target, expected, got: prog.kind() })
     }
 }
 
 /// Opens one perf event, binds `prog` to it and enables it.
-fn attach_perf_event(
-    prog: &Prog,
-    spec: &PerfEventSpec<'_>,
-    what: &str,
-) -> Result<Attachment, AttachError> {
+fn attach_perf_event(prog: &Prog, spec: &PerfEventSpec<'_>, what: &str) -> Result<Attachment, AttachError> {
     // `what` goes into the AttachError; the SysError needs no context.
     let perf = sys::perf_event_open(spec, "").map_err(AttachError::sys(what))?;
     let link = match sys::link_create_perf(prog.borrowed_fd(), perf.as_fd()) {
@@ -187,10 +161,7 @@ fn attach_perf_event(
             // Kernels before 5.15 have no perf links; the ioctl binds the
             // program for the lifetime of the perf fd instead.
             if sys::perf_event_set_bpf(perf.as_fd(), prog.borrowed_fd()).is_err() {
-                return Err(AttachError::Sys {
-                    what: what.to_string(),
-                    source: link_err,
-                });
+                return Err(AttachError::Sys { what: what.to_string(), source: link_err });
             }
             None
         }

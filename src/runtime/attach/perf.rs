@@ -8,9 +8,7 @@
 
 use super::{attach_perf_event, require_kind, AttachError, Link};
 use crate::runtime::load::Prog;
-use crate::runtime::sys::{
-    self, PerfEventSpec, ProgKind, PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE,
-};
+use crate::runtime::sys::{self, PerfEventSpec, ProgKind, PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE};
 
 fn cpu_clock(sample: u64, freq: bool, cpu: u32) -> PerfEventSpec<'static> {
     PerfEventSpec {
@@ -34,9 +32,7 @@ fn online_cpus() -> Result<Vec<u32>, AttachError> {
 pub fn attach_interval(prog: &Prog, period_ns: u64) -> Result<Link, AttachError> {
     require_kind(prog, ProgKind::PerfEvent, "interval probe")?;
     if period_ns == 0 {
-        return Err(AttachError::Invalid(
-            "interval period must be positive".to_string(),
-        ));
+        return Err(AttachError::Invalid("interval period must be positive".to_string()));
     }
     let cpu = online_cpus()?.first().copied().unwrap_or(0);
     let description = format!("interval {period_ns}ns (cpu {cpu})");
@@ -47,16 +43,13 @@ pub fn attach_interval(prog: &Prog, period_ns: u64) -> Result<Link, AttachError>
 pub fn attach_profile(prog: &Prog, hz: u64) -> Result<Link, AttachError> {
     require_kind(prog, ProgKind::PerfEvent, "profile probe")?;
     if hz == 0 {
-        return Err(AttachError::Invalid(
-            "profile frequency must be positive".to_string(),
-        ));
+        return Err(AttachError::Invalid("profile frequency must be positive".to_string()));
     }
     let mut link = Link::new(format!("profile {hz}Hz"));
     for cpu in online_cpus()? {
         let what = format!("profile {hz}Hz on cpu {cpu}");
         // On error the events attached so far are released with `link`.
-        link.parts
-            .push(attach_perf_event(prog, &cpu_clock(hz, true, cpu), &what)?);
+        link.parts.push(attach_perf_event(prog, &cpu_clock(hz, true, cpu), &what)?);
     }
     Ok(link)
 }
@@ -67,9 +60,7 @@ mod tests {
     use crate::runtime::load::load_program;
     use crate::runtime::maps::Map;
     use crate::runtime::sys::MapKind;
-    use crate::runtime::testing::{
-        prog_count, prog_return, read_count, skip_without_bpf, wait_for,
-    };
+    use crate::runtime::testing::{prog_count, prog_return, read_count, skip_without_bpf, wait_for};
     use std::time::Duration;
 
     #[test]
@@ -78,8 +69,7 @@ mod tests {
             return;
         }
         let map = Map::create("ivcount", MapKind::Array, 4, 8, 1).expect("map");
-        let prog = load_program(ProgKind::PerfEvent, "interval", &prog_count(map.fd(), None))
-            .expect("load");
+        let prog = load_program(ProgKind::PerfEvent, "interval", &prog_count(map.fd(), None)).expect("load");
         let link = attach_interval(&prog, 10_000_000).expect("attach");
         assert_eq!(link.perf_fds().len(), 1);
         assert!(
@@ -92,11 +82,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         let settled = read_count(&map);
         std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(
-            read_count(&map),
-            settled,
-            "interval fired after its Link was dropped"
-        );
+        assert_eq!(read_count(&map), settled, "interval fired after its Link was dropped");
     }
 
     #[test]
@@ -105,8 +91,7 @@ mod tests {
             return;
         }
         let map = Map::create("pfcount", MapKind::Array, 4, 8, 1).expect("map");
-        let prog = load_program(ProgKind::PerfEvent, "profile", &prog_count(map.fd(), None))
-            .expect("load");
+        let prog = load_program(ProgKind::PerfEvent, "profile", &prog_count(map.fd(), None)).expect("load");
         let link = attach_profile(&prog, 99).expect("attach");
         let cpus = sys::online_cpus().expect("online cpus");
         assert_eq!(link.perf_fds().len(), cpus.len());
@@ -123,18 +108,9 @@ mod tests {
             return;
         }
         let prog = load_program(ProgKind::PerfEvent, "pe", &prog_return(0)).expect("load");
-        assert!(matches!(
-            attach_interval(&prog, 0),
-            Err(AttachError::Invalid(_))
-        ));
-        assert!(matches!(
-            attach_profile(&prog, 0),
-            Err(AttachError::Invalid(_))
-        ));
+        assert!(matches!(attach_interval(&prog, 0), Err(AttachError::Invalid(_))));
+        assert!(matches!(attach_profile(&prog, 0), Err(AttachError::Invalid(_))));
         let tp = load_program(ProgKind::Tracepoint, "tp", &prog_return(0)).expect("load");
-        assert!(matches!(
-            attach_interval(&tp, 1000),
-            Err(AttachError::WrongProgKind { .. })
-        ));
+        assert!(matches!(attach_interval(&tp, 1000), Err(AttachError::WrongProgKind { .. })));
     }
 }

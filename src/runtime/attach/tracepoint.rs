@@ -13,12 +13,9 @@ use crate::runtime::sys::{self, PerfEventSpec, ProgKind, PERF_TYPE_TRACEPOINT};
 
 /// The tracefs id of `category:name`.
 pub fn tracepoint_id(category: &str, name: &str) -> Result<u32, AttachError> {
-    let valid =
-        |s: &str| !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('\0');
+    let valid = |s: &str| !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('\0');
     if !valid(category) || !valid(name) {
-        return Err(AttachError::Invalid(format!(
-            "{category:?}:{name:?} is not a tracepoint name"
-        )));
+        return Err(AttachError::Invalid(format!("{category:?}:{name:?} is not a tracepoint name")));
     }
     let tracefs = sys::ensure_tracefs().map_err(AttachError::sys("tracefs"))?;
     let path: PathBuf = tracefs.join("events").join(category).join(name).join("id");
@@ -27,13 +24,9 @@ pub fn tracepoint_id(category: &str, name: &str) -> Result<u32, AttachError> {
         name: name.to_string(),
         path: path.clone(),
     })?;
-    text.trim().parse().map_err(|_| {
-        AttachError::Invalid(format!(
-            "unexpected contents of {}: {:?}",
-            path.display(),
-            text.trim()
-        ))
-    })
+    text.trim()
+        .parse()
+        .map_err(|_| AttachError::Invalid(format!("unexpected contents of {}: {:?}", path.display(), text.trim())))
 }
 
 /// Attaches a Tracepoint-kind program to `category:name`.
@@ -90,11 +83,7 @@ mod tests {
         // Give such a window time to close before checking the detach.
         std::thread::sleep(std::time::Duration::from_millis(100));
         getpid_n(10);
-        assert_eq!(
-            read_count(&map),
-            25,
-            "tracepoint fired after its Link was dropped"
-        );
+        assert_eq!(read_count(&map), 25, "tracepoint fired after its Link was dropped");
     }
 
     #[test]
@@ -103,13 +92,9 @@ mod tests {
             return;
         }
         let prog = load_program(ProgKind::Tracepoint, "tp_none", &prog_return(0)).expect("load");
-        let err =
-            attach_tracepoint(&prog, "syscalls", "sys_enter_no_such_call").expect_err("missing");
+        let err = attach_tracepoint(&prog, "syscalls", "sys_enter_no_such_call").expect_err("missing");
         assert!(matches!(err, AttachError::NoSuchTracepoint { .. }), "{err}");
-        assert!(
-            err.to_string().contains("syscalls:sys_enter_no_such_call"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("syscalls:sys_enter_no_such_call"), "{err}");
         let err = attach_tracepoint(&prog, "../etc", "x").expect_err("bad name");
         assert!(matches!(err, AttachError::Invalid(_)), "{err}");
         let kp = load_program(ProgKind::Kprobe, "kp", &prog_return(0)).expect("load");

@@ -54,10 +54,8 @@ pub fn attach_uprobe_with_ref_ctr(
 ) -> Result<Link, AttachError> {
     let target = if retprobe { "uretprobe" } else { "uprobe" };
     require_kind(prog, ProgKind::Kprobe, target)?;
-    let path = std::fs::canonicalize(binary).map_err(|e| AttachError::Binary {
-        path: binary.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let path = std::fs::canonicalize(binary)
+        .map_err(|e| AttachError::Binary { path: binary.to_path_buf(), reason: e.to_string() })?;
     check_text_offset(&path, file_offset)?;
 
     let pmu_type = pmu_type(UPROBE_PMU).map_err(no_uprobes)?;
@@ -74,10 +72,8 @@ pub fn attach_uprobe_with_ref_ctr(
         }
         config |= ref_ctr_offset << shift;
     }
-    let cpath = CString::new(path.as_os_str().as_bytes()).map_err(|_| AttachError::Binary {
-        path: path.clone(),
-        reason: "path contains a NUL byte".to_string(),
-    })?;
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| AttachError::Binary { path: path.clone(), reason: "path contains a NUL byte".to_string() })?;
     let (pid, cpu) = match pid {
         Some(p) => (p, -1),
         None => (-1, 0),
@@ -101,17 +97,12 @@ pub fn attach_uprobe_with_ref_ctr(
 }
 
 fn no_uprobes(reason: String) -> AttachError {
-    AttachError::NoUprobes(format!(
-        "{reason} (kernel built without CONFIG_UPROBE_EVENTS?)"
-    ))
+    AttachError::NoUprobes(format!("{reason} (kernel built without CONFIG_UPROBE_EVENTS?)"))
 }
 
 /// Checks that `offset` lies inside an executable loadable segment.
 fn check_text_offset(path: &Path, offset: u64) -> Result<(), AttachError> {
-    let binary_error = |reason: String| AttachError::Binary {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let binary_error = |reason: String| AttachError::Binary { path: path.to_path_buf(), reason };
     let file = File::open(path).map_err(|e| binary_error(e.to_string()))?;
     // ReadCache reads only the header and program headers, not the file.
     let data = ReadCache::new(file);
@@ -124,17 +115,11 @@ fn check_text_offset(path: &Path, offset: u64) -> Result<(), AttachError> {
     if found {
         Ok(())
     } else {
-        Err(AttachError::NotText {
-            path: path.to_path_buf(),
-            offset,
-        })
+        Err(AttachError::NotText { path: path.to_path_buf(), offset })
     }
 }
 
-fn text_contains<Elf: FileHeader<Endian = Endianness>>(
-    data: &ReadCache<File>,
-    offset: u64,
-) -> Result<bool, String> {
+fn text_contains<Elf: FileHeader<Endian = Endianness>>(data: &ReadCache<File>, offset: u64) -> Result<bool, String> {
     let bad = |e: object::read::Error| format!("malformed ELF: {e}");
     let header = Elf::parse(data).map_err(bad)?;
     let endian = header.endian().map_err(bad)?;
@@ -226,11 +211,7 @@ mod tests {
         let prog = load_program(ProgKind::Kprobe, "up_a", &insns).expect("load");
         let offset = offset_of("trace_runtime_test_uprobe_detach");
         let link = attach_uprobe(&prog, &self_exe(), offset, false, None).expect("attach");
-        assert!(
-            link.description().starts_with("uprobe /"),
-            "{}",
-            link.description()
-        );
+        assert!(link.description().starts_with("uprobe /"), "{}", link.description());
         call_n(trace_runtime_test_uprobe_detach, 7);
         assert_eq!(read_count(&map), 7);
         drop(link);
@@ -239,11 +220,7 @@ mod tests {
         // Give such a window time to close before checking the detach.
         std::thread::sleep(std::time::Duration::from_millis(100));
         call_n(trace_runtime_test_uprobe_detach, 5);
-        assert_eq!(
-            read_count(&map),
-            7,
-            "probe fired after its Link was dropped"
-        );
+        assert_eq!(read_count(&map), 7, "probe fired after its Link was dropped");
     }
 
     #[test]
@@ -268,19 +245,16 @@ mod tests {
         // No tid filter in the program: the perf event's pid does the work.
         // Function b is called by this test only.
         let map = Map::create("uppid", MapKind::Array, 4, 8, 1).expect("map");
-        let prog =
-            load_program(ProgKind::Kprobe, "up_b", &prog_count(map.fd(), None)).expect("load");
+        let prog = load_program(ProgKind::Kprobe, "up_b", &prog_count(map.fd(), None)).expect("load");
         let offset = offset_of("trace_runtime_test_uprobe_b");
         let pid = std::process::id() as i32;
         {
-            let _link =
-                attach_uprobe(&prog, &self_exe(), offset, false, Some(pid)).expect("attach");
+            let _link = attach_uprobe(&prog, &self_exe(), offset, false, Some(pid)).expect("attach");
             call_n(trace_runtime_test_uprobe_b, 9);
             assert_eq!(read_count(&map), 9);
         }
         // Filtered to another process (init): our calls must not count.
-        let _other =
-            attach_uprobe(&prog, &self_exe(), offset, false, Some(1)).expect("attach pid 1");
+        let _other = attach_uprobe(&prog, &self_exe(), offset, false, Some(1)).expect("attach pid 1");
         call_n(trace_runtime_test_uprobe_b, 3);
         assert_eq!(read_count(&map), 9);
     }
@@ -290,30 +264,15 @@ mod tests {
         if skip_without_bpf() {
             return;
         }
-        let prog = load_program(
-            ProgKind::Kprobe,
-            "up_err",
-            &crate::runtime::testing::prog_return(0),
-        )
-        .expect("load");
-        let err = attach_uprobe(&prog, Path::new("/no/such/binary"), 0x1000, false, None)
-            .expect_err("missing");
+        let prog = load_program(ProgKind::Kprobe, "up_err", &crate::runtime::testing::prog_return(0)).expect("load");
+        let err = attach_uprobe(&prog, Path::new("/no/such/binary"), 0x1000, false, None).expect_err("missing");
         assert!(matches!(err, AttachError::Binary { .. }), "{err}");
         // Offset 0 is the ELF header: never in a text segment.
         let err = attach_uprobe(&prog, &self_exe(), 0, false, None).expect_err("not text");
-        assert!(
-            matches!(err, AttachError::NotText { offset: 0, .. }),
-            "{err}"
-        );
-        let err = attach_uprobe(&prog, Path::new("/proc/self/status"), 0, false, None)
-            .expect_err("not ELF");
+        assert!(matches!(err, AttachError::NotText { offset: 0, .. }), "{err}");
+        let err = attach_uprobe(&prog, Path::new("/proc/self/status"), 0, false, None).expect_err("not ELF");
         assert!(err.to_string().contains("not an ELF"), "{err}");
-        let tp = load_program(
-            ProgKind::Tracepoint,
-            "tp",
-            &crate::runtime::testing::prog_return(0),
-        )
-        .expect("load");
+        let tp = load_program(ProgKind::Tracepoint, "tp", &crate::runtime::testing::prog_return(0)).expect("load");
         let offset = offset_of("trace_runtime_test_uprobe_a");
         let err = attach_uprobe(&tp, &self_exe(), offset, false, None).expect_err("wrong kind");
         assert!(matches!(err, AttachError::WrongProgKind { .. }), "{err}");

@@ -97,10 +97,9 @@ fn count_text(v: &AggValue) -> String {
     match v {
         AggValue::Plain(s) => value_text(s),
         AggValue::Stats { count, .. } => count.to_string(),
-        AggValue::Hist(b) | AggValue::Lhist { buckets: b, .. } => b
-            .iter()
-            .fold(0u64, |acc, &c| acc.saturating_add(c))
-            .to_string(),
+        AggValue::Hist(b) | AggValue::Lhist { buckets: b, .. } => {
+            b.iter().fold(0u64, |acc, &c| acc.saturating_add(c)).to_string()
+        }
     }
 }
 
@@ -149,12 +148,7 @@ pub fn format_counts(
 ) -> String {
     let mut out = format!("{title}\n\t{:<10} {}\n", "COUNT", "EVENT");
     for (keys, value) in sorted_entries(dump, top) {
-        let _ = writeln!(
-            out,
-            "\t{:<10} {}",
-            count_text(value),
-            event_text(keys, expr_labels, default_label)
-        );
+        let _ = writeln!(out, "\t{:<10} {}", count_text(value), event_text(keys, expr_labels, default_label));
     }
     out
 }
@@ -291,11 +285,7 @@ mod tests {
         AggValue::Plain(Scalar::UInt(n))
     }
     fn dump(arity: usize, entries: Vec<(Vec<Scalar>, AggValue)>) -> MapDump {
-        MapDump {
-            name: "@".to_string(),
-            keys_arity: arity,
-            entries,
-        }
+        MapDump { name: "@".to_string(), keys_arity: arity, entries }
     }
     fn labels(l: &[&str]) -> Vec<String> {
         l.iter().map(|x| x.to_string()).collect()
@@ -378,10 +368,7 @@ mod tests {
             "p:c:write(int fd):int:fd\n\tCOUNT      EVENT\n\t5          fd = 4\n\t9          fd = 1\n"
         );
         // -T larger than the table, and 0, show everything.
-        assert_eq!(
-            format_counts("t", &fd, None, &m, 10),
-            format_counts("t", &fd, None, &m, 0)
-        );
+        assert_eq!(format_counts("t", &fd, None, &m, 10), format_counts("t", &fd, None, &m, 0));
         assert_eq!(format_counts("t", &fd, None, &m, 0).lines().count(), 6);
     }
 
@@ -424,13 +411,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            format_counts(
-                "r:c:gets():char*:$retval:$retval!=0",
-                &labels(&["(char*)$retval"]),
-                None,
-                &m,
-                0
-            ),
+            format_counts("r:c:gets():char*:$retval:$retval!=0", &labels(&["(char*)$retval"]), None, &m, 0),
             "r:c:gets():char*:$retval:$retval!=0\n\
              \tCOUNT      EVENT\n\
              \t1          (char*)$retval = hi there\n\
@@ -447,22 +428,13 @@ mod tests {
 
     #[test]
     fn empty_table_and_odd_inputs() {
-        assert_eq!(
-            format_counts("spec", &labels(&["size"]), None, &dump(1, vec![]), 0),
-            "spec\n\tCOUNT      EVENT\n"
-        );
+        assert_eq!(format_counts("spec", &labels(&["size"]), None, &dump(1, vec![]), 0), "spec\n\tCOUNT      EVENT\n");
         // Fewer labels than key parts: the bare value, no panic.
         let m = dump(2, vec![(vec![int(1), s("x")], count(1))]);
-        assert_eq!(
-            format_counts("t", &labels(&["a"]), None, &m, 0),
-            "t\n\tCOUNT      EVENT\n\t1          a = 1, x\n"
-        );
+        assert_eq!(format_counts("t", &labels(&["a"]), None, &m, 0), "t\n\tCOUNT      EVENT\n\t1          a = 1, x\n");
         // Signed counts and non-count values still print.
         let m = dump(1, vec![(vec![int(1)], AggValue::Hist(vec![0, 2, 3]))]);
-        assert_eq!(
-            format_counts("t", &labels(&["a"]), None, &m, 0),
-            "t\n\tCOUNT      EVENT\n\t5          a = 1\n"
-        );
+        assert_eq!(format_counts("t", &labels(&["a"]), None, &m, 0), "t\n\tCOUNT      EVENT\n\t5          a = 1\n");
     }
 
     /// Our buckets from (index, count) pairs.
@@ -480,18 +452,7 @@ mod tests {
         // argdist_example.txt, `argdist -H 'r:c:read()'` (02:15:36). bcc's
         // slot 1 (29) is split between our zero and one buckets; every
         // other slot i is our bucket i + 1.
-        let b = ours(&[
-            (1, 20),
-            (2, 9),
-            (3, 11),
-            (5, 3),
-            (6, 2),
-            (7, 22),
-            (8, 5),
-            (10, 1),
-            (11, 1),
-            (13, 2),
-        ]);
+        let b = ours(&[(1, 20), (2, 9), (3, 11), (5, 3), (6, 2), (7, 22), (8, 5), (10, 1), (11, 1), (13, 2)]);
         assert_eq!(
             format_log2_hist("retval", &b),
             "     retval              : count     distribution\n\
@@ -535,10 +496,8 @@ mod tests {
         assert_eq!(format_log2_hist("x", &ours(&[(2, 4)])), want);
         assert_eq!(format_log2_hist("x", &ours(&[(1, 1), (2, 3)])), want);
         // A long label pushes the columns right, as %-19s does.
-        assert!(
-            format_log2_hist("a label longer than nineteen", &ours(&[(1, 1)]))
-                .starts_with("     a label longer than nineteen : count     distribution\n")
-        );
+        assert!(format_log2_hist("a label longer than nineteen", &ours(&[(1, 1)]))
+            .starts_with("     a label longer than nineteen : count     distribution\n"));
     }
 
     #[test]
@@ -553,9 +512,7 @@ mod tests {
         let out = format_log2_hist("v", &ours(&[(33, 1)]));
         assert!(out.starts_with("     v                   : count     distribution\n"));
         assert_eq!(out.lines().count(), 1 + 32);
-        assert!(out.ends_with(
-            "2147483648 -> 4294967295 : 1        |****************************************|\n"
-        ));
+        assert!(out.ends_with("2147483648 -> 4294967295 : 1        |****************************************|\n"));
     }
 
     #[test]
@@ -564,22 +521,10 @@ mod tests {
         let out = format_log2_hist("bytes", &ours(&[(2, 1), (34, 2)]));
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 1 + 33);
-        assert_eq!(
-            lines[0],
-            "               bytes                         : count     distribution"
-        );
-        assert_eq!(
-            lines[1],
-            "                   0 -> 1                    : 1        |**********          |"
-        );
-        assert_eq!(
-            lines[2],
-            "                   2 -> 3                    : 0        |                    |"
-        );
-        assert_eq!(
-            lines[33],
-            "          4294967296 -> 8589934591           : 2        |********************|"
-        );
+        assert_eq!(lines[0], "               bytes                         : count     distribution");
+        assert_eq!(lines[1], "                   0 -> 1                    : 1        |**********          |");
+        assert_eq!(lines[2], "                   2 -> 3                    : 0        |                    |");
+        assert_eq!(lines[33], "          4294967296 -> 8589934591           : 2        |********************|");
     }
 
     #[test]
@@ -587,14 +532,8 @@ mod tests {
         let out = format_log2_hist("retval", &ours(&[(0, 3), (3, 1)]));
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 1 + 64);
-        assert_eq!(
-            lines[2],
-            "                   2 -> 3                    : 1        |******              |"
-        );
-        assert_eq!(
-            lines[64],
-            " 9223372036854775808 -> 18446744073709551615 : 3        |********************|"
-        );
+        assert_eq!(lines[2], "                   2 -> 3                    : 1        |******              |");
+        assert_eq!(lines[64], " 9223372036854775808 -> 18446744073709551615 : 3        |********************|");
         // Our top bucket [2^63, 2^64) and anything beyond it share slot 64.
         let mut b = vec![0; 70];
         b[65] = 1;
@@ -633,10 +572,7 @@ mod tests {
         // Far enough below 33 to survive rounding.
         assert_eq!(stars(32, 40, 40), "*".repeat(32));
         let rows = format_log2_hist("v", &[0, val_max, 0, val]);
-        assert!(
-            rows.ends_with(&format!(" |{}       |\n", "*".repeat(33))),
-            "{rows}"
-        );
+        assert!(rows.ends_with(&format!(" |{}       |\n", "*".repeat(33))), "{rows}");
     }
 
     #[test]

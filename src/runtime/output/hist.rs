@@ -107,12 +107,7 @@ pub(crate) fn log2_ranges(buckets: &[u64]) -> Vec<(BucketRange, u64)> {
 /// [`super::AggValue::Lhist`]). Buckets past the overflow bucket cannot be
 /// produced by the kernel side and are ignored; a non-positive step (never
 /// accepted by the type checker) yields just the two open-ended buckets.
-pub(crate) fn lhist_ranges(
-    min: i64,
-    max: i64,
-    step: i64,
-    buckets: &[u64],
-) -> Vec<(BucketRange, u64)> {
+pub(crate) fn lhist_ranges(min: i64, max: i64, step: i64, buckets: &[u64]) -> Vec<(BucketRange, u64)> {
     let (min, max, step) = (i128::from(min), i128::from(max), i128::from(step));
     let n = if step > 0 && max > min { (max - min) / step } else { 0 };
     buckets
@@ -151,8 +146,7 @@ fn rows(ranges: &[(BucketRange, u64)], suffixes: bool, div: u64) -> String {
     let max = shown.iter().map(|&(_, c)| c).max().unwrap_or(0);
     let mut out = String::new();
     for &(range, count) in shown {
-        let bar =
-            if max == 0 { 0 } else { (u128::from(count) * BAR_WIDTH / u128::from(max)) as usize };
+        let bar = if max == 0 { 0 } else { (u128::from(count) * BAR_WIDTH / u128::from(max)) as usize };
         let _ = writeln!(
             out,
             "{:<16}{:>8} |{}{}|",
@@ -222,9 +216,7 @@ mod tests {
         let z = |l: &str| format!("{l:<16}       0 |{EMPTY}|\n");
         let o = |l: &str| format!("{l:<16}       1 |{FULL}|\n");
         let mut want = o("(..., 0)") + &o("[0]") + &o("[1]") + &o("[2, 4)");
-        for l in
-            ["[4, 8)", "[8, 16)", "[16, 32)", "[32, 64)", "[64, 128)", "[128, 256)", "[256, 512)"]
-        {
+        for l in ["[4, 8)", "[8, 16)", "[16, 32)", "[32, 64)", "[64, 128)", "[128, 256)", "[256, 512)"] {
             want += &z(l);
         }
         want += &o("[512, 1K)");
@@ -246,9 +238,8 @@ mod tests {
         want += &o("[2M, 4M)");
         assert_eq!(format_hist(&b), want);
         // The exact line bpftrace printed for the [1M, 2M) gap row.
-        assert!(format_hist(&b).contains(
-            "[1M, 2M)               0 |                                                    |\n"
-        ));
+        assert!(format_hist(&b)
+            .contains("[1M, 2M)               0 |                                                    |\n"));
     }
 
     #[test]
@@ -341,15 +332,11 @@ mod tests {
         );
         // Negative minimum (bpftrace 0.17 refuses it; the labels still work).
         let rows = format_lhist(-20, 20, 10, &[1, 1, 0, 0, 0, 0]);
-        assert_eq!(
-            rows,
-            format!("(..., -20)             1 |{FULL}|\n[-20, -10)             1 |{FULL}|\n")
-        );
+        assert_eq!(rows, format!("(..., -20)             1 |{FULL}|\n[-20, -10)             1 |{FULL}|\n"));
         // A label wider than 16 columns pushes the count right.
         let mut b = vec![0; 6];
         b[5] = 1;
-        assert!(format_lhist(0, 4_000_000_000, 1_000_000_000, &b)
-            .starts_with("[4000000000, ...)       1 |"));
+        assert!(format_lhist(0, 4_000_000_000, 1_000_000_000, &b).starts_with("[4000000000, ...)       1 |"));
     }
 
     #[test]

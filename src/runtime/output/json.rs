@@ -82,9 +82,7 @@ fn value(v: &AggValue, div: u64) -> String {
             format!("{{\"count\": {count}, \"average\": {average}, \"total\": {total}}}")
         }
         AggValue::Hist(b) => buckets(&log2_ranges(b), div),
-        AggValue::Lhist { min, max, step, buckets: b } => {
-            buckets(&lhist_ranges(*min, *max, *step, b), div)
-        }
+        AggValue::Lhist { min, max, step, buckets: b } => buckets(&lhist_ranges(*min, *max, *step, b), div),
     }
 }
 
@@ -105,8 +103,7 @@ pub fn map_to_json_with(dump: &MapDump, top: usize, div: u64) -> String {
     let data = match entries.as_slice() {
         [(keys, v)] if dump.keys_arity == 0 || keys.is_empty() => value(v, div),
         entries => {
-            let items: Vec<String> =
-                entries.iter().map(|(k, v)| format!("{}: {}", key(k), value(v, div))).collect();
+            let items: Vec<String> = entries.iter().map(|(k, v)| format!("{}: {}", key(k), value(v, div))).collect();
             format!("{{{}}}", items.join(", "))
         }
     };
@@ -158,10 +155,7 @@ mod tests {
                 (vec![int(1), s("x")], AggValue::Plain(Scalar::UInt(1))),
             ],
         );
-        assert_eq!(
-            map_to_json(&m),
-            "{\"type\": \"map\", \"data\": {\"@a\": {\"1,x\": 1, \"2,y\": 2}}}\n"
-        );
+        assert_eq!(map_to_json(&m), "{\"type\": \"map\", \"data\": {\"@a\": {\"1,x\": 1, \"2,y\": 2}}}\n");
         let m = map("@j", 0, vec![(vec![], AggValue::Plain(int(7)))]);
         assert_eq!(map_to_json(&m), "{\"type\": \"map\", \"data\": {\"@j\": 7}}\n");
         let m = map("@f", 0, vec![(vec![], AggValue::Plain(int(-3)))]);
@@ -185,14 +179,8 @@ mod tests {
                 (vec![int(5)], AggValue::Plain(Scalar::UInt(1))),
             ],
         );
-        assert_eq!(
-            map_to_json(&m),
-            "{\"type\": \"map\", \"data\": {\"@c\": {\"5\": 1, \"9\": 2, \"3\": 3}}}\n"
-        );
-        assert_eq!(
-            map_to_json_with(&m, 1, 2),
-            "{\"type\": \"map\", \"data\": {\"@c\": {\"3\": 1}}}\n"
-        );
+        assert_eq!(map_to_json(&m), "{\"type\": \"map\", \"data\": {\"@c\": {\"5\": 1, \"9\": 2, \"3\": 3}}}\n");
+        assert_eq!(map_to_json_with(&m, 1, 2), "{\"type\": \"map\", \"data\": {\"@c\": {\"3\": 1}}}\n");
     }
 
     #[test]
@@ -203,15 +191,9 @@ mod tests {
     #[test]
     fn escaping() {
         let m = map("@a", 2, vec![(vec![s("q\"k\\"), int(-5)], AggValue::Plain(int(1)))]);
-        assert_eq!(
-            map_to_json(&m),
-            "{\"type\": \"map\", \"data\": {\"@a\": {\"q\\\"k\\\\,-5\": 1}}}\n"
-        );
+        assert_eq!(map_to_json(&m), "{\"type\": \"map\", \"data\": {\"@a\": {\"q\\\"k\\\\,-5\": 1}}}\n");
         let m = map("@h", 0, vec![(vec![], AggValue::Plain(s("val\"q\\ \n\t")))]);
-        assert_eq!(
-            map_to_json(&m),
-            "{\"type\": \"map\", \"data\": {\"@h\": \"val\\\"q\\\\ \\n\\t\"}}\n"
-        );
+        assert_eq!(map_to_json(&m), "{\"type\": \"map\", \"data\": {\"@h\": \"val\\\"q\\\\ \\n\\t\"}}\n");
         assert_eq!(
             printf_to_json("hi \"there\"\n\t5\n"),
             "{\"type\": \"printf\", \"data\": \"hi \\\"there\\\"\\n\\t5\\n\"}\n"
@@ -269,11 +251,7 @@ mod tests {
             v[i] = c;
             AggValue::Hist(v)
         };
-        let m = map(
-            "@h",
-            1,
-            vec![(vec![int(3)], one(2, 3)), (vec![int(1)], one(2, 2)), (vec![int(2)], one(2, 1))],
-        );
+        let m = map("@h", 1, vec![(vec![int(3)], one(2, 3)), (vec![int(1)], one(2, 2)), (vec![int(2)], one(2, 1))]);
         assert_eq!(
             map_to_json(&m),
             "{\"type\": \"hist\", \"data\": {\"@h\": {\"2\": [{\"min\": 1, \"max\": 1, \"count\": 1}], \
@@ -288,13 +266,8 @@ mod tests {
         b[0] = 1;
         b[2] = 1;
         b[11] = 1;
-        let m = map(
-            "@c",
-            0,
-            vec![(vec![], AggValue::Lhist { min: 0, max: 100, step: 10, buckets: b })],
-        );
-        let mut want =
-            String::from("{\"type\": \"hist\", \"data\": {\"@c\": [{\"max\": -1, \"count\": 1}, ");
+        let m = map("@c", 0, vec![(vec![], AggValue::Lhist { min: 0, max: 100, step: 10, buckets: b })]);
+        let mut want = String::from("{\"type\": \"hist\", \"data\": {\"@c\": [{\"max\": -1, \"count\": 1}, ");
         for lo in (0..100).step_by(10) {
             let c = u8::from(lo == 10);
             want += &format!("{{\"min\": {lo}, \"max\": {}, \"count\": {c}}}, ", lo + 9);
@@ -304,11 +277,7 @@ mod tests {
         // lhist(5, 0, 10, 1) under key 1.
         let mut b = vec![0; 12];
         b[6] = 1;
-        let m = map(
-            "@m",
-            1,
-            vec![(vec![int(1)], AggValue::Lhist { min: 0, max: 10, step: 1, buckets: b })],
-        );
+        let m = map("@m", 1, vec![(vec![int(1)], AggValue::Lhist { min: 0, max: 10, step: 1, buckets: b })]);
         assert_eq!(
             map_to_json(&m),
             "{\"type\": \"hist\", \"data\": {\"@m\": {\"1\": [{\"min\": 5, \"max\": 5, \"count\": 1}]}}}\n"

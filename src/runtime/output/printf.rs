@@ -174,9 +174,7 @@ impl fmt::Display for Spec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("%")?;
         let fl = self.flags;
-        for (on, c) in
-            [(fl.left, '-'), (fl.zero, '0'), (fl.plus, '+'), (fl.space, ' '), (fl.alt, '#')]
-        {
+        for (on, c) in [(fl.left, '-'), (fl.zero, '0'), (fl.plus, '+'), (fl.space, ' '), (fl.alt, '#')] {
             if on {
                 write!(f, "{c}")?;
             }
@@ -301,12 +299,7 @@ fn parse_spec(fmt: &str, start: usize) -> Result<(Spec, usize), FormatError> {
         'p' => Conversion::Pointer,
         '%' if plain && length == Length::Int => Conversion::Percent,
         'n' => return Err(FormatError::PercentN { span: start..end }),
-        _ => {
-            return Err(FormatError::InvalidConversion {
-                span: start..end,
-                text: fmt[start..end].to_string(),
-            })
-        }
+        _ => return Err(FormatError::InvalidConversion { span: start..end, text: fmt[start..end].to_string() }),
     };
     Ok((Spec { flags, width, precision, length, conv, span: start..end }, end))
 }

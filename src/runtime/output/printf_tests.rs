@@ -81,10 +81,7 @@ fn length_modifiers() {
     // Truncation then sign extension: 70000 as short, 300 as char.
     assert_eq!(fmt("%hd %hhd %hhu", &[i(70000), i(300), i(300)]), "4464 44 44");
     assert_eq!(fmt("%hd", &[i(0x8000)]), "-32768");
-    assert_eq!(
-        fmt("%ld %lu", &[i(i64::MIN), Scalar::UInt(u64::MAX)]),
-        "-9223372036854775808 18446744073709551615"
-    );
+    assert_eq!(fmt("%ld %lu", &[i(i64::MIN), Scalar::UInt(u64::MAX)]), "-9223372036854775808 18446744073709551615");
     assert_eq!(fmt("%d", &[Scalar::UInt(u64::MAX)]), "-1");
 }
 
@@ -117,15 +114,9 @@ fn chars() {
 
 #[test]
 fn strings() {
+    assert_eq!(fmt("[%s][%10s][%-10s|][%.1s]", &[s(""), s("ab"), s("ab"), s("xyz")]), "[][        ab][ab        |][x]");
     assert_eq!(
-        fmt("[%s][%10s][%-10s|][%.1s]", &[s(""), s("ab"), s("ab"), s("xyz")]),
-        "[][        ab][ab        |][x]"
-    );
-    assert_eq!(
-        fmt(
-            "[%05s][%-05s][%.0s][%5.2s][%-5.2s|]",
-            &[s("ab"), s("cd"), s("zz"), s("abcdef"), s("abcdef")]
-        ),
+        fmt("[%05s][%-05s][%.0s][%5.2s][%-5.2s|]", &[s("ab"), s("cd"), s("zz"), s("abcdef"), s("abcdef")]),
         "[   ab][cd   ][][   ab][ab   |]"
     );
     assert_eq!(fmt("[%-16s]", &[s("abcdef")]), "[abcdef          ]");
@@ -138,10 +129,7 @@ fn strings() {
 
 #[test]
 fn c_flags_beyond_bpftrace_017() {
-    assert_eq!(
-        fmt("[%+d][% d][%+d][% 5d][%+05d]", &[i(5), i(5), i(-5), i(5), i(5)]),
-        "[+5][ 5][-5][    5][+0005]"
-    );
+    assert_eq!(fmt("[%+d][% d][%+d][% 5d][%+05d]", &[i(5), i(5), i(-5), i(5), i(5)]), "[+5][ 5][-5][    5][+0005]");
     assert_eq!(
         fmt("[%#x][%#X][%#x][%#o][%#o][%#.3o]", &[i(255), i(255), i(0), i(8), i(0), i(8)]),
         "[0xff][0XFF][0][010][0][010]"
@@ -220,10 +208,7 @@ fn errors_point_at_the_specifier() {
     assert_eq!(err("%lln"), Some(("%n is not supported".into(), 0..4)));
     assert!(matches!(parse_format("%*d"), Err(FormatError::StarWidth { .. })));
     assert!(matches!(parse_format("%.*d"), Err(FormatError::StarWidth { .. })));
-    assert!(matches!(
-        parse_format("%99999999999999999999999d"),
-        Err(FormatError::FieldTooWide { .. })
-    ));
+    assert!(matches!(parse_format("%99999999999999999999999d"), Err(FormatError::FieldTooWide { .. })));
     assert!(matches!(parse_format("%.70000s"), Err(FormatError::FieldTooWide { .. })));
     assert_eq!(parse_format("x %q").err().map(|e| e.offset()), Some(2));
 }
@@ -234,4 +219,3 @@ fn mismatched_or_missing_arguments_do_not_panic() {
     assert_eq!(fmt("[%5d][%-5s]", &[s("ab"), Scalar::UInt(7)]), "[   ab][7    ]");
     assert_eq!(fmt("[%d][%-5s][%%]", &[]), "[%d][%-5s][%]");
 }
-

@@ -61,10 +61,9 @@ pub fn format_map(dump: &MapDump, top: usize, div: u64) -> String {
         // cannot happen, but each entry still prints sensibly if it did.
         let _ = match value {
             AggValue::Plain(v) => writeln!(out, "{name}: {}", divide(v, div)),
-            AggValue::Stats { count, average, total } => writeln!(
-                out,
-                "{name}: {{ .count = {count}, .average = {average}, .total = {total} }}"
-            ),
+            AggValue::Stats { count, average, total } => {
+                writeln!(out, "{name}: {{ .count = {count}, .average = {average}, .total = {total} }}")
+            }
             AggValue::Hist(b) => writeln!(out, "{name}: \n{}", hist_rows(b, div)),
             AggValue::Lhist { min, max, step, buckets } => {
                 writeln!(out, "{name}: \n{}", lhist_rows(*min, *max, *step, buckets, div))
@@ -109,17 +108,10 @@ mod tests {
         assert_eq!(format_map(&map("@g", 0, vec![(vec![], plain(-5))]), 0, 1), "@g: -5\n");
         assert_eq!(format_map(&map("@", 0, vec![(vec![], plain(1))]), 0, 1), "@: 1\n");
         assert_eq!(
-            format_map(
-                &map("@u", 0, vec![(vec![], AggValue::Plain(Scalar::UInt(u64::MAX)))]),
-                0,
-                1
-            ),
+            format_map(&map("@u", 0, vec![(vec![], AggValue::Plain(Scalar::UInt(u64::MAX)))]), 0, 1),
             "@u: 18446744073709551615\n"
         );
-        assert_eq!(
-            format_map(&map("@d", 0, vec![(vec![], AggValue::Plain(s("str")))]), 0, 1),
-            "@d: str\n"
-        );
+        assert_eq!(format_map(&map("@d", 0, vec![(vec![], AggValue::Plain(s("str")))]), 0, 1), "@d: str\n");
     }
 
     #[test]
@@ -130,8 +122,7 @@ mod tests {
     #[test]
     fn tuple_and_string_keys() {
         // @a[1,"x"] = count(); @a[2,"y"] = count() x2
-        let m =
-            map("@a", 2, vec![(vec![int(2), s("y")], plain(2)), (vec![int(1), s("x")], plain(1))]);
+        let m = map("@a", 2, vec![(vec![int(2), s("y")], plain(2)), (vec![int(1), s("x")], plain(1))]);
         assert_eq!(format_map(&m, 0, 1), "@a[1, x]: 1\n@a[2, y]: 2\n");
         let m = map("@e", 1, vec![(vec![s("x")], plain(1)), (vec![s("")], plain(2))]);
         assert_eq!(format_map(&m, 0, 1), "@e[x]: 1\n@e[]: 2\n");
@@ -140,17 +131,9 @@ mod tests {
     #[test]
     fn numeric_values_sort_ascending() {
         // @b[1]=2; @b[2]=1; @b[3]=3 → oracle prints 2, 1, 3.
-        let m = map(
-            "@b",
-            1,
-            vec![(vec![int(1)], plain(2)), (vec![int(2)], plain(1)), (vec![int(3)], plain(3))],
-        );
+        let m = map("@b", 1, vec![(vec![int(1)], plain(2)), (vec![int(2)], plain(1)), (vec![int(3)], plain(3))]);
         assert_eq!(format_map(&m, 0, 1), "@b[2]: 1\n@b[1]: 2\n@b[3]: 3\n");
-        let m = map(
-            "@t",
-            1,
-            vec![(vec![int(3)], plain(5)), (vec![int(1)], plain(-7)), (vec![int(2)], plain(-3))],
-        );
+        let m = map("@t", 1, vec![(vec![int(3)], plain(5)), (vec![int(1)], plain(-7)), (vec![int(2)], plain(-3))]);
         assert_eq!(format_map(&m, 0, 1), "@t[1]: -7\n@t[2]: -3\n@t[3]: 5\n");
     }
 
@@ -221,11 +204,7 @@ mod tests {
         let m = map(
             "@s",
             1,
-            vec![
-                (vec![int(1)], st(1, 100, 100)),
-                (vec![int(2)], st(3, 10, 30)),
-                (vec![int(3)], st(2, 60, 120)),
-            ],
+            vec![(vec![int(1)], st(1, 100, 100)), (vec![int(2)], st(3, 10, 30)), (vec![int(3)], st(2, 60, 120))],
         );
         let want = "@s[2]: { .count = 3, .average = 10, .total = 30 }\n\
                     @s[3]: { .count = 2, .average = 60, .total = 120 }\n\
@@ -255,9 +234,7 @@ mod tests {
         let out = format_map(&m, 0, 1);
         let heads: Vec<&str> = out.lines().filter(|l| l.starts_with('@')).collect();
         assert_eq!(heads, ["@h[1]: ", "@h[5]: ", "@h[4]: ", "@h[3]: "]);
-        assert!(
-            out.starts_with(&format!("@h[1]: \n[64K, 128K)            1 |{FULL}|\n\n@h[5]: \n"))
-        );
+        assert!(out.starts_with(&format!("@h[1]: \n[64K, 128K)            1 |{FULL}|\n\n@h[5]: \n")));
         assert!(out.ends_with(&format!("@h[3]: \n[1]                    4 |{FULL}|\n\n")));
         // top keeps the largest totals.
         let out = format_map(&m, 2, 1);

@@ -107,9 +107,7 @@ fn sort_rank(v: &AggValue) -> Option<i128> {
         AggValue::Plain(Scalar::UInt(u)) => Some(i128::from(*u)),
         AggValue::Plain(Scalar::Str(_)) => None,
         AggValue::Stats { average, .. } => Some(i128::from(*average)),
-        AggValue::Hist(b) | AggValue::Lhist { buckets: b, .. } => {
-            Some(b.iter().map(|&c| i128::from(c)).sum())
-        }
+        AggValue::Hist(b) | AggValue::Lhist { buckets: b, .. } => Some(b.iter().map(|&c| i128::from(c)).sum()),
     }
 }
 
@@ -122,9 +120,7 @@ fn sort_rank(v: &AggValue) -> Option<i128> {
 /// i.e. the last N lines.
 pub(crate) fn sorted_entries(dump: &MapDump, top: usize) -> Vec<&(Vec<Scalar>, AggValue)> {
     let mut entries: Vec<_> = dump.entries.iter().collect();
-    entries.sort_by(|(ka, va), (kb, vb)| {
-        sort_rank(va).cmp(&sort_rank(vb)).then_with(|| cmp_keys(ka, kb))
-    });
+    entries.sort_by(|(ka, va), (kb, vb)| sort_rank(va).cmp(&sort_rank(vb)).then_with(|| cmp_keys(ka, kb)));
     if top > 0 && entries.len() > top {
         entries.drain(..entries.len() - top);
     }
@@ -159,22 +155,13 @@ mod tests {
 
     #[test]
     fn keys_sort_like_unsigned_then_bytes() {
-        let mut keys = [
-            vec![Scalar::Int(-1)],
-            vec![Scalar::Int(256)],
-            vec![Scalar::Int(2)],
-            vec![Scalar::Int(0)],
-        ];
+        let mut keys = [vec![Scalar::Int(-1)], vec![Scalar::Int(256)], vec![Scalar::Int(2)], vec![Scalar::Int(0)]];
         keys.sort_by(|a, b| cmp_keys(a, b));
         let got: Vec<String> = keys.iter().map(|k| k[0].to_string()).collect();
         assert_eq!(got, ["0", "2", "256", "-1"]);
 
         let s = |x: &str| Scalar::Str(x.to_string());
-        let mut keys = [
-            vec![s("b"), Scalar::Int(1)],
-            vec![s("ab"), Scalar::Int(0)],
-            vec![s("a"), Scalar::Int(9)],
-        ];
+        let mut keys = [vec![s("b"), Scalar::Int(1)], vec![s("ab"), Scalar::Int(0)], vec![s("a"), Scalar::Int(9)]];
         keys.sort_by(|a, b| cmp_keys(a, b));
         assert_eq!(keys[0][0], s("a"));
         assert_eq!(keys[1][0], s("ab"));

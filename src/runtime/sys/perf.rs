@@ -116,37 +116,19 @@ pub(crate) fn perf_event_disable(perf: BorrowedFd<'_>) -> Result<(), SysError> {
 }
 
 /// Pre-5.15 way to attach: the program stays attached until the perf fd closes.
-pub(crate) fn perf_event_set_bpf(
-    perf: BorrowedFd<'_>,
-    prog: BorrowedFd<'_>,
-) -> Result<(), SysError> {
-    perf_ioctl(
-        perf,
-        PERF_EVENT_IOC_SET_BPF,
-        prog.as_raw_fd(),
-        "PERF_EVENT_IOC_SET_BPF",
-    )
+pub(crate) fn perf_event_set_bpf(perf: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> Result<(), SysError> {
+    perf_ioctl(perf, PERF_EVENT_IOC_SET_BPF, prog.as_raw_fd(), "PERF_EVENT_IOC_SET_BPF")
 }
 
 /// `BPF_LINK_CREATE` of a program on a perf event (kernel 5.15+).
-pub(crate) fn link_create_perf(
-    prog: BorrowedFd<'_>,
-    perf: BorrowedFd<'_>,
-) -> Result<OwnedFd, SysError> {
+pub(crate) fn link_create_perf(prog: BorrowedFd<'_>, perf: BorrowedFd<'_>) -> Result<OwnedFd, SysError> {
     let opts = bpf::bpf_link_create_opts {
         sz: std::mem::size_of::<bpf::bpf_link_create_opts>() as bpf::size_t,
         // SAFETY: the all-zero bit pattern is valid for this plain-data struct.
         ..unsafe { std::mem::zeroed() }
     };
     // SAFETY: opts is a valid, properly sized struct; fds are live.
-    let fd = unsafe {
-        bpf::bpf_link_create(
-            prog.as_raw_fd(),
-            perf.as_raw_fd(),
-            bpf::BPF_PERF_EVENT,
-            &opts,
-        )
-    };
+    let fd = unsafe { bpf::bpf_link_create(prog.as_raw_fd(), perf.as_raw_fd(), bpf::BPF_PERF_EVENT, &opts) };
     if fd < 0 {
         return Err(SysError::os(Op::LinkCreate, "", last_errno()));
     }

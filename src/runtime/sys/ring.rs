@@ -69,28 +69,13 @@ pub(crate) struct RawRingBuffer {
 impl RawRingBuffer {
     pub fn new(map: BorrowedFd<'_>, handler: SampleHandler) -> Result<RawRingBuffer, SysError> {
         quiet_libbpf();
-        let map = map.try_clone_to_owned().map_err(|e| {
-            SysError::os(
-                Op::Dup,
-                "ringbuf map",
-                e.raw_os_error().unwrap_or(libc::EIO),
-            )
-        })?;
-        let ctx = NonNull::from(Box::leak(Box::new(RingCtx {
-            handler,
-            delivered: 0,
-            stopped: false,
-            panic: None,
-        })));
+        let map = map
+            .try_clone_to_owned()
+            .map_err(|e| SysError::os(Op::Dup, "ringbuf map", e.raw_os_error().unwrap_or(libc::EIO)))?;
+        let ctx = NonNull::from(Box::leak(Box::new(RingCtx { handler, delivered: 0, stopped: false, panic: None })));
         // SAFETY: ctx stays valid until Drop; the fd is a live map fd.
-        let rb = unsafe {
-            bpf::ring_buffer__new(
-                map.as_raw_fd(),
-                Some(ring_sample),
-                ctx.as_ptr().cast(),
-                std::ptr::null(),
-            )
-        };
+        let rb =
+            unsafe { bpf::ring_buffer__new(map.as_raw_fd(), Some(ring_sample), ctx.as_ptr().cast(), std::ptr::null()) };
         match NonNull::new(rb) {
             Some(rb) => Ok(RawRingBuffer { rb, ctx, _map: map }),
             None => {
@@ -102,10 +87,7 @@ impl RawRingBuffer {
         }
     }
 
-    fn run(
-        &mut self,
-        call: impl FnOnce(*mut bpf::ring_buffer) -> c_int,
-    ) -> Result<usize, SysError> {
+    fn run(&mut self, call: impl FnOnce(*mut bpf::ring_buffer) -> c_int) -> Result<usize, SysError> {
         {
             // SAFETY: no callback is running; we hold &mut self.
             let ctx = unsafe { self.ctx.as_mut() };

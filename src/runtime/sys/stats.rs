@@ -25,9 +25,7 @@ pub fn prog_run_count(prog: BorrowedFd<'_>) -> Result<u64, SysError> {
     let mut len = std::mem::size_of::<bpf::bpf_prog_info>() as u32;
     // SAFETY: info is a properly sized, zeroed bpf_prog_info and len says so;
     // its pointer fields are null, so the kernel fills in scalars only.
-    let rc = unsafe {
-        bpf::bpf_prog_get_info_by_fd(prog.as_raw_fd(), &mut info, &mut len)
-    };
+    let rc = unsafe { bpf::bpf_prog_get_info_by_fd(prog.as_raw_fd(), &mut info, &mut len) };
     if rc != 0 {
         return Err(SysError::os(Op::ObjInfo, "", last_errno()));
     }
