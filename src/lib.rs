@@ -18,6 +18,7 @@ pub mod list;
 pub mod repl;
 pub mod runtime;
 pub mod source;
+pub mod sys;
 
 use codegen::ir::RESERVED_STACK;
 use codegen::link::{link, Linked};

@@ -84,7 +84,7 @@ fn normalise_args(args: Vec<String>) -> Vec<String> {
 }
 
 fn main() -> ExitCode {
-    let start_ns = trace::runtime::sys::monotonic_ns();
+    let start_ns = trace::sys::monotonic_ns();
     let m = match cli().try_get_matches_from(normalise_args(std::env::args().collect())) {
         Ok(m) => m,
         Err(e) => {

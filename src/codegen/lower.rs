@@ -24,8 +24,8 @@ use crate::frontend::ast::*;
 use crate::frontend::passes::{CheckedProbe, CheckedProgram};
 use crate::frontend::probes::ProbeSpec;
 use crate::frontend::types::Type;
-use crate::runtime::sys::MapKind;
 use crate::source::Span;
+use crate::sys::MapKind;
 use std::collections::HashMap;
 
 /// A lowered value.

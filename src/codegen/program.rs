@@ -7,7 +7,7 @@ use crate::frontend::passes::{MapInfo, MapValue};
 use crate::frontend::probes::ResolvedProbe;
 use crate::frontend::types::{AggKind, Type};
 use crate::runtime::output::printf::Piece;
-use crate::runtime::sys::MapKind;
+use crate::sys::MapKind;
 
 use super::ir::{IrFunc, MapId};
 

@@ -20,7 +20,7 @@
 //! global over weak over local, then the lowest address.
 
 use super::names::{glob_match, similar_names};
-use crate::runtime::sys::Mmap;
+use crate::sys::Mmap;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;

@@ -178,7 +178,7 @@ pub fn tracefs_root() -> Result<PathBuf, TracepointError> {
     if let Some(root) = ROOT.get() {
         return Ok(root.clone());
     }
-    let root = crate::runtime::sys::ensure_tracefs().map_err(|e| {
+    let root = crate::sys::ensure_tracefs().map_err(|e| {
         TracepointError::Tracefs(format!(
             "it is not mounted and mounting it failed ({e}); try `mount -t tracefs nodev /sys/kernel/tracing` as root"
         ))

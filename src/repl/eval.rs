@@ -134,7 +134,7 @@ impl Repl {
 
     /// Print what probes have sent; a Ctrl-C stops it.
     pub fn print_events(&mut self) {
-        let interrupted = || crate::runtime::sys::stop_signal() == Some(libc::SIGINT);
+        let interrupted = || crate::sys::stop_signal() == Some(libc::SIGINT);
         if let Err(e) = self.live.print_events(&mut self.console, &interrupted) {
             self.report(&[Diagnostic::error(format!("cannot read events: {e}"))]);
         }

@@ -23,7 +23,7 @@ use std::io::IsTerminal;
 
 use crate::frontend::passes::Params;
 use crate::runtime::live::LiveSession;
-use crate::runtime::sys;
+use crate::sys;
 use crate::CompileOptions;
 use eval::{Flow, Repl};
 use input::{Console, Input, SessionNames};

@@ -6,7 +6,7 @@ use crate::frontend::passes::MapValue;
 use crate::frontend::types::{AggKind, Type};
 use crate::runtime::maps::Map;
 use crate::runtime::output::value::{AggValue, MapDump, Scalar};
-use crate::runtime::sys::SysError;
+use crate::sys::SysError;
 use std::collections::BTreeMap;
 
 /// Decode a NUL-terminated string buffer.

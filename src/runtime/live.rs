@@ -19,7 +19,7 @@ use crate::runtime::maps::Map;
 use crate::runtime::printer::Printer;
 use crate::runtime::ringbuf::EventQueue;
 use crate::runtime::session::{attach_order, attach_probe, create_maps, Format, SessionError};
-use crate::runtime::sys;
+use crate::sys;
 use std::io::Write;
 use std::os::fd::{OwnedFd, RawFd};
 

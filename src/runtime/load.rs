@@ -12,7 +12,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
-use super::sys::{self, Op, ProgKind, SysError};
+use crate::sys::{self, Op, ProgKind, SysError};
 
 /// A loaded program; the kernel frees it when this and every link using it
 /// are gone.

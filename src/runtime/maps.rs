@@ -11,7 +11,7 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
-use super::sys::{self, MapHandle, MapKind, SysError};
+use crate::sys::{self, MapHandle, MapKind, SysError};
 
 #[derive(Debug)]
 pub struct Map {
@@ -167,8 +167,8 @@ impl Map {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::sys::possible_cpus;
     use crate::runtime::testing::skip_without_bpf;
+    use crate::sys::possible_cpus;
 
     fn u32k(k: u32) -> [u8; 4] {
         k.to_ne_bytes()
@@ -302,8 +302,8 @@ mod tests {
             return;
         }
         use crate::runtime::load::load_program;
-        use crate::runtime::sys::ProgKind;
         use crate::runtime::testing::prog_count;
+        use crate::sys::ProgKind;
         // The program adds 1 to its CPU's slot; the slots must sum to the
         // number of runs whichever CPUs the runs landed on.
         let map = Map::create("pcnt", MapKind::PercpuArray, 4, 8, 1).expect("create");

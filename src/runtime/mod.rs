@@ -1,9 +1,7 @@
 //! Loading, attaching and running compiled programs; printing their results.
 //!
-//! Layering, bottom up:
+//! Layering, bottom up (the OS interface below all of it is [`crate::sys`]):
 //!
-//! * [`sys`] — the only module with `unsafe` FFI (libbpf-sys, raw syscalls);
-//!   fds are `OwnedFd`, errors are [`sys::SysError`] with an explanation.
 //! * [`maps`] — [`maps::Map`]: create, look up, update, iterate, clear.
 //! * [`load`] — [`load::load_program`]; verifier rejections come back with
 //!   the log, the failing instruction index and the reason.
@@ -11,7 +9,8 @@
 //!   [`attach::Link`] that detaches on drop.
 //! * [`ringbuf`] — [`ringbuf::RingBuf`]: events from programs to a handler.
 //! * [`session`] — one run: BEGIN, attach, events, teardown, END, map dump;
-//!   [`decode`] reads maps back, [`output`] formats them, the `-c` child is in [`sys`].
+//!   [`decode`] reads maps back, [`output`] formats them, the `-c` child is in
+//!   [`crate::sys`].
 //!
 //! Everything here releases its kernel objects on `Drop`, so a probe never
 //! outlives the process that created it.
@@ -26,7 +25,6 @@ pub mod periodic;
 pub(crate) mod printer;
 pub mod ringbuf;
 pub mod session;
-pub mod sys;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -38,4 +36,3 @@ pub use attach::{
 pub use load::{load_program, LoadError, Prog};
 pub use maps::Map;
 pub use ringbuf::RingBuf;
-pub use sys::{bpf_available, ensure_tracefs, online_cpus, possible_cpus, MapKind, ProgKind, SysError};

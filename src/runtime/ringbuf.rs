@@ -12,7 +12,7 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 
 use super::maps::Map;
-use super::sys::{MapKind, RawRingBuffer, SampleHandler, SysError};
+use crate::sys::{MapKind, RawRingBuffer, SampleHandler, SysError};
 
 pub struct RingBuf {
     raw: RawRingBuffer,
@@ -95,8 +95,8 @@ impl EventQueue {
 mod tests {
     use super::*;
     use crate::runtime::load::load_program;
-    use crate::runtime::sys::ProgKind;
     use crate::runtime::testing::{prog_ringbuf_output, skip_without_bpf};
+    use crate::sys::ProgKind;
     use std::cell::RefCell;
     use std::rc::Rc;
 

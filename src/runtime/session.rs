@@ -14,7 +14,7 @@ use crate::runtime::load::{load_program, LoadError, Prog};
 use crate::runtime::maps::Map;
 use crate::runtime::printer::Printer;
 use crate::runtime::ringbuf::EventQueue;
-use crate::runtime::sys::{self, HeldChild, ProgKind};
+use crate::sys::{self, HeldChild, ProgKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Format {

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::sys;
+use crate::sys;
 
 /// Returns true (and says why) when this machine cannot run BPF tests.
 /// In CI (`CI=true`) the kernel is required, so a skip is a failure.

@@ -20,7 +20,7 @@
 //! use, once, and kept for the life of the [`DebugFile`].
 
 use super::DwarfError;
-use crate::runtime::sys::Mmap;
+use crate::sys::Mmap;
 use object::read::{CompressedFileRange, CompressionFormat, Object, ObjectKind, ObjectSection};
 use std::cell::OnceCell;
 use std::fs::File;

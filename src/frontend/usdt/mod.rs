@@ -53,7 +53,7 @@ use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader as _, SectionHeader as _, Sym as _};
 use object::Endianness;
 
-use crate::runtime::sys::Mmap;
+use crate::sys::Mmap;
 
 /// One probe site: one note.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::ffi::CString;
 
 use super::{pmu_format_bit, pmu_type, require_kind, AttachError, Link};
 use crate::runtime::load::Prog;
-use crate::runtime::sys::{PerfEventSpec, ProgKind};
+use crate::sys::{PerfEventSpec, ProgKind};
 
 const KPROBE_PMU: &str = "kprobe";
 

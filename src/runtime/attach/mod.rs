@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use super::load::Prog;
-use super::sys::{self, PerfEventSpec, ProgKind, SysError};
+use crate::sys::{self, PerfEventSpec, ProgKind, SysError};
 
 mod kprobe;
 mod perf;

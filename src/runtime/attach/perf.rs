@@ -8,7 +8,7 @@
 
 use super::{attach_perf_event, require_kind, AttachError, Link};
 use crate::runtime::load::Prog;
-use crate::runtime::sys::{self, PerfEventSpec, ProgKind, PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE};
+use crate::sys::{self, PerfEventSpec, ProgKind, PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE};
 
 fn cpu_clock(sample: u64, freq: bool, cpu: u32) -> PerfEventSpec<'static> {
     PerfEventSpec {
@@ -59,8 +59,8 @@ mod tests {
     use super::*;
     use crate::runtime::load::load_program;
     use crate::runtime::maps::Map;
-    use crate::runtime::sys::MapKind;
     use crate::runtime::testing::{prog_count, prog_return, read_count, skip_without_bpf, wait_for};
+    use crate::sys::MapKind;
     use std::time::Duration;
 
     #[test]

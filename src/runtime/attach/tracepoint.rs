@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use super::{require_kind, AttachError, Link};
 use crate::runtime::load::Prog;
-use crate::runtime::sys::{self, PerfEventSpec, ProgKind, PERF_TYPE_TRACEPOINT};
+use crate::sys::{self, PerfEventSpec, ProgKind, PERF_TYPE_TRACEPOINT};
 
 /// The tracefs id of `category:name`.
 pub fn tracepoint_id(category: &str, name: &str) -> Result<u32, AttachError> {
@@ -53,8 +53,8 @@ mod tests {
     use super::*;
     use crate::runtime::load::load_program;
     use crate::runtime::maps::Map;
-    use crate::runtime::sys::{current_tid, MapKind};
     use crate::runtime::testing::{prog_count, prog_return, read_count, skip_without_bpf};
+    use crate::sys::{current_tid, MapKind};
 
     /// `std::process::id()` is one getpid(2) call each time (glibc no
     /// longer caches the pid).

@@ -26,7 +26,7 @@ use object::{elf, Endianness, FileKind, ReadCache};
 
 use super::{pmu_format_bit, pmu_type, require_kind, AttachError, Link};
 use crate::runtime::load::Prog;
-use crate::runtime::sys::{PerfEventSpec, ProgKind};
+use crate::sys::{PerfEventSpec, ProgKind};
 
 const UPROBE_PMU: &str = "uprobe";
 
@@ -157,8 +157,8 @@ mod tests {
     use super::*;
     use crate::runtime::load::load_program;
     use crate::runtime::maps::Map;
-    use crate::runtime::sys::{current_tid, MapKind};
     use crate::runtime::testing::{prog_count, read_count, skip_without_bpf};
+    use crate::sys::{current_tid, MapKind};
     use std::hint::black_box;
     use std::path::PathBuf;
 

@@ -65,14 +65,14 @@ const INTERVAL_FORMAT: &str = "[%H:%M:%S]\n";
 /// The `[HH:MM:SS]` line argdist prints at each interval, in local time,
 /// newline included: `"[02:03:04]\n"`.
 pub fn interval_header() -> String {
-    crate::runtime::sys::format_local_time(INTERVAL_FORMAT)
+    crate::sys::format_local_time(INTERVAL_FORMAT)
 }
 
 /// [`interval_header`] for a fixed moment, `epoch_secs` after the epoch in
 /// UTC, so tests (and recorded output) do not depend on the clock or the
 /// time zone.
 pub fn interval_header_at(epoch_secs: i64) -> String {
-    crate::runtime::sys::format_utc_time(INTERVAL_FORMAT, epoch_secs)
+    crate::sys::format_utc_time(INTERVAL_FORMAT, epoch_secs)
 }
 
 /// A key component as argdist shows it: integers in decimal (signed types

@@ -470,7 +470,7 @@ pub const DEFAULT_TIME_FORMAT: &str = "%H:%M:%S\n";
 /// bpftrace's `time(fmt)`: the local time now, through the C library's
 /// `strftime` so every conversion (and the locale) behaves as users expect.
 pub fn format_time(fmt: &str) -> String {
-    crate::runtime::sys::format_local_time(fmt)
+    crate::sys::format_local_time(fmt)
 }
 
 #[cfg(test)]

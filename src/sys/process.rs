@@ -1,9 +1,7 @@
 //! Process-level OS services: the `-c` child held before exec, the stop
-//! signals (SIGINT, SIGTERM), and read-only file mappings for symbol tables.
+//! signals (SIGINT, SIGTERM), and the terminal's settings.
 
 use std::ffi::CString;
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 // ------------------------------------------------------------ stop signals
@@ -176,57 +174,6 @@ fn check_program(cmd: &str) -> std::io::Result<()> {
 /// Shell syntax that is not a program (`VAR=x cmd`, builtins such as `exec`).
 fn is_shell_word(w: &str) -> bool {
     w.contains('=') || matches!(w, "exec" | "cd" | "true" | "false" | ":" | "." | "eval" | "command")
-}
-
-// ---------------------------------------------------------- file mappings
-
-/// A read-only private mapping of a whole file.
-///
-/// A file truncated by another process while mapped would fault on access;
-/// binaries being traced are not rewritten in place (installers replace
-/// them by rename), so this is the same trade-off every symbolizer makes.
-pub struct Mmap {
-    ptr: *mut libc::c_void,
-    len: usize,
-}
-
-// SAFETY: the mapping is read-only and owned; sharing it across threads is sound.
-unsafe impl Send for Mmap {}
-// SAFETY: as above.
-unsafe impl Sync for Mmap {}
-
-impl Mmap {
-    pub fn map(file: &File, len: u64) -> std::io::Result<Mmap> {
-        let len = usize::try_from(len).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-        // SAFETY: a fresh PROT_READ/MAP_PRIVATE mapping of an open fd; the
-        // result is checked before use and unmapped exactly once in Drop.
-        let ptr =
-            unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0) };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        // Symbol and DWARF lookups touch scattered pages (one unit header
-        // here, a symbol there); random-access advice stops the kernel from
-        // reading ahead and mapping neighbours around each fault (measured:
-        // 0.5 MB less resident for one member of a 20 MB debug binary).
-        // SAFETY: advice on the mapping just created; failure is harmless.
-        unsafe { libc::madvise(ptr, len, libc::MADV_RANDOM) };
-        Ok(Mmap { ptr, len })
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr` is a live mapping of `len` readable bytes until Drop.
-        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
-    }
-}
-
-impl Drop for Mmap {
-    fn drop(&mut self) {
-        // SAFETY: unmaps the mapping created in `map`; no borrows outlive self.
-        unsafe {
-            libc::munmap(self.ptr, self.len);
-        }
-    }
 }
 
 // ---------------------------------------------------------------- terminal
