@@ -10,11 +10,11 @@
 //! and loads programs (turning verifier rejections into diagnostics on the
 //! source); [`runtime::session::run`] attaches, prints and tears down.
 
+pub mod arch;
 pub mod argdist_cli;
 pub mod codegen;
 pub mod diag;
 pub mod frontend;
-pub mod list;
 pub mod repl;
 pub mod runtime;
 pub mod source;

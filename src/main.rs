@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use trace::diag::{render_to_stderr, Diagnostic};
 use trace::frontend::passes::Params;
-use trace::frontend::probes::ProbeContext;
+use trace::frontend::probes::{self, ProbeContext};
 use trace::runtime::session::{self, Format, RunOptions};
 use trace::source::SourceMap;
 use trace::{codegen, CompileOptions};
@@ -98,11 +98,19 @@ fn main() -> ExitCode {
 
     if m.get_flag("list") {
         let pattern = rest.first().cloned().unwrap_or_else(|| "*".into());
-        return match trace::list::list(&pattern, &ProbeContext { pid }, m.get_flag("verbose")) {
-            Ok(names) => {
+        let ctx = ProbeContext { pid };
+        let listing = match m.get_flag("verbose") {
+            true => probes::list_verbose(&pattern, &ctx),
+            false => probes::list(&pattern, &ctx).map(|lines| probes::Listing { lines, warnings: Vec::new() }),
+        };
+        return match listing {
+            Ok(listing) => {
+                for w in &listing.warnings {
+                    eprintln!("warning: {w}");
+                }
                 // `trace -l | head` closes the pipe early: stop quietly.
                 let mut out = std::io::stdout().lock();
-                for n in names {
+                for n in listing.lines {
                     if writeln!(out, "{n}").is_err() {
                         break;
                     }

@@ -27,6 +27,7 @@ use crate::frontend::types::Type;
 use crate::source::Span;
 use crate::sys::MapKind;
 use std::collections::HashMap;
+use std::fmt::Display;
 
 /// A lowered value.
 #[derive(Clone, Copy, Debug)]
@@ -263,10 +264,7 @@ impl Lower<'_, '_> {
         self.emit(IrInsn::StackAddr { dst: key, off: -8 });
         self.emit(IrInsn::Store { size: Size::DW, base: key, off: 0, src: Operand::Imm(0) });
         let map = self.vreg();
-        let scratch = match self.spec {
-            ProbeSpec::Profile { .. } | ProbeSpec::Interval { .. } => NMI_SCRATCH_MAP,
-            _ => SCRATCH_MAP,
-        };
+        let scratch = if self.spec.kind().runs_in_nmi() { NMI_SCRATCH_MAP } else { SCRATCH_MAP };
         self.emit(IrInsn::LoadMap { dst: map, map: scratch });
         self.emit(IrInsn::Call { helper: 1, args: vec![map, key], ret: Some(self.scratch) });
         // Exits are local (a jump to one exit at the end would not reach
@@ -289,6 +287,26 @@ impl Lower<'_, '_> {
         let r = self.vreg();
         self.emit(IrInsn::LoadImm { dst: r, imm: v });
         r
+    }
+
+    /// The value of a call that has none (`printf`, `exit`, ...): type
+    /// checking keeps such calls out of expressions, so it is only ever
+    /// discarded.
+    pub fn void(&mut self) -> Val {
+        let zero = self.imm(0);
+        Val::Int(zero)
+    }
+
+    /// A state type checking excludes (an unresolved name, a builtin
+    /// outside the probes that have it, ...): an internal-error diagnostic
+    /// on the statement, so the program is never loaded, and a placeholder
+    /// so lowering goes on to find any others.
+    pub fn internal(&mut self, what: impl Display) -> Val {
+        let d = Diagnostic::error(format!("internal error in code generation: {what}"))
+            .at(self.span, "while compiling this")
+            .note("type checking should have refused this; please report it with the program");
+        self.errors.push(d);
+        self.void()
     }
 
     /// A register holding `scratch + off`.
@@ -383,7 +401,12 @@ impl Lower<'_, '_> {
                         None => self.emit(IrInsn::Mov { dst: r, src: x }),
                     },
                     (Some(VarHome::Mem { off, size }), v) => self.store_val(off, size, v),
-                    _ => {}
+                    (Some(VarHome::Reg(..)), Val::Mem { .. }) => {
+                        self.internal(format!("a string assigned to the integer ${name}"));
+                    }
+                    (None, _) => {
+                        self.internal(format!("${name} has no home"));
+                    }
                 }
             }
             StmtKind::AssignMap { map, op, value } => self.assign_map(map, *op, value),

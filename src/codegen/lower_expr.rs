@@ -3,26 +3,25 @@
 use super::insn::{AluOp, JmpOp, Size};
 use super::ir::*;
 use super::lower::{is_signed, Lower, Val, VarHome};
-use super::program::round8;
+use super::program::{event, round8};
+use crate::arch;
 use crate::codegen::helpers;
 use crate::frontend::ast::*;
-use crate::frontend::builtins::{Builtin, Function};
-use crate::frontend::passes::typeck::field_type;
-use crate::frontend::probes::ProbeSpec;
+use crate::frontend::builtins::{Builtin, Function, Half, Value};
+use crate::frontend::printf::DEFAULT_TIME_FORMAT;
+use crate::frontend::probes::{NamedArgs, NumberedArgs};
+use crate::frontend::tracefs::TpField;
 use crate::frontend::types::Type;
-
-/// `struct pt_regs` offsets (x86-64) of the argument and return registers.
-const ARG_REG_OFFSETS: [i16; 6] = [112, 104, 96, 88, 72, 64];
-const RAX_OFFSET: i16 = 80;
 
 impl Lower<'_, '_> {
     /// Lower an expression that type checking says is an integer.
     pub fn int(&mut self, e: &Expr) -> VReg {
         match self.expr(e) {
             Val::Int(r) => r,
-            // Type checking guarantees integers here; a string in integer
-            // position has already been reported.
-            Val::Mem { off, .. } => self.load_scratch(off),
+            Val::Mem { .. } => {
+                self.internal("a string where type checking expects an integer");
+                self.imm(0)
+            }
         }
     }
 
@@ -30,7 +29,9 @@ impl Lower<'_, '_> {
         match &e.kind {
             ExprKind::Int(v) => Val::Int(self.imm(*v)),
             ExprKind::Str(s) => self.str_literal(s),
-            ExprKind::Positional(_) | ExprKind::PositionalCount => Val::Int(self.imm(0)),
+            ExprKind::Positional(_) | ExprKind::PositionalCount => {
+                self.internal("a positional parameter that type checking did not replace")
+            }
             ExprKind::Var(name) => match self.vars.get(name).copied() {
                 Some(VarHome::Reg(r, _)) => {
                     let c = self.vreg();
@@ -38,11 +39,12 @@ impl Lower<'_, '_> {
                     Val::Int(c)
                 }
                 Some(VarHome::Mem { off, size }) => Val::Mem { off, size },
-                None => Val::Int(self.imm(0)),
+                None => self.internal(format!("${name} has no home")),
             },
-            ExprKind::Ident(name) => self.builtin(name, e),
+            ExprKind::Ident(name) => self.internal(format!("the name `{name}` was not resolved")),
+            ExprKind::Builtin(b) => self.builtin(*b, e),
             ExprKind::Map(m) => self.read_map(m, &e.ty),
-            ExprKind::Call { name, args, .. } => self.call(name, args, e),
+            ExprKind::Call { args, func, .. } => self.call(*func, args, e),
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, e),
             ExprKind::Unary { op: UnOp::Deref, .. } => self.read_lvalue(e),
             ExprKind::Unary { op, expr } => {
@@ -58,10 +60,17 @@ impl Lower<'_, '_> {
                 Val::Int(r)
             }
             ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, &e.ty),
-            ExprKind::Field { base, field, .. } if matches!(base.ty, Type::Args) => match self.spec {
-                ProbeSpec::Tracepoint { .. } => self.tp_field(field),
-                _ => self.uprobe_arg(field, e),
-            },
+            ExprKind::Field { base, field, .. } if matches!(base.ty, Type::Args) => {
+                let spec = self.spec.clone();
+                match spec.kind().named_args() {
+                    Some(NamedArgs::Tracepoint(tp)) => match tp.format.fields.iter().find(|f| f.name == *field) {
+                        Some(f) => self.tp_field(f, &e.ty),
+                        None => self.internal(format!("tracepoint field `{field}` is not in the format")),
+                    },
+                    Some(NamedArgs::Parameters { .. }) => self.uprobe_arg(field, e),
+                    None => self.internal("`args` in a probe without arguments"),
+                }
+            }
             ExprKind::Field { .. } | ExprKind::Index { .. } => self.read_lvalue(e),
             ExprKind::Cast { expr, .. } => {
                 let r = self.int(expr);
@@ -69,8 +78,10 @@ impl Lower<'_, '_> {
                 Val::Int(r)
             }
             ExprKind::IncDec { target, inc, prefix } => self.incdec(target, *inc, *prefix),
-            // Rejected by the type checker.
-            _ => Val::Int(self.imm(0)),
+            // Replaced by constants in type checking.
+            ExprKind::Sizeof(_) | ExprKind::Offsetof { .. } => {
+                self.internal("sizeof/offsetof left for code generation")
+            }
         }
     }
 
@@ -112,60 +123,65 @@ impl Lower<'_, '_> {
         Val::Mem { off, size }
     }
 
-    fn builtin(&mut self, name: &str, e: &Expr) -> Val {
-        let Some(b) = Builtin::from_name(name) else { return Val::Int(self.imm(0)) };
-        let call = |l: &mut Self, helper: u32| {
+    /// A builtin variable, computed as its row of the builtins table says.
+    fn builtin(&mut self, b: Builtin, e: &Expr) -> Val {
+        let call = |l: &mut Self, helper: i32| {
             let r = l.vreg();
-            l.emit(IrInsn::Call { helper, args: vec![], ret: Some(r) });
+            l.emit(IrInsn::Call { helper: helper as u32, args: vec![], ret: Some(r) });
             r
         };
-        let r = match b {
-            Builtin::Pid | Builtin::Gid => {
-                let h = if b == Builtin::Pid { helpers::GET_CURRENT_PID_TGID } else { helpers::GET_CURRENT_UID_GID };
-                let r = call(self, h as u32);
-                self.emit(IrInsn::Alu { op: AluOp::Rsh, dst: r, src: Operand::Imm(32) });
-                r
+        let half = |l: &mut Self, helper: i32, half: Half| {
+            let r = call(l, helper);
+            match half {
+                Half::Upper => l.emit(IrInsn::Alu { op: AluOp::Rsh, dst: r, src: Operand::Imm(32) }),
+                Half::Lower => l.extend(r, &Type::U32),
             }
-            Builtin::Tid | Builtin::Uid => {
-                let h = if b == Builtin::Tid { helpers::GET_CURRENT_PID_TGID } else { helpers::GET_CURRENT_UID_GID };
-                let r = call(self, h as u32);
-                self.extend(r, &Type::U32);
-                r
-            }
-            Builtin::Cpu => call(self, helpers::GET_SMP_PROCESSOR_ID as u32),
-            Builtin::Nsecs => call(self, helpers::KTIME_GET_NS as u32),
-            Builtin::Elapsed => {
-                let r = call(self, helpers::KTIME_GET_NS as u32);
+            Val::Int(r)
+        };
+        match b.var().value {
+            Value::PidTgid(h) => half(self, helpers::GET_CURRENT_PID_TGID, h),
+            Value::UidGid(h) => half(self, helpers::GET_CURRENT_UID_GID, h),
+            Value::Cpu => Val::Int(call(self, helpers::GET_SMP_PROCESSOR_ID)),
+            Value::Nsecs => Val::Int(call(self, helpers::KTIME_GET_NS)),
+            Value::Elapsed => {
+                let r = call(self, helpers::KTIME_GET_NS);
                 let start = self.imm(self.t.start_ns as i64);
                 self.emit(IrInsn::Alu { op: AluOp::Sub, dst: r, src: Operand::Reg(start) });
-                r
+                Val::Int(r)
             }
-            Builtin::Comm => {
+            Value::Comm => {
                 let off = self.alloc(16);
                 self.zero(off, 16);
                 let dst = self.addr(off);
                 let n = self.imm(16);
                 self.emit(IrInsn::Call { helper: helpers::GET_CURRENT_COMM as u32, args: vec![dst, n], ret: None });
-                return Val::Mem { off, size: 16 };
+                Val::Mem { off, size: 16 }
             }
-            Builtin::Arg(i) if matches!(self.spec, ProbeSpec::Usdt { .. }) => return self.usdt_arg(i as usize),
-            // Type checking allows arg6.. only in USDT probes.
-            Builtin::Arg(i) => match ARG_REG_OFFSETS.get(i as usize) {
-                Some(&off) => self.ctx_load(Size::DW, off),
-                None => self.imm(0),
-            },
-            Builtin::Retval => {
+            Value::Arg => {
+                let Builtin::Arg(i) = b else { return self.internal(format!("`{}` read as an argument", b.name())) };
+                let spec = self.spec.clone();
+                match spec.kind().numbered_args() {
+                    Some(NumberedArgs::Usdt(site)) => match site.args.get(i as usize) {
+                        Some(arg) => self.usdt_arg(arg, site.vaddr),
+                        None => self.internal(format!("`arg{i}` is beyond the probe's arguments")),
+                    },
+                    Some(NumberedArgs::Registers { count }) if i < count => match arch::int_arg_offset(i as usize) {
+                        Some(off) => Val::Int(self.ctx_load(Size::DW, off as i16)),
+                        None => self.internal(format!("no register for `arg{i}`")),
+                    },
+                    _ => self.internal(format!("`arg{i}` in a probe without it")),
+                }
+            }
+            Value::Retval => {
                 // Typed by the function's return type: an `int` -1 is
                 // 0xffffffff in rax and must read as -1.
-                let r = self.ctx_load(Size::DW, RAX_OFFSET);
+                let r = self.ctx_load(Size::DW, arch::RETURN_OFFSET as i16);
                 self.extend(r, &e.ty);
-                r
+                Val::Int(r)
             }
-            // `func` and `probe` became literals in type checking; `args`
-            // alone is not a value.
-            Builtin::Func | Builtin::Probe | Builtin::Args => self.imm(0),
-        };
-        Val::Int(r)
+            Value::Literal => self.internal(format!("`{}` was not replaced by its value", b.name())),
+            Value::Record => self.internal(format!("`{}` read as a value", b.name())),
+        }
     }
 
     fn ctx_load(&mut self, size: Size, off: i16) -> VReg {
@@ -174,22 +190,14 @@ impl Lower<'_, '_> {
         r
     }
 
-    /// Does `str()` read user memory in this probe? Uprobes, USDT and the
-    /// `syscalls` tracepoints see user pointers; everything else kernel ones.
+    /// Does `str()` read user memory in this probe? Its kind says.
     pub(super) fn reads_user_memory(&self) -> bool {
-        match &self.spec {
-            ProbeSpec::Uprobe { .. } | ProbeSpec::Usdt { .. } => true,
-            ProbeSpec::Tracepoint { category, .. } => category == "syscalls",
-            _ => false,
-        }
+        self.spec.kind().reads_user_memory()
     }
 
-    fn tp_field(&mut self, field: &str) -> Val {
-        let ProbeSpec::Tracepoint { format, .. } = &self.spec else { return Val::Int(self.imm(0)) };
-        let Some(f) = format.fields.iter().find(|f| f.name == field).cloned() else {
-            return Val::Int(self.imm(0));
-        };
-        let ty = field_type(&f).unwrap_or(Type::U64);
+    /// A field of a tracepoint's record, of type `ty` (as type checking
+    /// decided it from the field).
+    fn tp_field(&mut self, f: &TpField, ty: &Type) -> Val {
         if f.data_loc {
             // __data_loc: a u32 whose low half is the string's offset from
             // the start of the record.
@@ -208,7 +216,7 @@ impl Lower<'_, '_> {
             self.emit(IrInsn::Call { helper: h, args: vec![dst, n, src], ret: None });
             return Val::Mem { off, size };
         }
-        if let Type::Str { size } = ty {
+        if let Type::Str { size } = *ty {
             // char name[N]: copied byte by byte, since context reads must be
             // aligned to their size.
             let slot = round8(size);
@@ -232,7 +240,7 @@ impl Lower<'_, '_> {
             _ => Size::DW,
         };
         let r = self.ctx_load(size, f.offset as i16);
-        self.extend(r, &ty);
+        self.extend(r, ty);
         Val::Int(r)
     }
 
@@ -279,7 +287,10 @@ impl Lower<'_, '_> {
             BinOp::Shl => AluOp::Lsh,
             BinOp::Shr if is_signed(&ty) => AluOp::Arsh,
             BinOp::Shr => AluOp::Rsh,
-            _ => AluOp::Add,
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::LogAnd | BinOp::LogOr => {
+                self.internal(format!("`{}` lowered as arithmetic", op.symbol()));
+                return;
+            }
         };
         self.emit(IrInsn::Alu { op: alu, dst: a, src: Operand::Reg(b) });
     }
@@ -295,7 +306,10 @@ impl Lower<'_, '_> {
             _ => (None, lhs),
         };
         if let Some(lit) = lit {
-            let Val::Mem { off, size } = self.expr(other) else { return out };
+            let Val::Mem { off, size } = self.expr(other) else {
+                self.internal("a string comparison of something not a string");
+                return out;
+            };
             let mut bytes = lit.into_bytes();
             bytes.push(0);
             for (i, b) in bytes.iter().enumerate().take(size as usize) {
@@ -310,6 +324,7 @@ impl Lower<'_, '_> {
         } else {
             let (Val::Mem { off: a, size: sa }, Val::Mem { off: b, size: sb }) = (self.expr(lhs), self.expr(rhs))
             else {
+                self.internal("a string comparison of something not a string");
                 return out;
             };
             let equal = self.label();
@@ -364,7 +379,9 @@ impl Lower<'_, '_> {
         let delta = if inc { 1 } else { -1 };
         match &target.kind {
             ExprKind::Var(name) => {
-                let Some(VarHome::Reg(r, _)) = self.vars.get(name).copied() else { return Val::Int(self.imm(0)) };
+                let Some(VarHome::Reg(r, _)) = self.vars.get(name).copied() else {
+                    return self.internal(format!("${name} is not an integer variable"));
+                };
                 let old = self.vreg();
                 self.emit(IrInsn::Mov { dst: old, src: r });
                 self.emit(IrInsn::Alu { op: AluOp::Add, dst: r, src: Operand::Imm(delta) });
@@ -383,98 +400,102 @@ impl Lower<'_, '_> {
                 }
                 Val::Int(new)
             }
-            _ => Val::Int(self.imm(0)),
+            _ => self.internal("++/-- on something not a variable or a map"),
         }
     }
 
-    fn call(&mut self, name: &str, args: &[Expr], e: &Expr) -> Val {
-        let Some(f) = Function::from_name(name) else { return Val::Int(self.imm(0)) };
+    /// A call to a builtin function, as type checking resolved it.
+    fn call(&mut self, func: Option<Function>, args: &[Expr], e: &Expr) -> Val {
+        let Some(f) = func else { return self.internal("a call type checking did not resolve") };
+        let map_arg = args.first().and_then(|a| match &a.kind {
+            ExprKind::Map(m) => Some(m),
+            _ => None,
+        });
         match f {
-            Function::Str => {
-                if args[0].ty.is_str() {
-                    return self.expr(&args[0]);
-                }
-                let size = round8(e.ty.storage_size());
-                let ptr = self.int(&args[0]);
-                let len = match args.get(1) {
-                    Some(n) if !matches!(n.kind, ExprKind::Int(_)) => {
-                        // Runtime length: n + 1 for the NUL, capped at the
-                        // buffer so the verifier sees a bounded size.
-                        let len = self.int(n);
-                        self.emit(IrInsn::Alu { op: AluOp::Add, dst: len, src: Operand::Imm(1) });
-                        let ok = self.label();
-                        self.emit(IrInsn::Branch { op: JmpOp::Jle, a: len, b: Operand::Imm(size as i32), target: ok });
-                        self.emit(IrInsn::LoadImm { dst: len, imm: size as i64 });
-                        self.emit(IrInsn::Label(ok));
-                        len
-                    }
-                    _ => self.imm(e.ty.storage_size() as i64),
-                };
-                let off = self.alloc(size);
-                self.zero(off, size);
-                let dst = self.addr(off);
-                let h = if self.reads_user_memory() {
-                    helpers::PROBE_READ_USER_STR
-                } else {
-                    helpers::PROBE_READ_KERNEL_STR
-                };
-                self.emit(IrInsn::Call { helper: h as u32, args: vec![dst, len, ptr], ret: None });
-                Val::Mem { off, size }
-            }
+            Function::Str => match args.first() {
+                Some(a) if a.ty.is_str() => self.expr(a),
+                Some(ptr) => self.read_str(ptr, args.get(1), &e.ty),
+                None => self.internal("str() without an argument"),
+            },
             Function::Printf => {
                 self.printf(args);
-                Val::Int(self.imm(0))
+                self.void()
             }
-            Function::Print => {
-                match &args[0].ty {
-                    Type::MapHandle => {
-                        let lit = |a: Option<&Expr>, d: i64| match a.map(|a| &a.kind) {
-                            Some(ExprKind::Int(v)) => *v,
-                            _ => d,
-                        };
-                        let (top, div) = (lit(args.get(1), 0), lit(args.get(2), 1));
-                        if let ExprKind::Map(m) = &args[0].kind {
-                            self.map_event(crate::codegen::program::event::PRINT_MAP, m, &[top, div]);
-                        }
-                    }
-                    _ => self.print_value(&args[0]),
+            Function::Print => match (args.first(), map_arg) {
+                (Some(a), Some(m)) if a.ty == Type::MapHandle => {
+                    let lit = |a: Option<&Expr>, d: i64| match a.map(|a| &a.kind) {
+                        Some(ExprKind::Int(v)) => *v,
+                        _ => d,
+                    };
+                    let (top, div) = (lit(args.get(1), 0), lit(args.get(2), 1));
+                    self.map_event(event::PRINT_MAP, m, &[top, div]);
+                    self.void()
                 }
-                Val::Int(self.imm(0))
-            }
+                (Some(a), _) => {
+                    self.print_value(a);
+                    self.void()
+                }
+                (None, _) => self.internal("print() without an argument"),
+            },
             Function::Exit => {
-                self.simple_event(crate::codegen::program::event::EXIT, &[]);
+                self.simple_event(event::EXIT, &[]);
                 self.emit(IrInsn::Exit);
-                Val::Int(self.imm(0))
+                self.void()
             }
             Function::Time => {
                 let fmt = match args.first().map(|a| &a.kind) {
                     Some(ExprKind::Str(s)) => s.clone(),
-                    _ => "%H:%M:%S\n".to_string(),
+                    _ => DEFAULT_TIME_FORMAT.to_string(),
                 };
                 self.t.compiled.times.push(fmt);
                 let id = self.t.compiled.times.len() as i64 - 1;
-                self.simple_event(crate::codegen::program::event::TIME, &[id]);
-                Val::Int(self.imm(0))
+                self.simple_event(event::TIME, &[id]);
+                self.void()
             }
-            Function::Delete => {
-                if let ExprKind::Map(m) = &args[0].kind {
-                    self.delete(m);
+            Function::Delete | Function::Clear | Function::Zero => {
+                let Some(m) = map_arg else { return self.internal(format!("{}() of something not a map", f.name())) };
+                match f {
+                    Function::Delete => self.delete(m),
+                    Function::Clear => self.map_event(event::CLEAR, m, &[]),
+                    _ => self.map_event(event::ZERO, m, &[]),
                 }
-                Val::Int(self.imm(0))
+                self.void()
             }
-            Function::Clear | Function::Zero => {
-                let kind = if f == Function::Clear {
-                    crate::codegen::program::event::CLEAR
-                } else {
-                    crate::codegen::program::event::ZERO
-                };
-                if let ExprKind::Map(m) = &args[0].kind {
-                    self.map_event(kind, m, &[]);
-                }
-                Val::Int(self.imm(0))
-            }
-            // Aggregations only appear as map assignments.
-            _ => Val::Int(self.imm(0)),
+            Function::Count
+            | Function::Sum
+            | Function::Avg
+            | Function::Min
+            | Function::Max
+            | Function::Stats
+            | Function::Hist
+            | Function::Lhist => self.internal(format!("{}() outside a map assignment", f.name())),
         }
+    }
+
+    /// `str(ptr[, n])`: a NUL-terminated string read from the probe's
+    /// memory into a buffer of the size type checking gave it.
+    fn read_str(&mut self, ptr: &Expr, n: Option<&Expr>, ty: &Type) -> Val {
+        let size = round8(ty.storage_size());
+        let ptr = self.int(ptr);
+        let len = match n {
+            Some(n) if !matches!(n.kind, ExprKind::Int(_)) => {
+                // Runtime length: n + 1 for the NUL, capped at the
+                // buffer so the verifier sees a bounded size.
+                let len = self.int(n);
+                self.emit(IrInsn::Alu { op: AluOp::Add, dst: len, src: Operand::Imm(1) });
+                let ok = self.label();
+                self.emit(IrInsn::Branch { op: JmpOp::Jle, a: len, b: Operand::Imm(size as i32), target: ok });
+                self.emit(IrInsn::LoadImm { dst: len, imm: size as i64 });
+                self.emit(IrInsn::Label(ok));
+                len
+            }
+            _ => self.imm(ty.storage_size() as i64),
+        };
+        let off = self.alloc(size);
+        self.zero(off, size);
+        let dst = self.addr(off);
+        let h = if self.reads_user_memory() { helpers::PROBE_READ_USER_STR } else { helpers::PROBE_READ_KERNEL_STR };
+        self.emit(IrInsn::Call { helper: h as u32, args: vec![dst, len, ptr], ret: None });
+        Val::Mem { off, size }
     }
 }

@@ -7,18 +7,24 @@
 use super::insn::{AluOp, JmpOp, Size};
 use super::ir::*;
 use super::lower::{Lower, Val};
-use super::program::{event, round8, slot_size, PrintfDecl, EVENTS_MAP, LOST_MAP};
+use super::program::{event, round8, slot_size, PrintfDecl, EVENTS_MAP, LOST_MAP, SCRATCH_MAP};
 use crate::codegen::helpers;
 use crate::frontend::ast::*;
 use crate::frontend::passes::MapValue;
+use crate::frontend::printf;
 use crate::frontend::types::{AggKind, Type};
-use crate::runtime::output::printf;
 
 const BPF_ANY: i64 = 0;
 
 impl Lower<'_, '_> {
-    fn map_id(&self, name: &str) -> MapId {
-        self.t.map_ids.get(name).copied().unwrap_or(MapId(0))
+    fn map_id(&mut self, name: &str) -> MapId {
+        match self.t.map_ids.get(name) {
+            Some(id) => *id,
+            None => {
+                self.internal(format!("map @{name} has no id"));
+                SCRATCH_MAP
+            }
+        }
     }
 
     fn map_value(&self, name: &str) -> MapValue {

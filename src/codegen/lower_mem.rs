@@ -11,14 +11,15 @@ use super::insn::{AluOp, Size};
 use super::ir::*;
 use super::lower::{Lower, Val};
 use super::program::round8;
+use crate::arch;
 use crate::codegen::helpers;
 use crate::frontend::ast::*;
 use crate::frontend::dwarf::ParamLoc;
 use crate::frontend::passes::dwarf_types::value_type;
 use crate::frontend::types::{Field, Type};
 
-/// `struct pt_regs` offset of the stack pointer (x86-64).
-const SP_OFFSET: i16 = 152;
+/// `struct pt_regs` offset of the stack pointer.
+const SP_OFFSET: i16 = arch::SP_OFFSET as i16;
 
 impl Lower<'_, '_> {
     /// The member a `.`/`->` expression names, with its offset.
@@ -83,7 +84,7 @@ impl Lower<'_, '_> {
         };
         match self.place(e) {
             Some((addr, off)) => self.read_memory(addr, off, &e.ty, bitfield),
-            None => Val::Int(self.imm(0)),
+            None => self.internal("a member, index or dereference of something not in memory"),
         }
     }
 
@@ -99,7 +100,9 @@ impl Lower<'_, '_> {
 
     /// `args.NAME` of a uprobe.
     pub fn uprobe_arg(&mut self, name: &str, e: &Expr) -> Val {
-        let Some(p) = self.param(name) else { return Val::Int(self.imm(0)) };
+        let Some(p) = self.param(name) else {
+            return self.internal(format!("parameter `{name}` is not in the debug info"));
+        };
         match p.loc {
             ParamLoc::Reg { pt_regs_offset } => {
                 let r = self.ctx_read(pt_regs_offset as i16);
@@ -110,7 +113,7 @@ impl Lower<'_, '_> {
                 let sp = self.ctx_read(SP_OFFSET);
                 self.read_memory(sp, sp_offset, &e.ty, None)
             }
-            ParamLoc::Unavailable(_) => Val::Int(self.imm(0)),
+            ParamLoc::Unavailable(why) => self.internal(format!("parameter `{name}` cannot be read: {why}")),
         }
     }
 
@@ -132,7 +135,7 @@ impl Lower<'_, '_> {
             Type::Str { size } => (*size, round8(*size)),
             Type::Int { size, .. } => (*size as u32, 8),
             Type::Ptr { .. } => (8, 8),
-            _ => return Val::Int(self.imm(0)),
+            other => return self.internal(format!("a read of {other} from memory")),
         };
         let at = self.alloc(slot);
         self.zero(at, slot);

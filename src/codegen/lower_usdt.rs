@@ -17,22 +17,19 @@
 use super::insn::{AluOp, Size};
 use super::ir::*;
 use super::lower::{Lower, Val};
+use crate::arch::IP_OFFSET;
 use crate::codegen::helpers;
-use crate::frontend::probes::ProbeSpec;
 use crate::frontend::types::Type;
-use crate::frontend::usdt::operand::IP_OFFSET;
-use crate::frontend::usdt::{ArgLoc, Reg};
+use crate::frontend::usdt::{ArgLoc, Reg, UsdtArg};
 
 impl Lower<'_, '_> {
-    /// The value of argument `n` of this USDT probe site.
-    pub(super) fn usdt_arg(&mut self, n: usize) -> Val {
-        let ProbeSpec::Usdt { site, .. } = &self.spec else { return Val::Int(self.imm(0)) };
-        // Type checking rejected out-of-range and unreadable arguments.
-        let (Some(arg), vaddr) = (site.args.get(n).cloned(), site.vaddr) else { return Val::Int(self.imm(0)) };
+    /// The value of one argument of the USDT probe site at `vaddr`.
+    pub(super) fn usdt_arg(&mut self, arg: &UsdtArg, vaddr: u64) -> Val {
         let ty = Type::Int { size: arg.size, signed: arg.signed };
         let r = match arg.loc {
             ArgLoc::Const(v) => return Val::Int(self.imm(v)),
-            ArgLoc::Unsupported(_) => return Val::Int(self.imm(0)),
+            // Type checking refuses unreadable arguments.
+            ArgLoc::Unsupported(ref why) => return self.internal(format!("an unreadable USDT argument ({why})")),
             ArgLoc::Reg(reg) => {
                 let r = self.usdt_reg(reg);
                 let width = arg.size.min(reg.width);

@@ -4,9 +4,9 @@
 //! through the ring buffer (printf formats, print() value types, ...).
 
 use crate::frontend::passes::{MapInfo, MapValue};
+use crate::frontend::printf::Piece;
 use crate::frontend::probes::ResolvedProbe;
 use crate::frontend::types::{AggKind, Type};
-use crate::runtime::output::printf::Piece;
 use crate::sys::MapKind;
 
 use super::ir::{IrFunc, MapId};

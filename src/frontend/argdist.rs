@@ -56,7 +56,7 @@ use crate::diag::{Diagnostic, IntoDiagnostic};
 use crate::frontend::ast::*;
 use crate::frontend::dwarf::{self, Function};
 use crate::frontend::names::is_glob;
-use crate::frontend::probes::{self, ProbeContext, ProbeSpec};
+use crate::frontend::probes::{self, ProbeContext};
 use crate::source::{FileId, SourceMap, Span};
 use ctype::ValueType;
 use split::Parts;
@@ -358,13 +358,16 @@ impl Spec<'_> {
         let map_span = parts.values.as_ref().map_or(whole, |v| self.span(v.exprs_section.clone()));
         let aggregate = match self.kind {
             SpecKind::Count => {
-                let count =
-                    Expr::new(ExprKind::Call { name: "count".into(), name_span: whole, args: Vec::new() }, whole);
+                let count = Expr::new(
+                    ExprKind::Call { name: "count".into(), name_span: whole, args: Vec::new(), func: None },
+                    whole,
+                );
                 let map = MapRef { name: result_map(self.index), keys, span: map_span };
                 stmt(StmtKind::AssignMap { map, op: None, value: count })
             }
             SpecKind::Hist => {
-                let hist = Expr::new(ExprKind::Call { name: "hist".into(), name_span: whole, args: keys }, whole);
+                let hist =
+                    Expr::new(ExprKind::Call { name: "hist".into(), name_span: whole, args: keys, func: None }, whole);
                 let map = MapRef { name: result_map(self.index), keys: Vec::new(), span: map_span };
                 stmt(StmtKind::AssignMap { map, op: None, value: hist })
             }
@@ -433,7 +436,7 @@ impl Spec<'_> {
 
 fn delete(map: MapRef, span: Span) -> Stmt {
     let arg = Expr::new(ExprKind::Map(map), span);
-    let call = ExprKind::Call { name: "delete".into(), name_span: span, args: vec![arg] };
+    let call = ExprKind::Call { name: "delete".into(), name_span: span, args: vec![arg], func: None };
     Stmt { kind: StmtKind::Expr(Expr::new(call, span)), span }
 }
 
@@ -485,7 +488,8 @@ impl Shadow {
         let ap = AttachPoint { text: self.text.clone(), span };
         let ctx = ProbeContext { pid: spec.opts.pid };
         let resolved = probes::expand(&ap, &ctx).map_err(|d| self.remap(d, spec))?;
-        let Some(ProbeSpec::Uprobe { binary, func, .. }) = resolved.first().map(|r| &r.spec) else {
+        let kind = resolved.first().map(|r| r.spec.kind());
+        let Some((binary, func)) = kind.and_then(|k| k.binary().zip(k.function())) else {
             return Ok(None);
         };
         if !want_params {

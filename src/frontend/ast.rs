@@ -6,6 +6,7 @@
 //! place: the tree is small and walked a handful of times, so an in-place
 //! annotation is simpler than a side table keyed by node ids.
 
+use crate::frontend::builtins::{Builtin, Function};
 use crate::frontend::types::Type;
 use crate::source::Span;
 
@@ -98,8 +99,11 @@ pub enum ExprKind {
     /// String literal with escapes (`\n \t \\ \" \0 \xNN`) already decoded.
     Str(String),
     /// A bare identifier: a builtin such as `pid`, `comm`, `arg0`, `retval`,
-    /// `args`, `nsecs`. Checked by the resolve pass.
+    /// `args`, `nsecs`. Resolved by type checking into [`ExprKind::Builtin`]
+    /// (or a literal, for `func` and `probe`).
     Ident(String),
+    /// A builtin variable, as type checking resolved an [`ExprKind::Ident`].
+    Builtin(Builtin),
     /// `$1`, `$2`, ...
     Positional(u32),
     /// `$#`
@@ -108,11 +112,13 @@ pub enum ExprKind {
     Var(String),
     /// `@m` or `@m[k]` read as a value.
     Map(MapRef),
-    /// `name(args)`: builtins functions, aggregations and actions alike.
+    /// `name(args)`: builtins functions, aggregations and actions alike;
+    /// `func` is the function type checking resolved `name` to.
     Call {
         name: String,
         name_span: Span,
         args: Vec<Expr>,
+        func: Option<Function>,
     },
     Binary {
         op: BinOp,

@@ -1,9 +1,22 @@
-//! The builtin variables and functions of the language, by name.
+//! The builtin variables and functions of the language: one table each.
 //!
-//! One table shared by the type checker (what exists, in which probes, with
-//! which type) and by code generation (how to read it).
+//! [`VARIABLES`] says, for every builtin variable, its name, its type (or
+//! that the probe decides it), where it exists (every probe, or only probes
+//! whose kind has numbered arguments, a return value, an `args` record, a
+//! function), and how its value is computed ([`Value`]). [`FUNCTIONS`] says
+//! for every function its name and what kind of call it is. The type
+//! checker resolves a name once, against these tables, and records the
+//! result in the tree (`ExprKind::Builtin`, `ExprKind::Call::func`); code
+//! generation lowers what was recorded, by [`Value`] and [`Function`], and
+//! treats anything unresolved as an internal error.
+//!
+//! Adding a builtin variable: a [`Builtin`] variant, a row here, its
+//! type in the checker if the probe decides it, and its [`Value`]'s
+//! lowering in `codegen::lower_expr` (see ARCHITECTURE.md).
 
-/// Builtin variables (bare identifiers).
+use crate::frontend::types::Type;
+
+/// A resolved builtin variable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Builtin {
     Pid,
@@ -23,41 +36,168 @@ pub enum Builtin {
     Args,
 }
 
-pub const BUILTIN_NAMES: &[&str] = &[
-    "pid", "tid", "uid", "gid", "cpu", "comm", "nsecs", "elapsed", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5",
-    "arg6", "arg7", "arg8", "arg9", "arg10", "arg11", "retval", "func", "probe", "args",
+/// Where a builtin variable exists: everywhere, or only in probes whose
+/// kind answers yes to a question of `probes::ProbeKind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Everywhere,
+    /// Probes with numbered arguments (`ProbeKind::numbered_args`).
+    NumberedArgs,
+    /// Probes at a function's return (`ProbeKind::has_retval`).
+    Retval,
+    /// Probes with an `args` record (`ProbeKind::named_args`).
+    NamedArgs,
+    /// Probes in a function (`ProbeKind::function`).
+    Function,
+}
+
+/// Which half of a helper's 64-bit result a variable is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Half {
+    Upper,
+    Lower,
+}
+
+/// How a builtin variable's value is computed in the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// `bpf_get_current_pid_tgid`: process id (upper) or thread id (lower).
+    PidTgid(Half),
+    /// `bpf_get_current_uid_gid`: group id (upper) or user id (lower).
+    UidGid(Half),
+    /// `bpf_get_smp_processor_id`.
+    Cpu,
+    /// `bpf_ktime_get_ns`.
+    Nsecs,
+    /// `bpf_ktime_get_ns` minus the session's start.
+    Elapsed,
+    /// `bpf_get_current_comm` into a 16-byte buffer.
+    Comm,
+    /// The probe's numbered argument, as its kind says it reads.
+    Arg,
+    /// The return register.
+    Retval,
+    /// Known when the program is compiled: type checking replaces it with
+    /// a literal (`func`, `probe`).
+    Literal,
+    /// Not a value: read through its fields (`args.name`).
+    Record,
+}
+
+/// One builtin variable.
+#[derive(Clone, Debug)]
+pub struct Var {
+    /// As written; the row of [`Builtin::Arg`] stands for `arg0`..`arg11`.
+    pub name: &'static str,
+    pub builtin: Builtin,
+    /// Its type, or `None` when the probe decides it.
+    pub ty: Option<Type>,
+    pub scope: Scope,
+    /// The probe types it exists in, as the "not available" error says.
+    pub only_in: &'static str,
+    pub value: Value,
+}
+
+/// Every builtin variable.
+pub const VARIABLES: &[Var] = &[
+    everywhere("pid", Builtin::Pid, Type::U64, Value::PidTgid(Half::Upper)),
+    everywhere("tid", Builtin::Tid, Type::U64, Value::PidTgid(Half::Lower)),
+    everywhere("uid", Builtin::Uid, Type::U64, Value::UidGid(Half::Lower)),
+    everywhere("gid", Builtin::Gid, Type::U64, Value::UidGid(Half::Upper)),
+    everywhere("cpu", Builtin::Cpu, Type::U64, Value::Cpu),
+    everywhere("comm", Builtin::Comm, Type::Str { size: 16 }, Value::Comm),
+    everywhere("nsecs", Builtin::Nsecs, Type::U64, Value::Nsecs),
+    everywhere("elapsed", Builtin::Elapsed, Type::U64, Value::Elapsed),
+    Var {
+        name: "arg",
+        builtin: Builtin::Arg(0),
+        ty: None,
+        scope: Scope::NumberedArgs,
+        only_in: "uprobe and usdt",
+        value: Value::Arg,
+    },
+    Var {
+        name: "retval",
+        builtin: Builtin::Retval,
+        ty: None,
+        scope: Scope::Retval,
+        only_in: "uretprobe",
+        value: Value::Retval,
+    },
+    Var {
+        name: "func",
+        builtin: Builtin::Func,
+        ty: None,
+        scope: Scope::Function,
+        only_in: "uprobe and uretprobe",
+        value: Value::Literal,
+    },
+    Var {
+        name: "probe",
+        builtin: Builtin::Probe,
+        ty: None,
+        scope: Scope::Everywhere,
+        only_in: "",
+        value: Value::Literal,
+    },
+    Var {
+        name: "args",
+        builtin: Builtin::Args,
+        ty: Some(Type::Args),
+        scope: Scope::NamedArgs,
+        only_in: "tracepoint, uprobe",
+        value: Value::Record,
+    },
 ];
 
+const fn everywhere(name: &'static str, builtin: Builtin, ty: Type, value: Value) -> Var {
+    Var { name, builtin, ty: Some(ty), scope: Scope::Everywhere, only_in: "", value }
+}
+
+/// The highest `argN`.
+pub const MAX_ARG: u8 = 11;
+
 impl Builtin {
+    /// The builtin variable a bare identifier names.
     pub fn from_name(name: &str) -> Option<Builtin> {
-        Some(match name {
-            "pid" => Builtin::Pid,
-            "tid" => Builtin::Tid,
-            "uid" => Builtin::Uid,
-            "gid" => Builtin::Gid,
-            "cpu" => Builtin::Cpu,
-            "comm" => Builtin::Comm,
-            "nsecs" => Builtin::Nsecs,
-            "elapsed" => Builtin::Elapsed,
-            "retval" => Builtin::Retval,
-            "func" => Builtin::Func,
-            "probe" => Builtin::Probe,
-            "args" => Builtin::Args,
-            _ => {
-                let n = name.strip_prefix("arg")?;
-                let i: u8 = n.parse().ok()?;
-                if n.len() == 1 + usize::from(i >= 10) && i <= 11 {
-                    Builtin::Arg(i)
-                } else {
-                    return None;
-                }
-            }
-        })
+        if let Some(v) = VARIABLES.iter().find(|v| v.name == name && !matches!(v.builtin, Builtin::Arg(_))) {
+            return Some(v.builtin);
+        }
+        let n = name.strip_prefix("arg")?;
+        let i: u8 = n.parse().ok()?;
+        (n.len() == 1 + usize::from(i >= 10) && i <= MAX_ARG).then_some(Builtin::Arg(i))
+    }
+
+    /// Its row of [`VARIABLES`].
+    pub fn var(self) -> &'static Var {
+        let same = |v: &&Var| std::mem::discriminant(&v.builtin) == std::mem::discriminant(&self);
+        match VARIABLES.iter().find(same) {
+            Some(v) => v,
+            // Every variant has a row: `every_builtin_has_a_row` checks it.
+            None => &VARIABLES[0],
+        }
+    }
+
+    /// The name as written (`arg3` for `Arg(3)`).
+    pub fn name(self) -> String {
+        match self {
+            Builtin::Arg(i) => format!("arg{i}"),
+            b => b.var().name.to_string(),
+        }
     }
 }
 
-/// Builtin functions (`name(args)`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Every builtin variable's name as a user writes it (`arg0`..`arg11`
+/// spelled out), for completion and suggestions.
+pub fn variable_names() -> impl Iterator<Item = String> {
+    VARIABLES.iter().flat_map(|v| match v.builtin {
+        Builtin::Arg(_) => (0..=MAX_ARG).map(|i| format!("arg{i}")).collect::<Vec<_>>(),
+        _ => vec![v.name.to_string()],
+    })
+}
+
+/// A builtin function (`name(args)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Function {
     Count,
     Sum,
@@ -77,9 +217,44 @@ pub enum Function {
     Zero,
 }
 
-pub const FUNCTION_NAMES: &[&str] = &[
-    "count", "sum", "avg", "min", "max", "stats", "hist", "lhist", "str", "printf", "print", "exit", "time", "delete",
-    "clear", "zero",
+/// What kind of call a function is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallKind {
+    /// Only as the value of a map assignment (`@m = count()`): updates the
+    /// map's aggregation.
+    Aggregation,
+    /// A statement with an effect and no value (`printf`, `exit`, ...).
+    Action,
+    /// An expression with a value (`str`).
+    Value,
+}
+
+/// One builtin function.
+#[derive(Clone, Copy, Debug)]
+pub struct Func {
+    pub name: &'static str,
+    pub function: Function,
+    pub kind: CallKind,
+}
+
+/// Every builtin function.
+pub const FUNCTIONS: &[Func] = &[
+    Func { name: "count", function: Function::Count, kind: CallKind::Aggregation },
+    Func { name: "sum", function: Function::Sum, kind: CallKind::Aggregation },
+    Func { name: "avg", function: Function::Avg, kind: CallKind::Aggregation },
+    Func { name: "min", function: Function::Min, kind: CallKind::Aggregation },
+    Func { name: "max", function: Function::Max, kind: CallKind::Aggregation },
+    Func { name: "stats", function: Function::Stats, kind: CallKind::Aggregation },
+    Func { name: "hist", function: Function::Hist, kind: CallKind::Aggregation },
+    Func { name: "lhist", function: Function::Lhist, kind: CallKind::Aggregation },
+    Func { name: "str", function: Function::Str, kind: CallKind::Value },
+    Func { name: "printf", function: Function::Printf, kind: CallKind::Action },
+    Func { name: "print", function: Function::Print, kind: CallKind::Action },
+    Func { name: "exit", function: Function::Exit, kind: CallKind::Action },
+    Func { name: "time", function: Function::Time, kind: CallKind::Action },
+    Func { name: "delete", function: Function::Delete, kind: CallKind::Action },
+    Func { name: "clear", function: Function::Clear, kind: CallKind::Action },
+    Func { name: "zero", function: Function::Zero, kind: CallKind::Action },
 ];
 
 /// bpftrace functions that exist there but not (yet) here: a clearer message
@@ -118,31 +293,30 @@ pub const UNSUPPORTED_FUNCTIONS: &[&str] = &[
 
 impl Function {
     pub fn from_name(name: &str) -> Option<Function> {
-        Some(match name {
-            "count" => Function::Count,
-            "sum" => Function::Sum,
-            "avg" => Function::Avg,
-            "min" => Function::Min,
-            "max" => Function::Max,
-            "stats" => Function::Stats,
-            "hist" => Function::Hist,
-            "lhist" => Function::Lhist,
-            "str" => Function::Str,
-            "printf" => Function::Printf,
-            "print" => Function::Print,
-            "exit" => Function::Exit,
-            "time" => Function::Time,
-            "delete" => Function::Delete,
-            "clear" => Function::Clear,
-            "zero" => Function::Zero,
-            _ => return None,
-        })
+        FUNCTIONS.iter().find(|f| f.name == name).map(|f| f.function)
+    }
+
+    /// Its row of [`FUNCTIONS`].
+    pub fn def(self) -> &'static Func {
+        match FUNCTIONS.iter().find(|f| f.function == self) {
+            Some(f) => f,
+            // Every variant has a row: `every_function_has_a_row` checks it.
+            None => &FUNCTIONS[0],
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.def().name
     }
 
     pub fn is_aggregation(self) -> bool {
-        use Function::*;
-        matches!(self, Count | Sum | Avg | Min | Max | Stats | Hist | Lhist)
+        self.def().kind == CallKind::Aggregation
     }
+}
+
+/// Every builtin function's name.
+pub fn function_names() -> impl Iterator<Item = &'static str> {
+    FUNCTIONS.iter().map(|f| f.name)
 }
 
 /// The closest candidate to `name`, if close enough to be a plausible typo.
@@ -156,22 +330,56 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for n in BUILTIN_NAMES {
-            assert!(Builtin::from_name(n).is_some(), "{n}");
+        for n in variable_names() {
+            assert!(Builtin::from_name(&n).is_some(), "{n}");
         }
-        for n in FUNCTION_NAMES {
+        for n in function_names() {
             assert!(Function::from_name(n).is_some(), "{n}");
         }
         assert_eq!(Builtin::from_name("arg11"), Some(Builtin::Arg(11)));
         assert_eq!(Builtin::from_name("arg12"), None);
         assert_eq!(Builtin::from_name("arg01"), None);
         assert_eq!(Builtin::from_name("arg011"), None);
+        assert_eq!(Builtin::from_name("arg"), None);
+    }
+
+    #[test]
+    fn every_builtin_has_a_row() {
+        use Builtin::*;
+        // A new variant fails to compile here until it is listed below.
+        let listed = |b: Builtin| match b {
+            Pid | Tid | Uid | Gid | Cpu | Comm | Nsecs | Elapsed | Arg(_) | Retval | Func | Probe | Args => b,
+        };
+        let all = [Pid, Tid, Uid, Gid, Cpu, Comm, Nsecs, Elapsed, Arg(3), Retval, Func, Probe, Args].map(listed);
+        for b in all {
+            assert_eq!(Builtin::from_name(&b.name()), Some(b), "{b:?}");
+            assert_eq!(std::mem::discriminant(&b.var().builtin), std::mem::discriminant(&b), "{b:?}");
+        }
+        assert_eq!(all.len(), VARIABLES.len(), "one row per variant");
+    }
+
+    #[test]
+    fn every_function_has_a_row() {
+        use Function::*;
+        // A new variant fails to compile here until it is listed below.
+        let listed = |f: Function| match f {
+            Count | Sum | Avg | Min | Max | Stats | Hist | Lhist | Str | Printf | Print | Exit | Time | Delete
+            | Clear | Zero => f,
+        };
+        let all = [Count, Sum, Avg, Min, Max, Stats, Hist, Lhist, Str, Printf, Print, Exit, Time, Delete, Clear, Zero];
+        for f in all.map(listed) {
+            assert_eq!(f.def().function, f, "{f:?} has a row");
+            assert_eq!(Function::from_name(f.name()), Some(f));
+        }
+        let n = FUNCTIONS.iter().map(|f| f.function).collect::<std::collections::HashSet<_>>().len();
+        assert_eq!((n, FUNCTIONS.len()), (all.len(), all.len()), "one row per function");
     }
 
     #[test]
     fn suggestions() {
-        assert_eq!(closest("cmm", BUILTIN_NAMES.iter().copied()).as_deref(), Some("comm"));
-        assert_eq!(closest("printff", FUNCTION_NAMES.iter().copied()).as_deref(), Some("printf"));
-        assert_eq!(closest("zzzzzz", FUNCTION_NAMES.iter().copied()), None);
+        let vars: Vec<String> = variable_names().collect();
+        assert_eq!(closest("cmm", vars.iter().map(String::as_str)).as_deref(), Some("comm"));
+        assert_eq!(closest("printff", function_names()).as_deref(), Some("printf"));
+        assert_eq!(closest("zzzzzz", function_names()), None);
     }
 }

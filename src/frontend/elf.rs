@@ -19,12 +19,11 @@
 //! compilation units) one is chosen: the default symbol version first, then
 //! global over weak over local, then the lowest address.
 
-use super::names::{glob_match, similar_names};
+use super::names::glob_match;
 use crate::sys::Mmap;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::SystemTime;
@@ -32,10 +31,6 @@ use std::time::SystemTime;
 use object::elf;
 use object::read::elf::{Dyn as _, FileHeader, ProgramHeader as _, Sym as _};
 use object::Endianness;
-
-use super::libpath;
-use super::probes::{quoted_list, At};
-use crate::diag::Diagnostic;
 
 /// A function symbol resolved to the place a uprobe attaches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -361,81 +356,6 @@ fn index<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Index, Ind
         }
     }
     Ok(Index { funcs, data: others, imports, needed, loads })
-}
-
-// ------------------------------------------------- uprobe diagnostics
-
-/// [`open`] for the PATH of a uprobe attach point (at `r`), explaining
-/// failures on it.
-pub(crate) fn open_for_probe(at: &At, r: Range<usize>, binary: &Path) -> Result<Rc<ElfSymbols>, Diagnostic> {
-    open(binary).map_err(|e| {
-        let mut d = at.err(r, e.to_string(), "cannot probe this file");
-        match e {
-            ElfError::NotElf { .. } => {
-                d = d.note("uprobes attach to compiled executables and shared libraries");
-                let mut head = [0u8; 2];
-                let script = File::open(binary).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
-                if script.is_ok() && &head == b"#!" {
-                    d = d.note("this is a script: probe its interpreter instead");
-                }
-            }
-            ElfError::Relocatable { .. } => d = d.note("link it into an executable or a shared library first"),
-            _ => {}
-        }
-        d
-    })
-}
-
-/// Why `name` (at `r` of a uprobe attach point of type `full`) cannot be
-/// probed in `syms`, given its status is not [`SymbolStatus::Function`].
-pub(crate) fn not_a_function(
-    at: &At,
-    r: Range<usize>,
-    syms: &ElfSymbols,
-    status: SymbolStatus,
-    full: &str,
-    pid: Option<i32>,
-) -> Diagnostic {
-    let name = &at.text[r.clone()];
-    let binary = syms.path().display();
-    match status {
-        SymbolStatus::Data => {
-            at.err(r, format!("`{name}` in {binary} is a data object, not a function"), "not a function")
-        }
-        SymbolStatus::Imported => {
-            let d = at.err(
-                r,
-                format!("`{name}` is not defined in {binary}: it is imported from a shared library"),
-                "imported, not defined here",
-            );
-            match defining_library(syms, name, pid) {
-                Some(lib) => {
-                    d.note(format!("it is defined in {lib}: attach with `{full}:{lib}:{name}`", lib = lib.display()))
-                }
-                None => d,
-            }
-        }
-        SymbolStatus::Function(_) | SymbolStatus::Missing => {
-            let d = at.err(r, format!("function `{name}` not found in {binary}"), "no such function");
-            let close = similar_names(name, syms.function_names(), 3, false);
-            if !close.is_empty() {
-                d.note(format!("did you mean {}?", quoted_list(&close)))
-            } else if syms.function_names().next().is_none() {
-                d.note(format!("{binary} has no function symbols (is it stripped?)"))
-            } else {
-                d
-            }
-        }
-    }
-}
-
-/// Which of the libraries `syms` links against defines `name`.
-fn defining_library(syms: &ElfSymbols, name: &str, pid: Option<i32>) -> Option<PathBuf> {
-    syms.needed().iter().find_map(|lib| {
-        let path = libpath::resolve(lib, pid).ok()?;
-        let lib_syms = open(&path).ok()?;
-        lib_syms.lookup(name).map(|_| path)
-    })
 }
 
 /// Translate a virtual address through the `PT_LOAD` segment containing it,

@@ -17,12 +17,7 @@
 //! (`/proc/PID/maps`), so `-p PID uprobe:libssl:SSL_read` traces the library
 //! that process actually loaded.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
-
-use super::names::is_glob;
-use super::probes::At;
-use crate::diag::Diagnostic;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LibPathError {
@@ -196,45 +191,6 @@ fn native_elf(path: &Path) -> bool {
         _ => None,
     };
     class64 == cfg!(target_pointer_width = "64") && want.is_none_or(|m| m == machine)
-}
-
-/// [`resolve`] for the PATH of a uprobe attach point (at `r`), explaining
-/// failures on it.
-pub(crate) fn resolve_for_probe(at: &At, r: Range<usize>, pid: Option<i32>) -> Result<PathBuf, Diagnostic> {
-    let spec = &at.text[r.clone()];
-    if is_glob(spec) {
-        return Err(at
-            .err(r, "wildcards in the binary path are not supported", "name one file")
-            .note("attach to each binary separately, or use a library name such as `libc`"));
-    }
-    resolve(spec, pid).map_err(|e| {
-        let label = match e {
-            LibPathError::NoSuchFile { .. } | LibPathError::NotFound { .. } => "not found",
-            LibPathError::NotAFile { .. } => "not a file",
-            LibPathError::Io { .. } => "cannot resolve",
-        };
-        let mut d = at.err(r, e.to_string(), label);
-        match e {
-            LibPathError::NoSuchFile { .. } if !Path::new(spec).is_absolute() => {
-                if let Ok(cwd) = std::env::current_dir() {
-                    d = d.note(format!("relative paths are resolved against the current directory, {}", cwd.display()));
-                }
-            }
-            LibPathError::NotFound { in_cwd, .. } => {
-                let mut looked =
-                    format!("looked for a program `{spec}` on $PATH and a library `lib{spec}.so` known to ld.so");
-                if pid.is_some() {
-                    looked.push_str(", and in the target process's executable and mapped files");
-                }
-                d = d.note(looked);
-                if in_cwd {
-                    d = d.note(format!("a file `{spec}` exists in the current directory: write `./{spec}`"));
-                }
-            }
-            _ => {}
-        }
-        d
-    })
 }
 
 /// One library of `/etc/ld.so.cache`.

@@ -313,6 +313,7 @@ mod tests {
             Int(v) => v.to_string(),
             Str(s) => format!("{s:?}"),
             Ident(n) => n.clone(),
+            Builtin(b) => b.name(),
             Positional(n) => format!("${n}"),
             PositionalCount => "$#".into(),
             Var(n) => format!("${n}"),

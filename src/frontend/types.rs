@@ -8,6 +8,12 @@
 use std::fmt;
 use std::rc::Rc;
 
+/// Default size of strings read with `str()` and from `__data_loc` fields,
+/// as bpftrace's default `strlen`.
+pub const STR_SIZE: u32 = 64;
+/// Largest explicit `str(p, n)` buffer.
+pub const MAX_STR_SIZE: u32 = 1024;
+
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum Type {
     /// Not yet known (before type checking).

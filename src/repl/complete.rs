@@ -60,7 +60,7 @@ pub struct CompletionContext<'a> {
 
 /// At most this many function names or USDT probes are offered, so that
 /// `uprobe:libc:<TAB>` does not flood the terminal with thousands.
-pub const MAX_CANDIDATES: usize = 200;
+pub const MAX_CANDIDATES: usize = crate::frontend::probes::MAX_COMPLETIONS;
 
 /// Candidates for the word that ends at byte `pos` of `line`: returns the
 /// byte offset where the replaced word starts, and the candidates (sorted,
@@ -207,9 +207,10 @@ fn in_code(text: &str, ctx: &CompletionContext, mode: Mode, start_at: Where) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frontend::builtins::{BUILTIN_NAMES, FUNCTION_NAMES};
+    use crate::frontend::builtins::{function_names, variable_names};
     use crate::frontend::elf::test_support::{build_target, temp_dir};
-    use crate::frontend::tracepoint;
+    use crate::frontend::probes::completable_types;
+    use crate::frontend::tracefs as tracepoint;
     use sources::KEYWORDS;
 
     fn ctx() -> CompletionContext<'static> {
@@ -252,8 +253,8 @@ mod tests {
         // A first word may also start a bare statement (`uid`, `union`).
         assert_eq!(words("u"), ["u:", "uid", "union", "uprobe:", "ur:", "uretprobe:", "usdt:"]);
         assert_eq!(words("B"), ["BEGIN"]);
-        assert_eq!(words("").len(), sources::PROBE_TYPES.len());
-        assert_eq!(words("  \n").len(), sources::PROBE_TYPES.len());
+        assert_eq!(words("").len(), completable_types().count());
+        assert_eq!(words("  \n").len(), completable_types().count());
         assert_eq!(at_end("BEGIN,E"), (6, strs(&["END"])));
         assert_eq!(at_end("BEGIN, in"), (7, strs(&["interval:"])));
         assert_eq!(at_end("BEGIN { exit(); }\nE"), (18, strs(&["END"])));
@@ -365,7 +366,7 @@ mod tests {
         assert_eq!(words("t:a:b / pid == 1 && u"), ["uid", "union"]);
         // A fresh word inside code offers everything.
         let all = words("BEGIN { ");
-        assert_eq!(all.len(), KEYWORDS.len() + BUILTIN_NAMES.len() + FUNCTION_NAMES.len());
+        assert_eq!(all.len(), KEYWORDS.len() + variable_names().count() + function_names().count());
         assert_eq!(words("BEGIN { @x = "), all);
     }
 

@@ -12,7 +12,7 @@
 //! (`BPF_ENABLE_STATS`), so probes carry no extra instructions.
 
 use crate::codegen::program::{Compiled, EVENTS_MAP};
-use crate::frontend::probes::ProbeSpec;
+use crate::frontend::probes::Firing;
 use crate::runtime::attach::Link;
 use crate::runtime::load::Prog;
 use crate::runtime::maps::Map;
@@ -131,24 +131,26 @@ impl LiveSession {
         // Committed from here on: maps and tables together.
         self.maps.extend(new_maps);
         self.tables = compiled.tables();
-        let kind = |i: usize| &compiled.probes[i].resolved.spec;
+        let firing = |i: usize| compiled.probes[i].resolved.spec.kind().firing();
+        let at_start = |i: usize| matches!(firing(i), Firing::AtStart);
+        let at_end = |i: usize| matches!(firing(i), Firing::AtEnd);
         let mut begin_error = None;
         for (i, prog) in progs.iter().enumerate() {
-            if matches!(kind(i), ProbeSpec::Begin) && begin_error.is_none() {
+            if at_start(i) && begin_error.is_none() {
                 begin_error = prog.test_run().err().map(SessionError::from);
             }
         }
         let mut progs: Vec<Option<Prog>> = progs.into_iter().map(Some).collect();
         let mut ids = Vec::new();
         for spec in blocks {
-            if spec.probes.iter().all(|i| matches!(kind(*i), ProbeSpec::Begin)) {
+            if spec.probes.iter().all(|i| at_start(*i)) {
                 continue; // ran once, above
             }
             let mut take = |want_end: bool| -> Vec<Prog> {
                 spec.probes
                     .iter()
-                    .filter(|i| !matches!(kind(**i), ProbeSpec::Begin))
-                    .filter(|i| matches!(kind(**i), ProbeSpec::End) == want_end)
+                    .filter(|i| !at_start(**i))
+                    .filter(|i| at_end(**i) == want_end)
                     .filter_map(|i| progs[*i].take())
                     .collect()
             };

@@ -8,13 +8,13 @@
 
 use crate::codegen::link::Linked;
 use crate::codegen::program::{Compiled, MapDecl};
-use crate::frontend::probes::ProbeSpec;
+use crate::frontend::probes::{AttachTarget, Firing, ProbeSpec};
 use crate::runtime::attach::{self, Link};
 use crate::runtime::load::{load_program, LoadError, Prog};
 use crate::runtime::maps::Map;
 use crate::runtime::printer::Printer;
 use crate::runtime::ringbuf::EventQueue;
-use crate::sys::{self, HeldChild, ProgKind};
+use crate::sys::{self, HeldChild};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Format {
@@ -58,22 +58,13 @@ pub fn create_maps(decls: &[MapDecl]) -> Result<Vec<Map>, SessionError> {
         .collect()
 }
 
-pub fn prog_kind(spec: &ProbeSpec) -> ProgKind {
-    match spec {
-        ProbeSpec::Begin | ProbeSpec::End => ProgKind::RawTracepoint,
-        ProbeSpec::Uprobe { .. } | ProbeSpec::Usdt { .. } => ProgKind::Kprobe,
-        ProbeSpec::Tracepoint { .. } => ProgKind::Tracepoint,
-        ProbeSpec::Interval { .. } | ProbeSpec::Profile { .. } => ProgKind::PerfEvent,
-    }
-}
-
 /// Load every probe's linked program.
 pub fn load_all(compiled: &Compiled, linked: &[Linked]) -> Result<Vec<Prog>, SessionError> {
     let mut progs = Vec::new();
     for (i, (p, l)) in compiled.probes.iter().zip(linked).enumerate() {
         let bytes = crate::codegen::insn::to_bytes(&l.insns);
         let name = format!("trace_{i}");
-        let prog = load_program(prog_kind(&p.resolved.spec), &name, &bytes)
+        let prog = load_program(p.resolved.spec.kind().prog_kind(), &name, &bytes)
             .map_err(|source| SessionError::Load { probe: i, source })?;
         progs.push(prog);
     }
@@ -81,35 +72,42 @@ pub fn load_all(compiled: &Compiled, linked: &[Linked]) -> Result<Vec<Prog>, Ses
 }
 
 /// The order to attach probes in so that blocks on the same event run in
-/// program order: the kernel runs a tracepoint's programs first-attached
-/// first, but a uprobe's consumers last-attached first.
+/// program order: events whose programs run newest first
+/// ([`AttachTarget::runs_newest_first`]) are attached in reverse.
 pub(crate) fn attach_order(compiled: &Compiled) -> Vec<usize> {
-    let is_uprobe =
-        |i: &usize| matches!(compiled.probes[*i].resolved.spec, ProbeSpec::Uprobe { .. } | ProbeSpec::Usdt { .. });
+    let newest_first = |i: &usize| match compiled.probes[*i].resolved.spec.kind().firing() {
+        Firing::On(target) => target.runs_newest_first(),
+        Firing::AtStart | Firing::AtEnd => false,
+    };
     let all: Vec<usize> = (0..compiled.probes.len()).collect();
-    let mut order: Vec<usize> = all.iter().copied().filter(|i| !is_uprobe(i)).collect();
-    order.extend(all.iter().copied().filter(is_uprobe).rev());
+    let mut order: Vec<usize> = all.iter().copied().filter(|i| !newest_first(i)).collect();
+    order.extend(all.iter().copied().filter(newest_first).rev());
     order
 }
 
-/// Attach one loaded probe; `None` for BEGIN and END, which are run, not
-/// attached.
+/// Attach one loaded probe to its event; `None` for BEGIN and END, which
+/// are run, not attached.
 pub fn attach_probe(spec: &ProbeSpec, prog: &Prog, pid: Option<i32>) -> Option<Result<Link, attach::AttachError>> {
-    Some(match spec {
-        ProbeSpec::Begin | ProbeSpec::End => return None,
-        ProbeSpec::Uprobe { binary, file_offset, ret, .. } => {
-            attach::attach_uprobe(prog, binary, *file_offset, *ret, pid)
+    let Firing::On(target) = spec.kind().firing() else { return None };
+    Some(match target {
+        AttachTarget::Uprobe { binary, file_offset, ret, ref_ctr_offset } => {
+            attach::attach_uprobe_with_ref_ctr(prog, binary, file_offset, ret, pid, ref_ctr_offset)
         }
-        // A USDT site is a uprobe on its nop; the kernel raises the
-        // semaphore (ref_ctr_offset) while the probe is attached.
-        ProbeSpec::Usdt { binary, site } => {
-            let sem = site.semaphore.map_or(0, |s| s.file_offset);
-            attach::attach_uprobe_with_ref_ctr(prog, binary, site.file_offset, false, pid, sem)
-        }
-        ProbeSpec::Tracepoint { category, name, .. } => attach::attach_tracepoint(prog, category, name),
-        ProbeSpec::Interval { period_ns } => attach::attach_interval(prog, *period_ns),
-        ProbeSpec::Profile { hz } => attach::attach_profile(prog, *hz),
+        AttachTarget::Tracepoint { category, name } => attach::attach_tracepoint(prog, category, name),
+        AttachTarget::Interval { period_ns } => attach::attach_interval(prog, period_ns),
+        AttachTarget::Profile { hz } => attach::attach_profile(prog, hz),
     })
+}
+
+/// Run the programs that fire at `when` (BEGIN's or END's), in program order.
+fn run_once(compiled: &Compiled, progs: &[Prog], at_start: bool) -> Result<(), SessionError> {
+    for (p, prog) in compiled.probes.iter().zip(progs) {
+        let firing = p.resolved.spec.kind().firing();
+        if matches!((firing, at_start), (Firing::AtStart, true) | (Firing::AtEnd, false)) {
+            prog.test_run()?;
+        }
+    }
+    Ok(())
 }
 
 /// Run a loaded program to completion. Returns the process exit code.
@@ -144,11 +142,7 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
 
     let n = compiled.probes.len();
     eprintln!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" });
-    for (p, prog) in compiled.probes.iter().zip(&progs) {
-        if matches!(p.resolved.spec, ProbeSpec::Begin) {
-            prog.test_run()?;
-        }
-    }
+    run_once(compiled, &progs, true)?;
     drain(&mut ring, &mut printer)?;
 
     let mut links: Vec<Link> = Vec::new();
@@ -194,11 +188,7 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
         l.disable();
     }
     drain(&mut ring, &mut printer)?;
-    for (p, prog) in compiled.probes.iter().zip(&progs) {
-        if matches!(p.resolved.spec, ProbeSpec::End) {
-            prog.test_run()?;
-        }
-    }
+    run_once(compiled, &progs, false)?;
     drain(&mut ring, &mut printer)?;
     if let Some(c) = child.as_mut() {
         c.finish();

@@ -125,6 +125,7 @@ pub fn expr_text(e: &Expr) -> String {
         ExprKind::Int(v) => v.to_string(),
         ExprKind::Str(s) => string_literal(s),
         ExprKind::Ident(n) => n.clone(),
+        ExprKind::Builtin(b) => b.name(),
         ExprKind::Positional(n) => format!("${n}"),
         ExprKind::PositionalCount => "$#".into(),
         ExprKind::Var(n) => format!("${n}"),

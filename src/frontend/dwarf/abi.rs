@@ -26,10 +26,12 @@
 use super::convert::{attrs, bit_position, chain_end, children, dims, member_offset, MAX_DEPTH};
 use super::index::{Ctx, DieRef};
 use super::{Error, ParamLoc, Result};
+use crate::arch;
 use gimli::constants as dw;
 
-/// The integer argument registers and their `struct pt_regs` offsets.
-const INT_REGS: [(&str, u16); 6] = [("rdi", 112), ("rsi", 104), ("rdx", 96), ("rcx", 88), ("r8", 72), ("r9", 64)];
+/// The integer argument registers (their `struct pt_regs` offsets are
+/// `arch::int_arg_offset`).
+const INT_REGS: [&str; 6] = arch::INT_ARG_REGS;
 const SSE_REGS: usize = 8;
 
 /// What the ABI needs to know about a type.
@@ -372,13 +374,13 @@ pub(super) fn locations(ret: &AbiType, params: &[AbiType], rust: bool) -> Vec<Pa
             Pass::Regs { int, sse } if next_int + int <= INT_REGS.len() && next_sse + sse <= SSE_REGS => {
                 let regs: Vec<&str> = INT_REGS[next_int..next_int + int]
                     .iter()
-                    .map(|r| r.0)
+                    .copied()
                     .chain(
                         (next_sse..next_sse + sse)
                             .map(|i| ["xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7"][i]),
                     )
                     .collect();
-                let first = INT_REGS.get(next_int).map(|r| r.1);
+                let first = arch::int_arg_offset(next_int);
                 next_int += int;
                 next_sse += sse;
                 out.push(match (&p.kind, int, sse, first) {

@@ -2,26 +2,26 @@
 //! against arguments), `print`, `exit`, `time`, `delete`, `clear`, `zero`,
 //! and the refusal of aggregations outside map assignments.
 
-use super::typeck::{Cx, MAX_STR_SIZE, STR_SIZE};
+use super::typeck::Cx;
 use crate::diag::Diagnostic;
 use crate::frontend::ast::*;
 use crate::frontend::builtins::{self, Function};
 use crate::frontend::passes::MapValue;
-use crate::frontend::types::{AggKind, Type};
-use crate::runtime::output::printf::{self, ArgKind, Piece};
+use crate::frontend::printf::{self, ArgKind, Piece};
+use crate::frontend::types::{AggKind, Type, MAX_STR_SIZE, STR_SIZE};
 use crate::source::Span;
 
 impl Cx<'_> {
     pub(super) fn call(&mut self, e: &mut Expr) -> Type {
         let span = e.span;
-        let ExprKind::Call { name, name_span, args } = &mut e.kind else { return Type::Unknown };
+        let ExprKind::Call { name, name_span, args, func } = &mut e.kind else { return Type::Unknown };
         let name_span = *name_span;
         let Some(f) = Function::from_name(name) else {
             let mut d = Diagnostic::error(format!("unknown function `{name}`")).at(name_span, "not a function");
             if builtins::UNSUPPORTED_FUNCTIONS.contains(&name.as_str()) {
                 d = Diagnostic::error(format!("`{name}()` is a bpftrace function that trace does not support yet"))
                     .at(name_span, "not supported yet");
-            } else if let Some(s) = builtins::closest(name, builtins::FUNCTION_NAMES.iter().copied()) {
+            } else if let Some(s) = builtins::closest(name, builtins::function_names()) {
                 d = d.note(format!("did you mean `{s}()`?"));
             }
             self.error(d);
@@ -30,6 +30,7 @@ impl Cx<'_> {
             }
             return Type::Unknown;
         };
+        *func = Some(f);
         if f.is_aggregation() {
             self.error(
                 Diagnostic::error(format!("{name}() can only be assigned to a map"))

@@ -11,9 +11,9 @@ use crate::diag::Diagnostic;
 use crate::frontend::ast::TypeName;
 use crate::frontend::dwarf::{self, DebugInfo, Function, ParamLoc, TypeTag};
 use crate::frontend::names::similar_names;
-use crate::frontend::probes::ProbeSpec;
 use crate::frontend::types::{Record, Type};
 use crate::source::Span;
+use std::path::Path;
 use std::rc::Rc;
 
 /// What has been learnt from a probe's binary so far; kept on the probe so
@@ -44,11 +44,14 @@ pub fn value_type(t: &Type) -> Type {
 }
 
 impl Cx<'_> {
+    /// The file whose debug info types this probe's data.
     fn binary(&self) -> Option<std::path::PathBuf> {
-        match self.spec {
-            ProbeSpec::Uprobe { binary, .. } => Some(binary.clone()),
-            _ => None,
-        }
+        self.spec.kind().binary().map(Path::to_path_buf)
+    }
+
+    /// The traced function's name ("" outside a function).
+    fn func_name(&self) -> String {
+        self.spec.kind().function().unwrap_or_default().to_string()
     }
 
     /// The probe binary's debug info, loading it on first use.
@@ -88,10 +91,7 @@ impl Cx<'_> {
     /// The probed function's DWARF description, loading it on first use.
     pub(super) fn function(&mut self, span: Span, what: &str) -> Option<Rc<Function>> {
         if self.dwarf.function.is_none() {
-            let func = match self.spec {
-                ProbeSpec::Uprobe { func, .. } => func.clone(),
-                _ => String::new(),
-            };
+            let func = self.func_name();
             let found = match self.debug_info() {
                 Some(d) => match d.function(&func) {
                     Ok(f) => f.map(Rc::new),
@@ -108,10 +108,7 @@ impl Cx<'_> {
         if found.is_none() {
             match (self.debug_info(), self.dwarf.failure.is_some()) {
                 (Some(d), false) => {
-                    let func = match self.spec {
-                        ProbeSpec::Uprobe { func, .. } => func.clone(),
-                        _ => String::new(),
-                    };
+                    let func = self.func_name();
                     let msg = format!("the debug info in {} does not describe `{func}`", d.debug_file().display());
                     self.error(Diagnostic::error(msg).at(span, format!("{what} needs it")));
                 }
@@ -121,9 +118,9 @@ impl Cx<'_> {
         found
     }
 
-    /// `args.NAME` in a uprobe.
-    pub(super) fn uprobe_arg(&mut self, name: &str, span: Span) -> Type {
-        if matches!(self.spec, ProbeSpec::Uprobe { ret: true, .. }) {
+    /// `args.NAME` in a uprobe (`at_entry` false: at the function's return).
+    pub(super) fn uprobe_arg(&mut self, name: &str, span: Span, at_entry: bool) -> Type {
+        if !at_entry {
             let msg = "`args` is not available in uretprobes: the arguments are gone when the function returns";
             self.error(Diagnostic::error(msg).at(span, "read it in the uprobe and keep it in a map keyed by tid"));
             return Type::Unknown;
@@ -158,10 +155,7 @@ impl Cx<'_> {
         if self.debug_info().is_none() {
             return Type::I64;
         }
-        let func = match self.spec {
-            ProbeSpec::Uprobe { func, .. } => func.clone(),
-            _ => return Type::I64,
-        };
+        let Some(func) = self.spec.kind().function().map(str::to_string) else { return Type::I64 };
         if self.dwarf.function.is_none() {
             let f = self.debug_info().and_then(|d| d.function(&func).ok().flatten()).map(Rc::new);
             self.dwarf.function = Some(f);

@@ -11,17 +11,10 @@ use super::maps::{MapTable, MapValue};
 use super::{CheckedProbe, Params};
 use crate::diag::Diagnostic;
 use crate::frontend::ast::*;
-use crate::frontend::builtins::{self, Builtin, Function};
-use crate::frontend::probes::ProbeSpec;
-use crate::frontend::tracepoint::TpField;
+use crate::frontend::builtins::{self, Builtin, Function, Scope};
+use crate::frontend::probes::{self, field_type, NamedArgs, NumberedArgs, ProbeSpec, Tracepoint};
 use crate::frontend::types::{AggKind, Type};
 use crate::source::Span;
-
-/// Default size of strings read with `str()` and from `__data_loc` fields,
-/// as bpftrace's default `strlen`.
-pub const STR_SIZE: u32 = 64;
-/// Largest explicit `str(p, n)` buffer.
-pub const MAX_STR_SIZE: u32 = 1024;
 
 pub(super) struct Cx<'a> {
     pub(super) spec: &'a ProbeSpec,
@@ -177,8 +170,9 @@ impl Cx<'_> {
             self.maps.assign(&map.name, MapValue::Int { signed: true }, map.span, self.report, self.diags);
             return;
         }
-        if let ExprKind::Call { name, name_span, args } = &mut value.kind {
+        if let ExprKind::Call { name, name_span, args, func } = &mut value.kind {
             if let Some(f) = Function::from_name(name).filter(|f| f.is_aggregation()) {
+                *func = Some(f);
                 if let Some(kind) = self.aggregation(f, *name_span, args, value.span) {
                     value.ty = Type::Agg(kind);
                     let span = value.span;
@@ -262,8 +256,7 @@ impl Cx<'_> {
     }
 
     pub(super) fn arity(&mut self, f: Function, span: Span, want: usize, got: usize, call: Span) {
-        let name =
-            builtins::FUNCTION_NAMES.iter().find(|n| Function::from_name(n) == Some(f)).copied().unwrap_or("function");
+        let name = f.name();
         self.error(
             Diagnostic::error(format!("{name}() takes {want} argument(s), {got} given"))
                 .at(call, "wrong number of arguments")
@@ -305,7 +298,7 @@ impl Cx<'_> {
                     Type::Unknown
                 }
             },
-            ExprKind::Ident(_) => self.builtin(e),
+            ExprKind::Ident(_) | ExprKind::Builtin(_) => self.builtin(e),
             ExprKind::Map(map) => {
                 self.map_keys(map);
                 self.maps.note_read(&map.name, span);
@@ -406,10 +399,11 @@ impl Cx<'_> {
                 let (arrow, field, field_span) = (*arrow, field.clone(), *field_span);
                 let bt = self.expr(base);
                 match bt {
-                    Type::Args if matches!(self.spec, ProbeSpec::Tracepoint { .. }) => {
-                        self.tracepoint_field(&field, field_span)
-                    }
-                    Type::Args => self.uprobe_arg(&field, field_span),
+                    Type::Args => match self.spec.kind().named_args() {
+                        Some(NamedArgs::Tracepoint(tp)) => self.tracepoint_field(tp, &field, field_span),
+                        Some(NamedArgs::Parameters { at_entry }) => self.uprobe_arg(&field, field_span, at_entry),
+                        None => Type::Unknown,
+                    },
                     Type::Ptr { to, .. } => match &*to {
                         Type::Record(r) if arrow => self.member(r, &field, field_span),
                         Type::Record(_) => {
@@ -580,29 +574,86 @@ impl Cx<'_> {
         );
     }
 
+    /// A bare identifier: resolved against the builtins table once (the
+    /// tree then holds [`ExprKind::Builtin`], or a literal for `func` and
+    /// `probe`), checked against what this probe's kind offers, typed.
     fn builtin(&mut self, e: &mut Expr) -> Type {
         let span = e.span;
-        let ExprKind::Ident(name) = &e.kind else { return Type::Unknown };
-        let Some(b) = Builtin::from_name(name) else {
-            let msg = format!("unknown identifier `{name}`");
-            let mut d = Diagnostic::error(msg).at(span, "not a builtin");
-            if let Some(s) = builtins::closest(name, builtins::BUILTIN_NAMES.iter().copied()) {
-                d = d.note(format!("did you mean `{s}`?"));
-            }
-            self.error(d.note("variables start with `$`, maps with `@`"));
-            return Type::Unknown;
+        let b = match &e.kind {
+            ExprKind::Builtin(b) => *b,
+            ExprKind::Ident(name) => match Builtin::from_name(name) {
+                Some(b) => b,
+                None => {
+                    let msg = format!("unknown identifier `{name}`");
+                    let mut d = Diagnostic::error(msg).at(span, "not a builtin");
+                    let names: Vec<String> = builtins::variable_names().collect();
+                    if let Some(s) = builtins::closest(name, names.iter().map(String::as_str)) {
+                        d = d.note(format!("did you mean `{s}`?"));
+                    }
+                    self.error(d.note("variables start with `$`, maps with `@`"));
+                    return Type::Unknown;
+                }
+            },
+            _ => return Type::Unknown,
         };
-        let uprobe = matches!(self.spec, ProbeSpec::Uprobe { ret: false, .. });
-        let uretprobe = matches!(self.spec, ProbeSpec::Uprobe { ret: true, .. });
-        let regs =
-            matches!(self.spec, ProbeSpec::Uprobe { .. } | ProbeSpec::Profile { .. } | ProbeSpec::Interval { .. });
+        let var = b.var();
+        let kind = self.spec.kind();
+        let here = match var.scope {
+            Scope::Everywhere => true,
+            Scope::NumberedArgs => kind.numbered_args().is_some(),
+            Scope::Retval => kind.has_retval(),
+            Scope::NamedArgs => kind.named_args().is_some(),
+            Scope::Function => kind.function().is_some(),
+        };
+        if !here {
+            let msg = format!("`{}` is not available in `{}`", b.name(), self.probe_name);
+            self.error(Diagnostic::error(msg).at(span, format!("only in {} probes", var.only_in)));
+            return Type::Unknown;
+        }
+        e.kind = ExprKind::Builtin(b);
+        if let Some(t) = &var.ty {
+            return t.clone();
+        }
         match b {
-            Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu => Type::U64,
-            Builtin::Nsecs | Builtin::Elapsed => Type::U64,
-            Builtin::Comm => Type::Str { size: 16 },
-            // USDT arguments come from the probe's note (see `usdt`).
-            Builtin::Arg(i) if matches!(self.spec, ProbeSpec::Usdt { .. }) => {
-                match crate::frontend::usdt::arg_type(self.spec, self.probe_name, i, span) {
+            Builtin::Arg(i) => self.numbered_arg(i, span),
+            Builtin::Retval => self.typed_retval(),
+            Builtin::Func | Builtin::Probe => {
+                let text = match b {
+                    Builtin::Func => kind.function().unwrap_or_default().to_string(),
+                    _ => self.probe_name.to_string(),
+                };
+                let size = text.len() as u32 + 1;
+                e.kind = ExprKind::Str(text);
+                Type::Str { size }
+            }
+            // Their type is in the table.
+            Builtin::Pid
+            | Builtin::Tid
+            | Builtin::Uid
+            | Builtin::Gid
+            | Builtin::Cpu
+            | Builtin::Comm
+            | Builtin::Nsecs
+            | Builtin::Elapsed
+            | Builtin::Args => Type::Unknown,
+        }
+    }
+
+    /// `argN`, as the probe's kind reads it.
+    fn numbered_arg(&mut self, i: u8, span: Span) -> Type {
+        match self.spec.kind().numbered_args() {
+            Some(NumberedArgs::Registers { count }) if i < count => Type::U64,
+            Some(NumberedArgs::Registers { .. }) => {
+                let msg = format!("`arg{i}` is not available in `{}`", self.probe_name);
+                let d = Diagnostic::error(msg)
+                    .at(span, "only arg0 to arg5 here")
+                    .note("x86-64 passes the first six integer arguments in registers; with debug info, `args.NAME` reads any parameter");
+                self.error(d);
+                Type::Unknown
+            }
+            // USDT arguments come from the probe's note.
+            Some(NumberedArgs::Usdt(site)) => {
+                match probes::usdt_arg_type(&site.args, &site.args_text, self.probe_name, i, span) {
                     Ok(t) => t,
                     Err(d) => {
                         // Every site of a probe has the same arity: say it once.
@@ -613,45 +664,12 @@ impl Cx<'_> {
                     }
                 }
             }
-            // arg6.. exist for USDT probes only; x86-64 passes six in registers.
-            Builtin::Arg(i) if i >= 6 && (uprobe || (regs && !uretprobe)) => {
-                let msg = format!("`{name}` is not available in `{}`", self.probe_name);
-                let d = Diagnostic::error(msg)
-                    .at(span, "only arg0 to arg5 here")
-                    .note("x86-64 passes the first six integer arguments in registers; with debug info, `args.NAME` reads any parameter");
-                self.error(d);
-                Type::Unknown
-            }
-            Builtin::Arg(_) if uprobe || (regs && !uretprobe) => Type::U64,
-            Builtin::Retval if uretprobe => self.typed_retval(),
-            Builtin::Args if matches!(self.spec, ProbeSpec::Tracepoint { .. } | ProbeSpec::Uprobe { .. }) => Type::Args,
-            Builtin::Func => match self.spec {
-                ProbeSpec::Uprobe { func, .. } => {
-                    e.kind = ExprKind::Str(func.clone());
-                    Type::Str { size: func.len() as u32 + 1 }
-                }
-                _ => self.not_here(name.clone(), span, "uprobe and uretprobe"),
-            },
-            Builtin::Probe => {
-                let p = self.probe_name.to_string();
-                let size = p.len() as u32 + 1;
-                e.kind = ExprKind::Str(p);
-                Type::Str { size }
-            }
-            Builtin::Arg(_) => self.not_here(name.clone(), span, "uprobe and usdt"),
-            Builtin::Retval => self.not_here(name.clone(), span, "uretprobe"),
-            Builtin::Args => self.not_here(name.clone(), span, "tracepoint, uprobe"),
+            None => Type::Unknown,
         }
     }
 
-    fn not_here(&mut self, name: String, span: Span, kinds: &str) -> Type {
-        let msg = format!("`{name}` is not available in `{}`", self.probe_name);
-        self.error(Diagnostic::error(msg).at(span, format!("only in {kinds} probes")));
-        Type::Unknown
-    }
-
-    fn tracepoint_field(&mut self, field: &str, span: Span) -> Type {
-        let ProbeSpec::Tracepoint { format, category, name } = self.spec else { return Type::Unknown };
+    fn tracepoint_field(&mut self, tp: &Tracepoint, field: &str, span: Span) -> Type {
+        let (format, category, name) = (&tp.format, &tp.category, &tp.name);
         match format.fields.iter().find(|f| f.name == field) {
             Some(f) => match field_type(f) {
                 Some(t) => t,
@@ -671,23 +689,6 @@ impl Cx<'_> {
                 Type::Unknown
             }
         }
-    }
-}
-
-/// The type a tracepoint field reads as.
-pub fn field_type(f: &TpField) -> Option<Type> {
-    if f.data_loc {
-        return Some(Type::Str { size: STR_SIZE });
-    }
-    if let Some(n) = f.array_len {
-        return f.c_type.contains("char").then_some(Type::Str { size: n });
-    }
-    if f.pointer {
-        return Some(Type::U64);
-    }
-    match f.size {
-        1 | 2 | 4 | 8 => Some(Type::Int { size: f.size as u8, signed: f.signed }),
-        _ => None,
     }
 }
 
@@ -726,6 +727,7 @@ fn parse_int(s: &str) -> Option<i64> {
 fn base_text(e: &Expr) -> String {
     match &e.kind {
         ExprKind::Ident(n) => n.clone(),
+        ExprKind::Builtin(b) => b.name(),
         ExprKind::Var(n) => format!("${n}"),
         ExprKind::Field { base, field, arrow, .. } => {
             format!("{}{}{field}", base_text(base), if *arrow { "->" } else { "." })

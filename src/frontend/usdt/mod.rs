@@ -27,19 +27,17 @@
 //! A probe inlined or expanded in several places has several notes with
 //! the same provider and name; each note is one [`Site`], and a script's
 //! probe attaches to every site. Argument strings are decoded per site (the
-//! compiler picks different registers at each) by `operand`.
+//! compiler picks different registers at each) by `operand`. Attach points
+//! (`usdt:PATH:PROVIDER:NAME`) are expanded in `probes::usdt`.
 //!
 //! `open` maps the file and reads the notes once per process (like
 //! `elf::open`); the symbol tables are only read when an operand names a
 //! symbol (`8@foo(%rip)`).
 
-mod attach;
 pub mod operand;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use attach::describe;
-pub(crate) use attach::{arg_type, expand, list};
 pub use operand::{ArgLoc, Reg, UsdtArg};
 
 use std::cell::RefCell;

@@ -30,6 +30,8 @@
 //! with the reason, so the probe still attaches and only a program using
 //! that argument is rejected.
 
+use crate::arch;
+
 /// A general-purpose register as named in an operand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reg {
@@ -42,23 +44,19 @@ pub struct Reg {
 }
 
 /// `pt_regs` offset of `ip`; `%rip` as a base means "relative to the probe".
-pub const IP_OFFSET: u16 = 128;
+pub const IP_OFFSET: u16 = arch::IP_OFFSET;
 
-/// The legacy registers: 64, 32, 16, low 8 and high 8 bit names, and the
-/// `pt_regs` offset.
-const LEGACY: [(&str, &str, &str, &str, &str, u16); 8] = [
-    ("rax", "eax", "ax", "al", "ah", 80),
-    ("rbx", "ebx", "bx", "bl", "bh", 40),
-    ("rcx", "ecx", "cx", "cl", "ch", 88),
-    ("rdx", "edx", "dx", "dl", "dh", 96),
-    ("rsi", "esi", "si", "sil", "", 104),
-    ("rdi", "edi", "di", "dil", "", 112),
-    ("rbp", "ebp", "bp", "bpl", "", 32),
-    ("rsp", "esp", "sp", "spl", "", 152),
+/// The legacy registers: 64, 32, 16, low 8 and high 8 bit names.
+const LEGACY: [(&str, &str, &str, &str, &str); 8] = [
+    ("rax", "eax", "ax", "al", "ah"),
+    ("rbx", "ebx", "bx", "bl", "bh"),
+    ("rcx", "ecx", "cx", "cl", "ch"),
+    ("rdx", "edx", "dx", "dl", "dh"),
+    ("rsi", "esi", "si", "sil", ""),
+    ("rdi", "edi", "di", "dil", ""),
+    ("rbp", "ebp", "bp", "bpl", ""),
+    ("rsp", "esp", "sp", "spl", ""),
 ];
-
-/// `%r8`..`%r15`: their `pt_regs` offsets.
-const NUMBERED: [(u8, u16); 8] = [(8, 72), (9, 64), (10, 56), (11, 48), (12, 24), (13, 16), (14, 8), (15, 0)];
 
 impl Reg {
     /// The register called `name` (without the `%`).
@@ -67,7 +65,8 @@ impl Reg {
         if name == "rip" {
             return reg(IP_OFFSET, 8, 0);
         }
-        for (q, d, w, b, h, off) in LEGACY {
+        for (q, d, w, b, h) in LEGACY {
+            let off = arch::pt_regs_offset(q)?;
             match name {
                 _ if name == q => return reg(off, 8, 0),
                 _ if name == d => return reg(off, 4, 0),
@@ -80,7 +79,10 @@ impl Reg {
         let rest = name.strip_prefix('r')?;
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         let n: u8 = rest[..digits].parse().ok()?;
-        let off = NUMBERED.iter().find(|(k, _)| *k == n)?.1;
+        if !(8..=15).contains(&n) {
+            return None;
+        }
+        let off = arch::pt_regs_offset(&format!("r{n}"))?;
         match &rest[digits..] {
             "" => reg(off, 8, 0),
             "d" => reg(off, 4, 0),

@@ -7,7 +7,7 @@ use super::*;
 use crate::frontend::ast::AttachPoint;
 use crate::frontend::elf::test_support::temp_dir;
 use crate::frontend::libpath;
-use crate::frontend::probes::{expand, ProbeContext, ProbeSpec, ResolvedProbe};
+use crate::frontend::probes::{expand, list_verbose, ProbeContext, ProbeSpec, ResolvedProbe, Usdt};
 use crate::source::Span;
 use std::path::Path;
 use std::process::Command;
@@ -387,7 +387,7 @@ fn ok(text: &str) -> Vec<ResolvedProbe> {
 
 fn site(p: &ResolvedProbe) -> &Site {
     match &p.spec {
-        ProbeSpec::Usdt { site, .. } => site,
+        ProbeSpec::Usdt(Usdt { site, .. }) => site,
         other => panic!("not usdt: {other:?}"),
     }
 }
@@ -422,7 +422,7 @@ fn attach_points() {
     // A library by name, when libstdc++ (which has probes) is installed.
     if let Ok(libstdcxx) = libpath::resolve("libstdc++", None) {
         let p = ok("usdt:libstdc++:libstdcxx:throw");
-        assert!(matches!(&p[0].spec, ProbeSpec::Usdt { binary, .. } if *binary == libstdcxx));
+        assert!(matches!(&p[0].spec, ProbeSpec::Usdt(Usdt { binary, .. }) if *binary == libstdcxx));
         assert_eq!(p[0].name, "usdt:libstdc++:libstdcxx:throw");
     }
     // With a pid, `*` searches the process's files: this test binary has
@@ -478,10 +478,10 @@ fn listing() {
         crate::frontend::probes::list(&format!("usdt:{path}:usdt:reg*"), &ctx).unwrap(),
         [format!("usdt:{path}:usdt:regs"), format!("usdt:{path}:usdt:regs2")]
     );
-    let lines = crate::list::list(&format!("usdt:{path}:usdt:inlined"), &ctx, true).unwrap();
+    let lines = list_verbose(&format!("usdt:{path}:usdt:inlined"), &ctx).unwrap().lines;
     assert_eq!(lines[0], format!("usdt:{path}:usdt:inlined"));
     assert!(lines[1].contains("site 1 of 2") && lines[2].contains("int32 arg0: memory -8(%rbp)"), "{lines:?}");
-    let lines = crate::list::list(&format!("usdt:{path}:usdt:regs"), &ctx, true).unwrap();
+    let lines = list_verbose(&format!("usdt:{path}:usdt:regs"), &ctx).unwrap().lines;
     assert!(lines.contains(&"    uint8 arg4: register %ah".to_string()), "{lines:?}");
     // bpftrace, where installed, agrees on names and order.
     let Ok(out) = Command::new("bpftrace").args(["-l", &format!("usdt:{path}:*")]).output() else { return };

@@ -16,9 +16,6 @@ pub mod value;
 
 pub use hist::{format_hist, format_lhist};
 pub use json::{map_to_json, map_to_json_with, printf_to_json, value_to_json};
-pub use printf::{
-    arg_count, format_time, parse_format, render, ArgKind, Conversion, Flags, FormatError, Length, Piece, Spec,
-    DEFAULT_TIME_FORMAT,
-};
+pub use printf::{format_time, render};
 pub use text::{format_map, format_scalar};
 pub use value::{AggValue, MapDump, Scalar};

@@ -2,6 +2,7 @@
 //! it supports the format, glibc's `printf` otherwise.
 
 use super::*;
+use crate::frontend::printf::parse_format;
 
 fn fmt(f: &str, args: &[Scalar]) -> String {
     match parse_format(f) {
@@ -145,72 +146,6 @@ fn percent_and_literals() {
     assert_eq!(fmt("%%d", &[]), "%d");
     assert_eq!(fmt("", &[]), "");
     assert_eq!(fmt("héllo %d wörld", &[i(1)]), "héllo 1 wörld");
-}
-
-#[test]
-fn parse_structure() {
-    let pieces = parse_format("a%-08.3lldb%%").unwrap();
-    assert_eq!(pieces.len(), 4);
-    assert_eq!(pieces[0], Piece::Lit("a".into()));
-    let Piece::Spec(spec) = &pieces[1] else { panic!("not a spec: {pieces:?}") };
-    assert!(spec.flags.left && spec.flags.zero && !spec.flags.plus);
-    assert_eq!(
-        (spec.width, spec.precision, spec.length, spec.conv),
-        (Some(8), Some(3), Length::LongLong, Conversion::Signed)
-    );
-    assert_eq!(spec.span, 1..10);
-    assert_eq!(spec.to_string(), "%-08.3lld");
-    assert_eq!(spec.arg_kind(), Some(ArgKind::Int));
-    let Piece::Spec(pct) = &pieces[3] else { panic!("not a spec: {pieces:?}") };
-    assert_eq!((pct.arg_kind(), pct.span.clone()), (None, 11..13));
-    assert_eq!(arg_count(&pieces), 1);
-
-    let kinds: Vec<_> = parse_format("%s %c %d %u %x %p %%")
-        .unwrap()
-        .iter()
-        .filter_map(|p| match p {
-            Piece::Spec(s) => Some(s.arg_kind()),
-            Piece::Lit(_) => None,
-        })
-        .collect();
-    assert_eq!(
-        kinds,
-        [
-            Some(ArgKind::Str),
-            Some(ArgKind::Int),
-            Some(ArgKind::Int),
-            Some(ArgKind::Int),
-            Some(ArgKind::Int),
-            Some(ArgKind::Int),
-            None
-        ]
-    );
-    // A lone `.` is precision 0.
-    let pieces = parse_format("%.d").unwrap();
-    assert!(matches!(pieces.as_slice(), [Piece::Spec(Spec { precision: Some(0), .. })]));
-}
-
-#[test]
-fn errors_point_at_the_specifier() {
-    let err = |f: &str| parse_format(f).err().map(|e| (e.to_string(), e.span()));
-    assert_eq!(err("ab %q"), Some(("invalid conversion `%q`".into(), 3..5)));
-    assert_eq!(err("%5.2lq x"), Some(("invalid conversion `%5.2lq`".into(), 0..6)));
-    assert_eq!(err("x %é"), Some(("invalid conversion `%é`".into(), 2..5)));
-    assert_eq!(err("%f"), Some(("invalid conversion `%f`".into(), 0..2)));
-    assert_eq!(err("%ls"), Some(("invalid conversion `%ls`".into(), 0..3)));
-    assert_eq!(err("%lc"), Some(("invalid conversion `%lc`".into(), 0..3)));
-    assert_eq!(err("%5%"), Some(("invalid conversion `%5%`".into(), 0..3)));
-    assert_eq!(err("%Lu"), Some(("invalid conversion `%L`".into(), 0..2)));
-    assert_eq!(err("abc %"), Some(("incomplete format specifier".into(), 4..5)));
-    assert_eq!(err("%-5"), Some(("incomplete format specifier".into(), 0..3)));
-    assert_eq!(err("%ll"), Some(("incomplete format specifier".into(), 0..3)));
-    assert_eq!(err("%d %n"), Some(("%n is not supported".into(), 3..5)));
-    assert_eq!(err("%lln"), Some(("%n is not supported".into(), 0..4)));
-    assert!(matches!(parse_format("%*d"), Err(FormatError::StarWidth { .. })));
-    assert!(matches!(parse_format("%.*d"), Err(FormatError::StarWidth { .. })));
-    assert!(matches!(parse_format("%99999999999999999999999d"), Err(FormatError::FieldTooWide { .. })));
-    assert!(matches!(parse_format("%.70000s"), Err(FormatError::FieldTooWide { .. })));
-    assert_eq!(parse_format("x %q").err().map(|e| e.offset()), Some(2));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::frontend::elf::test_support::{build_library, build_target, nm_functions, readelf_loads, temp_dir};
+use crate::frontend::tracefs::{events, tracefs_root};
 use std::path::Path;
 
 /// Attach points start at this offset of their (imaginary) file, so the
@@ -42,7 +43,7 @@ fn binutils_offset(path: &Path, func: &str) -> u64 {
 
 fn uprobe(p: &ResolvedProbe) -> (&Path, &str, u64, u64, bool) {
     match &p.spec {
-        ProbeSpec::Uprobe { binary, func, func_offset, file_offset, ret } => {
+        ProbeSpec::Uprobe(Uprobe { binary, func, func_offset, file_offset, ret }) => {
             (binary, func, *func_offset, *file_offset, *ret)
         }
         other => panic!("not a uprobe: {other:?}"),
@@ -134,7 +135,7 @@ fn uprobe_wildcards() {
 #[test]
 fn timers() {
     let period = |t: &str| match ok(t)[0].spec {
-        ProbeSpec::Interval { period_ns } => period_ns,
+        ProbeSpec::Interval(Interval { period_ns }) => period_ns,
         ref other => panic!("{other:?}"),
     };
     assert_eq!(period("interval:s:1"), 1_000_000_000);
@@ -143,7 +144,7 @@ fn timers() {
     assert_eq!(period("interval:hz:4"), 250_000_000);
     assert_eq!(ok("i:ms:100")[0].name, "interval:ms:100");
     let hz = |t: &str| match ok(t)[0].spec {
-        ProbeSpec::Profile { hz } => hz,
+        ProbeSpec::Profile(Profile { hz }) => hz,
         ref other => panic!("{other:?}"),
     };
     assert_eq!(hz("profile:hz:99"), 99);
@@ -227,7 +228,7 @@ fn diagnostics() {
     }
     // Why kprobes fail is machine-specific; here they are compiled out.
     let reason = notes(&err("kprobe:vfs_read").0);
-    assert_eq!(tracepoint::kprobes_missing().is_some(), reason.contains("CONFIG_KPROBES"), "{reason}");
+    assert_eq!(kernel::kprobes_missing().is_some(), reason.contains("CONFIG_KPROBES"), "{reason}");
 }
 
 #[test]
@@ -271,4 +272,35 @@ fn diagnostics_render_on_the_source() {
     let d = expand(&ap, &ProbeContext::default()).unwrap_err();
     let out = crate::diag::render_to_string(&map, &[d]);
     assert!(out.contains("no such file") && out.contains("^^^^^^^^^^^^"), "{out}");
+}
+
+/// `tracepoint:` attach points through `probes::expand`.
+#[test]
+fn attach_points() {
+    let ok = |text: &str| {
+        let ap = AttachPoint { text: text.into(), span: crate::source::Span::new(0, 0, text.len()) };
+        expand(&ap, &ProbeContext::default()).unwrap_or_else(|d| panic!("{text}: {d:?}"))
+    };
+    let p = ok("tracepoint:syscalls:sys_enter_openat");
+    let id = std::fs::read_to_string(tracefs_root().unwrap().join("events/syscalls/sys_enter_openat/id"));
+    match &p[0].spec {
+        ProbeSpec::Tracepoint(Tracepoint { category, name, format }) => {
+            assert_eq!((category.as_str(), name.as_str()), ("syscalls", "sys_enter_openat"));
+            assert_eq!(format.id.to_string(), id.unwrap().trim());
+            assert!(format.fields.iter().any(|f| f.name == "filename"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p[0].name, "tracepoint:syscalls:sys_enter_openat");
+    assert_eq!(ok("t:sched:sched_switch")[0].name, "tracepoint:sched:sched_switch");
+    let names: Vec<String> = ok("t:syscalls:sys_enter_open*").into_iter().map(|p| p.name).collect();
+    let want: Vec<String> = events("syscalls")
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.starts_with("sys_enter_open"))
+        .map(|e| format!("tracepoint:syscalls:{e}"))
+        .collect();
+    assert!(want.len() >= 3);
+    assert_eq!(names, want);
+    assert_eq!(ok("tracepoint:sche?:sched_switch").len(), 1);
 }

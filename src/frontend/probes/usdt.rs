@@ -1,28 +1,83 @@
 //! `usdt:PATH:[PROVIDER:]NAME` attach points: expansion into one probe per
-//! site, listing for `trace -l`, and what `argN` is in such a probe.
+//! site, listing for `trace -l`, and what `argN` is in such a probe. The
+//! notes themselves are read by `frontend::usdt`.
 //!
-//! PATH is resolved like a uprobe's (`libpath`: a path, a program on
-//! `$PATH`, a library name, or with `-p` a file the process has mapped).
-//! With `-p PID` a wildcard PATH (`usdt:*:python:function__entry`) searches
-//! the executable and every file the process has mapped, as bpftrace does;
+//! PATH is resolved like a uprobe's (a path, a program on `$PATH`, a
+//! library name, or with `-p` a file the process has mapped). With `-p PID`
+//! a wildcard PATH (`usdt:*:python:function__entry`) searches the
+//! executable and every file the process has mapped, as bpftrace does;
 //! without a pid there is nothing to search, which the diagnostic says.
 //!
 //! PROVIDER and NAME may be globs. Without PROVIDER, NAME must not be
 //! ambiguous: a name defined by two providers is an error listing them,
 //! unless NAME is a glob (then every match is meant).
+//!
+//! A USDT site is a uprobe on the probe's `nop`; the kernel raises its
+//! semaphore (`ref_ctr_offset`) while the probe is attached, so
+//! `if (PROBE_ENABLED())`-guarded probes fire.
 
+use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::{open, ArgLoc, Site, UsdtFile};
+use super::spec::Usdt;
+use super::spec::{AttachTarget, Firing, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec, ResolvedProbe};
+use super::text::{missing, parts, quoted_list, At};
+use super::{uprobe, Details, ProbeType, Status, MAX_COMPLETIONS};
 use crate::diag::Diagnostic;
-use crate::frontend::elf;
 use crate::frontend::libpath;
 use crate::frontend::names::{glob_match, is_glob, similar_names};
-use crate::frontend::probes::{missing, parts, quoted_list, At, ProbeContext, ProbeSpec, ResolvedProbe};
 use crate::frontend::types::Type;
+use crate::frontend::usdt::{self, ArgLoc, Site, UsdtArg, UsdtFile};
 use crate::source::Span;
+use crate::sys::ProgKind;
+
+pub const USDT: ProbeType = ProbeType {
+    name: "usdt",
+    aliases: &["U"],
+    status: Status::Supported,
+    takes_parts: true,
+    expand,
+    list,
+    describe,
+    complete,
+};
+
+impl ProbeKind for Usdt {
+    fn prog_kind(&self) -> ProgKind {
+        ProgKind::Kprobe
+    }
+    fn firing(&self) -> Firing<'_> {
+        Firing::On(AttachTarget::Uprobe {
+            binary: &self.binary,
+            file_offset: self.site.file_offset,
+            ret: false,
+            ref_ctr_offset: self.site.semaphore.map_or(0, |s| s.file_offset),
+        })
+    }
+    fn numbered_args(&self) -> Option<NumberedArgs<'_>> {
+        Some(NumberedArgs::Usdt(&self.site))
+    }
+    fn named_args(&self) -> Option<NamedArgs<'_>> {
+        None
+    }
+    fn has_retval(&self) -> bool {
+        false
+    }
+    fn function(&self) -> Option<&str> {
+        None
+    }
+    fn binary(&self) -> Option<&Path> {
+        None
+    }
+    fn reads_user_memory(&self) -> bool {
+        true
+    }
+    fn runs_in_nmi(&self) -> bool {
+        false
+    }
+}
 
 const EXAMPLE: &str = "usdt:./db:db:checkpoint";
 
@@ -84,7 +139,7 @@ fn objects(at: &At, full: &str, pat: &Pattern, ctx: &ProbeContext) -> Result<Vec
             })
             .collect());
     }
-    let binary = libpath::resolve_for_probe(at, pat.path.clone(), ctx.pid).map_err(|d| {
+    let binary = uprobe::resolve_for_probe(at, pat.path.clone(), ctx.pid).map_err(|d| {
         if is_glob(written) {
             d.note(format!("with `-p PID`, `{full}:*:...` searches the process's executable and libraries"))
         } else {
@@ -121,9 +176,9 @@ fn process_objects(pid: i32, glob: &str) -> Vec<PathBuf> {
     out
 }
 
-/// [`open`], explaining failures on the path of the attach point.
+/// [`usdt::open`], explaining failures on the path of the attach point.
 fn open_for_probe(at: &At, r: Range<usize>, path: &Path) -> Result<Rc<UsdtFile>, Diagnostic> {
-    open(path).map_err(|e| match elf::open_for_probe(at, r.clone(), path) {
+    usdt::open(path).map_err(|e| match uprobe::open_for_probe(at, r.clone(), path) {
         Err(d) => d,
         Ok(_) => at.err(r, e.to_string(), "cannot read its probes"),
     })
@@ -136,12 +191,7 @@ fn matches(pat: &Pattern, text: &str, s: &Site) -> bool {
 }
 
 /// Expand `usdt:...` into one probe per matching site.
-pub(crate) fn expand(
-    at: &At,
-    full: &str,
-    rest: Option<usize>,
-    ctx: &ProbeContext,
-) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+fn expand(at: &At, full: &str, rest: Option<usize>, ctx: &ProbeContext) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let text = at.text;
     let pat = pattern(at, full, rest, false)?;
     let objects = objects(at, full, &pat, ctx)?;
@@ -158,7 +208,7 @@ pub(crate) fn expand(
         let mut found: Vec<&Site> = file.sites.iter().filter(|s| matches(&pat, text, s)).collect();
         found.sort_by(|a, b| (&a.provider, &a.name, a.vaddr).cmp(&(&b.provider, &b.name, b.vaddr)));
         for s in found {
-            let spec = ProbeSpec::Usdt { binary: path.clone(), site: s.clone() };
+            let spec = ProbeSpec::Usdt(Usdt { binary: path.clone(), site: s.clone() });
             out.push(at.probe(spec, format!("{full}:{shown}:{}:{}", s.provider, s.name)));
         }
         searched.push(file);
@@ -171,7 +221,7 @@ pub(crate) fn expand(
         let mut providers: Vec<String> = out
             .iter()
             .filter_map(|p| match &p.spec {
-                ProbeSpec::Usdt { site, .. } => Some(site.provider.clone()),
+                ProbeSpec::Usdt(u) => Some(u.site.provider.clone()),
                 _ => None,
             })
             .collect();
@@ -252,7 +302,7 @@ fn no_match(
 
 /// Probe names matching `usdt:PATH[:[PROVIDER:]NAME]`, for `trace -l`,
 /// sorted, one per probe (not per site).
-pub(crate) fn list(at: &At, full: &str, rest: Option<usize>, ctx: &ProbeContext) -> Result<Vec<String>, Diagnostic> {
+fn list(at: &At, full: &'static str, rest: Option<usize>, ctx: &ProbeContext) -> Result<Vec<String>, Diagnostic> {
     let pat = pattern(at, full, rest, true)?;
     let objects = objects(at, full, &pat, ctx)?;
     let scanning = objects.len() > 1 || is_glob(&at.text[pat.path.clone()]);
@@ -276,11 +326,11 @@ pub(crate) fn list(at: &At, full: &str, rest: Option<usize>, ctx: &ProbeContext)
     Ok(out)
 }
 
-/// The type of `argN` in a USDT probe, or why it cannot be read.
-pub(crate) fn arg_type(spec: &ProbeSpec, probe: &str, n: u8, span: Span) -> Result<Type, Diagnostic> {
-    let ProbeSpec::Usdt { site, .. } = spec else { return Ok(Type::U64) };
-    let Some(arg) = site.args.get(n as usize) else {
-        let count = site.args.len();
+/// The type of `argN` of the USDT probe `probe`, whose note gives `args`
+/// (`args_text` as written), or why it cannot be read.
+pub fn arg_type(args: &[UsdtArg], args_text: &str, probe: &str, n: u8, span: Span) -> Result<Type, Diagnostic> {
+    let Some(arg) = args.get(n as usize) else {
+        let count = args.len();
         let has = match count {
             0 => "has no arguments".to_string(),
             1 => "has 1 argument, arg0".to_string(),
@@ -288,11 +338,7 @@ pub(crate) fn arg_type(spec: &ProbeSpec, probe: &str, n: u8, span: Span) -> Resu
         };
         let d = Diagnostic::error(format!("`arg{n}` is out of range: `{probe}` {has}"))
             .at(span, format!("{count} argument{}", if count == 1 { "" } else { "s" }));
-        return Err(if count > 0 {
-            d.note(format!("the probe's arguments, from its note: {}", site.args_text))
-        } else {
-            d
-        });
+        return Err(if count > 0 { d.note(format!("the probe's arguments, from its note: {args_text}")) } else { d });
     };
     match &arg.loc {
         ArgLoc::Unsupported(why) => Err(Diagnostic::error(format!("cannot read `arg{n}` of `{probe}`: {why}"))
@@ -304,7 +350,14 @@ pub(crate) fn arg_type(spec: &ProbeSpec, probe: &str, n: u8, span: Span) -> Resu
 
 /// `trace -lv` lines for the sites of one probe: each argument's type
 /// (size and signedness) and location, per site when there are several.
-pub fn describe(sites: &[&Site]) -> Vec<String> {
+fn describe(probes: &[ResolvedProbe]) -> Details {
+    let sites: Vec<&Site> = probes
+        .iter()
+        .filter_map(|p| match &p.spec {
+            ProbeSpec::Usdt(u) => Some(&u.site),
+            _ => None,
+        })
+        .collect();
     let mut out = Vec::new();
     for (i, site) in sites.iter().enumerate() {
         let indent = if sites.len() > 1 {
@@ -328,7 +381,7 @@ pub fn describe(sites: &[&Site]) -> Vec<String> {
             out.push(format!("{indent}{} arg{n}: {place}", a.type_name()));
         }
     }
-    out
+    Details { lines: out, warnings: Vec::new() }
 }
 
 /// `` `a`, `b` and `c` ``
@@ -338,4 +391,23 @@ fn and_list(items: &[String]) -> String {
         Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
         _ => q.join(""),
     }
+}
+
+/// `PATH`, then `PATH:[PROVIDER:]NAME`: everything after the path is one
+/// word, completed from the file's probes as `provider:name` and `name`.
+fn complete(rest: &str, ctx: &ProbeContext) -> (usize, Vec<String>) {
+    let Some(path_len) = rest.find(':') else { return (0, uprobe::file_paths(rest)) };
+    let prefix = &rest[path_len + 1..];
+    let Ok(file) =
+        libpath::resolve(&rest[..path_len], ctx.pid).map_err(drop).and_then(|p| usdt::open(&p).map_err(drop))
+    else {
+        return (path_len + 1, Vec::new());
+    };
+    let names: BTreeSet<String> = file
+        .sites
+        .iter()
+        .flat_map(|s| [format!("{}:{}", s.provider, s.name), s.name.clone()])
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    (path_len + 1, names.into_iter().take(MAX_COMPLETIONS).collect())
 }

@@ -1,0 +1,265 @@
+//! Kernel probes — `kprobe`, `kretprobe`, `fentry` (`kfunc`), `fexit`
+//! (`kretfunc`) — and the bpftrace probe types trace does not implement.
+//!
+//! Kernel probes are recognised here and refused with the reason: this
+//! kernel lacks them (no `CONFIG_KPROBES`; fentry/fexit need BTF and a
+//! kernel that lets BPF attach to functions), or trace does not attach
+//! them yet — and with the tracepoint to use instead, found from the
+//! function name. This is the file the kernel-probe work fills in.
+
+use std::path::Path;
+
+use super::text::{parts, quoted_list, At};
+use super::{complete_nothing, describe_nothing, supported_types, ProbeType, Status};
+use crate::diag::Diagnostic;
+use crate::frontend::names::is_glob;
+use crate::frontend::tracefs::{categories, exists, tracefs_root, valid_component};
+
+/// Which kind of unavailable probe a type is.
+#[derive(Clone, Copy)]
+enum Family {
+    Kprobe {
+        ret: bool,
+    },
+    Fentry {
+        ret: bool,
+    },
+    /// A bpftrace type trace does not implement.
+    Other,
+}
+
+/// A row of the probe-type table for a probe trace refuses.
+macro_rules! refused {
+    ($name:literal, [$($alias:literal),*], $status:expr, $family:expr) => {
+        ProbeType {
+            name: $name,
+            aliases: &[$($alias),*],
+            status: $status,
+            takes_parts: true,
+            expand: |at, full, rest, _| Err(unavailable(at, $family, full, rest)),
+            list: |at, full, rest, _| Err(unavailable(at, $family, full, rest)),
+            describe: describe_nothing,
+            complete: complete_nothing,
+        }
+    };
+}
+
+pub const KPROBE: ProbeType = refused!("kprobe", ["k"], Status::Kernel, Family::Kprobe { ret: false });
+pub const KRETPROBE: ProbeType = refused!("kretprobe", ["kr"], Status::Kernel, Family::Kprobe { ret: true });
+pub const FENTRY: ProbeType = refused!("fentry", ["f"], Status::Kernel, Family::Fentry { ret: false });
+pub const KFUNC: ProbeType = refused!("kfunc", [], Status::Kernel, Family::Fentry { ret: false });
+pub const FEXIT: ProbeType = refused!("fexit", ["fr"], Status::Kernel, Family::Fentry { ret: true });
+pub const KRETFUNC: ProbeType = refused!("kretfunc", [], Status::Kernel, Family::Fentry { ret: true });
+pub const SOFTWARE: ProbeType = refused!("software", ["s"], Status::NotImplemented, Family::Other);
+pub const HARDWARE: ProbeType = refused!("hardware", ["h"], Status::NotImplemented, Family::Other);
+pub const WATCHPOINT: ProbeType = refused!("watchpoint", ["w"], Status::NotImplemented, Family::Other);
+pub const ASYNCWATCHPOINT: ProbeType = refused!("asyncwatchpoint", ["aw"], Status::NotImplemented, Family::Other);
+pub const RAWTRACEPOINT: ProbeType = refused!("rawtracepoint", ["rt"], Status::NotImplemented, Family::Other);
+pub const ITER: ProbeType = refused!("iter", ["it"], Status::NotImplemented, Family::Other);
+
+/// The diagnostic for a probe type that cannot be used: kernel probes
+/// (with why this kernel lacks them and the tracepoints to use instead),
+/// and bpftrace types `trace` does not implement.
+fn unavailable(at: &At, family: Family, full: &str, rest: Option<usize>) -> Diagnostic {
+    let text = at.text;
+    let ty_r = 0..at.type_end();
+    // The kernel function is the last part (`kfunc:vmlinux:f`, `kprobe:f+8`).
+    let func = rest.map(|r| {
+        let last = parts(text, r).pop().unwrap_or(r..text.len());
+        let s = &text[last];
+        s.split('+').next().unwrap_or(s).to_string()
+    });
+    match family {
+        Family::Kprobe { ret } | Family::Fentry { ret } => {
+            let (message, label, reason) = if matches!(family, Family::Kprobe { .. }) {
+                match kprobes_missing() {
+                    Some(reason) => {
+                        (format!("{full} probes are not available on this kernel"), "kprobes are not available", reason)
+                    }
+                    None => (
+                        format!("{full} probes are not supported by trace yet"),
+                        "not supported yet",
+                        "this kernel has kprobes, but trace does not attach to them yet".into(),
+                    ),
+                }
+            } else {
+                match fentry_missing() {
+                    Some(reason) => (
+                        format!("{full} probes are not available on this kernel"),
+                        "fentry/fexit are not available",
+                        reason,
+                    ),
+                    None => (
+                        format!("{full} probes are not supported by trace yet"),
+                        "not supported yet",
+                        "this kernel supports fentry/fexit, but trace does not attach to them yet".into(),
+                    ),
+                }
+            };
+            let mut d = at.err(ty_r, message, label).note(reason);
+            let alts = func
+                .as_deref()
+                .filter(|f| !f.is_empty() && !is_glob(f))
+                .map(|f| alternatives_for_kernel_function(f, ret));
+            match alts {
+                Some(alts) if !alts.is_empty() => {
+                    d = d.note(format!("use a tracepoint instead: {}", quoted_list(&alts)))
+                }
+                _ => {}
+            }
+            let dir = if ret { "exit" } else { "enter" };
+            d.note(format!(
+                "kernel activity can be traced through tracepoints: `tracepoint:syscalls:sys_{dir}_*` for system calls; \
+                 `trace -l 'tracepoint:*'` lists them all"
+            ))
+        }
+        _ => {
+            let hint = match full {
+                "software" | "hardware" => {
+                    "for sampling use `profile:hz:N`; for periodic work `interval:s:N`".to_string()
+                }
+                "rawtracepoint" => "use `tracepoint:CATEGORY:NAME`".to_string(),
+                _ => format!("supported probe types: {}", supported_types(false)),
+            };
+            at.err(ty_r, format!("{full} probes are not supported by trace"), "not supported").note(hint)
+        }
+    }
+}
+
+/// Why kprobes cannot work here, if they cannot.
+pub(super) fn kprobes_missing() -> Option<String> {
+    if Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        return None;
+    }
+    if tracefs_root().is_ok_and(|r| r.join("kprobe_events").exists()) {
+        return None;
+    }
+    Some(
+        "this kernel was built without kprobes (CONFIG_KPROBES): there is no \
+         /sys/bus/event_source/devices/kprobe and no kprobe_events in tracefs"
+            .into(),
+    )
+}
+
+/// Why fentry/fexit cannot work here, if we can tell without loading a
+/// program: they need kernel BTF and a kernel that lets BPF attach to
+/// functions through ftrace, whose function list must be readable.
+fn fentry_missing() -> Option<String> {
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return Some("the kernel has no BTF (/sys/kernel/btf/vmlinux), which fentry/fexit need".into());
+    }
+    let root = tracefs_root().ok()?;
+    let list = root.join("available_filter_functions");
+    match std::fs::File::open(&list).and_then(|mut f| std::io::Read::read(&mut f, &mut [0u8; 1])) {
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "the kernel does not allow BPF tracing programs to attach to kernel functions here \
+             ({} is not readable: {e})",
+            list.display()
+        )),
+    }
+}
+
+/// Tracepoints a user of `kprobe:FUNC` (or `kretprobe:`) probably wants
+/// instead, as `tracepoint:CAT:NAME` strings that exist on this kernel.
+///
+/// Syscall implementations are recognised by their prefixes
+/// (`__x64_sys_openat`, `do_sys_openat2`, `ksys_read`, ...) and map to the
+/// `syscalls` tracepoints; a few well-known kernel functions that many
+/// syscalls funnel into have a table; otherwise an event of the same name in
+/// any category (`tcp_retransmit_skb` → `tcp:tcp_retransmit_skb`).
+pub fn alternatives_for_kernel_function(func: &str, ret: bool) -> Vec<String> {
+    let dir = if ret { "exit" } else { "enter" };
+    let mut syscalls: Vec<&str> = Vec::new();
+    // Shared entry points of whole syscall families.
+    const FAMILIES: &[(&str, &[&str])] = &[
+        ("do_sys_open", &["openat", "open"]),
+        ("do_sys_openat2", &["openat", "open", "openat2"]),
+        ("do_filp_open", &["openat", "open"]),
+        ("vfs_read", &["read", "pread64", "readv"]),
+        ("vfs_write", &["write", "pwrite64", "writev"]),
+        ("do_execveat_common", &["execve", "execveat"]),
+        ("do_execve", &["execve"]),
+        ("__sys_connect", &["connect"]),
+        ("__sys_accept4", &["accept4", "accept"]),
+        ("__sys_sendto", &["sendto"]),
+        ("__sys_recvfrom", &["recvfrom"]),
+        ("do_unlinkat", &["unlinkat", "unlink"]),
+        ("do_mkdirat", &["mkdirat", "mkdir"]),
+        ("ksys_mmap_pgoff", &["mmap"]),
+    ];
+    if let Some((_, names)) = FAMILIES.iter().find(|(f, _)| *f == func) {
+        syscalls.extend_from_slice(names);
+    }
+    const PREFIXES: &[&str] = &[
+        "__x64_sys_",
+        "__ia32_sys_",
+        "__arm64_sys_",
+        "__riscv_sys_",
+        "__se_sys_",
+        "__do_sys_",
+        "do_sys_",
+        "ksys_",
+        "sys_",
+    ];
+    if let Some(rest) = PREFIXES.iter().find_map(|p| func.strip_prefix(p)) {
+        syscalls.push(rest);
+    }
+    let mut out: Vec<String> = Vec::new();
+    for s in syscalls {
+        let name = format!("sys_{dir}_{s}");
+        if exists("syscalls", &name) {
+            let full = format!("tracepoint:syscalls:{name}");
+            if !out.contains(&full) {
+                out.push(full);
+            }
+        }
+    }
+    const EVENTS: &[(&str, &str)] = &[
+        ("do_exit", "sched:sched_process_exit"),
+        ("kernel_clone", "sched:sched_process_fork"),
+        ("wake_up_new_task", "sched:sched_process_fork"),
+        ("finish_task_switch", "sched:sched_switch"),
+        ("__schedule", "sched:sched_switch"),
+        ("try_to_wake_up", "sched:sched_wakeup"),
+        ("kmalloc", "kmem:kmalloc"),
+        ("__kmalloc", "kmem:kmalloc"),
+        ("kfree", "kmem:kfree"),
+        ("blk_mq_start_request", "block:block_rq_issue"),
+    ];
+    for (f, ev) in EVENTS {
+        if *f == func {
+            if let Some((c, n)) = ev.split_once(':') {
+                if exists(c, n) {
+                    out.push(format!("tracepoint:{ev}"));
+                }
+            }
+        }
+    }
+    if out.is_empty() && valid_component(func) {
+        if let Ok(cats) = categories() {
+            for c in cats {
+                if exists(&c, func) {
+                    out.push(format!("tracepoint:{c}:{func}"));
+                }
+            }
+        }
+    }
+    out.truncate(3);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kprobe_alternatives() {
+        let alts = alternatives_for_kernel_function("do_sys_openat2", false);
+        assert_eq!(alts.first().map(String::as_str), Some("tracepoint:syscalls:sys_enter_openat"));
+        assert!(alternatives_for_kernel_function("__x64_sys_read", true)
+            .contains(&"tracepoint:syscalls:sys_exit_read".to_string()));
+        assert_eq!(alternatives_for_kernel_function("sched_switch", false), ["tracepoint:sched:sched_switch"]);
+        assert!(alternatives_for_kernel_function("definitely_not_a_function", false).is_empty());
+    }
+}

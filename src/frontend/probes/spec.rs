@@ -1,0 +1,218 @@
+//! What a resolved probe is, and the questions the rest of the pipeline asks
+//! of it.
+//!
+//! [`ProbeSpec`] holds one concrete probe (wildcards are expanded; paths,
+//! offsets and formats resolved) as one variant per probe kind, each with
+//! its own data type. Type checking, code generation and the runtime never
+//! match on these variants: they ask the kind, through the [`ProbeKind`]
+//! trait, what they need to know — which program type to load, when the
+//! program runs and what it attaches to, how `argN`, `args` and `retval`
+//! read, whether pointers are user pointers. Every kind must answer every
+//! question (the trait has no defaults), and [`ProbeSpec::kind`] is the one
+//! exhaustive match that maps a variant to its answers, so a new kind is a
+//! new variant here, a new file implementing the trait, and a row of the
+//! probe-type table (see `mod.rs`).
+//!
+//! This module is a leaf: it depends on the data types of the sources the
+//! kinds read (tracefs formats, USDT notes) and on nothing of the
+//! expansion machinery.
+
+use std::path::{Path, PathBuf};
+
+use crate::frontend::tracefs::TracepointFormat;
+use crate::frontend::usdt::Site;
+use crate::source::Span;
+use crate::sys::ProgKind;
+
+/// One concrete probe.
+#[derive(Clone, Debug)]
+pub enum ProbeSpec {
+    Begin,
+    End,
+    Uprobe(Uprobe),
+    Usdt(Usdt),
+    Tracepoint(Tracepoint),
+    Interval(Interval),
+    Profile(Profile),
+}
+
+/// A uprobe or uretprobe on one function (or address) of one file.
+#[derive(Clone, Debug)]
+pub struct Uprobe {
+    /// Absolute and canonical.
+    pub binary: PathBuf,
+    /// The function (or the address as written, for `uprobe:PATH:0x1139`).
+    pub func: String,
+    /// The `+OFFSET` as written (0 without one).
+    pub func_offset: u64,
+    /// Where to attach: the symbol's file offset plus `func_offset`.
+    pub file_offset: u64,
+    /// A uretprobe: fires when the function returns.
+    pub ret: bool,
+}
+
+/// One site of a USDT probe (see `frontend::usdt`): a probe with several
+/// sites, or a wildcard, expands to one of these per site.
+#[derive(Clone, Debug)]
+pub struct Usdt {
+    /// Absolute and canonical.
+    pub binary: PathBuf,
+    pub site: Site,
+}
+
+/// One concrete tracepoint (wildcards are expanded), with its layout.
+#[derive(Clone, Debug)]
+pub struct Tracepoint {
+    pub category: String,
+    pub name: String,
+    pub format: TracepointFormat,
+}
+
+/// Fires on one CPU every `period_ns`.
+#[derive(Clone, Copy, Debug)]
+pub struct Interval {
+    pub period_ns: u64,
+}
+
+/// Samples every CPU `hz` times a second (time units are converted to the
+/// nearest rate; periods above one second are rejected).
+#[derive(Clone, Copy, Debug)]
+pub struct Profile {
+    pub hz: u64,
+}
+
+/// `BEGIN`: runs once, before any other probe is attached.
+#[derive(Clone, Copy, Debug)]
+pub struct Begin;
+
+/// `END`: runs once, after every other probe is detached.
+#[derive(Clone, Copy, Debug)]
+pub struct End;
+
+#[derive(Clone, Debug)]
+pub struct ResolvedProbe {
+    pub spec: ProbeSpec,
+    /// The full name for the `probe` builtin, bpftrace style:
+    /// `uprobe:./db:snapshot`, `tracepoint:syscalls:sys_enter_openat`,
+    /// `interval:s:1`, `BEGIN`.
+    pub name: String,
+    pub span: Span,
+}
+
+/// What the attach points are resolved against.
+#[derive(Clone, Debug, Default)]
+pub struct ProbeContext {
+    /// The traced process (`-p`, or the child of `-c`): bare binary and
+    /// library names are first looked up in its `/proc/PID/exe` and maps.
+    pub pid: Option<i32>,
+}
+
+/// When a probe's program runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Firing<'a> {
+    /// Once, with `BPF_PROG_TEST_RUN`, before anything is attached.
+    AtStart,
+    /// Once, after every attached probe is disabled.
+    AtEnd,
+    /// Whenever the event it is attached to happens.
+    On(AttachTarget<'a>),
+}
+
+/// The kernel event a program is attached to, as the runtime's attach
+/// functions take it (one per mechanism, not per probe kind: USDT sites are
+/// uprobes with a semaphore).
+#[derive(Clone, Copy, Debug)]
+pub enum AttachTarget<'a> {
+    /// A uprobe (or uretprobe) on a file offset; `ref_ctr_offset` is the
+    /// file offset of a USDT semaphore the kernel raises while attached (0
+    /// for none).
+    Uprobe {
+        binary: &'a Path,
+        file_offset: u64,
+        ret: bool,
+        ref_ctr_offset: u64,
+    },
+    Tracepoint {
+        category: &'a str,
+        name: &'a str,
+    },
+    /// A CPU-clock timer on one CPU.
+    Interval {
+        period_ns: u64,
+    },
+    /// A CPU-clock sampler on every CPU.
+    Profile {
+        hz: u64,
+    },
+}
+
+impl AttachTarget<'_> {
+    /// Whether the kernel runs the programs on one such event newest first
+    /// (uprobe consumers are a LIFO list; a tracepoint's programs run
+    /// first-attached first). Sessions attach in reverse for these, so
+    /// blocks on the same event run in program order.
+    pub fn runs_newest_first(&self) -> bool {
+        matches!(self, AttachTarget::Uprobe { .. })
+    }
+}
+
+/// How `arg0`, `arg1`, ... read in a probe.
+#[derive(Clone, Copy, Debug)]
+pub enum NumberedArgs<'a> {
+    /// The first `count` integer argument registers of the calling
+    /// convention, from the saved registers.
+    Registers { count: u8 },
+    /// The operands of a USDT probe site's note, one per argument.
+    Usdt(&'a Site),
+}
+
+/// What `args` is in a probe.
+#[derive(Clone, Copy, Debug)]
+pub enum NamedArgs<'a> {
+    /// The fields of a tracepoint's record.
+    Tracepoint(&'a Tracepoint),
+    /// The traced function's parameters, from its debug info; `at_entry`
+    /// is false at the function's return, where they are gone.
+    Parameters { at_entry: bool },
+}
+
+/// The questions every probe kind answers. See the module doc.
+pub trait ProbeKind {
+    /// The BPF program type its code is loaded as.
+    fn prog_kind(&self) -> ProgKind;
+    /// When its program runs, and what it attaches to.
+    fn firing(&self) -> Firing<'_>;
+    /// How `argN` reads; `None` where there are no numbered arguments.
+    fn numbered_args(&self) -> Option<NumberedArgs<'_>>;
+    /// What `args` is; `None` where there is no such record.
+    fn named_args(&self) -> Option<NamedArgs<'_>>;
+    /// Whether `retval` (the return register at a function's return) exists.
+    fn has_retval(&self) -> bool;
+    /// The traced function, for `func` and debug-info lookups.
+    fn function(&self) -> Option<&str>;
+    /// The file whose debug info types the probe's data (casts, `args`,
+    /// `retval`, `sizeof`).
+    fn binary(&self) -> Option<&Path>;
+    /// Whether the pointers the probe sees point into user memory (so
+    /// `str()` and reads through them use the user-memory helpers).
+    fn reads_user_memory(&self) -> bool;
+    /// Whether its program runs in NMI context, where it may interrupt
+    /// another probe's program on the same CPU (so it needs scratch space
+    /// of its own).
+    fn runs_in_nmi(&self) -> bool;
+}
+
+impl ProbeSpec {
+    /// The kind's answers for this probe: the one match over the variants.
+    pub fn kind(&self) -> &dyn ProbeKind {
+        match self {
+            ProbeSpec::Begin => &Begin,
+            ProbeSpec::End => &End,
+            ProbeSpec::Uprobe(p) => p,
+            ProbeSpec::Usdt(p) => p,
+            ProbeSpec::Tracepoint(p) => p,
+            ProbeSpec::Interval(p) => p,
+            ProbeSpec::Profile(p) => p,
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! `BEGIN` and `END`: programs that run once, through `BPF_PROG_TEST_RUN`,
+//! before any probe is attached and after every probe is detached. They
+//! are loaded as raw-tracepoint programs (the program type that test runs
+//! need no context for) and attach to nothing.
+
+use std::path::Path;
+
+use super::spec::{Begin, End, Firing, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec, ResolvedProbe};
+use super::text::At;
+use super::{complete_nothing, describe_nothing, ProbeType, Status};
+use crate::diag::Diagnostic;
+use crate::sys::ProgKind;
+
+pub const BEGIN: ProbeType = ProbeType {
+    name: "BEGIN",
+    aliases: &[],
+    status: Status::Supported,
+    takes_parts: false,
+    expand: |at, full, rest, _| expand(at, full, rest, ProbeSpec::Begin),
+    list: list_itself,
+    describe: describe_nothing,
+    complete: complete_nothing,
+};
+
+pub const END: ProbeType = ProbeType {
+    name: "END",
+    aliases: &[],
+    status: Status::Supported,
+    takes_parts: false,
+    expand: |at, full, rest, _| expand(at, full, rest, ProbeSpec::End),
+    list: list_itself,
+    describe: describe_nothing,
+    complete: complete_nothing,
+};
+
+fn expand(at: &At, full: &str, rest: Option<usize>, spec: ProbeSpec) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    let Some(r) = rest else { return Ok(vec![at.probe(spec, full.into())]) };
+    let text = at.text;
+    Err(at
+        .err(at.type_end()..text.len(), format!("`{full}` takes no arguments"), "unexpected")
+        .note(format!("write just `{full}`{}", if r < text.len() { "" } else { " (without the colon)" })))
+}
+
+fn list_itself(_: &At, full: &'static str, _: Option<usize>, _: &ProbeContext) -> Result<Vec<String>, Diagnostic> {
+    Ok(vec![full.to_string()])
+}
+
+/// What BEGIN and END have in common: no event, no arguments, kernel
+/// context.
+macro_rules! run_once {
+    ($ty:ty, $firing:expr) => {
+        impl ProbeKind for $ty {
+            fn prog_kind(&self) -> ProgKind {
+                ProgKind::RawTracepoint
+            }
+            fn firing(&self) -> Firing<'_> {
+                $firing
+            }
+            fn numbered_args(&self) -> Option<NumberedArgs<'_>> {
+                None
+            }
+            fn named_args(&self) -> Option<NamedArgs<'_>> {
+                None
+            }
+            fn has_retval(&self) -> bool {
+                false
+            }
+            fn function(&self) -> Option<&str> {
+                None
+            }
+            fn binary(&self) -> Option<&Path> {
+                None
+            }
+            fn reads_user_memory(&self) -> bool {
+                false
+            }
+            fn runs_in_nmi(&self) -> bool {
+                false
+            }
+        }
+    };
+}
+
+run_once!(Begin, Firing::AtStart);
+run_once!(End, Firing::AtEnd);
