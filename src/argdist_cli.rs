@@ -5,7 +5,7 @@
 use crate::diag::Diagnostic;
 use crate::frontend::argdist::{compile_specs, ArgdistOptions, SpecKind};
 use crate::frontend::ast::Program;
-use crate::runtime::periodic::ArgdistReport;
+use crate::runtime::output::periodic::ArgdistReport;
 use crate::source::SourceMap;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::time::Duration;

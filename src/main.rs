@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use trace::diag::{render_to_stderr, Diagnostic};
 use trace::frontend::passes::Params;
 use trace::frontend::probes::{self, ProbeContext};
-use trace::runtime::session::{self, Format, RunOptions};
+use trace::runtime::output::periodic::Argdist;
+use trace::runtime::output::{self, Output};
+use trace::runtime::session::{self, RunOptions};
 use trace::source::SourceMap;
 use trace::{codegen, CompileOptions};
 
@@ -50,7 +52,7 @@ fn base_cli() -> Command {
             Arg::new("format")
                 .short('f')
                 .value_name("FORMAT")
-                .value_parser(["text", "json"])
+                .value_parser(clap::builder::PossibleValuesParser::new(output::FORMATS.iter().map(|f| f.0)))
                 .default_value("text")
                 .help("output format"),
         )
@@ -185,18 +187,17 @@ fn main() -> ExitCode {
         Ok(l) => l,
         Err(d) => return fail(&sources, d),
     };
-    let run_opts = RunOptions {
-        pid,
-        command: m.get_one::<String>("command").cloned(),
-        format: if m.get_one::<String>("format").map(String::as_str) == Some("json") {
-            Format::Json
-        } else {
-            Format::Text
+    let run_opts = RunOptions { pid, command: m.get_one::<String>("command").cloned() };
+    let format = m.get_one::<String>("format").map_or("text", String::as_str);
+    let mut output: Box<dyn Output> = match argdist {
+        Some(report) => Box::new(Argdist::new(report)),
+        None => match output::by_name(format) {
+            Some(o) => o,
+            None => return fail(&sources, vec![Diagnostic::error(format!("unknown output format `{format}`"))]),
         },
-        argdist,
     };
     let trace::Loaded { maps, progs, linked } = loaded;
-    match session::run(&program.compiled, maps, progs, &run_opts) {
+    match session::run(&program.compiled, maps, progs, output.as_mut(), &run_opts) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => fail(&sources, vec![trace::session_diagnostic(&program, Some(&linked), e)]),
     }

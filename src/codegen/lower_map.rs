@@ -27,6 +27,8 @@ impl Lower<'_, '_> {
         }
     }
 
+    /// What the map holds; a map that is only read, deleted or cleared
+    /// holds integers (as `MapDecl::for_user` lays it out).
     fn map_value(&self, name: &str) -> MapValue {
         self.t.program.maps.get(name).and_then(|i| i.value).unwrap_or(MapValue::Int { signed: true })
     }
@@ -34,7 +36,13 @@ impl Lower<'_, '_> {
     /// Build `@m[k...]`'s key in scratch; `extra` bytes are left after the
     /// user key (the hist bucket). Returns (offset, user key size).
     fn build_key(&mut self, m: &MapRef, extra: u32) -> (u32, u32) {
-        let slots: Vec<Type> = self.t.program.maps.get(&m.name).map(|i| i.keys.clone()).unwrap_or_default();
+        let slots: Vec<Type> = match self.t.program.maps.get(&m.name) {
+            Some(info) => info.keys.clone(),
+            None => {
+                self.internal(format!("map {} is not in the map table", m.display_name()));
+                Vec::new()
+            }
+        };
         let user: u32 = slots.iter().map(slot_size).sum::<u32>().max(if slots.is_empty() { 8 } else { 0 });
         let off = self.alloc(user + extra);
         if slots.is_empty() {
@@ -71,11 +79,13 @@ impl Lower<'_, '_> {
     pub fn assign_map(&mut self, m: &MapRef, op: Option<BinOp>, value: &Expr) {
         let id = self.map_id(&m.name);
         if let Type::Agg(kind) = value.ty {
-            let args = match &value.kind {
-                ExprKind::Call { args, .. } => args.clone(),
-                _ => Vec::new(),
-            };
-            return self.aggregate(m, id, kind, &args);
+            match &value.kind {
+                ExprKind::Call { args, .. } => self.aggregate(m, id, kind, &args.clone()),
+                _ => {
+                    self.internal("an aggregation that is not a call");
+                }
+            }
+            return;
         }
         match op {
             Some(BinOp::Add) | Some(BinOp::Sub) => {
@@ -342,9 +352,14 @@ impl Lower<'_, '_> {
     }
 
     pub fn printf(&mut self, args: &[Expr]) {
-        let Some((fmt, rest)) = args.split_first() else { return };
-        let ExprKind::Str(text) = &fmt.kind else { return };
-        let Ok(pieces) = printf::parse_format(text) else { return };
+        let format = args.split_first().and_then(|(fmt, rest)| match &fmt.kind {
+            ExprKind::Str(text) => printf::parse_format(text).ok().map(|pieces| (pieces, rest)),
+            _ => None,
+        });
+        let Some((pieces, rest)) = format else {
+            self.internal("printf() without a valid literal format");
+            return;
+        };
         let types: Vec<Type> = rest.iter().map(|a| a.ty.clone()).collect();
         self.t.compiled.printfs.push(PrintfDecl { pieces, args: types.clone() });
         let id = self.t.compiled.printfs.len() as i32 - 1;

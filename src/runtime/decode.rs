@@ -1,5 +1,6 @@
 //! Reading user maps back from the kernel and turning their bytes into
-//! [`MapDump`]s, combining per-CPU values the way each aggregation needs.
+//! [`MapDump`]s, combining per-CPU values the way each aggregation needs;
+//! [`MapReader`] is the session's maps as outputs see them.
 
 use crate::codegen::program::{slot_size, MapDecl, UserMap};
 use crate::frontend::passes::MapValue;
@@ -117,4 +118,48 @@ pub fn zero(map: &Map, decl: &MapDecl, ncpus: usize) -> Result<(), SysError> {
         map.update(&key, &zeros)?;
     }
     Ok(())
+}
+
+/// A session's maps with their declarations: what outputs read (and
+/// clear, for argdist's per-interval reports).
+pub struct MapReader<'a> {
+    /// By map id.
+    pub decls: &'a [MapDecl],
+    /// By map id.
+    pub maps: &'a [Map],
+    /// Possible CPUs (per-CPU values come back one per possible CPU).
+    pub ncpus: usize,
+}
+
+impl MapReader<'_> {
+    /// The map's contents, or `None` after a warning on stderr.
+    pub fn dump(&self, id: usize) -> Option<MapDump> {
+        let (map, decl) = (self.maps.get(id)?, self.decls.get(id)?);
+        match dump(map, decl, self.ncpus) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("warning: cannot read {}: {e}", decl.name);
+                None
+            }
+        }
+    }
+
+    /// The id of the user map `@name` (with its `@`).
+    pub fn id_of(&self, name: &str) -> Option<usize> {
+        self.decls.iter().position(|d| d.user.is_some() && d.name == name)
+    }
+
+    /// Every user map that has entries, in id order (user maps get their
+    /// ids in name order).
+    pub fn nonempty_user_maps(&self) -> Vec<usize> {
+        let nonempty = |id: usize| self.maps.get(id).and_then(|m| m.keys().ok()).is_some_and(|k| !k.is_empty());
+        (0..self.decls.len()).filter(|&id| self.decls[id].user.is_some() && nonempty(id)).collect()
+    }
+
+    /// Remove every entry of the map.
+    pub fn clear(&self, id: usize) {
+        if let Some(m) = self.maps.get(id) {
+            let _ = m.clear();
+        }
+    }
 }

@@ -16,9 +16,10 @@ use crate::frontend::probes::Firing;
 use crate::runtime::attach::Link;
 use crate::runtime::load::Prog;
 use crate::runtime::maps::Map;
+use crate::runtime::output::text::Text;
 use crate::runtime::printer::Printer;
 use crate::runtime::ringbuf::EventQueue;
-use crate::runtime::session::{attach_order, attach_probe, create_maps, Format, SessionError};
+use crate::runtime::session::{attach_order, attach_probe, create_maps, SessionError};
 use crate::sys;
 use std::io::Write;
 use std::os::fd::{OwnedFd, RawFd};
@@ -208,7 +209,8 @@ impl LiveSession {
     /// effects, such as `clear()`, still happen).
     pub fn print_events(&mut self, out: &mut dyn Write, interrupted: &dyn Fn() -> bool) -> Result<(), SessionError> {
         let events = self.events.take()?;
-        let mut printer = self.printer(out);
+        let mut text = Text;
+        let mut printer = self.printer(out, &mut text);
         for ev in &events {
             // Nothing after exit(), as a program run with -e would show.
             if printer.exit_requested {
@@ -223,12 +225,13 @@ impl LiveSession {
         Ok(())
     }
 
-    fn printer<'a>(&'a self, out: &'a mut dyn Write) -> Printer<'a> {
+    /// The session prints bpftrace's text output.
+    fn printer<'a>(&'a self, out: &'a mut dyn Write, output: &'a mut Text) -> Printer<'a> {
         Printer {
             compiled: &self.tables,
             maps: &self.maps,
             ncpus: self.ncpus,
-            format: Format::Text,
+            output,
             exit_requested: false,
             mute: false,
             out,
@@ -268,8 +271,9 @@ impl LiveSession {
             problems.extend(p.test_run().err().map(SessionError::from));
         }
         problems.extend(self.print_events(out, &|| false).err());
-        let mut printer = self.printer(out);
-        printer.print_all_maps();
+        let mut text = Text;
+        let mut printer = self.printer(out, &mut text);
+        printer.at_exit();
         let _ = printer.out.flush();
         printer.warn_lost_events();
         problems

@@ -21,7 +21,6 @@ pub mod live;
 pub mod load;
 pub mod maps;
 pub mod output;
-pub mod periodic;
 pub(crate) mod printer;
 pub mod ringbuf;
 pub mod session;

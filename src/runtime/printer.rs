@@ -1,21 +1,20 @@
-//! Turning what probes send through the ring buffer into output: printf
-//! text, print() values, map dumps, and the side effects some events ask
-//! of userspace (clear, zero, exit). Shared by the one-shot session and the
-//! REPL's live session.
+//! Turning what probes send through the ring buffer into output — printf
+//! text, print() values, time(), print(@m) — through the session's
+//! [`Output`], and doing what some events ask of userspace (clear, zero,
+//! exit). Shared by the one-shot session and the REPL's live session.
 
-use crate::codegen::program::{event, Compiled, LOST_MAP};
-use crate::runtime::decode;
+use crate::codegen::program::{event, slot_size, Compiled, LOST_MAP};
+use crate::runtime::decode::{self, MapReader};
 use crate::runtime::maps::Map;
-use crate::runtime::output::{json, printf, text};
-use crate::runtime::session::Format;
+use crate::runtime::output::{printf, Output};
 use std::io::Write;
 
-/// Turns ring-buffer events into output, and prints maps.
+/// Turns ring-buffer events into output.
 pub(crate) struct Printer<'a> {
     pub compiled: &'a Compiled,
     pub maps: &'a [Map],
     pub ncpus: usize,
-    pub format: Format,
+    pub output: &'a mut dyn Output,
     /// An `exit()` event was seen.
     pub exit_requested: bool,
     /// Apply events (clear, zero, exit) but print nothing: the user
@@ -29,6 +28,11 @@ impl Printer<'_> {
         bytes.get(8 * i..8 * i + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0)
     }
 
+    /// The session's maps, as outputs read them.
+    pub fn reader(&self) -> MapReader<'_> {
+        MapReader { decls: &self.compiled.maps, maps: self.maps, ncpus: self.ncpus }
+    }
+
     pub fn event(&mut self, bytes: &[u8]) {
         let kind = Self::word(bytes, 0);
         let id = Self::word(bytes, 1) as usize;
@@ -38,45 +42,34 @@ impl Printer<'_> {
                 let mut at = 16;
                 let mut args = Vec::new();
                 for t in &decl.args {
-                    let size = crate::codegen::program::slot_size(t) as usize;
+                    let size = slot_size(t) as usize;
                     args.push(decode::scalar(t, bytes.get(at..at + size).unwrap_or(&[])));
                     at += size;
                 }
-                let text = printf::render(&decl.pieces, &args);
-                let text = match self.format {
-                    Format::Text => text,
-                    Format::Json => json::printf_to_json(&text),
-                };
+                let text = self.output.printf(&printf::render(&decl.pieces, &args));
                 self.write(&text);
             }
             event::PRINT_VALUE => {
                 let Some(t) = self.compiled.prints.get(id) else { return };
-                let v = decode::scalar(t, bytes.get(16..).unwrap_or(&[]));
-                let text = match self.format {
-                    Format::Text => format!("{}\n", text::format_scalar(&v)),
-                    Format::Json => json::value_to_json(&v),
-                };
+                let text = self.output.value(&decode::scalar(t, bytes.get(16..).unwrap_or(&[])));
                 self.write(&text);
             }
             event::TIME => {
                 let Some(fmt) = self.compiled.times.get(id) else { return };
-                let now = printf::format_time(fmt);
-                let text = match self.format {
-                    Format::Text => now,
-                    Format::Json => json::time_to_json(&now),
-                };
+                let text = self.output.time(&printf::format_time(fmt));
                 self.write(&text);
             }
             event::PRINT_MAP => {
                 let top = Self::word(bytes, 2) as usize;
                 let div = Self::word(bytes, 3).max(1);
-                self.print_map(id, top, div);
-            }
-            event::CLEAR => {
-                if let Some(m) = self.maps.get(id) {
-                    let _ = m.clear();
+                if !self.mute {
+                    if let Some(dump) = self.reader().dump(id) {
+                        let text = self.output.map(&dump, top, div);
+                        self.write(&text);
+                    }
                 }
             }
+            event::CLEAR => self.reader().clear(id),
             event::ZERO => {
                 if let (Some(m), Some(d)) = (self.maps.get(id), self.compiled.maps.get(id)) {
                     let _ = decode::zero(m, d, self.ncpus);
@@ -87,40 +80,28 @@ impl Printer<'_> {
         }
     }
 
-    fn write(&mut self, text: &str) {
+    /// Print `text` (unless muted).
+    pub fn write(&mut self, text: &str) {
         if !self.mute {
             let _ = self.out.write_all(text.as_bytes());
         }
     }
 
-    pub fn print_map(&mut self, id: usize, top: usize, div: u64) {
-        if self.mute {
-            return;
-        }
-        let (Some(map), Some(decl)) = (self.maps.get(id), self.compiled.maps.get(id)) else { return };
-        match decode::dump(map, decl, self.ncpus) {
-            Ok(dump) => {
-                let text = match self.format {
-                    Format::Text => text::format_map(&dump, top, div),
-                    Format::Json => json::map_to_json_with(&dump, top, div),
-                };
-                let _ = self.out.write_all(text.as_bytes());
-            }
-            Err(e) => eprintln!("warning: cannot read {}: {e}", decl.name),
-        }
+    /// A periodic report, if the output has one due; true when the
+    /// session is over.
+    pub fn report(&mut self) -> bool {
+        let reader = MapReader { decls: &self.compiled.maps, maps: self.maps, ncpus: self.ncpus };
+        let report = self.output.report(&reader);
+        self.write(&report.text);
+        report.done
     }
 
-    /// At exit: every non-empty user map, in name order.
-    pub fn print_all_maps(&mut self) {
-        for (id, decl) in self.compiled.maps.iter().enumerate() {
-            if decl.user.is_none() {
-                continue;
-            }
-            let nonempty = self.maps.get(id).and_then(|m| m.keys().ok()).is_some_and(|k| !k.is_empty());
-            if nonempty {
-                self.print_map(id, 0, 1);
-            }
-        }
+    /// At the end of the session: what the output prints last (every
+    /// non-empty map, or argdist's last interval).
+    pub fn at_exit(&mut self) {
+        let reader = MapReader { decls: &self.compiled.maps, maps: self.maps, ncpus: self.ncpus };
+        let text = self.output.at_exit(&reader);
+        self.write(&text);
     }
 
     /// At the end: say on stderr if the ring buffer overflowed.

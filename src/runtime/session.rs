@@ -12,24 +12,16 @@ use crate::frontend::probes::{AttachTarget, Firing, ProbeSpec};
 use crate::runtime::attach::{self, Link};
 use crate::runtime::load::{load_program, LoadError, Prog};
 use crate::runtime::maps::Map;
+use crate::runtime::output::Output;
 use crate::runtime::printer::Printer;
 use crate::runtime::ringbuf::EventQueue;
 use crate::sys::{self, HeldChild};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Format {
-    #[default]
-    Text,
-    Json,
-}
+use std::time::Duration;
 
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     pub pid: Option<i32>,
     pub command: Option<String>,
-    pub format: Format,
-    /// argdist-style periodic reports instead of maps printed at exit.
-    pub argdist: Option<crate::runtime::periodic::ArgdistReport>,
 }
 
 /// Why a session could not start or went wrong.
@@ -110,22 +102,22 @@ fn run_once(compiled: &Compiled, progs: &[Prog], at_start: bool) -> Result<(), S
     Ok(())
 }
 
-/// Run a loaded program to completion. Returns the process exit code.
-pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOptions) -> Result<i32, SessionError> {
+/// Run a loaded program to completion, printing through `output`. Returns
+/// the process exit code.
+pub fn run(
+    compiled: &Compiled,
+    maps: Vec<Map>,
+    progs: Vec<Prog>,
+    output: &mut dyn Output,
+    opts: &RunOptions,
+) -> Result<i32, SessionError> {
     sys::catch_stop_signals();
     let ncpus = sys::possible_cpus()?;
     let events_map = &maps[crate::codegen::program::EVENTS_MAP.0 as usize];
     let mut ring = EventQueue::new(events_map)?;
     let mut stdout = std::io::stdout().lock();
-    let mut printer = Printer {
-        compiled,
-        maps: &maps,
-        ncpus,
-        format: opts.format,
-        exit_requested: false,
-        mute: false,
-        out: &mut stdout,
-    };
+    let mut printer =
+        Printer { compiled, maps: &maps, ncpus, output, exit_requested: false, mute: false, out: &mut stdout };
     let drain = |ring: &mut EventQueue, printer: &mut Printer| -> Result<(), SessionError> {
         for ev in ring.take()? {
             printer.event(&ev);
@@ -155,30 +147,16 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
         if let Some(c) = child.as_mut() {
             c.release();
         }
-        let mut schedule = opts.argdist.as_ref().map(|r| r.schedule());
+        printer.output.started();
         while !printer.exit_requested && !sys::stop_requested() {
-            let wait = match (&opts.argdist, &schedule) {
-                (Some(r), Some(s)) => r.wait(s).as_millis() as i32,
-                _ => 100,
-            };
-            ring.poll(wait)?;
+            let wait = printer.output.until_report().map_or(POLL, |d| d.min(POLL));
+            ring.poll(wait.as_millis() as i32)?;
             drain(&mut ring, &mut printer)?;
-            if let (Some(r), Some(s)) = (&opts.argdist, schedule.as_mut()) {
-                if r.tick(s, compiled, &maps, ncpus) {
-                    break;
-                }
+            let done = printer.report();
+            let _ = printer.out.flush();
+            if done || child.as_mut().is_some_and(|c| c.exited()) {
+                break;
             }
-            if let Some(c) = child.as_mut() {
-                if c.exited() {
-                    break;
-                }
-            }
-        }
-        if let (Some(r), Some(s)) = (&opts.argdist, &schedule) {
-            for l in &links {
-                l.disable();
-            }
-            r.finish(s, compiled, &maps, ncpus);
         }
     }
 
@@ -193,11 +171,12 @@ pub fn run(compiled: &Compiled, maps: Vec<Map>, progs: Vec<Prog>, opts: &RunOpti
     if let Some(c) = child.as_mut() {
         c.finish();
     }
-    if opts.argdist.is_none() {
-        printer.print_all_maps();
-    }
+    printer.at_exit();
     let _ = printer.out.flush();
     printer.warn_lost_events();
     drop(links);
     Ok(0)
 }
+
+/// The longest the event loop waits before checking for a stop.
+const POLL: Duration = Duration::from_millis(100);

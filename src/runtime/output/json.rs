@@ -22,7 +22,26 @@
 
 use super::hist::{lhist_ranges, log2_ranges, trimmed, BucketRange};
 use super::value::{divide, kind_of, sorted_entries, AggValue, MapDump, MapKind, Scalar};
+use super::Output;
 use std::fmt::Write;
+
+/// `-f json`: one object per line.
+pub struct Json;
+
+impl Output for Json {
+    fn printf(&self, text: &str) -> String {
+        printf_to_json(text)
+    }
+    fn value(&self, v: &Scalar) -> String {
+        value_to_json(v)
+    }
+    fn time(&self, now: &str) -> String {
+        time_to_json(now)
+    }
+    fn map(&self, dump: &MapDump, top: usize, div: u64) -> String {
+        map_to_json_with(dump, top, div)
+    }
+}
 
 /// A JSON string literal, quotes included.
 fn quote(s: &str) -> String {

@@ -25,7 +25,26 @@
 
 use super::hist::{hist_rows, lhist_rows};
 use super::value::{divide, kind_of, sorted_entries, AggValue, MapDump, MapKind, Scalar};
+use super::Output;
 use std::fmt::Write;
+
+/// bpftrace's text output (the default `-f text`).
+pub struct Text;
+
+impl Output for Text {
+    fn printf(&self, text: &str) -> String {
+        text.to_string()
+    }
+    fn value(&self, v: &Scalar) -> String {
+        format!("{}\n", format_scalar(v))
+    }
+    fn time(&self, now: &str) -> String {
+        now.to_string()
+    }
+    fn map(&self, dump: &MapDump, top: usize, div: u64) -> String {
+        format_map(dump, top, div)
+    }
+}
 
 /// What `print(expr)` shows for a non-map value, without the newline the
 /// caller appends: integers in decimal, strings raw.
