@@ -75,9 +75,11 @@ pub struct Report {
     pub done: bool,
 }
 
+/// Makes a fresh output of one format.
+pub type MakeOutput = fn() -> Box<dyn Output>;
+
 /// The formats `-f` names, with their constructors.
-pub const FORMATS: &[(&str, fn() -> Box<dyn Output>)] =
-    &[("text", || Box::new(text::Text)), ("json", || Box::new(json::Json))];
+pub const FORMATS: &[(&str, MakeOutput)] = &[("text", || Box::new(text::Text)), ("json", || Box::new(json::Json))];
 
 /// The output `-f NAME` asks for.
 pub fn by_name(name: &str) -> Option<Box<dyn Output>> {
