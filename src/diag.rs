@@ -1,9 +1,11 @@
-//! Diagnostics: one error type that every stage converts into, rendered with
+//! Diagnostics: one error type that every stage produces, rendered with
 //! codespan-reporting against the [`SourceMap`].
 //!
-//! Stages keep their own typed error enums (thiserror) and implement
-//! [`IntoDiagnostic`]; the pipeline collects [`Diagnostic`]s and renders them
-//! once, so a message is never built in three places.
+//! A message is built once, where the knowledge is: an attach point's in its
+//! probe kind's file, a type error in the checker, a verifier rejection in
+//! the pipeline (`lib.rs`). Stages with typed error enums of their own (the
+//! lexer, the argdist front end) implement [`IntoDiagnostic`]. The pipeline
+//! collects [`Diagnostic`]s and renders them once.
 
 use crate::source::{SourceMap, Span};
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};

@@ -494,3 +494,7 @@ impl Negate for BinOp {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "lower_tests.rs"]
+mod tests;

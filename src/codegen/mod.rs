@@ -3,6 +3,8 @@ pub mod disasm;
 pub mod helpers;
 pub mod insn;
 pub mod ir;
+#[cfg(test)]
+pub(crate) mod ir_interp;
 pub mod link;
 pub mod lower;
 mod lower_expr;

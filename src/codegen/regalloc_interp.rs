@@ -1,9 +1,11 @@
-//! Two interpreters for the register allocator's tests: one runs the IR
-//! directly, one runs the allocated eBPF instructions (registers and stack
-//! bytes uninitialised until written, calls clobbering r1-r5), so a test can
-//! check that both agree.
+//! The register allocator's tests run each program twice: over the IR, by
+//! the shared reference interpreter (`ir_interp`), and as allocated eBPF
+//! instructions by the machine below (registers and stack bytes
+//! uninitialised until written, calls clobbering r1-r5), so a test can check
+//! that both agree. Both see the same fake helpers and map values.
 
 use super::*;
+use crate::codegen::ir_interp::{self, addr, alu, Mem, Outcome, World, CTX_BASE, STACK_TOP};
 
 pub(super) fn map_value(fd: i32) -> u64 {
     0xfd00_0000 + fd as u64
@@ -24,147 +26,21 @@ pub(super) fn fake_helper(helper: u32, args: &[u64]) -> u64 {
     args.iter().fold(u64::from(helper).wrapping_mul(0x9e37_79b9), |h, a| h.rotate_left(7) ^ a.wrapping_mul(31))
 }
 
-pub(super) fn alu(op: AluOp, a: u64, b: u64) -> u64 {
-    match op {
-        AluOp::Add => a.wrapping_add(b),
-        AluOp::Sub => a.wrapping_sub(b),
-        AluOp::Mul => a.wrapping_mul(b),
-        AluOp::Div => a.checked_div(b).unwrap_or(0),
-        AluOp::Or => a | b,
-        AluOp::And => a & b,
-        AluOp::Lsh => a << (b & 63),
-        AluOp::Rsh => a >> (b & 63),
-        AluOp::Neg => a.wrapping_neg(),
-        AluOp::Mod => a.checked_rem(b).unwrap_or(a),
-        AluOp::Xor => a ^ b,
-        AluOp::Mov => b,
-        AluOp::Arsh => ((a as i64) >> (b & 63)) as u64,
-        AluOp::SDiv if b == 0 => 0,
-        AluOp::SDiv => (a as i64).wrapping_div(b as i64) as u64,
-        AluOp::SMod if b == 0 => a,
-        AluOp::SMod => (a as i64).wrapping_rem(b as i64) as u64,
+/// The fakes as the IR interpreter's world.
+struct Fakes;
+
+impl World for Fakes {
+    fn map(&mut self, map: MapId) -> u64 {
+        map_value(MAP_FDS[map.0 as usize])
+    }
+    fn call(&mut self, helper: u32, args: &[u64], _: &mut Mem) -> Result<u64, String> {
+        Ok(fake_helper(helper, args))
     }
 }
 
-/// What a run can observe: return value, helper calls, final context bytes.
-#[derive(Debug, PartialEq)]
-pub(super) struct Outcome {
-    pub(super) ret: u64,
-    pub(super) calls: Vec<(u32, Vec<u64>)>,
-    pub(super) ctx: Vec<u8>,
-}
-
-/// Memory of both interpreters: the context buffer, plus the stack for the
-/// machine (`None` = never written).
-pub(super) struct Mem {
-    pub(super) ctx: Vec<u8>,
-    pub(super) stack: Vec<Option<u8>>,
-}
-
-impl Mem {
-    fn new(ctx: &[u8]) -> Mem {
-        Mem { ctx: ctx.to_vec(), stack: vec![None; STACK_LIMIT as usize] }
-    }
-
-    fn byte(&mut self, addr: u64) -> Result<&mut Option<u8>, String> {
-        if (STACK_BASE..STACK_TOP).contains(&addr) {
-            Ok(&mut self.stack[(addr - STACK_BASE) as usize])
-        } else {
-            Err(format!("access to {addr:#x}, outside context and stack"))
-        }
-    }
-
-    fn read(&mut self, addr: u64, size: Size) -> Result<u64, String> {
-        let mut v = 0u64;
-        for i in (0..size.bytes()).rev() {
-            let a = addr.wrapping_add(i as u64);
-            let b = if (CTX_BASE..CTX_BASE + CTX_LEN as u64).contains(&a) {
-                self.ctx[(a - CTX_BASE) as usize]
-            } else {
-                self.byte(a)?.ok_or(format!("read of uninitialized stack at {a:#x}"))?
-            };
-            v = (v << 8) | u64::from(b);
-        }
-        Ok(v)
-    }
-
-    fn write(&mut self, addr: u64, size: Size, v: u64) -> Result<(), String> {
-        for i in 0..size.bytes() {
-            let a = addr.wrapping_add(i as u64);
-            let b = (v >> (8 * i)) as u8;
-            if (CTX_BASE..CTX_BASE + CTX_LEN as u64).contains(&a) {
-                self.ctx[(a - CTX_BASE) as usize] = b;
-            } else {
-                *self.byte(a)? = Some(b);
-            }
-        }
-        Ok(())
-    }
-}
-
-pub(super) fn addr(base: u64, off: i16) -> u64 {
-    base.wrapping_add(off as i64 as u64)
-}
-
-/// Reference semantics of the IR.
+/// Reference semantics of the IR, with the fakes.
 pub(super) fn run_ir(func: &IrFunc, ctx: &[u8]) -> Result<Outcome, String> {
-    let mut labels = std::collections::HashMap::new();
-    for (i, l) in func.lines.iter().enumerate() {
-        if let IrInsn::Label(lab) = l.insn {
-            labels.insert(lab.0, i);
-        }
-    }
-    let mut regs: Vec<Option<u64>> = vec![None; func.vregs as usize];
-    let mut mem = Mem::new(ctx);
-    let mut calls = Vec::new();
-    let mut pc = 0;
-    loop {
-        let line = func.lines.get(pc).ok_or("ran off the end")?;
-        pc += 1;
-        let get = |v: VReg| regs[v.0 as usize].ok_or(format!("v{} uninitialized", v.0));
-        let opnd = |o: Operand| match o {
-            Operand::Reg(v) => get(v),
-            Operand::Imm(i) => Ok(i as i64 as u64),
-        };
-        match &line.insn {
-            IrInsn::Ctx { dst } => regs[dst.0 as usize] = Some(CTX_BASE),
-            IrInsn::LoadImm { dst, imm } => regs[dst.0 as usize] = Some(*imm as u64),
-            IrInsn::Mov { dst, src } => regs[dst.0 as usize] = Some(get(*src)?),
-            IrInsn::Alu { op, dst, src } => {
-                let a = if *op == AluOp::Mov { 0 } else { get(*dst)? };
-                let b = if *op == AluOp::Neg { 0 } else { opnd(*src)? };
-                regs[dst.0 as usize] = Some(alu(*op, a, b));
-            }
-            IrInsn::Load { size, dst, base, off } => {
-                regs[dst.0 as usize] = Some(mem.read(addr(get(*base)?, *off), *size)?)
-            }
-            IrInsn::Store { size, base, off, src } => mem.write(addr(get(*base)?, *off), *size, opnd(*src)?)?,
-            IrInsn::AtomicAdd { size, base, off, src } => {
-                let a = addr(get(*base)?, *off);
-                let v = mem.read(a, *size)?.wrapping_add(get(*src)?);
-                mem.write(a, *size, v)?;
-            }
-            IrInsn::LoadMap { dst, map } => regs[dst.0 as usize] = Some(map_value(MAP_FDS[map.0 as usize])),
-            IrInsn::Call { helper, args, ret } => {
-                let vals = args.iter().map(|v| get(*v)).collect::<Result<Vec<_>, _>>()?;
-                let r = fake_helper(*helper, &vals);
-                calls.push((*helper, vals));
-                if let Some(v) = ret {
-                    regs[v.0 as usize] = Some(r);
-                }
-            }
-            IrInsn::Jump(l) => pc = labels[&l.0],
-            IrInsn::Branch { op, a, b, target } => {
-                if op.eval(get(*a)?, opnd(*b)?) {
-                    pc = labels[&target.0];
-                }
-            }
-            IrInsn::Label(_) => {}
-            // The interpreters give the frame no address of its own.
-            IrInsn::StackAddr { .. } => return Err("StackAddr is not interpreted".into()),
-            IrInsn::Exit => return Ok(Outcome { ret: 0, calls, ctx: mem.ctx }),
-        }
-    }
+    ir_interp::run_ir(func, &mut Mem::new(ctx), &mut Fakes)
 }
 
 pub(super) fn set(regs: &mut [Option<u64>; 11], r: Reg, v: u64) -> Result<(), String> {
@@ -236,7 +112,7 @@ pub(super) fn run_insns(insns: &[Insn], ctx: &[u8]) -> Result<Outcome, String> {
                 }
                 regs[0] = Some(r);
             }
-            Insn::Exit => return Ok(Outcome { ret: get(Reg::R0)?, calls, ctx: mem.ctx }),
+            Insn::Exit => return Ok(Outcome { ret: get(Reg::R0)?, calls, ctx: mem.ctx() }),
             Insn::Alu32 { .. } => return Err(format!("unexpected {insn}")),
         }
     }

@@ -17,16 +17,14 @@
 use super::*;
 use crate::codegen::link::link;
 
-const CTX_BASE: u64 = 0x1000_0000;
 const CTX_LEN: usize = 256;
-const STACK_BASE: u64 = 0x2000_0000;
-const STACK_TOP: u64 = STACK_BASE + STACK_LIMIT as u64;
 const MAP_FDS: [i32; 3] = [3, 4, 5];
 const OUT: u32 = 100;
 const MAYBE_PTR: u32 = 110;
 
 #[path = "regalloc_interp.rs"]
 mod interp;
+use crate::codegen::ir_interp::{Outcome, CTX_BASE};
 use interp::*;
 
 /// Registers an instruction reads and the one it writes (calls aside).

@@ -84,6 +84,18 @@ pub fn check_with_maps(
     if !diags.is_empty() {
         return Err(diags);
     }
+    check_expanded(probes, params, known)
+}
+
+/// The checking proper, over probes whose attach points are already
+/// expanded (tests build them by hand, e.g. a tracepoint with a format
+/// from a string).
+pub fn check_expanded(
+    mut probes: Vec<CheckedProbe>,
+    params: &Params,
+    known: MapTable,
+) -> Result<CheckedProgram, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
     let mut maps = known;
     for report in [false, true] {
         for probe in probes.iter_mut() {
