@@ -19,6 +19,8 @@ pub mod repl;
 pub mod runtime;
 pub mod source;
 pub mod sys;
+#[cfg(test)]
+mod testing;
 
 use codegen::ir::RESERVED_STACK;
 use codegen::link::{link, Linked};

@@ -360,6 +360,9 @@ print fmt: \"filename=%s pid=%d old_pid=%d\", __get_str(filename), REC->pid, REC
 
     #[test]
     fn live_formats_parse() {
+        if crate::testing::skip_without_tracefs() {
+            return;
+        }
         let f = read_format("syscalls", "sys_enter_openat").expect("tracefs on this machine");
         assert!(f.id > 0);
         assert_eq!(field(&f, "filename").c_type, "const char *");

@@ -14,16 +14,8 @@ use crate::sys;
 /// Returns true (and says why) when this machine cannot run BPF tests.
 /// In CI (`CI=true`) the kernel is required, so a skip is a failure.
 pub(crate) fn skip_without_bpf() -> bool {
-    match sys::bpf_available() {
-        Ok(()) => false,
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("BPF is unavailable in CI, where kernel tests must run: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping: BPF unavailable (needs root and a BPF-enabled kernel): {e}");
-            true
-        }
-    }
+    let available = sys::bpf_available().map_err(|e| e.to_string());
+    crate::testing::skip_unless(available, "BPF (needs root and a BPF-enabled kernel)")
 }
 
 /// Polls `cond` until it holds or `timeout` passes; events from perf and

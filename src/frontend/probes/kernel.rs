@@ -255,6 +255,9 @@ mod tests {
 
     #[test]
     fn kprobe_alternatives() {
+        if crate::testing::skip_without_tracefs() {
+            return;
+        }
         let alts = alternatives_for_kernel_function("do_sys_openat2", false);
         assert_eq!(alts.first().map(String::as_str), Some("tracepoint:syscalls:sys_enter_openat"));
         assert!(alternatives_for_kernel_function("__x64_sys_read", true)
