@@ -146,10 +146,8 @@ pub struct Param {
 /// Where a parameter's value is when the function's first instruction runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ParamLoc {
-    /// In this register at function entry; the pt_regs byte offset (x86-64
-    /// struct pt_regs: r15 0, r14 8, r13 16, r12 24, bp 32, bx 40, r11 48,
-    /// r10 56, r9 64, r8 72, ax 80, cx 88, dx 96, si 104, di 112, orig_ax
-    /// 120, ip 128, cs 136, flags 144, sp 152, ss 160).
+    /// In this register at function entry: its `struct pt_regs` byte
+    /// offset (see `crate::arch`).
     Reg { pt_regs_offset: u16 },
     /// In memory at (the value of sp at entry) + offset, e.g. the 7th
     /// integer argument at sp+8. A struct passed in memory starts there.
