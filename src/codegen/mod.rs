@@ -1,4 +1,12 @@
-//! Code generation: typed program ─► virtual-register IR ─► eBPF instructions.
+//! Code generation: checked program ─► virtual-register IR ─► eBPF
+//! instructions.
+//!
+//! [`lower`] (with `lower_expr`, `lower_map`, `lower_mem`, `lower_usdt`)
+//! turns each checked probe into IR ([`ir`]) and fills the tables the
+//! runtime needs ([`program`]: maps, printf formats, event kinds);
+//! [`regalloc`] assigns machine registers and stack slots; [`link`]
+//! resolves labels and map fds into [`insn`]s, which [`disasm`] prints
+//! as bpftool does. Test builds add the IR interpreter (`ir_interp`).
 pub mod disasm;
 pub mod helpers;
 pub mod insn;

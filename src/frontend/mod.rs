@@ -1,4 +1,12 @@
-//! Front ends and semantic passes: source text ─► typed AST.
+//! Front ends and semantic passes: source text ─► checked program.
+//!
+//! The bpftrace-language parser (`lexer`, `parser`, `token`, over
+//! `grammar/trace.lalrpop`) and the argdist front end (`argdist`) both
+//! produce the [`ast`]; [`probes`] resolves attach points, one file per
+//! probe kind; [`passes`] resolves names against the [`builtins`] tables
+//! and checks types, whose sources are DWARF ([`dwarf`], found through
+//! [`elf`] and [`libpath`]), tracefs formats ([`tracefs`]) and USDT notes
+//! ([`usdt`]). [`printf`] is the format language `printf()` takes.
 pub mod argdist;
 pub mod ast;
 pub mod builtins;

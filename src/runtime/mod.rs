@@ -8,8 +8,12 @@
 //! * [`attach`] — uprobes, kprobes, tracepoints, interval/profile timers, each a
 //!   [`attach::Link`] that detaches on drop.
 //! * [`ringbuf`] — [`ringbuf::RingBuf`]: events from programs to a handler.
-//! * [`session`] — one run: BEGIN, attach, events, teardown, END, map dump;
-//!   [`decode`] reads maps back, [`output`] formats them, the `-c` child is in
+//! * [`session`] — one run: BEGIN, attach (by the probe kind's
+//!   `AttachTarget`), events, periodic reports, teardown, END, the final
+//!   output; [`live`] — the REPL's session, growing block by block.
+//! * [`printer`] turns ring-buffer events into output; [`decode`] reads
+//!   maps back ([`decode::MapReader`]); [`output`] is the one interface
+//!   every format implements ([`output::Output`]). The `-c` child is in
 //!   [`crate::sys`].
 //!
 //! Everything here releases its kernel objects on `Drop`, so a probe never
