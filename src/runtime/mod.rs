@@ -11,7 +11,7 @@
 //! * [`session`] — one run: BEGIN, attach (by the probe kind's
 //!   `AttachTarget`), events, periodic reports, teardown, END, the final
 //!   output; [`live`] — the REPL's session, growing block by block.
-//! * [`printer`] turns ring-buffer events into output; [`decode`] reads
+//! * `printer` turns ring-buffer events into output; [`decode`] reads
 //!   maps back ([`decode::MapReader`]); [`output`] is the one interface
 //!   every format implements ([`output::Output`]). The `-c` child is in
 //!   [`crate::sys`].

@@ -7,7 +7,7 @@
 //! Rust (the crate denies `unsafe_code` everywhere else) and the soundness
 //! argument can be read in one place:
 //!
-//! * [`bpf`] — maps and programs (`bpf_map_create`, lookups, `BPF_PROG_LOAD`,
+//! * `bpf` — maps and programs (`bpf_map_create`, lookups, `BPF_PROG_LOAD`,
 //!   `BPF_PROG_TEST_RUN`);
 //! * `perf` — perf events and the BPF links on them;
 //! * `ring` — libbpf's ring buffer behind a closure handler;
@@ -23,7 +23,7 @@
 //!   so closing (and with it detaching a probe or freeing a map) happens on
 //!   `Drop`;
 //! * buffers handed to the kernel are checked against the sizes the kernel
-//!   will read or write ([`MapHandle`] carries a map's key and value sizes),
+//!   will read or write (`MapHandle` carries a map's key and value sizes),
 //!   so no caller can make the kernel overrun a Rust slice;
 //! * errors are [`SysError`]s that name the operation, the errno and a short
 //!   human explanation of what usually causes it.
