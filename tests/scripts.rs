@@ -8,6 +8,10 @@
 //! targets built once per run, and read like bpftrace's runtime tests, so
 //! the format (see `scripts/spec.rs`) is data, not Rust.
 //!
+//! Without root or BPF, only the cases marked `UNPRIVILEGED` run (compile
+//! errors, `-l` listings of binaries, argdist spec errors: trace loads
+//! nothing into the kernel there); every other case is skipped, saying why.
+//!
 //!     cargo test --test scripts                  all cases
 //!     cargo test --test scripts -- hist maps     cases whose name contains
 //!                                                "hist" or in maps.test
@@ -16,7 +20,8 @@
 //!     cargo test --test scripts -- --list        names only, run nothing
 //!
 //! Environment:
-//!   CI=true      a skipped case counts as a failure (CI must run them all).
+//!   CI=true      a skipped case counts as a failure (CI must run them all,
+//!                so it runs as root with BPF).
 //!   TRACE_BIN    run another binary instead of this build's `trace`. With a
 //!                `bpftrace` binary the harness is in *oracle mode*: it checks
 //!                that the expectations are bpftrace's real behaviour. PROGs
@@ -24,24 +29,28 @@
 //!                is also looked for on stdout, stderr expectations are not
 //!                checked (wording differs by design), only success/failure
 //!                of the exit code is, and NO_ORACLE and REPL cases are
-//!                skipped.
+//!                skipped (and, without root, all cases: bpftrace runs
+//!                only as root).
 //!
 //! Targets (`tests/targets/*.c`) are built with gcc at the start of each run
 //! into `target/test-targets/`: `NAME` with `-O0` and `NAME-O2` with `-O2`,
 //! both `-g -fno-omit-frame-pointer`.  Every command of a case runs there,
 //! so `./db` means the same as in the docs.
 
+// Only the OS module may use `unsafe` (it allows it for itself).
+#![deny(unsafe_code)]
+
 // The crate root is tests/scripts.rs, so plain `mod` would look in tests/.
 #[path = "scripts/pty.rs"]
 mod pty;
-#[path = "scripts/regex.rs"]
-mod regex;
 #[path = "scripts/repl.rs"]
 mod repl;
 #[path = "scripts/run.rs"]
 mod run;
 #[path = "scripts/spec.rs"]
 mod spec;
+#[path = "scripts/sys.rs"]
+mod sys;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -96,10 +105,10 @@ fn main() -> ExitCode {
     let mut failures: Vec<String> = Vec::new();
 
     for (what, result) in [
-        ("regex", regex::self_check()),
         ("spec", spec::self_check()),
         ("run", run::self_check()),
         ("repl", repl::self_check()),
+        ("sys", sys::self_check()),
     ] {
         if let Err(e) = result {
             println!("harness self-check ({what}) FAILED: {e}");
@@ -160,30 +169,39 @@ fn main() -> ExitCode {
         trace.display(),
         if oracle { " (oracle mode)" } else { "" }
     );
-    // Why no case can run, decided once rather than per case: a machine
-    // without root/BPF skips them, targets that do not build fail them.
-    let mut blocked = if cases.is_empty() { None } else { kernel_unavailable().map(Outcome::Skip) };
-    if blocked.is_none() && !cases.is_empty() {
+    // Decided once: without root or BPF only UNPRIVILEGED cases run (see
+    // run::skip_reason); targets that do not build fail every case that runs.
+    let env = Env {
+        trace,
+        targets: targets.clone(),
+        scripts: manifest.join("tests/scripts"),
+        oracle,
+        no_kernel: kernel_unavailable(),
+    };
+    let runnable = cases.iter().filter(|(_, case)| run::skip_reason(case, &env).is_none()).count();
+    let mut blocked = None;
+    if runnable > 0 {
         match build_targets(&manifest.join("tests/targets"), &targets) {
             Ok(built) => println!("built {} targets into {}", built, targets.display()),
             Err(e) => {
                 println!("{e}");
-                blocked =
-                    Some(Outcome::Fail(format!("    targets failed to build: {}\n", e.lines().next().unwrap_or(""))));
+                blocked = Some(format!("    targets failed to build: {}\n", e.lines().next().unwrap_or("")));
             }
         }
     }
-    if blocked.is_none() && !Path::new("/sys/kernel/tracing/events").exists() {
+    if let Some(why) = &env.no_kernel {
+        println!("note: {why}: {runnable} of {} cases can run (UNPRIVILEGED), the others are skipped", cases.len());
+    } else if !Path::new("/sys/kernel/tracing/events").exists() {
         println!("note: tracefs is not mounted at /sys/kernel/tracing (tracepoint cases rely on trace mounting it)");
     }
-    let env = Env { trace, targets: targets.clone(), scripts: manifest.join("tests/scripts"), oracle };
 
     for (file, case) in &cases {
         let label = format!("{} ({file}:{})", case.name, case.line);
         let started = Instant::now();
-        let outcome = match &blocked {
-            Some(outcome) => outcome.clone(),
-            None => run::run_case(case, &env),
+        let outcome = match (run::skip_reason(case, &env), &blocked) {
+            (Some(why), _) => Outcome::Skip(why),
+            (None, Some(report)) => Outcome::Fail(report.clone()),
+            (None, None) => run::run_case(case, &env),
         };
         let secs = started.elapsed().as_secs_f64();
         match outcome {
@@ -214,8 +232,8 @@ fn main() -> ExitCode {
             println!("    {f}");
         }
     }
-    if let Some(Outcome::Skip(reason)) = &blocked {
-        println!("\nnote: no case ran: {reason}");
+    if let (Some(why), true) = (&env.no_kernel, skipped > 0) {
+        println!("\nnote: {skipped} cases need root and BPF and were skipped: {why}");
     }
     println!("\n{passed} passed, {failed} failed, {skipped} skipped");
     if failed > 0 {
@@ -235,29 +253,17 @@ fn test_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Why BPF cases cannot run here, or None if they can: root, and the bpf()
-/// syscall answering a map creation (the cheapest proof that BPF works).
+/// Why programs cannot be loaded here, or None if they can: root, and the
+/// bpf() syscall answering a map creation (the cheapest proof that BPF works).
 fn kernel_unavailable() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
+    let uid = sys::euid();
     if uid != 0 {
-        return Some(format!("not root (euid {uid}): cases load BPF programs"));
+        return Some(format!("not root (euid {uid})"));
     }
-    // union bpf_attr for BPF_MAP_CREATE: map_type, key_size, value_size,
-    // max_entries, map_flags; the kernel zero-fills the rest.
-    let attr: [u32; 5] = [2 /* BPF_MAP_TYPE_ARRAY */, 4, 4, 1, 0];
-    // SAFETY: attr is a valid, correctly sized prefix of union bpf_attr.
-    let fd = unsafe {
-        libc::syscall(libc::SYS_bpf, 0 /* BPF_MAP_CREATE */, attr.as_ptr(), std::mem::size_of_val(&attr))
-    };
-    if fd < 0 {
-        return Some(format!("BPF unavailable: bpf(BPF_MAP_CREATE) failed: {}", std::io::Error::last_os_error()));
+    match sys::bpf_map_create() {
+        Ok(()) => None,
+        Err(e) => Some(format!("BPF unavailable: bpf(BPF_MAP_CREATE) failed: {e}")),
     }
-    // SAFETY: fd was just returned to us and is closed once.
-    unsafe {
-        libc::close(fd as i32);
-    }
-    None
 }
 
 /// Builds every tests/targets/*.c at -O0 and -O2.  Built to a temporary

@@ -1,18 +1,18 @@
-//! The pseudo-terminal REPL cases run trace on: all of the harness's unsafe
-//! terminal calls, in one place.
+//! The pseudo-terminal REPL cases run trace on.
 //!
 //! trace decides between line editing and plain piped input by asking
 //! whether stdin is a terminal, so the only way to test the editor is to
 //! give it one: the slave end becomes trace's stdin, stdout, stderr and
 //! controlling terminal (so Ctrl-C raises SIGINT when the editor is not in
 //! raw mode, as on a real terminal), and the harness reads and types on the
-//! master end.
+//! master end.  The system calls behind it are in `sys.rs`.
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::OwnedFd;
 use std::process::{Child, Command, Stdio};
+
+use crate::sys;
 
 pub struct Pty {
     master: File,
@@ -21,31 +21,11 @@ pub struct Pty {
 
 impl Pty {
     /// A new pseudo-terminal of `rows` x `cols` (wide, so nothing trace or
-    /// the line editor prints wraps).
+    /// the line editor prints wraps).  Neither end is inherited by commands
+    /// the harness starts (`$` steps): trace's end of the terminal would
+    /// then outlive trace.
     pub fn open(rows: u16, cols: u16) -> io::Result<Pty> {
-        let (mut master, mut slave): (RawFd, RawFd) = (-1, -1);
-        // SAFETY: openpty stores two new descriptors through the first two
-        // pointers; name, termios and winsize may be null.
-        let rc =
-            unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: both descriptors were just created and nothing else owns them.
-        let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-        // Commands the harness starts (`$` steps) must not hold either end:
-        // trace's end of the terminal would then outlive trace.
-        for fd in [&master, &slave] {
-            // SAFETY: F_SETFD on a descriptor we own.
-            if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-        // SAFETY: TIOCSWINSZ reads one winsize through the pointer.
-        if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let (master, slave) = sys::openpty(rows, cols)?;
         Ok(Pty { master: File::from(master), slave })
     }
 
@@ -58,19 +38,7 @@ impl Pty {
     pub fn spawn(self, mut command: Command) -> io::Result<(Child, File)> {
         let stdio = || self.slave.try_clone().map(Stdio::from);
         command.stdin(stdio()?).stdout(stdio()?).stderr(stdio()?);
-        // SAFETY: the closure runs in the child between fork and exec, after
-        // stdio is set up, and calls only async-signal-safe functions.
-        unsafe {
-            command.pre_exec(|| {
-                // A new session has no controlling terminal; TIOCSCTTY makes
-                // stdin (the slave) this session's, with trace's process
-                // group in the foreground.
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        sys::controlling_terminal_on_exec(&mut command);
         let child = command.spawn()?;
         drop(command);
         drop(self.slave);

@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use crate::pty::Pty;
 use crate::run::{self, Captured, Env};
 use crate::spec::{Case, Key, Step};
+use crate::sys;
 
 /// Big enough that nothing wraps (the renderer knows no wrapping).
 const ROWS: u16 = 40;
@@ -203,7 +204,7 @@ fn shell_step(cmd: &str, env: &Env, home: &Path, base: &Path, deadline: Instant)
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() < deadline => thread::sleep(POLL),
             Ok(None) => {
-                run::kill_group(child.id(), libc::SIGKILL);
+                sys::kill_group(child.id(), sys::SIGKILL);
                 let _ = child.wait();
                 return Err("was still running at TIMEOUT; killed".into());
             }
@@ -211,7 +212,7 @@ fn shell_step(cmd: &str, env: &Env, home: &Path, base: &Path, deadline: Instant)
         }
     };
     // Whatever it started in the background goes with it.
-    run::kill_group(child.id(), libc::SIGKILL);
+    sys::kill_group(child.id(), sys::SIGKILL);
     if status.success() {
         return Ok(());
     }
@@ -247,7 +248,7 @@ impl Session {
         let mut reader = match master.try_clone() {
             Ok(reader) => reader,
             Err(e) => {
-                run::kill_group(child.id(), libc::SIGKILL);
+                sys::kill_group(child.id(), sys::SIGKILL);
                 let _ = child.wait();
                 return Err(e);
             }
@@ -332,12 +333,12 @@ impl Session {
     fn finish(mut self) -> (Option<ExitStatus>, Vec<u8>) {
         let pid = self.child.id();
         if !self.exited() {
-            run::kill_group(pid, libc::SIGKILL);
+            sys::kill_group(pid, sys::SIGKILL);
             self.status = self.child.wait().ok();
         }
         // Anything trace started dies with its process group (it leads a
         // session of its own, see pty.rs).
-        run::kill_group(pid, libc::SIGKILL);
+        sys::kill_group(pid, sys::SIGKILL);
         // The output ends when the last holder of the terminal is gone; one
         // that escaped the group must not hang the harness.
         let _ = self.eof.recv_timeout(Duration::from_secs(2));

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::repl;
 use crate::spec::{Case, Check, Program};
+use crate::sys;
 
 /// How long trace may take to print its maps and exit after SIGINT.
 /// Short, because a trace that hangs costs TIMEOUT + this in every case.
@@ -38,6 +39,9 @@ pub struct Env {
     pub scripts: PathBuf,
     /// Running bpftrace itself to check the expectations (see scripts.rs).
     pub oracle: bool,
+    /// Why programs cannot be loaded here (not root, no BPF), if they
+    /// cannot: then only the UNPRIVILEGED cases run, the others are skipped.
+    pub no_kernel: Option<String>,
 }
 
 #[derive(Clone)]
@@ -65,6 +69,21 @@ pub struct Captured {
     pub repl_home: Option<PathBuf>,
 }
 
+/// Why `case` cannot run here at all, before anything of it runs (REQUIRES
+/// commands may mean something only as root): it needs root and BPF and
+/// this is not such a machine.
+pub fn skip_reason(case: &Case, env: &Env) -> Option<String> {
+    let why = env.no_kernel.as_ref()?;
+    if env.oracle {
+        Some(format!("needs root and BPF: bpftrace runs only as root; {why}"))
+    } else if !case.unprivileged {
+        Some(format!("needs root and BPF: it loads programs or reads root-only files (not UNPRIVILEGED); {why}"))
+    } else {
+        None
+    }
+}
+
+/// Runs `case`, which [`skip_reason`] lets run.
 pub fn run_case(case: &Case, env: &Env) -> Outcome {
     for cmd in &case.requires {
         let ok =
@@ -211,16 +230,9 @@ fn wait_for_exec(child: &mut Child) -> Result<(), String> {
     Ok(())
 }
 
-pub fn kill_group(pid: u32, signal: i32) {
-    // SAFETY: plain syscall on a process group we created; ESRCH is fine.
-    unsafe {
-        libc::kill(-(pid as i32), signal);
-    }
-}
-
 fn kill_all(children: &mut Vec<(String, Child)>) {
     for (_, child) in children.iter_mut() {
-        kill_group(child.id(), libc::SIGKILL);
+        sys::kill_group(child.id(), sys::SIGKILL);
         let _ = child.wait();
     }
     children.clear();
@@ -323,12 +335,9 @@ fn run_trace(command: &mut Command, case: &Case, env: &Env, before_pid: Option<u
         if !interrupted && now >= deadline {
             interrupted = true;
             if direct {
-                // SAFETY: signalling the child we spawned.
-                unsafe {
-                    libc::kill(pid as i32, libc::SIGINT);
-                }
+                sys::kill(pid, sys::SIGINT);
             } else {
-                kill_group(pid, libc::SIGINT);
+                sys::kill_group(pid, sys::SIGINT);
             }
             kill_at = Some(now + SIGINT_GRACE);
         }
@@ -338,7 +347,7 @@ fn run_trace(command: &mut Command, case: &Case, env: &Env, before_pid: Option<u
                 SIGINT_GRACE.as_secs(),
                 case.timeout.as_secs_f64()
             ));
-            kill_group(pid, libc::SIGKILL);
+            sys::kill_group(pid, sys::SIGKILL);
             break child.wait().ok();
         }
         thread::sleep(Duration::from_millis(5));
@@ -348,7 +357,7 @@ fn run_trace(command: &mut Command, case: &Case, env: &Env, before_pid: Option<u
         after_problem = Some("AFTER never ran: trace printed no \"Attaching\" line".into());
     }
     // Leftovers (a -c child, a RUN pipeline's other half) die with the group.
-    kill_group(pid, libc::SIGKILL);
+    sys::kill_group(pid, sys::SIGKILL);
     kill_all(&mut after);
     // Readers finish at EOF; a grandchild that escaped the group could hold
     // a pipe open forever, so do not wait for them indefinitely.

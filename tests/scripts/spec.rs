@@ -29,7 +29,10 @@
 //! ARGS          extra trace arguments after `-e PROG` (or for REPL), split
 //!               like a shell (quotes group words, no expansion); may repeat
 //! EXPECT        a whole line of stdout (trailing blanks ignored), any order
-//! EXPECT_REGEX  a regex that matches within some line of stdout
+//! EXPECT_REGEX  a regex that matches within some line of stdout (the
+//!               `regex` crate's syntax; `^` and `$` are the line's start
+//!               and end; `\d \w \s \b` are Unicode-aware); a pattern
+//!               that does not compile is a parse error
 //! EXPECT_NONE   a line that must not appear in stdout
 //! EXPECT_REGEX_NONE   a regex that must match no line of stdout
 //! EXPECT_BLOCK  the indented lines that follow must appear in stdout as
@@ -45,6 +48,10 @@
 //!               ($TRACE_PID is trace's pid there)
 //! REQUIRES      shell command that must succeed, else the case is skipped
 //! NO_ORACLE     why bpftrace 0.17 cannot check this case (see scripts.rs)
+//! UNPRIVILEGED  the case loads nothing into the kernel and reads no
+//!               root-only file (tracefs and other users' /proc/PID are
+//!               root-only), so it also runs without root or BPF; every
+//!               other case is skipped there.  Takes no value
 //! ```
 //!
 //! `{{TRACE}}`, `{{TARGETS}}` (absolute target directory), `{{SCRIPTS}}`
@@ -56,7 +63,7 @@
 
 use std::time::Duration;
 
-use crate::regex::Regex;
+use regex::Regex;
 
 /// Cases end by exit() or -c in well under a second; a trace that hangs
 /// costs this (plus the SIGINT grace) per case, so keep it small.
@@ -76,6 +83,8 @@ pub struct Case {
     pub requires: Vec<String>,
     pub exit_code: i32,
     pub no_oracle: Option<String>,
+    /// `UNPRIVILEGED`: runs without root or BPF too.
+    pub unprivileged: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -195,6 +204,7 @@ struct Draft {
     requires: Vec<String>,
     exit_code: Option<i32>,
     no_oracle: Option<String>,
+    unprivileged: Option<()>,
 }
 
 /// Which multi-line block indented lines are being collected for.
@@ -258,6 +268,7 @@ pub fn parse(text: &str) -> (Vec<Case>, Vec<ParseError>) {
                 requires: Vec::new(),
                 exit_code: None,
                 no_oracle: None,
+                unprivileged: None,
             });
             continue;
         }
@@ -337,6 +348,8 @@ fn apply(
         "AFTER" => d.after.push(need(value, directive)?),
         "REQUIRES" => d.requires.push(need(value, directive)?),
         "NO_ORACLE" => set_once(&mut d.no_oracle, need(value, directive)?, directive)?,
+        "UNPRIVILEGED" if !value.is_empty() => return Err("UNPRIVILEGED takes no value".into()),
+        "UNPRIVILEGED" => set_once(&mut d.unprivileged, (), directive)?,
         _ => return Err(format!("unknown directive `{directive}`")),
     }
     Ok(())
@@ -350,8 +363,18 @@ fn set_once<T>(slot: &mut Option<T>, value: T, directive: &str) -> Result<(), St
     Ok(())
 }
 
+/// A pattern that does not compile is reported, not taken as a literal.
+/// The crate's message shows the pattern with a caret under the mistake
+/// over several lines; they are indented under the file:line it goes with.
 fn regex(value: &str, directive: &str) -> Result<Regex, String> {
-    Regex::new(&need(value, directive)?).map_err(|e| e.to_string())
+    Regex::new(&need(value, directive)?).map_err(|e| {
+        let mut message = format!("bad regex in {directive}:");
+        for line in e.to_string().lines() {
+            message.push_str("\n    ");
+            message.push_str(line);
+        }
+        message
+    })
 }
 
 fn close_block(d: &mut Draft, kind: BlockKind, start: usize, body: Vec<String>, errors: &mut Vec<ParseError>) {
@@ -420,6 +443,7 @@ fn finish(d: Draft, cases: &mut Vec<Case>, errors: &mut Vec<ParseError>) {
         requires: d.requires,
         exit_code: d.exit_code.unwrap_or(0),
         no_oracle: d.no_oracle,
+        unprivileged: d.unprivileged.is_some(),
     });
 }
 
@@ -495,6 +519,7 @@ pub fn self_check() -> Result<(), String> {
         "TIMEOUT 2.5",
         "EXIT_CODE 3",
         "REQUIRES true",
+        "UNPRIVILEGED",
         "",
         "NAME second case",
         "PROG",
@@ -526,7 +551,7 @@ pub fn self_check() -> Result<(), String> {
     ]
     .join("\n");
     let (cases, errors) = parse(&sample);
-    let expect_errors = vec![err(17, "unknown directive `RUN_NOTHING_HERE_IS_A_TYPO`")];
+    let expect_errors = vec![err(18, "unknown directive `RUN_NOTHING_HERE_IS_A_TYPO`")];
     if errors != expect_errors {
         return Err(format!("parse errors: got {errors:?}, want {expect_errors:?}"));
     }
@@ -544,6 +569,8 @@ pub fn self_check() -> Result<(), String> {
         && a.timeout == Duration::from_millis(2500)
         && a.exit_code == 3
         && a.requires == ["true"]
+        && a.unprivileged
+        && !b.unprivileged
         && b.program == Program::Prog("BEGIN {\n  exit();\n}".into())
         && matches!(&b.checks[0], Check::Block(l) if l == &["@:", "[1]    1 |@|"])
         && b.before == ["./loop"]
@@ -588,7 +615,10 @@ pub fn self_check() -> Result<(), String> {
         ("NAME a\nREPL\n  $", "needs a value"),
         ("NAME a\nREPL\n\nEXPECT x", "empty block"),
         ("NAME a\nPROG x\nTIMEOUT soon", "not a number"),
-        ("NAME a\nPROG x\nEXPECT_REGEX [x", "bad regex"),
+        ("NAME a\nPROG x\nEXPECT_REGEX [x", "bad regex in EXPECT_REGEX"),
+        ("NAME a\nPROG x\nEXPECT_STDERR_REGEX a{x}", "bad regex in EXPECT_STDERR_REGEX"),
+        ("NAME a\nPROG x\nUNPRIVILEGED yes", "takes no value"),
+        ("NAME a\nPROG x\nUNPRIVILEGED\nUNPRIVILEGED", "given twice"),
         ("NAME a\nPROG x\nEXPECT_BLOCK\n\nEXPECT y", "empty block"),
         ("NAME a\nPROG x\nARGS 'open", "unclosed '"),
         ("NAME a\nPROG x\n  stray", "indented line outside"),
@@ -598,6 +628,11 @@ pub fn self_check() -> Result<(), String> {
         if !errors.iter().any(|e| e.message.contains(want)) {
             return Err(format!("parsing {text:?}: wanted an error containing {want:?}, got {errors:?}"));
         }
+    }
+    // A bad pattern is reported at its own line, with the crate's reason.
+    let (_, errors) = parse("NAME a\nPROG x\nEXPECT x\nEXPECT_STDERR_REGEX (┌─|-->)\\s*:1:(\\d+");
+    if !matches!(&errors[..], [e] if e.line == 4 && e.message.contains("unclosed group")) {
+        return Err(format!("an unclosed group in a regex on line 4: got {errors:?}"));
     }
     Ok(())
 }
