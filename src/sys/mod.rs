@@ -41,6 +41,8 @@ mod bpf;
 mod mmap;
 mod perf;
 mod poll;
+#[cfg(test)]
+pub(crate) mod probe_targets;
 mod process;
 mod ring;
 mod stats;

@@ -158,31 +158,12 @@ mod tests {
     use crate::runtime::load::load_program;
     use crate::runtime::maps::Map;
     use crate::runtime::testing::{prog_count, read_count, skip_without_bpf};
+    use crate::sys::probe_targets::{
+        trace_runtime_test_uprobe_a, trace_runtime_test_uprobe_b, trace_runtime_test_uprobe_detach,
+    };
     use crate::sys::{current_tid, MapKind};
     use std::hint::black_box;
     use std::path::PathBuf;
-
-    #[no_mangle]
-    #[inline(never)]
-    pub extern "C" fn trace_runtime_test_uprobe_a(x: u64) -> u64 {
-        black_box(x).wrapping_mul(3) + 1
-    }
-
-    /// Probed only by the detach test: while any other test's uprobe sits on
-    /// the same instruction, the breakpoint stays armed, and on this kernel
-    /// a consumer being unregistered (asynchronously) can still be reached
-    /// for a moment after its perf event is closed.
-    #[no_mangle]
-    #[inline(never)]
-    pub extern "C" fn trace_runtime_test_uprobe_detach(x: u64) -> u64 {
-        black_box(x).wrapping_mul(7) + 3
-    }
-
-    #[no_mangle]
-    #[inline(never)]
-    pub extern "C" fn trace_runtime_test_uprobe_b(x: u64) -> u64 {
-        black_box(x).wrapping_mul(5) + 2
-    }
 
     fn call_n(f: extern "C" fn(u64) -> u64, n: u64) {
         let f = black_box(f);
