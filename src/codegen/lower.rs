@@ -264,7 +264,7 @@ impl Lower<'_, '_> {
         self.emit(IrInsn::StackAddr { dst: key, off: -8 });
         self.emit(IrInsn::Store { size: Size::DW, base: key, off: 0, src: Operand::Imm(0) });
         let map = self.vreg();
-        let scratch = if self.spec.kind().runs_in_nmi() { NMI_SCRATCH_MAP } else { SCRATCH_MAP };
+        let scratch = if self.spec.context().nmi { NMI_SCRATCH_MAP } else { SCRATCH_MAP };
         self.emit(IrInsn::LoadMap { dst: map, map: scratch });
         self.emit(IrInsn::Call { helper: 1, args: vec![map, key], ret: Some(self.scratch) });
         // Exits are local (a jump to one exit at the end would not reach

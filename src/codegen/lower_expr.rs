@@ -62,7 +62,7 @@ impl Lower<'_, '_> {
             ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, &e.ty),
             ExprKind::Field { base, field, .. } if matches!(base.ty, Type::Args) => {
                 let spec = self.spec.clone();
-                match spec.kind().named_args() {
+                match spec.context().named_args {
                     Some(NamedArgs::Tracepoint(tp)) => match tp.format.fields.iter().find(|f| f.name == *field) {
                         Some(f) => self.tp_field(f, &e.ty),
                         None => self.internal(format!("tracepoint field `{field}` is not in the format")),
@@ -160,7 +160,7 @@ impl Lower<'_, '_> {
             Value::Arg => {
                 let Builtin::Arg(i) = b else { return self.internal(format!("`{}` read as an argument", b.name())) };
                 let spec = self.spec.clone();
-                match spec.kind().numbered_args() {
+                match spec.context().numbered_args {
                     Some(NumberedArgs::Usdt(site)) => match site.args.get(i as usize) {
                         Some(arg) => self.usdt_arg(arg, site.vaddr),
                         None => self.internal(format!("`arg{i}` is beyond the probe's arguments")),
@@ -192,7 +192,7 @@ impl Lower<'_, '_> {
 
     /// Does `str()` read user memory in this probe? Its kind says.
     pub(super) fn reads_user_memory(&self) -> bool {
-        self.spec.kind().reads_user_memory()
+        self.spec.context().user_memory
     }
 
     /// A field of a tracepoint's record, of type `ty` (as type checking

@@ -488,8 +488,8 @@ impl Shadow {
         let ap = AttachPoint { text: self.text.clone(), span };
         let ctx = ProbeContext { pid: spec.opts.pid };
         let resolved = probes::expand(&ap, &ctx).map_err(|d| self.remap(d, spec))?;
-        let kind = resolved.first().map(|r| r.spec.kind());
-        let Some((binary, func)) = kind.and_then(|k| k.binary().zip(k.function())) else {
+        let context = resolved.first().map(|r| r.spec.context());
+        let Some((binary, func)) = context.and_then(|c| c.binary.zip(c.function)) else {
             return Ok(None);
         };
         if !want_params {

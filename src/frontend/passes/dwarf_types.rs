@@ -46,12 +46,12 @@ pub fn value_type(t: &Type) -> Type {
 impl Cx<'_> {
     /// The file whose debug info types this probe's data.
     fn binary(&self) -> Option<std::path::PathBuf> {
-        self.spec.kind().binary().map(Path::to_path_buf)
+        self.spec.context().binary.map(Path::to_path_buf)
     }
 
     /// The traced function's name ("" outside a function).
     fn func_name(&self) -> String {
-        self.spec.kind().function().unwrap_or_default().to_string()
+        self.spec.context().function.unwrap_or_default().to_string()
     }
 
     /// The probe binary's debug info, loading it on first use.
@@ -155,7 +155,7 @@ impl Cx<'_> {
         if self.debug_info().is_none() {
             return Type::I64;
         }
-        let Some(func) = self.spec.kind().function().map(str::to_string) else { return Type::I64 };
+        let Some(func) = self.spec.context().function.map(str::to_string) else { return Type::I64 };
         if self.dwarf.function.is_none() {
             let f = self.debug_info().and_then(|d| d.function(&func).ok().flatten()).map(Rc::new);
             self.dwarf.function = Some(f);

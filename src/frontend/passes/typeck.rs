@@ -399,7 +399,7 @@ impl Cx<'_> {
                 let (arrow, field, field_span) = (*arrow, field.clone(), *field_span);
                 let bt = self.expr(base);
                 match bt {
-                    Type::Args => match self.spec.kind().named_args() {
+                    Type::Args => match self.spec.context().named_args {
                         Some(NamedArgs::Tracepoint(tp)) => self.tracepoint_field(tp, &field, field_span),
                         Some(NamedArgs::Parameters { at_entry }) => self.uprobe_arg(&field, field_span, at_entry),
                         None => Type::Unknown,
@@ -597,13 +597,13 @@ impl Cx<'_> {
             _ => return Type::Unknown,
         };
         let var = b.var();
-        let kind = self.spec.kind();
+        let context = self.spec.context();
         let here = match var.scope {
             Scope::Everywhere => true,
-            Scope::NumberedArgs => kind.numbered_args().is_some(),
-            Scope::Retval => kind.has_retval(),
-            Scope::NamedArgs => kind.named_args().is_some(),
-            Scope::Function => kind.function().is_some(),
+            Scope::NumberedArgs => context.numbered_args.is_some(),
+            Scope::Retval => context.retval,
+            Scope::NamedArgs => context.named_args.is_some(),
+            Scope::Function => context.function.is_some(),
         };
         if !here {
             let msg = format!("`{}` is not available in `{}`", b.name(), self.probe_name);
@@ -619,7 +619,7 @@ impl Cx<'_> {
             Builtin::Retval => self.typed_retval(),
             Builtin::Func | Builtin::Probe => {
                 let text = match b {
-                    Builtin::Func => kind.function().unwrap_or_default().to_string(),
+                    Builtin::Func => context.function.unwrap_or_default().to_string(),
                     _ => self.probe_name.to_string(),
                 };
                 let size = text.len() as u32 + 1;
@@ -641,7 +641,7 @@ impl Cx<'_> {
 
     /// `argN`, as the probe's kind reads it.
     fn numbered_arg(&mut self, i: u8, span: Span) -> Type {
-        match self.spec.kind().numbered_args() {
+        match self.spec.context().numbered_args {
             Some(NumberedArgs::Registers { count }) if i < count => Type::U64,
             Some(NumberedArgs::Registers { .. }) => {
                 let msg = format!("`arg{i}` is not available in `{}`", self.probe_name);

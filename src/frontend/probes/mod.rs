@@ -42,8 +42,8 @@ mod usdt;
 mod tests;
 
 pub use spec::{
-    AttachTarget, Begin, End, Firing, Interval, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec, Profile,
-    ResolvedProbe, Tracepoint, Uprobe, Usdt,
+    AttachTarget, Begin, Context, End, Firing, Interval, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec,
+    Profile, ResolvedProbe, Tracepoint, Uprobe, Usdt,
 };
 pub use text::{quoted_list, At};
 pub use tracepoint::field_type;

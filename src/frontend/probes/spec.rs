@@ -6,9 +6,10 @@
 //! its own data type. Type checking, code generation and the runtime never
 //! match on these variants: they ask the kind, through the [`ProbeKind`]
 //! trait, what they need to know — which program type to load, when the
-//! program runs and what it attaches to, how `argN`, `args` and `retval`
-//! read, whether pointers are user pointers. Every kind must answer every
-//! question (the trait has no defaults), and [`ProbeSpec::kind`] is the one
+//! program runs and what it attaches to, and its [`Context`]: how `argN`,
+//! `args` and `retval` read, whether pointers are user pointers. Every kind
+//! must answer every question (the trait has no defaults, and a `Context`
+//! literal names every field), and [`ProbeSpec::kind`] is the one
 //! exhaustive match that maps a variant to its answers, so a new kind is a
 //! new variant here, a new file implementing the trait, and a row of the
 //! probe-type table (see `mod.rs`).
@@ -182,24 +183,31 @@ pub trait ProbeKind {
     fn prog_kind(&self) -> ProgKind;
     /// When its program runs, and what it attaches to.
     fn firing(&self) -> Firing<'_>;
+    /// What its program can read, and how.
+    fn context(&self) -> Context<'_>;
+}
+
+/// What a probe's program can read. Every kind states every field.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
     /// How `argN` reads; `None` where there are no numbered arguments.
-    fn numbered_args(&self) -> Option<NumberedArgs<'_>>;
+    pub numbered_args: Option<NumberedArgs<'a>>,
     /// What `args` is; `None` where there is no such record.
-    fn named_args(&self) -> Option<NamedArgs<'_>>;
+    pub named_args: Option<NamedArgs<'a>>,
     /// Whether `retval` (the return register at a function's return) exists.
-    fn has_retval(&self) -> bool;
+    pub retval: bool,
     /// The traced function, for `func` and debug-info lookups.
-    fn function(&self) -> Option<&str>;
+    pub function: Option<&'a str>,
     /// The file whose debug info types the probe's data (casts, `args`,
     /// `retval`, `sizeof`).
-    fn binary(&self) -> Option<&Path>;
+    pub binary: Option<&'a Path>,
     /// Whether the pointers the probe sees point into user memory (so
     /// `str()` and reads through them use the user-memory helpers).
-    fn reads_user_memory(&self) -> bool;
+    pub user_memory: bool,
     /// Whether its program runs in NMI context, where it may interrupt
     /// another probe's program on the same CPU (so it needs scratch space
     /// of its own).
-    fn runs_in_nmi(&self) -> bool;
+    pub nmi: bool,
 }
 
 impl ProbeSpec {
@@ -214,5 +222,10 @@ impl ProbeSpec {
             ProbeSpec::Interval(p) => p,
             ProbeSpec::Profile(p) => p,
         }
+    }
+
+    /// What the probe's program can read: its kind's [`Context`].
+    pub fn context(&self) -> Context<'_> {
+        self.kind().context()
     }
 }

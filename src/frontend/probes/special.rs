@@ -3,9 +3,7 @@
 //! are loaded as raw-tracepoint programs (the program type that test runs
 //! need no context for) and attach to nothing.
 
-use std::path::Path;
-
-use super::spec::{Begin, End, Firing, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec, ResolvedProbe};
+use super::spec::{Begin, Context, End, Firing, ProbeContext, ProbeKind, ProbeSpec, ResolvedProbe};
 use super::text::At;
 use super::{complete_nothing, describe_nothing, ProbeType, Status};
 use crate::diag::Diagnostic;
@@ -45,41 +43,38 @@ fn list_itself(_: &At, full: &'static str, _: Option<usize>, _: &ProbeContext) -
     Ok(vec![full.to_string()])
 }
 
-/// What BEGIN and END have in common: no event, no arguments, kernel
-/// context.
-macro_rules! run_once {
-    ($ty:ty, $firing:expr) => {
-        impl ProbeKind for $ty {
-            fn prog_kind(&self) -> ProgKind {
-                ProgKind::RawTracepoint
-            }
-            fn firing(&self) -> Firing<'_> {
-                $firing
-            }
-            fn numbered_args(&self) -> Option<NumberedArgs<'_>> {
-                None
-            }
-            fn named_args(&self) -> Option<NamedArgs<'_>> {
-                None
-            }
-            fn has_retval(&self) -> bool {
-                false
-            }
-            fn function(&self) -> Option<&str> {
-                None
-            }
-            fn binary(&self) -> Option<&Path> {
-                None
-            }
-            fn reads_user_memory(&self) -> bool {
-                false
-            }
-            fn runs_in_nmi(&self) -> bool {
-                false
-            }
-        }
-    };
+/// BEGIN and END run in no event: nothing to read but the builtins every
+/// probe has, in kernel context.
+const NOTHING: Context = Context {
+    numbered_args: None,
+    named_args: None,
+    retval: false,
+    function: None,
+    binary: None,
+    user_memory: false,
+    nmi: false,
+};
+
+impl ProbeKind for Begin {
+    fn prog_kind(&self) -> ProgKind {
+        ProgKind::RawTracepoint
+    }
+    fn firing(&self) -> Firing<'_> {
+        Firing::AtStart
+    }
+    fn context(&self) -> Context<'_> {
+        NOTHING
+    }
 }
 
-run_once!(Begin, Firing::AtStart);
-run_once!(End, Firing::AtEnd);
+impl ProbeKind for End {
+    fn prog_kind(&self) -> ProgKind {
+        ProgKind::RawTracepoint
+    }
+    fn firing(&self) -> Firing<'_> {
+        Firing::AtEnd
+    }
+    fn context(&self) -> Context<'_> {
+        NOTHING
+    }
+}

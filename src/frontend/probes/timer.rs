@@ -5,9 +5,7 @@
 //! they can interrupt another probe's program on the same CPU, and see the
 //! interrupted context's registers (`arg0`..`arg5`).
 
-use std::path::Path;
-
-use super::spec::{AttachTarget, Firing, Interval, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec};
+use super::spec::{AttachTarget, Context, Firing, Interval, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec};
 use super::spec::{Profile, ResolvedProbe};
 use super::text::{missing, parts, At};
 use super::{describe_nothing, starting_with, ProbeType, Status};
@@ -36,43 +34,41 @@ pub const PROFILE: ProbeType = ProbeType {
     complete,
 };
 
-/// What both timers have in common.
-macro_rules! timer {
-    ($ty:ty, $target:expr) => {
-        impl ProbeKind for $ty {
-            fn prog_kind(&self) -> ProgKind {
-                ProgKind::PerfEvent
-            }
-            fn firing(&self) -> Firing<'_> {
-                Firing::On($target(self))
-            }
-            fn numbered_args(&self) -> Option<NumberedArgs<'_>> {
-                Some(NumberedArgs::Registers { count: 6 })
-            }
-            fn named_args(&self) -> Option<NamedArgs<'_>> {
-                None
-            }
-            fn has_retval(&self) -> bool {
-                false
-            }
-            fn function(&self) -> Option<&str> {
-                None
-            }
-            fn binary(&self) -> Option<&Path> {
-                None
-            }
-            fn reads_user_memory(&self) -> bool {
-                false
-            }
-            fn runs_in_nmi(&self) -> bool {
-                true
-            }
-        }
-    };
+/// What both timers' programs see: the interrupted context's registers,
+/// in NMI context.
+const INTERRUPTED: Context = Context {
+    numbered_args: Some(NumberedArgs::Registers { count: 6 }),
+    named_args: None,
+    retval: false,
+    function: None,
+    binary: None,
+    user_memory: false,
+    nmi: true,
+};
+
+impl ProbeKind for Interval {
+    fn prog_kind(&self) -> ProgKind {
+        ProgKind::PerfEvent
+    }
+    fn firing(&self) -> Firing<'_> {
+        Firing::On(AttachTarget::Interval { period_ns: self.period_ns })
+    }
+    fn context(&self) -> Context<'_> {
+        INTERRUPTED
+    }
 }
 
-timer!(Interval, |t: &Interval| AttachTarget::Interval { period_ns: t.period_ns });
-timer!(Profile, |p: &Profile| AttachTarget::Profile { hz: p.hz });
+impl ProbeKind for Profile {
+    fn prog_kind(&self) -> ProgKind {
+        ProgKind::PerfEvent
+    }
+    fn firing(&self) -> Firing<'_> {
+        Firing::On(AttachTarget::Profile { hz: self.hz })
+    }
+    fn context(&self) -> Context<'_> {
+        INTERRUPTED
+    }
+}
 
 /// Both timers take the same units (`profile` converts times to a rate).
 const UNITS: &[&str] = &["hz", "ms", "s", "us"];

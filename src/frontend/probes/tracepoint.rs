@@ -3,10 +3,8 @@
 //! from tracefs (`frontend::tracefs`); `args` is the event's record, laid
 //! out as its format file says.
 
-use std::path::Path;
-
 use super::spec::Tracepoint;
-use super::spec::{AttachTarget, Firing, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec, ResolvedProbe};
+use super::spec::{AttachTarget, Context, Firing, NamedArgs, ProbeContext, ProbeKind, ProbeSpec, ResolvedProbe};
 use super::text::{missing, parts, quoted_list, At};
 use super::{starting_with, Details, ProbeType, Status};
 use crate::diag::Diagnostic;
@@ -33,29 +31,19 @@ impl ProbeKind for Tracepoint {
     fn firing(&self) -> Firing<'_> {
         Firing::On(AttachTarget::Tracepoint { category: &self.category, name: &self.name })
     }
-    fn numbered_args(&self) -> Option<NumberedArgs<'_>> {
-        None
-    }
-    fn named_args(&self) -> Option<NamedArgs<'_>> {
-        Some(NamedArgs::Tracepoint(self))
-    }
-    fn has_retval(&self) -> bool {
-        false
-    }
-    fn function(&self) -> Option<&str> {
-        None
-    }
-    fn binary(&self) -> Option<&Path> {
-        None
-    }
-    /// The `syscalls` events record the system call's arguments as the
-    /// process passed them: user pointers. Every other event's pointers
-    /// are the kernel's.
-    fn reads_user_memory(&self) -> bool {
-        self.category == "syscalls"
-    }
-    fn runs_in_nmi(&self) -> bool {
-        false
+    fn context(&self) -> Context<'_> {
+        Context {
+            numbered_args: None,
+            named_args: Some(NamedArgs::Tracepoint(self)),
+            retval: false,
+            function: None,
+            binary: None,
+            // The `syscalls` events record the system call's arguments as
+            // the process passed them: user pointers. Every other event's
+            // pointers are the kernel's.
+            user_memory: self.category == "syscalls",
+            nmi: false,
+        }
     }
 }
 
@@ -204,7 +192,7 @@ fn list_matching(text: &str, rest: Option<usize>) -> Result<Vec<String>, Diagnos
 fn describe(probes: &[ResolvedProbe]) -> Details {
     let mut out = Details::default();
     for p in probes {
-        let Some(NamedArgs::Tracepoint(tp)) = p.spec.kind().named_args() else { continue };
+        let Some(NamedArgs::Tracepoint(tp)) = p.spec.context().named_args else { continue };
         for f in &tp.format.fields {
             let array = f.array_len.map(|n| format!("[{n}]")).unwrap_or_default();
             let kind = if f.data_loc { "__data_loc " } else { "" };

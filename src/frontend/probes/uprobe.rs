@@ -13,8 +13,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use super::spec::ResolvedProbe;
 use super::spec::Uprobe;
-use super::spec::{AttachTarget, Firing, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec, ResolvedProbe};
+use super::spec::{AttachTarget, Context, Firing, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec};
 use super::text::{missing, parse_u64, quoted_list, At};
 use super::{Details, ProbeType, Status, MAX_COMPLETIONS};
 use crate::diag::Diagnostic;
@@ -58,28 +59,18 @@ impl ProbeKind for Uprobe {
             ref_ctr_offset: 0,
         })
     }
-    fn numbered_args(&self) -> Option<NumberedArgs<'_>> {
-        // At the return, the argument registers hold whatever the function
-        // left in them.
-        (!self.ret).then_some(NumberedArgs::Registers { count: 6 })
-    }
-    fn named_args(&self) -> Option<NamedArgs<'_>> {
-        Some(NamedArgs::Parameters { at_entry: !self.ret })
-    }
-    fn has_retval(&self) -> bool {
-        self.ret
-    }
-    fn function(&self) -> Option<&str> {
-        Some(&self.func)
-    }
-    fn binary(&self) -> Option<&Path> {
-        Some(&self.binary)
-    }
-    fn reads_user_memory(&self) -> bool {
-        true
-    }
-    fn runs_in_nmi(&self) -> bool {
-        false
+    fn context(&self) -> Context<'_> {
+        Context {
+            // At the return, the argument registers hold whatever the
+            // function left in them, and the parameters are gone.
+            numbered_args: (!self.ret).then_some(NumberedArgs::Registers { count: 6 }),
+            named_args: Some(NamedArgs::Parameters { at_entry: !self.ret }),
+            retval: self.ret,
+            function: Some(&self.func),
+            binary: Some(&self.binary),
+            user_memory: true,
+            nmi: false,
+        }
     }
 }
 
@@ -205,7 +196,8 @@ fn list(at: &At, full: &'static str, rest: Option<usize>, ctx: &ProbeContext) ->
 fn describe(probes: &[ResolvedProbe]) -> Details {
     let mut out = Details::default();
     for p in probes {
-        let (Some(binary), Some(func)) = (p.spec.kind().binary(), p.spec.kind().function()) else { continue };
+        let context = p.spec.context();
+        let (Some(binary), Some(func)) = (context.binary, context.function) else { continue };
         match dwarf::load(binary) {
             Ok(Some(debug)) => {
                 if let Ok(Some(f)) = debug.function(func) {

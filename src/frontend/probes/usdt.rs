@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::spec::Usdt;
-use super::spec::{AttachTarget, Firing, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec, ResolvedProbe};
+use super::spec::{AttachTarget, Context, Firing, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec, ResolvedProbe};
 use super::text::{missing, parts, quoted_list, At};
 use super::{uprobe, Details, ProbeType, Status, MAX_COMPLETIONS};
 use crate::diag::Diagnostic;
@@ -56,26 +56,16 @@ impl ProbeKind for Usdt {
             ref_ctr_offset: self.site.semaphore.map_or(0, |s| s.file_offset),
         })
     }
-    fn numbered_args(&self) -> Option<NumberedArgs<'_>> {
-        Some(NumberedArgs::Usdt(&self.site))
-    }
-    fn named_args(&self) -> Option<NamedArgs<'_>> {
-        None
-    }
-    fn has_retval(&self) -> bool {
-        false
-    }
-    fn function(&self) -> Option<&str> {
-        None
-    }
-    fn binary(&self) -> Option<&Path> {
-        None
-    }
-    fn reads_user_memory(&self) -> bool {
-        true
-    }
-    fn runs_in_nmi(&self) -> bool {
-        false
+    fn context(&self) -> Context<'_> {
+        Context {
+            numbered_args: Some(NumberedArgs::Usdt(&self.site)),
+            named_args: None,
+            retval: false,
+            function: None,
+            binary: None,
+            user_memory: true,
+            nmi: false,
+        }
     }
 }
 
