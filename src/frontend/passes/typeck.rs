@@ -626,7 +626,7 @@ impl Cx<'_> {
                 e.kind = ExprKind::Str(text);
                 Type::Str { size }
             }
-            // Their type is in the table.
+            // Their type is in the table; a row without one is a bug here.
             Builtin::Pid
             | Builtin::Tid
             | Builtin::Uid
@@ -635,7 +635,11 @@ impl Cx<'_> {
             | Builtin::Comm
             | Builtin::Nsecs
             | Builtin::Elapsed
-            | Builtin::Args => Type::Unknown,
+            | Builtin::Args => {
+                let msg = format!("internal error: the builtins table gives `{}` no type", b.name());
+                self.error(Diagnostic::error(msg).at(span, "here"));
+                Type::Unknown
+            }
         }
     }
 
