@@ -45,7 +45,7 @@ pub use spec::{
     AttachTarget, Begin, Context, End, Firing, Interval, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec,
     Profile, ResolvedProbe, Tracepoint, Uprobe, Usdt,
 };
-pub use text::{quoted_list, At};
+pub use text::At;
 pub use tracepoint::field_type;
 pub use uprobe::file_paths;
 pub use usdt::arg_type as usdt_arg_type;
