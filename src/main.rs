@@ -134,7 +134,7 @@ fn main() -> ExitCode {
             let d = Diagnostic::error("-d needs a program to dump").note("e.g. `trace -d -e 'BEGIN { @x = 1; }'`");
             return fail(&sources, vec![d]);
         }
-        if m.get_one::<String>("format").map(String::as_str) == Some("json") {
+        if m.get_one::<String>("format").is_some_and(|f| f != "text") {
             let d = Diagnostic::error("the interactive session prints text only")
                 .note("use `-f json` with `-e PROGRAM` or a script file");
             return fail(&sources, vec![d]);
@@ -183,19 +183,18 @@ fn main() -> ExitCode {
         return dump(&sources, &program, what);
     }
 
+    // clap only accepts the names of `output::FORMATS`.
+    let format = m.get_one::<String>("format").map_or("text", String::as_str);
+    let mut output: Box<dyn Output> = match (argdist, output::by_name(format)) {
+        (Some(report), _) => Box::new(Argdist::new(report)),
+        (None, Some(o)) => o,
+        (None, None) => return fail(&sources, vec![Diagnostic::error(format!("unknown output format `{format}`"))]),
+    };
     let loaded = match trace::load(&program) {
         Ok(l) => l,
         Err(d) => return fail(&sources, d),
     };
     let run_opts = RunOptions { pid, command: m.get_one::<String>("command").cloned() };
-    let format = m.get_one::<String>("format").map_or("text", String::as_str);
-    let mut output: Box<dyn Output> = match argdist {
-        Some(report) => Box::new(Argdist::new(report)),
-        None => match output::by_name(format) {
-            Some(o) => o,
-            None => return fail(&sources, vec![Diagnostic::error(format!("unknown output format `{format}`"))]),
-        },
-    };
     let trace::Loaded { maps, progs, linked } = loaded;
     match session::run(&program.compiled, maps, progs, output.as_mut(), &run_opts) {
         Ok(code) => ExitCode::from(code as u8),

@@ -43,8 +43,9 @@ impl Lower<'_, '_> {
             },
             ExprKind::Ident(name) => self.internal(format!("the name `{name}` was not resolved")),
             ExprKind::Builtin(b) => self.builtin(*b, e),
-            ExprKind::Map(m) => self.read_map(m, &e.ty),
-            ExprKind::Call { args, func, .. } => self.call(*func, args, e),
+            ExprKind::Map(m) => self.read_map(m),
+            ExprKind::FnCall { func, args, .. } => self.call(*func, args, e),
+            ExprKind::Call { name, .. } => self.internal(format!("the call `{name}()` was not resolved")),
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, e),
             ExprKind::Unary { op: UnOp::Deref, .. } => self.read_lvalue(e),
             ExprKind::Unary { op, expr } => {
@@ -61,12 +62,13 @@ impl Lower<'_, '_> {
             }
             ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, &e.ty),
             ExprKind::Field { base, field, .. } if matches!(base.ty, Type::Args) => {
-                let spec = self.spec.clone();
-                match spec.context().named_args {
-                    Some(NamedArgs::Tracepoint(tp)) => match tp.format.fields.iter().find(|f| f.name == *field) {
-                        Some(f) => self.tp_field(f, &e.ty),
-                        None => self.internal(format!("tracepoint field `{field}` is not in the format")),
-                    },
+                match self.spec.context().named_args {
+                    Some(NamedArgs::Tracepoint(tp)) => {
+                        match tp.format.fields.iter().find(|f| f.name == *field).cloned() {
+                            Some(f) => self.tp_field(&f, &e.ty),
+                            None => self.internal(format!("tracepoint field `{field}` is not in the format")),
+                        }
+                    }
                     Some(NamedArgs::Parameters { .. }) => self.uprobe_arg(field, e),
                     None => self.internal("`args` in a probe without arguments"),
                 }
@@ -159,10 +161,12 @@ impl Lower<'_, '_> {
             }
             Value::Arg => {
                 let Builtin::Arg(i) = b else { return self.internal(format!("`{}` read as an argument", b.name())) };
-                let spec = self.spec.clone();
-                match spec.context().numbered_args {
-                    Some(NumberedArgs::Usdt(site)) => match site.args.get(i as usize) {
-                        Some(arg) => self.usdt_arg(arg, site.vaddr),
+                match self.spec.context().numbered_args {
+                    Some(NumberedArgs::Usdt(site)) => match site.args.get(i as usize).cloned() {
+                        Some(arg) => {
+                            let vaddr = site.vaddr;
+                            self.usdt_arg(&arg, vaddr)
+                        }
                         None => self.internal(format!("`arg{i}` is beyond the probe's arguments")),
                     },
                     Some(NumberedArgs::Registers { count }) if i < count => match arch::int_arg_offset(i as usize) {
@@ -405,8 +409,7 @@ impl Lower<'_, '_> {
     }
 
     /// A call to a builtin function, as type checking resolved it.
-    fn call(&mut self, func: Option<Function>, args: &[Expr], e: &Expr) -> Val {
-        let Some(f) = func else { return self.internal("a call type checking did not resolve") };
+    fn call(&mut self, f: Function, args: &[Expr], e: &Expr) -> Val {
         let map_arg = args.first().and_then(|a| match &a.kind {
             ExprKind::Map(m) => Some(m),
             _ => None,

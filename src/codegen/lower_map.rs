@@ -80,7 +80,7 @@ impl Lower<'_, '_> {
         let id = self.map_id(&m.name);
         if let Type::Agg(kind) = value.ty {
             match &value.kind {
-                ExprKind::Call { args, .. } => self.aggregate(m, id, kind, &args.clone()),
+                ExprKind::FnCall { args, .. } => self.aggregate(m, id, kind, &args.clone()),
                 _ => {
                     self.internal("an aggregation that is not a call");
                 }
@@ -147,7 +147,7 @@ impl Lower<'_, '_> {
     }
 
     /// `@m[k]` as a value: zero (or an empty string) when absent.
-    pub fn read_map(&mut self, m: &MapRef, ty: &Type) -> Val {
+    pub fn read_map(&mut self, m: &MapRef) -> Val {
         let id = self.map_id(&m.name);
         let (key, _) = self.build_key(m, 0);
         let p = self.lookup(id, key);
@@ -163,7 +163,6 @@ impl Lower<'_, '_> {
                 Val::Mem { off, size }
             }
             _ => {
-                let _ = ty;
                 let out = self.imm(0);
                 self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: p, b: Operand::Imm(0), target: done });
                 self.emit(IrInsn::Load { size: Size::DW, dst: out, base: p, off: 0 });

@@ -52,6 +52,7 @@ mod translate;
 pub use error::SpecError;
 pub use print::{expr_text, program_text};
 
+use crate::arch;
 use crate::diag::{Diagnostic, IntoDiagnostic};
 use crate::frontend::ast::*;
 use crate::frontend::dwarf::{self, Function};
@@ -279,7 +280,7 @@ impl Spec<'_> {
                     // in registers up to the sixth.
                     let usdt = &self.text[parts.letter.clone()] == "u";
                     let read = match c.cast(ty_span) {
-                        _ if i >= if usdt { 12 } else { 6 } => {
+                        _ if i >= if usdt { 12 } else { arch::INT_ARG_REGS.len() } => {
                             ParamRead::Unreadable(Unreadable::TooFar { number: i + 1 })
                         }
                         Some(cast) => ParamRead::Reg { index: i, cast },
@@ -358,16 +359,13 @@ impl Spec<'_> {
         let map_span = parts.values.as_ref().map_or(whole, |v| self.span(v.exprs_section.clone()));
         let aggregate = match self.kind {
             SpecKind::Count => {
-                let count = Expr::new(
-                    ExprKind::Call { name: "count".into(), name_span: whole, args: Vec::new(), func: None },
-                    whole,
-                );
+                let count =
+                    Expr::new(ExprKind::Call { name: "count".into(), name_span: whole, args: Vec::new() }, whole);
                 let map = MapRef { name: result_map(self.index), keys, span: map_span };
                 stmt(StmtKind::AssignMap { map, op: None, value: count })
             }
             SpecKind::Hist => {
-                let hist =
-                    Expr::new(ExprKind::Call { name: "hist".into(), name_span: whole, args: keys, func: None }, whole);
+                let hist = Expr::new(ExprKind::Call { name: "hist".into(), name_span: whole, args: keys }, whole);
                 let map = MapRef { name: result_map(self.index), keys: Vec::new(), span: map_span };
                 stmt(StmtKind::AssignMap { map, op: None, value: hist })
             }
@@ -436,7 +434,7 @@ impl Spec<'_> {
 
 fn delete(map: MapRef, span: Span) -> Stmt {
     let arg = Expr::new(ExprKind::Map(map), span);
-    let call = ExprKind::Call { name: "delete".into(), name_span: span, args: vec![arg], func: None };
+    let call = ExprKind::Call { name: "delete".into(), name_span: span, args: vec![arg] };
     Stmt { kind: StmtKind::Expr(Expr::new(call, span)), span }
 }
 

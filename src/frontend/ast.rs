@@ -112,13 +112,19 @@ pub enum ExprKind {
     Var(String),
     /// `@m` or `@m[k]` read as a value.
     Map(MapRef),
-    /// `name(args)`: builtins functions, aggregations and actions alike;
-    /// `func` is the function type checking resolved `name` to.
+    /// `name(args)`: builtins functions, aggregations and actions alike.
+    /// Resolved by type checking into [`ExprKind::FnCall`].
     Call {
         name: String,
         name_span: Span,
         args: Vec<Expr>,
-        func: Option<Function>,
+    },
+    /// A call to a builtin function, as type checking resolved a
+    /// [`ExprKind::Call`].
+    FnCall {
+        func: Function,
+        name_span: Span,
+        args: Vec<Expr>,
     },
     Binary {
         op: BinOp,

@@ -6,7 +6,7 @@
 //! function), and how its value is computed ([`Value`]). [`FUNCTIONS`] says
 //! for every function its name and what kind of call it is. The type
 //! checker resolves a name once, against these tables, and records the
-//! result in the tree (`ExprKind::Builtin`, `ExprKind::Call::func`); code
+//! result in the tree (`ExprKind::Builtin`, `ExprKind::FnCall`); code
 //! generation lowers what was recorded, by [`Value`] and [`Function`], and
 //! treats anything unresolved as an internal error.
 //!
@@ -37,17 +37,17 @@ pub enum Builtin {
 }
 
 /// Where a builtin variable exists: everywhere, or only in probes whose
-/// kind answers yes to a question of `probes::ProbeKind`.
+/// kind's `probes::Context` has what it reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
     Everywhere,
-    /// Probes with numbered arguments (`ProbeKind::numbered_args`).
+    /// Probes with numbered arguments (`Context::numbered_args`).
     NumberedArgs,
-    /// Probes at a function's return (`ProbeKind::has_retval`).
+    /// Probes at a function's return (`Context::retval`).
     Retval,
-    /// Probes with an `args` record (`ProbeKind::named_args`).
+    /// Probes with an `args` record (`Context::named_args`).
     NamedArgs,
-    /// Probes in a function (`ProbeKind::function`).
+    /// Probes in a function (`Context::function`).
     Function,
 }
 
@@ -168,14 +168,26 @@ impl Builtin {
         (n.len() == 1 + usize::from(i >= 10) && i <= MAX_ARG).then_some(Builtin::Arg(i))
     }
 
-    /// Its row of [`VARIABLES`].
+    /// Its row of [`VARIABLES`] (in table order; `every_builtin_has_a_row`
+    /// checks that each index names the variant's row).
     pub fn var(self) -> &'static Var {
-        let same = |v: &&Var| std::mem::discriminant(&v.builtin) == std::mem::discriminant(&self);
-        match VARIABLES.iter().find(same) {
-            Some(v) => v,
-            // Every variant has a row: `every_builtin_has_a_row` checks it.
-            None => &VARIABLES[0],
-        }
+        use Builtin::*;
+        let row = match self {
+            Pid => 0,
+            Tid => 1,
+            Uid => 2,
+            Gid => 3,
+            Cpu => 4,
+            Comm => 5,
+            Nsecs => 6,
+            Elapsed => 7,
+            Arg(_) => 8,
+            Retval => 9,
+            Func => 10,
+            Probe => 11,
+            Args => 12,
+        };
+        &VARIABLES[row]
     }
 
     /// The name as written (`arg3` for `Arg(3)`).
@@ -296,13 +308,29 @@ impl Function {
         FUNCTIONS.iter().find(|f| f.name == name).map(|f| f.function)
     }
 
-    /// Its row of [`FUNCTIONS`].
+    /// Its row of [`FUNCTIONS`] (in table order; `every_function_has_a_row`
+    /// checks that each index names the variant's row).
     pub fn def(self) -> &'static Func {
-        match FUNCTIONS.iter().find(|f| f.function == self) {
-            Some(f) => f,
-            // Every variant has a row: `every_function_has_a_row` checks it.
-            None => &FUNCTIONS[0],
-        }
+        use Function::*;
+        let row = match self {
+            Count => 0,
+            Sum => 1,
+            Avg => 2,
+            Min => 3,
+            Max => 4,
+            Stats => 5,
+            Hist => 6,
+            Lhist => 7,
+            Str => 8,
+            Printf => 9,
+            Print => 10,
+            Exit => 11,
+            Time => 12,
+            Delete => 13,
+            Clear => 14,
+            Zero => 15,
+        };
+        &FUNCTIONS[row]
     }
 
     pub fn name(self) -> &'static str {

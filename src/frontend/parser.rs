@@ -319,6 +319,7 @@ mod tests {
             Var(n) => format!("${n}"),
             Map(m) => map_sx(m),
             Call { name, args, .. } => format!("{name}({})", list(args)),
+            FnCall { func, args, .. } => format!("{}({})", func.name(), list(args)),
             Binary { op, lhs, rhs } => format!("({} {} {})", op.symbol(), sx(lhs), sx(rhs)),
             Unary { op, expr } => {
                 let sym = op.symbol();

@@ -225,6 +225,21 @@ pub(crate) fn valid_component(s: &str) -> bool {
     !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('\0')
 }
 
+/// Skip a test that reads tracefs (tracepoint formats and events), which
+/// only root can read; see `crate::testing`.
+#[cfg(test)]
+pub(crate) fn skip_without_tracefs() -> bool {
+    let available = tracefs_root().map(drop).map_err(|e| e.to_string());
+    crate::testing::skip_unless(available, "tracefs (needs root)")
+}
+
+/// For tests with a part that reads tracefs: whether that part can run
+/// here (when not, it says so; in CI it must run).
+#[cfg(test)]
+pub(crate) fn tracefs_readable() -> bool {
+    !skip_without_tracefs()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,7 +375,7 @@ print fmt: \"filename=%s pid=%d old_pid=%d\", __get_str(filename), REC->pid, REC
 
     #[test]
     fn live_formats_parse() {
-        if crate::testing::skip_without_tracefs() {
+        if skip_without_tracefs() {
             return;
         }
         let f = read_format("syscalls", "sys_enter_openat").expect("tracefs on this machine");

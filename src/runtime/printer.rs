@@ -96,8 +96,16 @@ impl Printer<'_> {
         report.done
     }
 
+    /// The probes were disabled after running: the output's last periodic
+    /// report, if it has one.
+    pub fn stopped(&mut self) {
+        let reader = MapReader { decls: &self.compiled.maps, maps: self.maps, ncpus: self.ncpus };
+        let text = self.output.stopped(&reader);
+        self.write(&text);
+    }
+
     /// At the end of the session: what the output prints last (every
-    /// non-empty map, or argdist's last interval).
+    /// non-empty map, unless the output reported periodically).
     pub fn at_exit(&mut self) {
         let reader = MapReader { decls: &self.compiled.maps, maps: self.maps, ncpus: self.ncpus };
         let text = self.output.at_exit(&reader);

@@ -91,7 +91,8 @@ pub fn attach_probe(spec: &ProbeSpec, prog: &Prog, pid: Option<i32>) -> Option<R
     })
 }
 
-/// Run the programs that fire at `when` (BEGIN's or END's), in program order.
+/// Run the programs that fire once, in program order: BEGIN's with
+/// `at_start`, else END's.
 fn run_once(compiled: &Compiled, progs: &[Prog], at_start: bool) -> Result<(), SessionError> {
     for (p, prog) in compiled.probes.iter().zip(progs) {
         let firing = p.resolved.spec.kind().firing();
@@ -158,10 +159,15 @@ pub fn run(
                 break;
             }
         }
+        for l in &links {
+            l.disable();
+        }
+        printer.stopped();
     }
 
-    // Teardown: stop every probe first so END sees the final state; the
-    // slow detach happens after the results are out.
+    // Teardown: disable every probe first, so END runs after the last
+    // event was delivered (a uprobe program already running may still
+    // finish); the slow detach happens after the results are out.
     for l in &links {
         l.disable();
     }

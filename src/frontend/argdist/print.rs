@@ -134,6 +134,10 @@ pub fn expr_text(e: &Expr) -> String {
             let args: Vec<String> = args.iter().map(expr_text).collect();
             format!("{name}({})", args.join(", "))
         }
+        ExprKind::FnCall { func, args, .. } => {
+            let args: Vec<String> = args.iter().map(expr_text).collect();
+            format!("{}({})", func.name(), args.join(", "))
+        }
         ExprKind::Binary { op, lhs, rhs } => {
             let p = binary_prec(*op);
             format!("{} {} {}", sub(lhs, p), op.symbol(), sub(rhs, p + 1))

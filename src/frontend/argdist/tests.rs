@@ -12,7 +12,7 @@ use crate::diag::render_to_string;
 use crate::frontend::elf::test_support::temp_dir;
 use crate::frontend::parser::parse_program;
 use crate::frontend::passes::{self, Params};
-use crate::testing::tracefs_readable;
+use crate::frontend::tracefs::tracefs_readable;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

@@ -324,7 +324,7 @@ impl<'a> Translator<'a> {
     fn as_string(&self, e: Expr) -> Expr {
         let span = e.span;
         let size = Expr::new(ExprKind::Int(self.string_size as i64), span);
-        Expr::new(ExprKind::Call { name: "str".into(), name_span: span, args: vec![e, size], func: None }, span)
+        Expr::new(ExprKind::Call { name: "str".into(), name_span: span, args: vec![e, size] }, span)
     }
 
     fn ident(name: &str, span: Span) -> Expr {
@@ -447,10 +447,7 @@ pub fn typed(e: Expr, ty: &ValueType, type_span: Span, string_size: u32) -> Expr
         }
         ValueType::Str => {
             let size = Expr::new(ExprKind::Int(string_size as i64), type_span);
-            Expr::new(
-                ExprKind::Call { name: "str".into(), name_span: type_span, args: vec![e, size], func: None },
-                span,
-            )
+            Expr::new(ExprKind::Call { name: "str".into(), name_span: type_span, args: vec![e, size] }, span)
         }
     }
 }

@@ -29,9 +29,6 @@ use super::{Error, ParamLoc, Result};
 use crate::arch;
 use gimli::constants as dw;
 
-/// The integer argument registers (their `struct pt_regs` offsets are
-/// `arch::int_arg_offset`).
-const INT_REGS: [&str; 6] = arch::INT_ARG_REGS;
 const SSE_REGS: usize = 8;
 
 /// What the ABI needs to know about a type.
@@ -371,8 +368,8 @@ pub(super) fn locations(ret: &AbiType, params: &[AbiType], rust: bool) -> Vec<Pa
             continue;
         };
         match pass {
-            Pass::Regs { int, sse } if next_int + int <= INT_REGS.len() && next_sse + sse <= SSE_REGS => {
-                let regs: Vec<&str> = INT_REGS[next_int..next_int + int]
+            Pass::Regs { int, sse } if next_int + int <= arch::INT_ARG_REGS.len() && next_sse + sse <= SSE_REGS => {
+                let regs: Vec<&str> = arch::INT_ARG_REGS[next_int..next_int + int]
                     .iter()
                     .copied()
                     .chain(

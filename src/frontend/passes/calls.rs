@@ -14,9 +14,9 @@ use crate::source::Span;
 impl Cx<'_> {
     pub(super) fn call(&mut self, e: &mut Expr) -> Type {
         let span = e.span;
-        let ExprKind::Call { name, name_span, args, func } = &mut e.kind else { return Type::Unknown };
-        let name_span = *name_span;
-        let Some(f) = Function::from_name(name) else {
+        if resolve_call(e).is_none() {
+            let ExprKind::Call { name, name_span, args } = &mut e.kind else { return Type::Unknown };
+            let name_span = *name_span;
             let mut d = Diagnostic::error(format!("unknown function `{name}`")).at(name_span, "not a function");
             if builtins::UNSUPPORTED_FUNCTIONS.contains(&name.as_str()) {
                 d = Diagnostic::error(format!("`{name}()` is a bpftrace function that trace does not support yet"))
@@ -29,8 +29,9 @@ impl Cx<'_> {
                 self.expr(a);
             }
             return Type::Unknown;
-        };
-        *func = Some(f);
+        }
+        let ExprKind::FnCall { func: f, name_span, args } = &mut e.kind else { return Type::Unknown };
+        let (f, name_span, name) = (*f, *name_span, f.name());
         if f.is_aggregation() {
             self.error(
                 Diagnostic::error(format!("{name}() can only be assigned to a map"))
@@ -217,5 +218,20 @@ impl Cx<'_> {
         for a in rest.iter_mut().skip(specs.len()) {
             self.expr(a);
         }
+    }
+}
+
+/// Resolve a call against the functions table, once: a [`ExprKind::Call`]
+/// of a known function becomes an [`ExprKind::FnCall`]. The function, or
+/// `None` for an unknown name.
+pub(super) fn resolve_call(e: &mut Expr) -> Option<Function> {
+    match &mut e.kind {
+        ExprKind::FnCall { func, .. } => Some(*func),
+        ExprKind::Call { name, name_span, args } => {
+            let func = Function::from_name(name)?;
+            e.kind = ExprKind::FnCall { func, name_span: *name_span, args: std::mem::take(args) };
+            Some(func)
+        }
+        _ => None,
     }
 }

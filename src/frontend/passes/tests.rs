@@ -78,7 +78,7 @@ fn builtins_exist_only_where_they_mean_something() {
 
 #[test]
 fn tracepoint_fields_take_their_types_from_the_format() {
-    if crate::testing::skip_without_tracefs() {
+    if crate::frontend::tracefs::skip_without_tracefs() {
         return;
     }
     let p = check_text("t:syscalls:sys_enter_openat { @[str(args.filename), args.flags] = count(); }", &[])

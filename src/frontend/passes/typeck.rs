@@ -6,6 +6,7 @@
 //! `probe`) are replaced by literals here, so code generation never sees
 //! them.
 
+use super::calls;
 use super::dwarf_types::DwarfCache;
 use super::maps::{MapTable, MapValue};
 use super::{CheckedProbe, Params};
@@ -170,9 +171,8 @@ impl Cx<'_> {
             self.maps.assign(&map.name, MapValue::Int { signed: true }, map.span, self.report, self.diags);
             return;
         }
-        if let ExprKind::Call { name, name_span, args, func } = &mut value.kind {
-            if let Some(f) = Function::from_name(name).filter(|f| f.is_aggregation()) {
-                *func = Some(f);
+        if let Some(f) = calls::resolve_call(value).filter(|f| f.is_aggregation()) {
+            if let ExprKind::FnCall { name_span, args, .. } = &mut value.kind {
                 if let Some(kind) = self.aggregation(f, *name_span, args, value.span) {
                     value.ty = Type::Agg(kind);
                     let span = value.span;
@@ -318,7 +318,7 @@ impl Cx<'_> {
                     None => Type::I64,
                 }
             }
-            ExprKind::Call { .. } => self.call(e),
+            ExprKind::Call { .. } | ExprKind::FnCall { .. } => self.call(e),
             ExprKind::Binary { op, lhs, rhs } => {
                 let op = *op;
                 let (a, b) = (self.expr(lhs).as_int(), self.expr(rhs).as_int());
@@ -647,10 +647,10 @@ impl Cx<'_> {
     fn numbered_arg(&mut self, i: u8, span: Span) -> Type {
         match self.spec.context().numbered_args {
             Some(NumberedArgs::Registers { count }) if i < count => Type::U64,
-            Some(NumberedArgs::Registers { .. }) => {
+            Some(NumberedArgs::Registers { count }) => {
                 let msg = format!("`arg{i}` is not available in `{}`", self.probe_name);
                 let d = Diagnostic::error(msg)
-                    .at(span, "only arg0 to arg5 here")
+                    .at(span, format!("only arg0 to arg{} here", count.saturating_sub(1)))
                     .note("x86-64 passes the first six integer arguments in registers; with debug info, `args.NAME` reads any parameter");
                 self.error(d);
                 Type::Unknown

@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn kprobe_alternatives() {
-        if crate::testing::skip_without_tracefs() {
+        if crate::frontend::tracefs::skip_without_tracefs() {
             return;
         }
         let alts = alternatives_for_kernel_function("do_sys_openat2", false);

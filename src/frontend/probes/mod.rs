@@ -42,8 +42,8 @@ mod usdt;
 mod tests;
 
 pub use spec::{
-    AttachTarget, Begin, Context, End, Firing, Interval, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec,
-    Profile, ResolvedProbe, Tracepoint, Uprobe, Usdt,
+    AttachTarget, Context, Firing, Interval, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec, Profile,
+    ResolvedProbe, Tracepoint, Uprobe, Usdt,
 };
 pub use text::At;
 pub use tracepoint::field_type;
@@ -77,7 +77,7 @@ pub type Expand = fn(&At, &'static str, Option<usize>, &ProbeContext) -> Result<
 /// The same arguments ─► the probe names `trace -l` prints.
 pub type List = fn(&At, &'static str, Option<usize>, &ProbeContext) -> Result<Vec<String>, Diagnostic>;
 /// The probes of one listed name ─► what `trace -lv` prints under it.
-pub type Describe = fn(&[ResolvedProbe]) -> Details;
+pub type Describe = fn(&[ResolvedProbe]) -> Listing;
 /// `(text after TYPE:, context)` ─► where the word being completed starts in
 /// that text, and the candidates for it.
 pub type Complete = fn(&str, &ProbeContext) -> (usize, Vec<String>);
@@ -95,14 +95,6 @@ pub struct ProbeType {
     pub list: List,
     pub describe: Describe,
     pub complete: Complete,
-}
-
-/// Lines `trace -lv` prints under a probe name, and warnings for stderr
-/// (each printed once per listing).
-#[derive(Debug, Default)]
-pub struct Details {
-    pub lines: Vec<String>,
-    pub warnings: Vec<String>,
 }
 
 /// Every spelling bpftrace accepts. Supported types come first, in the
@@ -175,11 +167,11 @@ fn unknown_type(at: &At, ty_end: usize) -> Diagnostic {
     d.note(format!("probe types: {}", supported_types(true)))
 }
 
-/// What `trace -lv PATTERN` prints.
+/// What `trace -lv PATTERN` prints (or a kind's `describe` prints under
+/// one probe name): lines for stdout, and warnings for stderr, each once.
 #[derive(Debug, Default)]
 pub struct Listing {
     pub lines: Vec<String>,
-    /// For stderr, each once.
     pub warnings: Vec<String>,
 }
 
@@ -248,6 +240,6 @@ fn complete_nothing(rest: &str, _: &ProbeContext) -> (usize, Vec<String>) {
 }
 
 /// `-lv` details for types that have none.
-fn describe_nothing(_: &[ResolvedProbe]) -> Details {
-    Details::default()
+fn describe_nothing(_: &[ResolvedProbe]) -> Listing {
+    Listing::default()
 }

@@ -4,7 +4,7 @@
 use super::*;
 use crate::frontend::elf::test_support::{build_library, build_target, nm_functions, readelf_loads, temp_dir};
 use crate::frontend::tracefs::{events, tracefs_root};
-use crate::testing::{skip_without_tracefs, tracefs_readable};
+use crate::frontend::tracefs::{skip_without_tracefs, tracefs_readable};
 use std::path::Path;
 
 /// Attach points start at this offset of their (imaginary) file, so the

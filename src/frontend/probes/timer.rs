@@ -9,6 +9,7 @@ use super::spec::{AttachTarget, Context, Firing, Interval, NumberedArgs, ProbeCo
 use super::spec::{Profile, ResolvedProbe};
 use super::text::{missing, parts, At};
 use super::{describe_nothing, starting_with, ProbeType, Status};
+use crate::arch;
 use crate::diag::Diagnostic;
 use crate::sys::ProgKind;
 
@@ -37,7 +38,7 @@ pub const PROFILE: ProbeType = ProbeType {
 /// What both timers' programs see: the interrupted context's registers,
 /// in NMI context.
 const INTERRUPTED: Context = Context {
-    numbered_args: Some(NumberedArgs::Registers { count: 6 }),
+    numbered_args: Some(NumberedArgs::Registers { count: arch::INT_ARG_REGS.len() as u8 }),
     named_args: None,
     retval: false,
     function: None,

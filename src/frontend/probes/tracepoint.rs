@@ -6,7 +6,7 @@
 use super::spec::Tracepoint;
 use super::spec::{AttachTarget, Context, Firing, NamedArgs, ProbeContext, ProbeKind, ProbeSpec, ResolvedProbe};
 use super::text::{missing, parts, quoted_list, At};
-use super::{starting_with, Details, ProbeType, Status};
+use super::{starting_with, Listing, ProbeType, Status};
 use crate::diag::Diagnostic;
 use crate::frontend::names::{glob_match, is_glob, similar_names};
 use crate::frontend::tracefs::{categories, events, exists, read_format, TpField, TracepointError};
@@ -189,8 +189,8 @@ fn list_matching(text: &str, rest: Option<usize>) -> Result<Vec<String>, Diagnos
 }
 
 /// `-lv`: the event's fields, as its format file declares them.
-fn describe(probes: &[ResolvedProbe]) -> Details {
-    let mut out = Details::default();
+fn describe(probes: &[ResolvedProbe]) -> Listing {
+    let mut out = Listing::default();
     for p in probes {
         let Some(NamedArgs::Tracepoint(tp)) = p.spec.context().named_args else { continue };
         for f in &tp.format.fields {

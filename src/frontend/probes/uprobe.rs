@@ -17,7 +17,8 @@ use super::spec::ResolvedProbe;
 use super::spec::Uprobe;
 use super::spec::{AttachTarget, Context, Firing, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec};
 use super::text::{missing, parse_u64, quoted_list, At};
-use super::{Details, ProbeType, Status, MAX_COMPLETIONS};
+use super::{Listing, ProbeType, Status, MAX_COMPLETIONS};
+use crate::arch;
 use crate::diag::Diagnostic;
 use crate::frontend::dwarf;
 use crate::frontend::elf::{self, ElfError, ElfSymbols, SymbolStatus};
@@ -63,7 +64,7 @@ impl ProbeKind for Uprobe {
         Context {
             // At the return, the argument registers hold whatever the
             // function left in them, and the parameters are gone.
-            numbered_args: (!self.ret).then_some(NumberedArgs::Registers { count: 6 }),
+            numbered_args: (!self.ret).then_some(NumberedArgs::Registers { count: arch::INT_ARG_REGS.len() as u8 }),
             named_args: Some(NamedArgs::Parameters { at_entry: !self.ret }),
             retval: self.ret,
             function: Some(&self.func),
@@ -193,8 +194,8 @@ fn list(at: &At, full: &'static str, rest: Option<usize>, ctx: &ProbeContext) ->
 }
 
 /// `-lv`: the function's C prototype, one parameter a line, from DWARF.
-fn describe(probes: &[ResolvedProbe]) -> Details {
-    let mut out = Details::default();
+fn describe(probes: &[ResolvedProbe]) -> Listing {
+    let mut out = Listing::default();
     for p in probes {
         let context = p.spec.context();
         let (Some(binary), Some(func)) = (context.binary, context.function) else { continue };

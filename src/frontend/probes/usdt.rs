@@ -24,7 +24,7 @@ use std::rc::Rc;
 use super::spec::Usdt;
 use super::spec::{AttachTarget, Context, Firing, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec, ResolvedProbe};
 use super::text::{missing, parts, quoted_list, At};
-use super::{uprobe, Details, ProbeType, Status, MAX_COMPLETIONS};
+use super::{uprobe, Listing, ProbeType, Status, MAX_COMPLETIONS};
 use crate::diag::Diagnostic;
 use crate::frontend::libpath;
 use crate::frontend::names::{glob_match, is_glob, similar_names};
@@ -340,7 +340,7 @@ pub fn arg_type(args: &[UsdtArg], args_text: &str, probe: &str, n: u8, span: Spa
 
 /// `trace -lv` lines for the sites of one probe: each argument's type
 /// (size and signedness) and location, per site when there are several.
-fn describe(probes: &[ResolvedProbe]) -> Details {
+fn describe(probes: &[ResolvedProbe]) -> Listing {
     let sites: Vec<&Site> = probes
         .iter()
         .filter_map(|p| match &p.spec {
@@ -371,7 +371,7 @@ fn describe(probes: &[ResolvedProbe]) -> Details {
             out.push(format!("{indent}{} arg{n}: {place}", a.type_name()));
         }
     }
-    Details { lines: out, warnings: Vec::new() }
+    Listing { lines: out, warnings: Vec::new() }
 }
 
 /// `` `a`, `b` and `c` ``

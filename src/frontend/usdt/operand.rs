@@ -43,9 +43,6 @@ pub struct Reg {
     pub shift: u8,
 }
 
-/// `pt_regs` offset of `ip`; `%rip` as a base means "relative to the probe".
-pub const IP_OFFSET: u16 = arch::IP_OFFSET;
-
 /// The legacy registers: 64, 32, 16, low 8 and high 8 bit names.
 const LEGACY: [(&str, &str, &str, &str, &str); 8] = [
     ("rax", "eax", "ax", "al", "ah"),
@@ -63,7 +60,7 @@ impl Reg {
     pub fn named(name: &str) -> Option<Reg> {
         let reg = |pt_regs_offset, width, shift| Some(Reg { pt_regs_offset, width, shift });
         if name == "rip" {
-            return reg(IP_OFFSET, 8, 0);
+            return reg(arch::IP_OFFSET, 8, 0);
         }
         for (q, d, w, b, h) in LEGACY {
             let off = arch::pt_regs_offset(q)?;
@@ -94,7 +91,7 @@ impl Reg {
     }
 
     pub fn is_ip(&self) -> bool {
-        self.pt_regs_offset == IP_OFFSET
+        self.pt_regs_offset == arch::IP_OFFSET
     }
 }
 

@@ -60,7 +60,14 @@ pub trait Output {
         Report::default()
     }
 
-    /// The session has ended, whatever ended it: what to print last. By
+    /// The probes were disabled after the session ran (whatever ended it,
+    /// before END runs): the last periodic report, if the output has
+    /// periodic reports.
+    fn stopped(&mut self, _maps: &MapReader) -> String {
+        String::new()
+    }
+
+    /// The session has ended, END included: what to print last. By
     /// default every non-empty map, as bpftrace does at exit.
     fn at_exit(&mut self, maps: &MapReader) -> String {
         maps.nonempty_user_maps().into_iter().filter_map(|id| maps.dump(id)).map(|d| self.map(&d, 0, 1)).collect()

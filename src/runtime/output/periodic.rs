@@ -91,7 +91,8 @@ impl Output for Argdist {
     }
 
     fn started(&mut self) {
-        *self = Argdist::new(self.report.clone());
+        let now = Instant::now();
+        (self.start, self.next) = (now, now + self.report.interval);
     }
 
     fn until_report(&self) -> Option<Duration> {
@@ -119,7 +120,7 @@ impl Output for Argdist {
     }
 
     /// The partial interval since the last report.
-    fn at_exit(&mut self, maps: &MapReader) -> String {
+    fn stopped(&mut self, maps: &MapReader) -> String {
         let done = self.report.count.is_some_and(|n| self.printed >= n);
         let since_last = Instant::now() > self.next - self.report.interval + Duration::from_millis(50);
         if !done && (self.pending || since_last) {
@@ -127,5 +128,10 @@ impl Output for Argdist {
         } else {
             String::new()
         }
+    }
+
+    /// Every report is periodic: nothing more at the end.
+    fn at_exit(&mut self, _: &MapReader) -> String {
+        String::new()
     }
 }
