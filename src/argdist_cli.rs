@@ -83,7 +83,7 @@ pub fn program(m: &ArgMatches, sources: &mut SourceMap) -> Option<Result<Argdist
     }
     specs.sort_by_key(|s| s.0);
     if m.get_many::<String>("include").is_some() {
-        eprintln!("warning: -I is ignored: trace takes types from the binary's debug information, not from headers");
+        crate::diag::warn("-I is ignored: trace takes types from the binary's debug information, not from headers");
     }
     let files: Vec<_> = specs
         .iter()

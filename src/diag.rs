@@ -95,6 +95,39 @@ fn render_into(map: &SourceMap, diags: &[Diagnostic], mut buf: termcolor::Buffer
     String::from_utf8_lossy(buf.as_slice()).into_owned()
 }
 
+/// One diagnostic per mistake: a block with a wildcard is checked once per
+/// probe it expands to, so an error in its body comes back once per probe
+/// (720 times for `tracepoint:syscalls:*`). Diagnostics that point at the
+/// same place with the same label are one: the first is kept, with a note
+/// saying how many probes had it.
+pub fn dedup(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut out: Vec<(Diagnostic, usize)> = Vec::new();
+    for d in diags {
+        let same =
+            |o: &(Diagnostic, usize)| o.0.primary.is_some() && o.0.primary == d.primary && o.0.severity == d.severity;
+        match out.iter_mut().find(|o| same(o)) {
+            Some(o) => o.1 += 1,
+            None => out.push((d, 1)),
+        }
+    }
+    out.into_iter()
+        .map(|(d, n)| if n > 1 { d.note(format!("the same in {n} of the probes this block expands to")) } else { d })
+        .collect()
+}
+
+/// One line for the user on stderr: a warning, or a notice such as
+/// "Attaching 3 probes...". A closed or full stderr loses the line, never
+/// the session (the `eprintln!` family would abort the process).
+pub fn stderr_line(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// `warning: TEXT` on stderr (see [`stderr_line`]).
+pub fn warn(text: impl std::fmt::Display) {
+    stderr_line(format_args!("warning: {text}"));
+}
+
 /// Render diagnostics to stderr, coloured when stderr is a terminal.
 pub fn render_to_stderr(map: &SourceMap, diags: &[Diagnostic]) {
     let choice = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {

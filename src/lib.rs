@@ -41,6 +41,23 @@ pub struct CompileOptions {
     pub pid: Option<i32>,
     /// CLOCK_MONOTONIC nanoseconds at start, for `elapsed`.
     pub start_ns: u64,
+    /// A process whose events no probe sees (see [`own_events_ignored`]).
+    pub ignore_pid: Option<u32>,
+}
+
+/// trace's own process, whose events probes ignore: a probe that trace
+/// itself hits while it reads and prints (`uprobe:libc:malloc`, a
+/// tracepoint on `write`) would otherwise feed on itself. `-p` with trace's
+/// own pid asks for them.
+pub fn own_events_ignored(pid: Option<i32>) -> Option<u32> {
+    let own = std::process::id();
+    (pid != i32::try_from(own).ok()).then_some(own)
+}
+
+impl CompileOptions {
+    fn lowering(&self) -> codegen::lower::LowerOptions {
+        codegen::lower::LowerOptions { start_ns: self.start_ns, ignore_pid: self.ignore_pid }
+    }
 }
 
 /// A compiled program: IR lowered and registers allocated, not yet linked
@@ -68,9 +85,9 @@ pub fn compile_ast(ast: frontend::ast::Program, opts: &CompileOptions) -> Result
         return Err(vec![d]);
     }
     let ctx = ProbeContext { pid: opts.pid };
-    let checked = passes::check(&ast, &ctx, &opts.params)?;
-    let compiled = codegen::lower::lower_program(&checked, opts.start_ns)?;
-    allocate(ast, compiled, checked.maps)
+    let checked = passes::check(&ast, &ctx, &opts.params).map_err(diag::dedup)?;
+    let compiled = codegen::lower::lower_program(&checked, &opts.lowering()).map_err(diag::dedup)?;
+    allocate(ast, compiled, checked.maps).map_err(diag::dedup)
 }
 
 /// The smallest string slot of a map created in the REPL (bpftrace's
@@ -92,13 +109,13 @@ pub fn compile_more(
     for info in known.maps.values_mut() {
         info.live = true;
     }
-    let mut checked = passes::check_with_maps(&ast, &ctx, &opts.params, known)?;
+    let mut checked = passes::check_with_maps(&ast, &ctx, &opts.params, known).map_err(diag::dedup)?;
     // A map's layout is fixed once it exists, so string slots of new maps
     // get room for what later lines may store (`@name = "a"` then
     // `@name = comm`).
     checked.maps.widen_strings(|name| !maps.maps.contains_key(name), REPL_MIN_STRING);
-    let compiled = codegen::lower::lower_more(&checked, opts.start_ns, tables)?;
-    allocate(ast, compiled, checked.maps)
+    let compiled = codegen::lower::lower_more(&checked, &opts.lowering(), tables).map_err(diag::dedup)?;
+    allocate(ast, compiled, checked.maps).map_err(diag::dedup)
 }
 
 /// Register allocation for every probe.

@@ -108,7 +108,7 @@ fn main() -> ExitCode {
         return match listing {
             Ok(listing) => {
                 for w in &listing.warnings {
-                    eprintln!("warning: {w}");
+                    trace::diag::warn(w);
                 }
                 // `trace -l | head` closes the pipe early: stop quietly.
                 let mut out = std::io::stdout().lock();
@@ -146,7 +146,7 @@ fn main() -> ExitCode {
         return ExitCode::from(trace::repl::run(trace::repl::ReplOptions { pid, start_ns }));
     }
 
-    let opts = CompileOptions { params: Params::default(), pid, start_ns };
+    let opts = CompileOptions { params: Params::default(), pid, start_ns, ignore_pid: trace::own_events_ignored(pid) };
     let (compiled, argdist) = match trace::argdist_cli::program(&m, &mut sources) {
         Some(Ok((ast, report, warnings))) => {
             render_to_stderr(&sources, &warnings);

@@ -13,7 +13,7 @@ pub(crate) fn skip_unless(available: Result<(), String>, what: &str) -> bool {
             panic!("{what} is unavailable in CI, where kernel tests must run: {e}")
         }
         Err(e) => {
-            eprintln!("skipping: {what} unavailable: {e}");
+            crate::diag::stderr_line(format_args!("skipping: {what} unavailable: {e}"));
             true
         }
     }

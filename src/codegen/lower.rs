@@ -19,10 +19,11 @@
 use super::insn::{AluOp, JmpOp, Size};
 use super::ir::*;
 use super::program::*;
+use crate::codegen::helpers;
 use crate::diag::Diagnostic;
 use crate::frontend::ast::*;
 use crate::frontend::passes::{CheckedProbe, CheckedProgram};
-use crate::frontend::probes::ProbeSpec;
+use crate::frontend::probes::{Firing, ProbeSpec};
 use crate::frontend::types::Type;
 use crate::source::Span;
 use crate::sys::MapKind;
@@ -51,13 +52,23 @@ pub(super) enum VarHome {
     },
 }
 
+/// What lowering needs to know about the session the code will run in.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LowerOptions {
+    /// Monotonic-clock nanoseconds when the session started (for `elapsed`).
+    pub start_ns: u64,
+    /// A process whose events every probe ignores: trace's own, so that a
+    /// probe trace itself hits while it reads and prints (a uprobe on
+    /// `malloc`, a tracepoint on `write`) cannot feed on itself.
+    pub ignore_pid: Option<u32>,
+}
+
 /// Program-wide tables filled while lowering each probe.
 pub(super) struct Tables<'a> {
     pub program: &'a CheckedProgram,
     pub map_ids: HashMap<String, MapId>,
     pub compiled: Compiled,
-    /// Monotonic-clock nanoseconds when the session started (for `elapsed`).
-    pub start_ns: u64,
+    pub opts: LowerOptions,
 }
 
 pub(super) struct Lower<'t, 'a> {
@@ -80,9 +91,9 @@ pub(super) struct Lower<'t, 'a> {
 }
 
 /// Lower a whole checked program.
-pub fn lower_program(program: &CheckedProgram, start_ns: u64) -> Result<Compiled, Vec<Diagnostic>> {
+pub fn lower_program(program: &CheckedProgram, opts: &LowerOptions) -> Result<Compiled, Vec<Diagnostic>> {
     let mut base = Compiled { maps: internal_maps(8), ..Compiled::default() };
-    let peak = lower_onto(program, start_ns, &mut base)?;
+    let peak = lower_onto(program, opts, &mut base)?;
     // Scratch buffers are as large as the hungriest probe needs.
     for id in [SCRATCH_MAP, NMI_SCRATCH_MAP] {
         base.maps[id.0 as usize].value_size = round8(peak);
@@ -103,9 +114,13 @@ pub fn session_tables() -> Compiled {
 /// print and time ids continue after the existing ones, so one event
 /// decoder serves every probe. On success `tables.probes` holds only the
 /// new probes.
-pub fn lower_more(program: &CheckedProgram, start_ns: u64, tables: &Compiled) -> Result<Compiled, Vec<Diagnostic>> {
+pub fn lower_more(
+    program: &CheckedProgram,
+    opts: &LowerOptions,
+    tables: &Compiled,
+) -> Result<Compiled, Vec<Diagnostic>> {
     let mut base = tables.tables();
-    let peak = lower_onto(program, start_ns, &mut base)?;
+    let peak = lower_onto(program, opts, &mut base)?;
     let room = base.maps[SCRATCH_MAP.0 as usize].value_size;
     if peak > room {
         let span = program.probes.first().map(|p| p.resolved.span).unwrap_or_default();
@@ -140,8 +155,8 @@ fn internal_maps(scratch_size: u32) -> Vec<MapDecl> {
 
 /// Lower every probe of `program` onto `base` (maps and event tables
 /// already there are kept); returns the scratch space the probes need.
-fn lower_onto(program: &CheckedProgram, start_ns: u64, base: &mut Compiled) -> Result<u32, Vec<Diagnostic>> {
-    let mut t = Tables { program, map_ids: HashMap::new(), compiled: std::mem::take(base), start_ns };
+fn lower_onto(program: &CheckedProgram, opts: &LowerOptions, base: &mut Compiled) -> Result<u32, Vec<Diagnostic>> {
+    let mut t = Tables { program, map_ids: HashMap::new(), compiled: std::mem::take(base), opts: *opts };
     for (name, info) in &program.maps.maps {
         let decl = MapDecl::for_user(info);
         let id = match t.compiled.maps.iter().position(|m| m.user.is_some() && m.name == decl.name) {
@@ -257,9 +272,21 @@ impl Lower<'_, '_> {
         self.f.new_label()
     }
 
-    /// `ctx = r1; scratch = lookup(scratch_map, &0)` or leave.
+    /// `ctx = r1`; leave at once for the ignored process's events; then
+    /// `scratch = lookup(scratch_map, &0)` or leave.
     fn prologue(&mut self) {
         self.emit(IrInsn::Ctx { dst: self.ctx });
+        let on_event = matches!(self.spec.kind().firing(), Firing::On(_));
+        if let (Some(pid), true) = (self.t.opts.ignore_pid, on_event) {
+            let tgid = self.vreg();
+            let h = helpers::GET_CURRENT_PID_TGID as u32;
+            self.emit(IrInsn::Call { helper: h, args: vec![], ret: Some(tgid) });
+            self.emit(IrInsn::Alu { op: AluOp::Rsh, dst: tgid, src: Operand::Imm(32) });
+            let other = self.label();
+            self.emit(IrInsn::Branch { op: JmpOp::Jne, a: tgid, b: Operand::Imm(pid as i32), target: other });
+            self.emit(IrInsn::Exit);
+            self.emit(IrInsn::Label(other));
+        }
         let key = self.vreg();
         self.emit(IrInsn::StackAddr { dst: key, off: -8 });
         self.emit(IrInsn::Store { size: Size::DW, base: key, off: 0, src: Operand::Imm(0) });

@@ -147,7 +147,7 @@ impl Lower<'_, '_> {
             Value::Nsecs => Val::Int(call(self, helpers::KTIME_GET_NS)),
             Value::Elapsed => {
                 let r = call(self, helpers::KTIME_GET_NS);
-                let start = self.imm(self.t.start_ns as i64);
+                let start = self.imm(self.t.opts.start_ns as i64);
                 self.emit(IrInsn::Alu { op: AluOp::Sub, dst: r, src: Operand::Reg(start) });
                 Val::Int(r)
             }

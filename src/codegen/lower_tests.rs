@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use crate::codegen::helpers;
 use crate::codegen::ir::MapId;
 use crate::codegen::ir_interp::{run_ir, Mem, World};
-use crate::codegen::lower::lower_program;
+use crate::codegen::lower::{lower_program, LowerOptions};
 use crate::codegen::program::{event, Compiled, MapDecl, EVENTS_MAP};
 use crate::frontend::ast::Program;
 use crate::frontend::parser::parse_program;
@@ -168,9 +168,20 @@ impl World for Kernel {
 /// Check and lower `probes`, then run each probe once in order against one
 /// kernel, with `ctx` as every probe's context.
 fn run(probes: Vec<CheckedProbe>, ctx: &[u8], extra: &[(u64, &[u8])]) -> (Kernel, Mem) {
+    run_ignoring(probes, ctx, extra, None)
+}
+
+/// [`run`], with probes lowered to ignore the events of `ignore_pid`.
+fn run_ignoring(
+    probes: Vec<CheckedProbe>,
+    ctx: &[u8],
+    extra: &[(u64, &[u8])],
+    ignore_pid: Option<u32>,
+) -> (Kernel, Mem) {
     let checked = passes::check_expanded(probes, &Params::default(), Default::default())
         .unwrap_or_else(|d| panic!("does not check: {d:?}"));
-    let compiled = lower_program(&checked, START_NS).unwrap_or_else(|d| panic!("does not lower: {d:?}"));
+    let opts = LowerOptions { start_ns: START_NS, ignore_pid };
+    let compiled = lower_program(&checked, &opts).unwrap_or_else(|d| panic!("does not lower: {d:?}"));
     let mut kernel = Kernel::new(&compiled);
     let mut mem = Mem::new(ctx);
     for (base, bytes) in extra {
@@ -356,6 +367,18 @@ fn unresolved_states_are_internal_errors() {
         panic!("an assignment")
     };
     value.kind = crate::frontend::ast::ExprKind::Ident("pid".into());
-    let diags = lower_program(&checked, 0).expect_err("refused");
+    let diags = lower_program(&checked, &LowerOptions::default()).expect_err("refused");
     assert!(diags[0].message.contains("internal error in code generation"), "{:?}", diags[0]);
+}
+
+/// Probes ignore the events of trace's own process (BEGIN and END, which
+/// trace runs itself, do not).
+#[test]
+fn probes_ignore_tracers_own_events() {
+    let text = "BEGIN { @b = 1; } interval:s:1 { @i = 1; }";
+    let (k, mem) = run_ignoring(expanded(text), &pt_regs(&[]), &[], Some(PID as u32));
+    assert_eq!(k.int(&mem, "@b"), 1);
+    assert!(k.value(&mem, "@i", &[0; 8]).is_none(), "the interval probe left at once");
+    let (k, mem) = run_ignoring(expanded(text), &pt_regs(&[]), &[], Some(PID as u32 + 1));
+    assert_eq!(k.int(&mem, "@i"), 1, "another process's events are seen");
 }

@@ -162,7 +162,7 @@ impl Repl {
             let _ = writeln!(self.console, "{msg}");
             let _ = self.console.flush();
         } else {
-            eprintln!("{msg}");
+            crate::diag::stderr_line(msg);
         }
     }
 }

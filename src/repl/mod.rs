@@ -43,7 +43,7 @@ pub fn run(opts: ReplOptions) -> u8 {
     let terminal = std::io::stdin().is_terminal();
     if let Some(pid) = opts.pid {
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            eprintln!("error: no process {pid} (-p)");
+            crate::diag::stderr_line(format_args!("error: no process {pid} (-p)"));
             return 1;
         }
     }
@@ -52,7 +52,7 @@ pub fn run(opts: ReplOptions) -> u8 {
     let live = match LiveSession::new(opts.pid) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: cannot start a session: {e}");
+            crate::diag::stderr_line(format_args!("error: cannot start a session: {e}"));
             return 1;
         }
     };
@@ -66,11 +66,16 @@ pub fn run(opts: ReplOptions) -> u8 {
     let (mut inputs, console) = match started {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: cannot read input: {e}");
+            crate::diag::stderr_line(format_args!("error: cannot read input: {e}"));
             return 1;
         }
     };
-    let compile = CompileOptions { params: Params::default(), pid: opts.pid, start_ns: opts.start_ns };
+    let compile = CompileOptions {
+        params: Params::default(),
+        pid: opts.pid,
+        start_ns: opts.start_ns,
+        ignore_pid: crate::own_events_ignored(opts.pid),
+    };
     let mut repl = Repl::new(live, compile, console, names);
     if terminal {
         repl.info("trace: type probes or statements; .help lists commands; Ctrl-D quits");
@@ -128,7 +133,7 @@ pub fn run(opts: ReplOptions) -> u8 {
         if let Some(mode) = &saved_mode {
             mode.restore();
         }
-        println!();
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), b"\n");
     }
     let Repl { live, mut console, sources, failed, .. } = repl;
     let problems: Vec<_> =
@@ -139,8 +144,8 @@ pub fn run(opts: ReplOptions) -> u8 {
     console.close();
     if editing {
         // Bracketed paste off, as the editor would have left it.
-        print!("\x1b[?2004l");
-        let _ = std::io::Write::flush(&mut std::io::stdout());
+        let mut out = std::io::stdout();
+        let _ = std::io::Write::write_all(&mut out, b"\x1b[?2004l").and_then(|_| std::io::Write::flush(&mut out));
     }
     if let Some(mode) = saved_mode {
         mode.restore();

@@ -138,7 +138,7 @@ impl MapReader<'_> {
         match dump(map, decl, self.ncpus) {
             Ok(d) => Some(d),
             Err(e) => {
-                eprintln!("warning: cannot read {}: {e}", decl.name);
+                crate::diag::warn(format_args!("cannot read {}: {e}", decl.name));
                 None
             }
         }

@@ -227,15 +227,7 @@ impl LiveSession {
 
     /// The session prints bpftrace's text output.
     fn printer<'a>(&'a self, out: &'a mut dyn Write, output: &'a mut Text) -> Printer<'a> {
-        Printer {
-            compiled: &self.tables,
-            maps: &self.maps,
-            ncpus: self.ncpus,
-            output,
-            exit_requested: false,
-            mute: false,
-            out,
-        }
+        Printer::new(&self.tables, &self.maps, self.ncpus, output, out)
     }
 
     /// Every user map: its id, name and number of entries (keys, for a

@@ -2,12 +2,19 @@
 //! text, print() values, time(), print(@m) — through the session's
 //! [`Output`], and doing what some events ask of userspace (clear, zero,
 //! exit). Shared by the one-shot session and the REPL's live session.
+//!
+//! Nothing is lost silently: once `exit()` is seen, the events queued after
+//! it are dropped (as bpftrace stops at its exit); a stdout that can no
+//! longer be written (`| head -1`) ends the session, as SIGPIPE ends
+//! bpftrace; events the ring buffer had no room for are reported while the
+//! session runs, at most once a second, and in total at the end.
 
 use crate::codegen::program::{event, slot_size, Compiled, LOST_MAP};
 use crate::runtime::decode::{self, MapReader};
 use crate::runtime::maps::Map;
 use crate::runtime::output::{printf, Output};
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 /// Turns ring-buffer events into output.
 pub(crate) struct Printer<'a> {
@@ -21,6 +28,34 @@ pub(crate) struct Printer<'a> {
     /// interrupted the output.
     pub mute: bool,
     pub out: &'a mut dyn Write,
+    /// A write to `out` failed (a closed pipe): the session should end.
+    pub closed: bool,
+    /// Lost events already reported, and when the count was last read.
+    lost_reported: u64,
+    lost_checked: Option<Instant>,
+}
+
+impl<'a> Printer<'a> {
+    pub fn new(
+        compiled: &'a Compiled,
+        maps: &'a [Map],
+        ncpus: usize,
+        output: &'a mut dyn Output,
+        out: &'a mut dyn Write,
+    ) -> Printer<'a> {
+        Printer {
+            compiled,
+            maps,
+            ncpus,
+            output,
+            exit_requested: false,
+            mute: false,
+            out,
+            closed: false,
+            lost_reported: 0,
+            lost_checked: None,
+        }
+    }
 }
 
 impl Printer<'_> {
@@ -33,7 +68,12 @@ impl Printer<'_> {
         MapReader { decls: &self.compiled.maps, maps: self.maps, ncpus: self.ncpus }
     }
 
+    /// Act on one event. After `exit()` every event is dropped until
+    /// [`Printer::resume`] (END's output is printed).
     pub fn event(&mut self, bytes: &[u8]) {
+        if self.exit_requested {
+            return;
+        }
         let kind = Self::word(bytes, 0);
         let id = Self::word(bytes, 1) as usize;
         match kind {
@@ -80,11 +120,24 @@ impl Printer<'_> {
         }
     }
 
-    /// Print `text` (unless muted).
+    /// Print `text` (unless muted, or stdout is gone).
     pub fn write(&mut self, text: &str) {
-        if !self.mute {
-            let _ = self.out.write_all(text.as_bytes());
+        if !self.mute && !self.closed && self.out.write_all(text.as_bytes()).is_err() {
+            self.closed = true;
         }
+    }
+
+    /// Push what was printed out; a failure means stdout is gone.
+    pub fn flush(&mut self) {
+        if !self.closed && self.out.flush().is_err() {
+            self.closed = true;
+        }
+    }
+
+    /// The session goes on after `exit()` was handled (END runs): its
+    /// events print again.
+    pub fn resume(&mut self) {
+        self.exit_requested = false;
     }
 
     /// A periodic report, if the output has one due; true when the
@@ -112,11 +165,29 @@ impl Printer<'_> {
         self.write(&text);
     }
 
+    /// While the session runs: say on stderr, at most once a second, that
+    /// the ring buffer overflowed since the last report.
+    pub fn report_lost_events(&mut self) {
+        if self.lost_checked.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        self.lost_checked = Some(Instant::now());
+        let lost = self.lost_events();
+        if lost > self.lost_reported {
+            let new = lost - self.lost_reported;
+            crate::diag::warn(format_args!(
+                "{new} events were lost because the ring buffer was full ({lost} so far); print less per event, or \
+                 aggregate in maps"
+            ));
+            self.lost_reported = lost;
+        }
+    }
+
     /// At the end: say on stderr if the ring buffer overflowed.
     pub fn warn_lost_events(&self) {
         let lost = self.lost_events();
         if lost > 0 {
-            eprintln!("warning: {lost} events were lost because the ring buffer was full");
+            crate::diag::warn(format_args!("{lost} events were lost because the ring buffer was full"));
         }
     }
 

@@ -55,10 +55,17 @@ impl RingBuf {
 /// A ring buffer whose records are copied out and handed over in batches,
 /// so they can be interpreted outside libbpf's callback (the sessions
 /// print them with state the callback could not borrow).
+///
+/// Batches are bounded ([`BATCH`] records): under a flood of events the
+/// kernel refills the ring as fast as it is read, and a session must get
+/// back to its stop checks (Ctrl-C, SIGTERM, `exit()`) between batches.
 pub struct EventQueue {
     ring: RingBuf,
     queue: Rc<RefCell<Vec<Vec<u8>>>>,
 }
+
+/// The most records one [`EventQueue::take`] hands over.
+pub const BATCH: usize = 4096;
 
 impl EventQueue {
     pub fn new(map: &Map) -> Result<EventQueue, SysError> {
@@ -67,8 +74,10 @@ impl EventQueue {
         let ring = RingBuf::new(
             map,
             Box::new(move |data: &[u8]| {
-                sink.borrow_mut().push(data.to_vec());
-                0
+                let mut queue = sink.borrow_mut();
+                queue.push(data.to_vec());
+                // Non-zero stops this poll or consume: the batch is full.
+                i32::from(queue.len() >= BATCH)
             }),
         )?;
         Ok(EventQueue { ring, queue })
@@ -77,13 +86,24 @@ impl EventQueue {
     /// Waits up to `timeout_ms` for records (see [`RingBuf::poll`]); they
     /// are kept for [`EventQueue::take`].
     pub fn poll(&mut self, timeout_ms: i32) -> Result<(), SysError> {
+        if self.queue.borrow().len() >= BATCH {
+            return Ok(());
+        }
         self.ring.poll(timeout_ms).map(drop)
     }
 
-    /// Every record that has arrived, oldest first.
+    /// The records that have arrived, oldest first: at most [`BATCH`];
+    /// the rest stay in the ring for the next call.
     pub fn take(&mut self) -> Result<Vec<Vec<u8>>, SysError> {
-        self.ring.consume()?;
+        if self.queue.borrow().len() < BATCH {
+            self.ring.consume()?;
+        }
         Ok(std::mem::take(&mut *self.queue.borrow_mut()))
+    }
+
+    /// Whether records may be waiting in the ring after a full batch.
+    pub fn more(&self) -> bool {
+        self.ring.stopped()
     }
 
     pub fn epoll_fd(&self) -> RawFd {

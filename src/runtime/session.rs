@@ -117,13 +117,22 @@ pub fn run(
     let events_map = &maps[crate::codegen::program::EVENTS_MAP.0 as usize];
     let mut ring = EventQueue::new(events_map)?;
     let mut stdout = std::io::stdout().lock();
-    let mut printer =
-        Printer { compiled, maps: &maps, ncpus, output, exit_requested: false, mute: false, out: &mut stdout };
-    let drain = |ring: &mut EventQueue, printer: &mut Printer| -> Result<(), SessionError> {
+    let mut printer = Printer::new(compiled, &maps, ncpus, output, &mut stdout);
+    // One bounded batch of events (see `EventQueue`).
+    let batch = |ring: &mut EventQueue, printer: &mut Printer| -> Result<(), SessionError> {
         for ev in ring.take()? {
             printer.event(&ev);
         }
-        let _ = printer.out.flush();
+        printer.flush();
+        Ok(())
+    };
+    // Everything waiting, batch by batch, unless the session is told to
+    // stop meanwhile (what is left is dropped: the user asked to stop).
+    let drain = |ring: &mut EventQueue, printer: &mut Printer| -> Result<(), SessionError> {
+        batch(ring, printer)?;
+        while ring.more() && !sys::stop_requested() && !printer.closed {
+            batch(ring, printer)?;
+        }
         Ok(())
     };
 
@@ -134,7 +143,7 @@ pub fn run(
     let target_pid = child.as_ref().map(|c| c.pid()).or(opts.pid);
 
     let n = compiled.probes.len();
-    eprintln!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" });
+    crate::diag::stderr_line(format_args!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" }));
     run_once(compiled, &progs, true)?;
     drain(&mut ring, &mut printer)?;
 
@@ -149,12 +158,13 @@ pub fn run(
             c.release();
         }
         printer.output.started();
-        while !printer.exit_requested && !sys::stop_requested() {
+        while !printer.exit_requested && !printer.closed && !sys::stop_requested() {
             let wait = printer.output.until_report().map_or(POLL, |d| d.min(POLL));
             ring.poll(wait.as_millis() as i32)?;
-            drain(&mut ring, &mut printer)?;
+            batch(&mut ring, &mut printer)?;
+            printer.report_lost_events();
             let done = printer.report();
-            let _ = printer.out.flush();
+            printer.flush();
             if done || child.as_mut().is_some_and(|c| c.exited()) {
                 break;
             }
@@ -172,13 +182,16 @@ pub fn run(
         l.disable();
     }
     drain(&mut ring, &mut printer)?;
+    // After `exit()` the events queued behind it were dropped; END's own
+    // output prints.
+    printer.resume();
     run_once(compiled, &progs, false)?;
     drain(&mut ring, &mut printer)?;
     if let Some(c) = child.as_mut() {
         c.finish();
     }
     printer.at_exit();
-    let _ = printer.out.flush();
+    printer.flush();
     printer.warn_lost_events();
     drop(links);
     Ok(0)

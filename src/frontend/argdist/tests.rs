@@ -60,7 +60,7 @@ fn compile(specs: &[(&str, SpecKind)]) -> (SourceMap, Vec<FileId>, Result<Argdis
 fn check_and_lower(sources: &SourceMap, p: &ArgdistProgram) {
     let checked = passes::check(&p.program, &ProbeContext::default(), &Params::default())
         .unwrap_or_else(|d| panic!("{}\n{}", program_text(&p.program), render_to_string(sources, &d)));
-    crate::codegen::lower::lower_program(&checked, 0)
+    crate::codegen::lower::lower_program(&checked, &Default::default())
         .unwrap_or_else(|d| panic!("{}\n{}", program_text(&p.program), render_to_string(sources, &d)));
     // The printed text is the same program: it parses back to itself.
     let text = program_text(&p.program);
