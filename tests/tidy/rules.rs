@@ -129,6 +129,30 @@ pub fn silent_fallbacks(sources: &[Source]) -> Vec<String> {
     out
 }
 
+/// Macros that write to stdout or stderr and panic when the write fails
+/// (a closed pipe, a full device): the session must end or go on, never
+/// abort. Write through `diag::stderr_line`/`diag::warn` or to a stream
+/// whose errors are handled.
+pub const PRINT_MACROS: &[&str] = &["print", "println", "eprint", "eprintln", "dbg"];
+
+/// One file for [`print_macros`]: its path, whether it is test-only, and
+/// its macro calls outside test code (name, line).
+pub type FileMacros<'a> = (&'a str, bool, &'a [(String, usize)]);
+
+/// Rule 8: no [`PRINT_MACROS`] call in the non-test code of `src/`.
+pub fn print_macros(files: &[FileMacros]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (path, test_only, macros) in files {
+        if *test_only || !path.starts_with("src/") {
+            continue;
+        }
+        for (name, line) in macros.iter().filter(|(n, _)| PRINT_MACROS.contains(&n.as_str())) {
+            out.push(format!("{path}:{line}: `{name}!` panics when its stream is closed or full"));
+        }
+    }
+    out
+}
+
 /// Top-level folders whose paths ARCHITECTURE.md may name.
 const REPO_FOLDERS: &[&str] = &["src/", "tests/", "grammar/", "examples/", "bench/", ".ci/"];
 
@@ -298,5 +322,17 @@ mod tests {
             got,
             ["src/repl/ is not mentioned in ARCHITECTURE.md; say what it is for and put it in the layer table"]
         );
+    }
+
+    #[test]
+    fn print_family_macros_are_refused_outside_tests() {
+        let macros = [("eprintln".to_string(), 3), ("format".to_string(), 4)];
+        let files: [FileMacros; 3] = [
+            ("src/runtime/x.rs", false, &macros),
+            ("src/runtime/x_tests.rs", true, &macros),
+            ("tests/a.rs", false, &macros),
+        ];
+        let got = print_macros(&files);
+        assert_eq!(got, ["src/runtime/x.rs:3: `eprintln!` panics when its stream is closed or full"]);
     }
 }

@@ -53,6 +53,8 @@ pub struct Scan {
     pub mods: Vec<ModDecl>,
     /// `use` leaves and qualified paths in non-test code.
     pub paths: Vec<PathRef>,
+    /// Macro invocations in non-test code: the name and its line.
+    pub macros: Vec<(String, usize)>,
     /// The file starts with `#![cfg(test)]`.
     pub test_file: bool,
 }
@@ -119,6 +121,11 @@ impl Scanner<'_> {
         names.collect()
     }
 
+    /// `name!(`, `name![` or `name!{` at `i` (not `x != y`).
+    fn is_macro_call(&self, i: usize) -> bool {
+        self.punct(i + 1, '!') && ['(', '[', '{'].iter().any(|c| self.punct(i + 2, *c))
+    }
+
     fn in_test(&self) -> bool {
         self.out.test_file || self.frames.iter().any(|f| matches!(f, Frame::Module { test: true, .. }))
     }
@@ -156,6 +163,11 @@ impl Scanner<'_> {
         match tok.tok {
             Tok::Punct('{') => self.frames.push(Frame::Block),
             Tok::Punct('}') => drop(self.frames.pop()),
+            Tok::Word(ref w) if self.is_macro_call(i) => {
+                if !self.in_test() {
+                    self.out.macros.push((w.clone(), tok.line));
+                }
+            }
             Tok::Word(_) if self.starts_path(i) => return self.inline_path(i),
             _ => {}
         }
