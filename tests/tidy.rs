@@ -174,14 +174,11 @@ fn lowering_has_no_silent_fallbacks() {
 #[test]
 fn no_print_macro_on_a_stream_that_can_fail() {
     let analysis = analysis();
-    let scans: Vec<(String, bool, Vec<(String, usize)>)> = src_files()
-        .iter()
-        .map(|s| {
-            let test = analysis.files.get(&s.path).is_some_and(|f| f.test);
-            (s.path.clone(), test, scan::scan(&s.text).macros)
-        })
-        .collect();
-    let files: Vec<rules::FileMacros> = scans.iter().map(|(p, t, m)| (p.as_str(), *t, m.as_slice())).collect();
+    let sources = src_files();
+    let macros: Vec<Vec<(String, usize)>> = sources.iter().map(|s| scan::scan(&s.text).macros).collect();
+    let test_only = |path: &str| analysis.files.get(path).is_some_and(|f| f.test);
+    let files: Vec<rules::FileMacros> =
+        sources.iter().zip(&macros).map(|(s, m)| (s.path.as_str(), test_only(&s.path), m.as_slice())).collect();
     let hint = "write to stderr with diag::stderr_line or diag::warn, to stdout through a writer whose errors end \
                 the session (see runtime/printer.rs)";
     assert_none("no print-family macro in src/", &rules::print_macros(&files), hint);

@@ -163,10 +163,8 @@ impl Scanner<'_> {
         match tok.tok {
             Tok::Punct('{') => self.frames.push(Frame::Block),
             Tok::Punct('}') => drop(self.frames.pop()),
-            Tok::Word(ref w) if self.is_macro_call(i) => {
-                if !self.in_test() {
-                    self.out.macros.push((w.clone(), tok.line));
-                }
+            Tok::Word(ref w) if self.is_macro_call(i) && !self.in_test() => {
+                self.out.macros.push((w.clone(), tok.line));
             }
             Tok::Word(_) if self.starts_path(i) => return self.inline_path(i),
             _ => {}
