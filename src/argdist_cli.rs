@@ -62,6 +62,41 @@ pub fn wanted_in(m: &ArgMatches) -> bool {
     ["count", "hist"].iter().any(|f| m.get_many::<String>(f).is_some())
 }
 
+/// The options that only mean something with `-C`/`-H`, as written.
+const REPORT_OPTIONS: &[(&str, &str)] = &[
+    ("interval", "-i"),
+    ("number", "-n"),
+    ("duration", "-d SECS"),
+    ("string-size", "-z"),
+    ("top", "-T"),
+    ("cumulative", "--cumulative"),
+    ("include", "-I"),
+];
+
+/// Combinations that make no sense are refused, not ignored: specifiers
+/// with a program (`-e` or a script file), report options without
+/// specifiers.
+pub fn check_combination(m: &ArgMatches, program_given: bool) -> Result<(), Diagnostic> {
+    let given = |id: &str| match m.try_get_one::<bool>(id) {
+        Ok(Some(flag)) => *flag,
+        _ => m.contains_id(id) && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine),
+    };
+    if wanted_in(m) {
+        if program_given {
+            return Err(Diagnostic::error("-C/-H specifiers cannot be combined with -e or a script file")
+                .note("the specifiers are the program; run the script separately"));
+        }
+        return Ok(());
+    }
+    let used: Vec<&str> = REPORT_OPTIONS.iter().filter(|(id, _)| given(id)).map(|(_, flag)| *flag).collect();
+    if used.is_empty() {
+        return Ok(());
+    }
+    let verb = if used.len() == 1 { "applies" } else { "apply" };
+    Err(Diagnostic::error(format!("{} only {verb} to -C/-H specifiers", used.join(", ")))
+        .note("e.g. `trace -C 'p:./db:snapshot()' -i 5 -n 3`"))
+}
+
 /// The program and the report settings for the `-C`/`-H` specs, if any.
 /// Warnings (e.g. a signature type that disagrees with the debug info) come
 /// back with the program.

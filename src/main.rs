@@ -85,9 +85,25 @@ fn normalise_args(args: Vec<String>) -> Vec<String> {
     out
 }
 
+/// The command line as UTF-8: a program, paths and commands that are not
+/// are refused with a message (`std::env::args` would panic).
+fn utf8_args() -> Result<Vec<String>, String> {
+    std::env::args_os()
+        .enumerate()
+        .map(|(i, a)| a.into_string().map_err(|a| format!("argument {i} is not valid UTF-8: {}", a.to_string_lossy())))
+        .collect()
+}
+
 fn main() -> ExitCode {
     let start_ns = trace::sys::monotonic_ns();
-    let m = match cli().try_get_matches_from(normalise_args(std::env::args().collect())) {
+    let args = match utf8_args() {
+        Ok(a) => a,
+        Err(e) => {
+            trace::diag::stderr_line(format_args!("error: {e}"));
+            return ExitCode::from(2);
+        }
+    };
+    let m = match cli().try_get_matches_from(normalise_args(args)) {
         Ok(m) => m,
         Err(e) => {
             let _ = e.print();
@@ -97,6 +113,14 @@ fn main() -> ExitCode {
     let mut sources = SourceMap::new();
     let mut rest: Vec<String> = m.get_many::<String>("args").map(|v| v.cloned().collect()).unwrap_or_default();
     let pid = m.get_one::<i32>("pid").copied();
+    if let Some(p) = pid.filter(|p| *p <= 0 || !trace::sys::process_alive(*p)) {
+        let d = Diagnostic::error(format!("no process {p} (-p)")).note("-p takes the pid of a running process");
+        return fail(&sources, vec![d]);
+    }
+    let program_given = m.get_one::<String>("expr").is_some() || !rest.is_empty();
+    if let Err(d) = trace::argdist_cli::check_combination(&m, program_given) {
+        return fail(&sources, vec![d]);
+    }
 
     if m.get_flag("list") {
         let pattern = rest.first().cloned().unwrap_or_else(|| "*".into());
@@ -183,6 +207,12 @@ fn main() -> ExitCode {
         return dump(&sources, &program, what);
     }
 
+    // A command that cannot start is an error before anything is loaded.
+    if let Some(cmd) = m.get_one::<String>("command") {
+        if let Err(e) = trace::sys::check_command(cmd) {
+            return fail(&sources, vec![Diagnostic::error(format!("cannot start `{cmd}`: {e}"))]);
+        }
+    }
     // clap only accepts the names of `output::FORMATS`.
     let format = m.get_one::<String>("format").map_or("text", String::as_str);
     let mut output: Box<dyn Output> = match (argdist, output::by_name(format)) {

@@ -150,11 +150,16 @@ pub fn run(
     let mut links: Vec<Link> = Vec::new();
     if !printer.exit_requested {
         for i in attach_order(compiled) {
+            // Ctrl-C or SIGTERM while attaching: stop attaching; the
+            // command never starts.
+            if sys::stop_requested() {
+                break;
+            }
             let (p, prog) = (&compiled.probes[i], &progs[i]);
             let Some(link) = attach_probe(&p.resolved.spec, prog, target_pid) else { continue };
             links.push(link.map_err(|source| SessionError::Attach { probe: p.resolved.name.clone(), source })?);
         }
-        if let Some(c) = child.as_mut() {
+        if let Some(c) = child.as_mut().filter(|_| !sys::stop_requested()) {
             c.release();
         }
         printer.output.started();
@@ -165,7 +170,12 @@ pub fn run(
             printer.report_lost_events();
             let done = printer.report();
             printer.flush();
-            if done || child.as_mut().is_some_and(|c| c.exited()) {
+            // The session ends with the `-c` command, or the `-p` process.
+            let target_gone = match child.as_mut() {
+                Some(c) => c.exited(),
+                None => opts.pid.is_some_and(|p| !sys::process_alive(p)),
+            };
+            if done || target_gone {
                 break;
             }
         }

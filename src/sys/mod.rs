@@ -57,7 +57,9 @@ pub(crate) use perf::{
     PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT,
 };
 pub use poll::wait_readable;
-pub use process::{catch_stop_signals, clear_stop, stop_requested, stop_signal, HeldChild, TerminalMode};
+pub use process::{
+    catch_stop_signals, check_command, clear_stop, process_alive, stop_requested, stop_signal, HeldChild, TerminalMode,
+};
 pub(crate) use ring::RawRingBuffer;
 pub use ring::SampleHandler;
 pub use stats::{enable_run_stats, prog_run_count};

@@ -57,8 +57,14 @@ pub struct HeldChild {
 impl HeldChild {
     /// Fork `/bin/sh -c "exec CMD"` (the shell parses quoting; `exec` keeps
     /// the pid we trace the command's own), blocked before exec.
+    ///
+    /// The child gets default signal dispositions and an empty signal mask
+    /// (what trace ignores, such as SIGPIPE, would otherwise survive the
+    /// exec), and runs only when [`HeldChild::release`] says so: if trace
+    /// dies first, the child sees the gate close without the go byte and
+    /// exits without running the command untraced.
     pub fn spawn(cmd: &str) -> std::io::Result<HeldChild> {
-        check_program(cmd)?;
+        check_command(cmd)?;
         let sh = CString::new("/bin/sh")?;
         let dash_c = CString::new("-c")?;
         let script = CString::new(format!("exec {cmd}"))?;
@@ -70,7 +76,8 @@ impl HeldChild {
         }
         let [read_end, write_end] = fds;
         // SAFETY: after fork the child only calls async-signal-safe
-        // functions (close, read, execv, _exit) on data prepared above.
+        // functions (close, signal, sigprocmask, read, execv, _exit) on
+        // data prepared above.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
             let e = std::io::Error::last_os_error();
@@ -85,8 +92,26 @@ impl HeldChild {
             // SAFETY: see above; the child never returns into Rust code.
             unsafe {
                 libc::close(write_end);
+                // The raw system call: glibc's wrappers refuse its own
+                // signals (32, 33), which an ignoring parent passes on too.
+                let default = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+                for sig in 1..SIGNALS {
+                    libc::syscall(libc::SYS_rt_sigaction, sig, &default, std::ptr::null_mut::<KernelSigaction>(), 8);
+                }
+                let mut none: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut none);
+                libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
                 let mut b = 0u8;
-                libc::read(read_end, (&mut b as *mut u8).cast(), 1);
+                let got = loop {
+                    let r = libc::read(read_end, (&mut b as *mut u8).cast(), 1);
+                    if r >= 0 || *libc::__errno_location() != libc::EINTR {
+                        break r;
+                    }
+                };
+                if got != 1 {
+                    // The gate closed without the go byte: trace is gone.
+                    libc::_exit(127);
+                }
                 libc::execv(argv[0], argv.as_ptr());
                 libc::_exit(127);
             }
@@ -100,11 +125,14 @@ impl HeldChild {
         self.pid
     }
 
-    /// Let the command run.
+    /// Let the command run: the go byte, then the gate closes.
     pub fn release(&mut self) {
         if let Some(fd) = self.gate.take() {
-            // SAFETY: closing the gate fd we own.
-            unsafe { libc::close(fd) };
+            // SAFETY: writing one byte to and closing the gate fd we own.
+            unsafe {
+                libc::write(fd, b"g".as_ptr().cast(), 1);
+                libc::close(fd);
+            }
         }
     }
 
@@ -125,14 +153,15 @@ impl HeldChild {
 
     /// End it if still running (the session ended first), and reap it.
     pub fn finish(&mut self) {
-        if self.gate.is_some() {
-            // Never released: it has not exec'd and still has our signal
-            // handlers (SIGTERM would only set a flag), so kill it outright;
-            // the command never started.
-            // SAFETY: signalling our own child.
-            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        if let Some(fd) = self.gate.take() {
+            // Never released: the command never started; closing the gate
+            // without the go byte ends the child, and it is killed anyway.
+            // SAFETY: signalling our own child, closing the gate fd we own.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+                libc::close(fd);
+            }
         }
-        self.release();
         if !self.exited() {
             // SAFETY: signalling and waiting for our own child.
             unsafe {
@@ -151,24 +180,71 @@ impl Drop for HeldChild {
     }
 }
 
-/// Fail early, with a clear message, when the command's program cannot be
-/// found (the shell would only say so after probes were attached).
-fn check_program(cmd: &str) -> std::io::Result<()> {
+/// Signals 1 to 64: every standard and real-time signal.
+const SIGNALS: libc::c_long = 65;
+
+/// The kernel's `struct sigaction` for `rt_sigaction` on x86-64 (glibc's
+/// has a larger mask and another order).
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Fail early, with a clear message, when the command cannot be started:
+/// its program is not found or not executable, or the shell cannot parse
+/// it (the shell would only say so after probes were attached).
+pub fn check_command(cmd: &str) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
     let Some(first) = cmd.split_whitespace().next() else {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "the command is empty"));
+        return Err(Error::new(ErrorKind::InvalidInput, "the command is empty"));
     };
     let first = first.trim_matches(|c| c == '\'' || c == '"');
-    let found = if first.contains('/') {
-        std::path::Path::new(first).is_file()
+    let candidates: Vec<std::path::PathBuf> = if first.contains('/') {
+        vec![first.into()]
+    } else if is_shell_word(first) {
+        Vec::new()
     } else {
         let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-        std::env::split_paths(&path).any(|d| d.join(first).is_file()) || is_shell_word(first)
+        std::env::split_paths(&path).map(|d| d.join(first)).filter(|p| p.is_file()).collect()
     };
-    if found {
-        Ok(())
-    } else {
-        Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{first}: no such program")))
+    if !is_shell_word(first) {
+        if candidates.iter().all(|p| !p.is_file()) {
+            return Err(Error::new(ErrorKind::NotFound, format!("{first}: no such program")));
+        }
+        if !candidates.iter().any(|p| executable(p)) {
+            return Err(Error::new(ErrorKind::PermissionDenied, format!("{first}: not executable")));
+        }
     }
+    // `sh -n` parses without running anything.
+    let parsed = std::process::Command::new("/bin/sh")
+        .args(["-n", "-c", &format!("exec {cmd}")])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    if !parsed.status.success() {
+        let why = String::from_utf8_lossy(&parsed.stderr);
+        let why = why.trim().trim_start_matches("/bin/sh: ").trim_start_matches("1: ");
+        return Err(Error::new(ErrorKind::InvalidInput, format!("the shell cannot parse it: {why}")));
+    }
+    Ok(())
+}
+
+/// Whether this process may execute `path`.
+fn executable(path: &std::path::Path) -> bool {
+    let Ok(c) = CString::new(path.as_os_str().as_encoded_bytes()) else { return false };
+    // SAFETY: access reads the NUL-terminated path we own.
+    unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
+}
+
+/// Whether process `pid` exists and has not exited (a zombie has). With
+/// `-p`, the session ends when its process does.
+pub fn process_alive(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // `pid (comm) S ...`: the state follows the last `)`.
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, Some('Z' | 'X') | None)
 }
 
 /// Shell syntax that is not a program (`VAR=x cmd`, builtins such as `exec`).
@@ -197,5 +273,61 @@ impl TerminalMode {
         unsafe {
             libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits for the child and returns its exit code.
+    fn exit_code(c: &mut HeldChild) -> i32 {
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(c.pid, &mut status, 0) };
+        c.status = Some(status);
+        libc::WEXITSTATUS(status)
+    }
+
+    fn marker(name: &str) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("trace-held-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    #[test]
+    fn a_released_command_runs() {
+        let ran = marker("released");
+        let mut c = HeldChild::spawn(&format!("touch {}", ran.display())).expect("spawns");
+        c.release();
+        assert_eq!(exit_code(&mut c), 0);
+        assert!(ran.exists());
+        let _ = std::fs::remove_file(ran);
+    }
+
+    /// What the child sees when trace dies holding it: the gate closes
+    /// without the go byte. The command must not run untraced.
+    #[test]
+    fn a_command_whose_tracer_died_never_runs() {
+        let ran = marker("abandoned");
+        let mut c = HeldChild::spawn(&format!("touch {}", ran.display())).expect("spawns");
+        if let Some(fd) = c.gate.take() {
+            // SAFETY: closing the gate fd we own, as the kernel does when
+            // the process dies.
+            unsafe { libc::close(fd) };
+        }
+        assert_eq!(exit_code(&mut c), 127);
+        assert!(!ran.exists(), "the command ran");
+    }
+
+    #[test]
+    fn commands_that_cannot_start_are_refused() {
+        let err = |cmd: &str| check_command(cmd).expect_err(cmd).to_string();
+        assert!(err("./no/such/program").contains("no such program"));
+        assert!(err("/etc/passwd").contains("not executable"));
+        assert!(err("true ( (").contains("cannot parse"));
+        assert!(err("   ").contains("empty"));
+        assert!(check_command("true && echo 'a b'").is_ok());
+        assert!(check_command("X=1 true").is_ok());
     }
 }
