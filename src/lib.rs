@@ -43,6 +43,8 @@ pub struct CompileOptions {
     pub start_ns: u64,
     /// A process whose events no probe sees (see [`own_events_ignored`]).
     pub ignore_pid: Option<u32>,
+    /// Entries of each map (`--max-map-keys`; 0: the default, 4096).
+    pub max_map_keys: u32,
 }
 
 /// trace's own process, whose events probes ignore: a probe that trace
@@ -56,7 +58,11 @@ pub fn own_events_ignored(pid: Option<i32>) -> Option<u32> {
 
 impl CompileOptions {
     fn lowering(&self) -> codegen::lower::LowerOptions {
-        codegen::lower::LowerOptions { start_ns: self.start_ns, ignore_pid: self.ignore_pid }
+        codegen::lower::LowerOptions {
+            start_ns: self.start_ns,
+            ignore_pid: self.ignore_pid,
+            map_keys: self.max_map_keys,
+        }
     }
 }
 
@@ -275,7 +281,8 @@ mod tests {
         let second = "BEGIN { @a = 1; @b = count(); printf(\"two %d\\n\", 2); }";
         let two = compile_line(&mut sources, second, Some(&one)).expect("compiles");
         let names: Vec<&str> = two.compiled.maps.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names[4..], ["@b", "@a"], "@b keeps its id, @a comes after it");
+        let first_user = codegen::program::FIRST_USER_MAP as usize;
+        assert_eq!(names[first_user..], ["@b", "@a"], "@b keeps its id, @a comes after it");
         assert_eq!(two.compiled.printfs.len(), 2, "printf ids continue");
         assert_eq!(two.compiled.probes.len(), 1, "only the new probe");
     }

@@ -47,6 +47,13 @@ fn base_cli() -> Command {
                 .help("open the interactive session (the default when no program is given)"),
         )
         .arg(Arg::new("list").short('l').action(ArgAction::SetTrue).help("list probes matching the pattern"))
+        .arg(
+            Arg::new("max-map-keys")
+                .long("max-map-keys")
+                .value_name("N")
+                .value_parser(clap::value_parser!(u32).range(1..=16_777_216))
+                .help("entries of each map (default 4096); updates of a full map are dropped and reported"),
+        )
         .arg(Arg::new("verbose").short('v').action(ArgAction::SetTrue).help("more detail (with -l)"))
         .arg(
             Arg::new("format")
@@ -113,6 +120,7 @@ fn main() -> ExitCode {
     let mut sources = SourceMap::new();
     let mut rest: Vec<String> = m.get_many::<String>("args").map(|v| v.cloned().collect()).unwrap_or_default();
     let pid = m.get_one::<i32>("pid").copied();
+    let max_map_keys = m.get_one::<u32>("max-map-keys").copied().unwrap_or(0);
     if let Some(p) = pid.filter(|p| *p <= 0 || !trace::sys::process_alive(*p)) {
         let d = Diagnostic::error(format!("no process {p} (-p)")).note("-p takes the pid of a running process");
         return fail(&sources, vec![d]);
@@ -167,10 +175,16 @@ fn main() -> ExitCode {
             let d = Diagnostic::error("-c does not work with the interactive session").note("attach probes in the session, then run the command from another terminal; or use `trace -e PROGRAM -c CMD`");
             return fail(&sources, vec![d]);
         }
-        return ExitCode::from(trace::repl::run(trace::repl::ReplOptions { pid, start_ns }));
+        return ExitCode::from(trace::repl::run(trace::repl::ReplOptions { pid, start_ns, max_map_keys }));
     }
 
-    let opts = CompileOptions { params: Params::default(), pid, start_ns, ignore_pid: trace::own_events_ignored(pid) };
+    let opts = CompileOptions {
+        params: Params::default(),
+        pid,
+        start_ns,
+        ignore_pid: trace::own_events_ignored(pid),
+        max_map_keys,
+    };
     let (compiled, argdist) = match trace::argdist_cli::program(&m, &mut sources) {
         Some(Ok((ast, report, warnings))) => {
             render_to_stderr(&sources, &warnings);

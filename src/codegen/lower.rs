@@ -61,6 +61,18 @@ pub struct LowerOptions {
     /// probe trace itself hits while it reads and prints (a uprobe on
     /// `malloc`, a tracepoint on `write`) cannot feed on itself.
     pub ignore_pid: Option<u32>,
+    /// Entries of each user map (0: [`MAP_ENTRIES`]).
+    pub map_keys: u32,
+}
+
+impl LowerOptions {
+    fn map_entries(&self) -> u32 {
+        if self.map_keys == 0 {
+            MAP_ENTRIES
+        } else {
+            self.map_keys
+        }
+    }
 }
 
 /// Program-wide tables filled while lowering each probe.
@@ -92,12 +104,14 @@ pub(super) struct Lower<'t, 'a> {
 
 /// Lower a whole checked program.
 pub fn lower_program(program: &CheckedProgram, opts: &LowerOptions) -> Result<Compiled, Vec<Diagnostic>> {
-    let mut base = Compiled { maps: internal_maps(8), ..Compiled::default() };
+    let mut base = Compiled { maps: internal_maps(8, 1), ..Compiled::default() };
     let peak = lower_onto(program, opts, &mut base)?;
     // Scratch buffers are as large as the hungriest probe needs.
     for id in [SCRATCH_MAP, NMI_SCRATCH_MAP] {
         base.maps[id.0 as usize].value_size = round8(peak);
     }
+    // A drop counter for every map id.
+    base.maps[DROPS_MAP.0 as usize].max_entries = base.maps.len() as u32;
     Ok(base)
 }
 
@@ -105,7 +119,7 @@ pub fn lower_program(program: &CheckedProgram, opts: &LowerOptions) -> Result<Co
 /// maps, with scratch buffers of the largest size any probe may use, since
 /// probes added later share them.
 pub fn session_tables() -> Compiled {
-    Compiled { maps: internal_maps(MAX_SCRATCH), ..Compiled::default() }
+    Compiled { maps: internal_maps(MAX_SCRATCH, SESSION_DROP_COUNTERS), ..Compiled::default() }
 }
 
 /// Lower more probes for a live session: `tables` holds the maps and event
@@ -133,7 +147,7 @@ pub fn lower_more(
 }
 
 /// The maps every program has, in map-id order.
-fn internal_maps(scratch_size: u32) -> Vec<MapDecl> {
+fn internal_maps(scratch_size: u32, drop_counters: u32) -> Vec<MapDecl> {
     let one_slot = |name: &str, value_size: u32| MapDecl {
         name: name.into(),
         kind: MapKind::PercpuArray,
@@ -150,7 +164,15 @@ fn internal_maps(scratch_size: u32) -> Vec<MapDecl> {
         max_entries: EVENTS_SIZE,
         user: None,
     };
-    vec![one_slot("scratch", scratch_size), events, one_slot("lost", 8), one_slot("scratch_nmi", scratch_size)]
+    let drops = MapDecl {
+        name: "drops".into(),
+        kind: MapKind::Array,
+        key_size: 4,
+        value_size: 8,
+        max_entries: drop_counters,
+        user: None,
+    };
+    vec![one_slot("scratch", scratch_size), events, one_slot("lost", 8), one_slot("scratch_nmi", scratch_size), drops]
 }
 
 /// Lower every probe of `program` onto `base` (maps and event tables
@@ -158,7 +180,7 @@ fn internal_maps(scratch_size: u32) -> Vec<MapDecl> {
 fn lower_onto(program: &CheckedProgram, opts: &LowerOptions, base: &mut Compiled) -> Result<u32, Vec<Diagnostic>> {
     let mut t = Tables { program, map_ids: HashMap::new(), compiled: std::mem::take(base), opts: *opts };
     for (name, info) in &program.maps.maps {
-        let decl = MapDecl::for_user(info);
+        let decl = MapDecl::for_user(info, t.opts.map_entries());
         let id = match t.compiled.maps.iter().position(|m| m.user.is_some() && m.name == decl.name) {
             Some(id) => {
                 // Same layout (the checker saw to it); how values print may

@@ -7,7 +7,7 @@
 use super::insn::{AluOp, JmpOp, Size};
 use super::ir::*;
 use super::lower::{Lower, Val};
-use super::program::{event, round8, slot_size, PrintfDecl, EVENTS_MAP, LOST_MAP, SCRATCH_MAP};
+use super::program::{event, round8, slot_size, PrintfDecl, DROPS_MAP, EVENTS_MAP, LOST_MAP, SCRATCH_MAP};
 use crate::codegen::helpers;
 use crate::frontend::ast::*;
 use crate::frontend::passes::MapValue;
@@ -67,13 +67,26 @@ impl Lower<'_, '_> {
         p
     }
 
+    /// Store the value at scratch `val_off` under the key at `key_off`. An
+    /// update the kernel refuses (the map is full) is counted in
+    /// [`DROPS_MAP`] for the session to report, never lost silently.
     fn update(&mut self, map: MapId, key_off: u32, val_off: u32) {
         let m = self.vreg();
         self.emit(IrInsn::LoadMap { dst: m, map });
         let k = self.addr(key_off);
         let v = self.addr(val_off);
         let fl = self.imm(BPF_ANY);
-        self.emit(IrInsn::Call { helper: helpers::MAP_UPDATE_ELEM as u32, args: vec![m, k, v, fl], ret: None });
+        let rc = self.vreg();
+        self.emit(IrInsn::Call { helper: helpers::MAP_UPDATE_ELEM as u32, args: vec![m, k, v, fl], ret: Some(rc) });
+        let stored = self.label();
+        self.emit(IrInsn::Branch { op: JmpOp::Jsge, a: rc, b: Operand::Imm(0), target: stored });
+        let id = self.alloc(8);
+        self.store_scratch(id, Operand::Imm(map.0 as i32));
+        let counter = self.lookup(DROPS_MAP, id);
+        self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: counter, b: Operand::Imm(0), target: stored });
+        let one = self.imm(1);
+        self.emit(IrInsn::AtomicAdd { size: Size::DW, base: counter, off: 0, src: one });
+        self.emit(IrInsn::Label(stored));
     }
 
     pub fn assign_map(&mut self, m: &MapRef, op: Option<BinOp>, value: &Expr) {

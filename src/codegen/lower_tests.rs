@@ -13,7 +13,7 @@ use crate::codegen::helpers;
 use crate::codegen::ir::MapId;
 use crate::codegen::ir_interp::{run_ir, Mem, World};
 use crate::codegen::lower::{lower_program, LowerOptions};
-use crate::codegen::program::{event, Compiled, MapDecl, EVENTS_MAP};
+use crate::codegen::program::{event, Compiled, MapDecl, DROPS_MAP, EVENTS_MAP};
 use crate::frontend::ast::Program;
 use crate::frontend::parser::parse_program;
 use crate::frontend::passes::{self, CheckedProbe, Params};
@@ -91,7 +91,7 @@ impl World for Kernel {
         Ok(match h {
             helpers::MAP_LOOKUP_ELEM | helpers::MAP_UPDATE_ELEM | helpers::MAP_DELETE_ELEM => {
                 let (id, decl) = self.decl(word(args, 0)?)?;
-                let (kind, value_size) = (decl.kind, decl.value_size);
+                let (kind, value_size, max_entries) = (decl.kind, decl.value_size, decl.max_entries);
                 let key = mem.bytes(word(args, 1)?, decl.key_size as usize)?;
                 let array = matches!(kind, MapKind::Array | MapKind::PercpuArray);
                 match (h, self.entries.get(&(id, key.clone())).copied()) {
@@ -103,6 +103,11 @@ impl World for Kernel {
                         at
                     }
                     (helpers::MAP_LOOKUP_ELEM, None) => 0,
+                    (helpers::MAP_UPDATE_ELEM, None)
+                        if self.entries.keys().filter(|(m, _)| *m == id).count() >= max_entries as usize =>
+                    {
+                        -7i64 as u64 // E2BIG: the map is full
+                    }
                     (helpers::MAP_UPDATE_ELEM, at) => {
                         let value = mem.bytes(word(args, 2)?, value_size as usize)?;
                         match at {
@@ -178,9 +183,13 @@ fn run_ignoring(
     extra: &[(u64, &[u8])],
     ignore_pid: Option<u32>,
 ) -> (Kernel, Mem) {
+    run_with(probes, ctx, extra, LowerOptions { start_ns: START_NS, ignore_pid, map_keys: 0 })
+}
+
+/// [`run`], lowered with `opts`.
+fn run_with(probes: Vec<CheckedProbe>, ctx: &[u8], extra: &[(u64, &[u8])], opts: LowerOptions) -> (Kernel, Mem) {
     let checked = passes::check_expanded(probes, &Params::default(), Default::default())
         .unwrap_or_else(|d| panic!("does not check: {d:?}"));
-    let opts = LowerOptions { start_ns: START_NS, ignore_pid };
     let compiled = lower_program(&checked, &opts).unwrap_or_else(|d| panic!("does not lower: {d:?}"));
     let mut kernel = Kernel::new(&compiled);
     let mut mem = Mem::new(ctx);
@@ -381,4 +390,18 @@ fn probes_ignore_tracers_own_events() {
     assert!(k.value(&mem, "@i", &[0; 8]).is_none(), "the interval probe left at once");
     let (k, mem) = run_ignoring(expanded(text), &pt_regs(&[]), &[], Some(PID as u32 + 1));
     assert_eq!(k.int(&mem, "@i"), 1, "another process's events are seen");
+}
+
+/// An update a full map refuses is counted for the session to report.
+#[test]
+fn updates_of_a_full_map_are_counted() {
+    let opts = LowerOptions { start_ns: START_NS, ignore_pid: None, map_keys: 2 };
+    let text = "BEGIN { @m[1] = 1; @m[2] = 2; @m[3] = 3; @m[4] = 4; @c[1] = count(); }";
+    let (k, mem) = run_with(expanded(text), &[], &[], opts);
+    let id = |name: &str| k.decls.iter().position(|d| d.name == name).expect("map") as u32;
+    let drops = |name: &str| {
+        let key = (DROPS_MAP.0 as usize, id(name).to_le_bytes().to_vec());
+        k.entries.get(&key).and_then(|at| mem.region(*at)).map_or(0, |v| u64_at(&v, 0))
+    };
+    assert_eq!((drops("@m"), drops("@c")), (2, 0));
 }

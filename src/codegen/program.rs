@@ -20,13 +20,20 @@ pub const LOST_MAP: MapId = MapId(2);
 /// kernel does not keep uprobe programs from being interrupted), so they
 /// must not share its buffer.
 pub const NMI_SCRATCH_MAP: MapId = MapId(3);
+/// Updates each map lost because it was full (or out of memory), by map
+/// id: an array of u64 counters the programs bump atomically on the
+/// failure path only; the session reports them.
+pub const DROPS_MAP: MapId = MapId(4);
 /// User maps start here, in name order.
-pub const FIRST_USER_MAP: u32 = 4;
+pub const FIRST_USER_MAP: u32 = 5;
+/// Counters of [`DROPS_MAP`] in a live session (the REPL), whose maps come
+/// later: updates of maps with higher ids are not counted.
+pub const SESSION_DROP_COUNTERS: u32 = 1024;
 
 /// Ring buffer size: large enough that a probe printing on every syscall
 /// does not overrun between two 100 ms polls.
 pub const EVENTS_SIZE: u32 = 1 << 20;
-/// Entries per user map, as bpftrace's default.
+/// Entries per user map, as bpftrace's default (`--max-map-keys`).
 pub const MAP_ENTRIES: u32 = 4096;
 /// The per-CPU scratch buffer may not exceed what the kernel allows for a
 /// per-CPU value, and offsets must fit an instruction's 16-bit field.
@@ -95,7 +102,9 @@ pub fn round8(n: u32) -> u32 {
 
 impl MapDecl {
     /// The layout of a user map from its type-checked description.
-    pub fn for_user(info: &MapInfo) -> MapDecl {
+    /// `entries` is the key limit of an ordinary map; histograms get 16
+    /// times as many (a key for each bucket).
+    pub fn for_user(info: &MapInfo, entries: u32) -> MapDecl {
         let value = info.value.unwrap_or(MapValue::Int { signed: true });
         let user = UserMap { keys: info.keys.clone(), value };
         let mut key_size = user.user_key_size();
@@ -111,7 +120,7 @@ impl MapDecl {
                 }
             },
         };
-        let max_entries = if user.is_hist() { MAP_ENTRIES * 16 } else { MAP_ENTRIES };
+        let max_entries = if user.is_hist() { entries.saturating_mul(16) } else { entries };
         MapDecl { name: info.display_name(), kind, key_size, value_size, max_entries, user: Some(user) }
     }
 }

@@ -33,6 +33,8 @@ pub struct ReplOptions {
     pub pid: Option<i32>,
     /// CLOCK_MONOTONIC nanoseconds at start, for `elapsed`.
     pub start_ns: u64,
+    /// `--max-map-keys` (0: the default).
+    pub max_map_keys: u32,
 }
 
 /// Run a session to its end; returns the exit code (non-zero for a piped
@@ -75,6 +77,7 @@ pub fn run(opts: ReplOptions) -> u8 {
         pid: opts.pid,
         start_ns: opts.start_ns,
         ignore_pid: crate::own_events_ignored(opts.pid),
+        max_map_keys: opts.max_map_keys,
     };
     let mut repl = Repl::new(live, compile, console, names);
     if terminal {

@@ -9,7 +9,7 @@
 //! bpftrace; events the ring buffer had no room for are reported while the
 //! session runs, at most once a second, and in total at the end.
 
-use crate::codegen::program::{event, slot_size, Compiled, LOST_MAP};
+use crate::codegen::program::{event, slot_size, Compiled, DROPS_MAP, LOST_MAP};
 use crate::runtime::decode::{self, MapReader};
 use crate::runtime::maps::Map;
 use crate::runtime::output::{printf, Output};
@@ -30,9 +30,11 @@ pub(crate) struct Printer<'a> {
     pub out: &'a mut dyn Write,
     /// A write to `out` failed (a closed pipe): the session should end.
     pub closed: bool,
-    /// Lost events already reported, and when the count was last read.
+    /// Lost events already reported, and when the counts were last read.
     lost_reported: u64,
     lost_checked: Option<Instant>,
+    /// Dropped map updates already reported, by map id.
+    drops_reported: Vec<u64>,
 }
 
 impl<'a> Printer<'a> {
@@ -54,6 +56,7 @@ impl<'a> Printer<'a> {
             closed: false,
             lost_reported: 0,
             lost_checked: None,
+            drops_reported: Vec::new(),
         }
     }
 }
@@ -166,12 +169,28 @@ impl Printer<'_> {
     }
 
     /// While the session runs: say on stderr, at most once a second, that
-    /// the ring buffer overflowed since the last report.
+    /// the ring buffer overflowed or a map was full since the last report.
     pub fn report_lost_events(&mut self) {
         if self.lost_checked.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
             return;
         }
         self.lost_checked = Some(Instant::now());
+        for (id, total) in self.dropped_updates() {
+            let before = self.drops_reported.get(id).copied().unwrap_or(0);
+            if total > before {
+                let name = &self.compiled.maps[id].name;
+                let entries = self.compiled.maps[id].max_entries;
+                crate::diag::warn(format_args!(
+                    "map {name} is full ({entries} entries): {} updates were dropped ({total} so far); raise the \
+                     limit with --max-map-keys",
+                    total - before
+                ));
+                if self.drops_reported.len() <= id {
+                    self.drops_reported.resize(id + 1, 0);
+                }
+                self.drops_reported[id] = total;
+            }
+        }
         let lost = self.lost_events();
         if lost > self.lost_reported {
             let new = lost - self.lost_reported;
@@ -183,12 +202,38 @@ impl Printer<'_> {
         }
     }
 
-    /// At the end: say on stderr if the ring buffer overflowed.
+    /// At the end: say on stderr if the ring buffer overflowed or a map
+    /// was full.
     pub fn warn_lost_events(&self) {
         let lost = self.lost_events();
         if lost > 0 {
             crate::diag::warn(format_args!("{lost} events were lost because the ring buffer was full"));
         }
+        for (id, total) in self.dropped_updates() {
+            let decl = &self.compiled.maps[id];
+            crate::diag::warn(format_args!(
+                "{total} updates of map {} were dropped because it was full ({} entries); raise the limit with \
+                 --max-map-keys",
+                decl.name, decl.max_entries
+            ));
+        }
+    }
+
+    /// The user maps with dropped updates, and how many (in total).
+    fn dropped_updates(&self) -> Vec<(usize, u64)> {
+        let Some(drops) = self.maps.get(DROPS_MAP.0 as usize) else { return Vec::new() };
+        let mut out = Vec::new();
+        let user = self.compiled.maps.iter().enumerate().filter(|(_, d)| d.user.is_some()).map(|(id, _)| id);
+        for id in user {
+            let Ok(key) = u32::try_from(id) else { continue };
+            if let Ok(Some(v)) = drops.lookup(&key.to_le_bytes()) {
+                let n = Self::word(&v, 0);
+                if n > 0 {
+                    out.push((id, n));
+                }
+            }
+        }
+        out
     }
 
     fn lost_events(&self) -> u64 {
