@@ -186,11 +186,18 @@ pub fn session_diagnostic(program: &Program, linked: Option<&[Linked]>, e: Sessi
                 .and_then(|i| linked.and_then(|l| l[probe].spans.get(i).copied()))
                 .unwrap_or(p.resolved.span);
             let tail: Vec<&str> = log.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
-            Diagnostic::error(format!("the kernel's verifier rejected probe `{}`: {reason}", p.resolved.name))
+            let d = Diagnostic::error(format!("the kernel's verifier rejected probe `{}`: {reason}", p.resolved.name))
                 .at(span, reason.clone())
-                .also(p.resolved.span, "in this probe")
-                .note(format!("verifier log (last lines):\n{}", tail.join("\n")))
-                .note("this is a bug in trace's code generation; please report it with the program")
+                .also(p.resolved.span, "in this probe");
+            match verifier_limit(&log) {
+                Some(limit) => d.note(format!("the probe is too large for the verifier: {limit}")).note(
+                    "split its work across several probes (they share maps), or do less per event: fewer \
+                     branches, printfs and map updates in one block",
+                ),
+                None => d
+                    .note(format!("verifier log (last lines):\n{}", tail.join("\n")))
+                    .note("this is a bug in trace's code generation; please report it with the program"),
+            }
         }
         SessionError::Load { probe, source } => {
             let p = &program.compiled.probes[probe];
@@ -207,6 +214,18 @@ pub fn session_diagnostic(program: &Program, linked: Option<&[Linked]>, e: Sessi
         }
         other => Diagnostic::error(other.to_string()),
     }
+}
+
+/// Which of the verifier's size limits a rejection hit, if it was one: a
+/// program that is merely too big is the user's to split, not a bug.
+fn verifier_limit(log: &str) -> Option<String> {
+    const LIMITS: &[(&str, &str)] = &[
+        ("jumps is too complex", "it keeps more than 8,192 branches pending (each `if`, `&&`, `?:` is one)"),
+        ("BPF program is too large", "the verifier would walk more than 1,000,000 instructions"),
+        ("total number of maps per program", "it uses more than 64 maps"),
+        ("combined stack size", "its calls need more than 512 bytes of stack"),
+    ];
+    LIMITS.iter().find(|(seen, _)| log.contains(seen)).map(|(_, what)| what.to_string())
 }
 
 #[cfg(test)]

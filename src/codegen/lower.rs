@@ -41,6 +41,9 @@ pub enum Val {
     },
 }
 
+/// The kernel's limit on the maps one program may use (`MAX_USED_MAPS`).
+const MAX_MAPS_PER_PROGRAM: usize = 64;
+
 /// A `$variable`'s home.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum VarHome {
@@ -104,14 +107,15 @@ pub(super) struct Lower<'t, 'a> {
 
 /// Lower a whole checked program.
 pub fn lower_program(program: &CheckedProgram, opts: &LowerOptions) -> Result<Compiled, Vec<Diagnostic>> {
-    let mut base = Compiled { maps: internal_maps(8, 1), ..Compiled::default() };
+    let mut base = Compiled { maps: internal_maps(8), ..Compiled::default() };
+    // A drop counter for every map: their ids are known before any probe
+    // is lowered.
+    base.drop_counters = (base.maps.len() + program.maps.maps.len()) as u32;
     let peak = lower_onto(program, opts, &mut base)?;
     // Scratch buffers are as large as the hungriest probe needs.
     for id in [SCRATCH_MAP, NMI_SCRATCH_MAP] {
         base.maps[id.0 as usize].value_size = round8(peak);
     }
-    // A drop counter for every map id.
-    base.maps[DROPS_MAP.0 as usize].max_entries = base.maps.len() as u32;
     Ok(base)
 }
 
@@ -119,7 +123,7 @@ pub fn lower_program(program: &CheckedProgram, opts: &LowerOptions) -> Result<Co
 /// maps, with scratch buffers of the largest size any probe may use, since
 /// probes added later share them.
 pub fn session_tables() -> Compiled {
-    Compiled { maps: internal_maps(MAX_SCRATCH, SESSION_DROP_COUNTERS), ..Compiled::default() }
+    Compiled { maps: internal_maps(MAX_SCRATCH), drop_counters: SESSION_DROP_COUNTERS, ..Compiled::default() }
 }
 
 /// Lower more probes for a live session: `tables` holds the maps and event
@@ -147,7 +151,7 @@ pub fn lower_more(
 }
 
 /// The maps every program has, in map-id order.
-fn internal_maps(scratch_size: u32, drop_counters: u32) -> Vec<MapDecl> {
+fn internal_maps(scratch_size: u32) -> Vec<MapDecl> {
     let one_slot = |name: &str, value_size: u32| MapDecl {
         name: name.into(),
         kind: MapKind::PercpuArray,
@@ -164,15 +168,7 @@ fn internal_maps(scratch_size: u32, drop_counters: u32) -> Vec<MapDecl> {
         max_entries: EVENTS_SIZE,
         user: None,
     };
-    let drops = MapDecl {
-        name: "drops".into(),
-        kind: MapKind::Array,
-        key_size: 4,
-        value_size: 8,
-        max_entries: drop_counters,
-        user: None,
-    };
-    vec![one_slot("scratch", scratch_size), events, one_slot("lost", 8), one_slot("scratch_nmi", scratch_size), drops]
+    vec![one_slot("scratch", scratch_size), events, one_slot("scratch_nmi", scratch_size)]
 }
 
 /// Lower every probe of `program` onto `base` (maps and event tables
@@ -221,14 +217,16 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
     let mut f = IrFunc::default();
     let ctx = f.new_vreg();
     let scratch = f.new_vreg();
+    // The counters come first (see `program::LOST_COUNTER`).
+    let counters = drop_counter(MapId(t.compiled.drop_counters));
     let mut l = Lower {
         t,
         f,
         spec: probe.resolved.spec.clone(),
         ctx,
         scratch,
-        top: 0,
-        peak: 0,
+        top: counters,
+        peak: counters,
         vars: HashMap::new(),
         span,
         errors: Vec::new(),
@@ -271,6 +269,27 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
                 l.peak
             ))
             .at(span, "too many or too large strings and keys"),
+        );
+    }
+    let used: std::collections::BTreeSet<u32> =
+        l.f.lines
+            .iter()
+            .filter_map(|line| match line.insn {
+                IrInsn::LoadMap { map, .. } => Some(map.0),
+                _ => None,
+            })
+            .collect();
+    if used.len() > MAX_MAPS_PER_PROGRAM {
+        let internal = used.iter().filter(|id| **id < FIRST_USER_MAP).count();
+        l.errors.push(
+            Diagnostic::error(format!(
+                "this probe uses {} maps ({} of the program's and {internal} of trace's own); the kernel allows \
+                 {MAX_MAPS_PER_PROGRAM} in one program",
+                used.len(),
+                used.len() - internal
+            ))
+            .at(span, "too many maps in this probe")
+            .note("use fewer maps in one probe: one map with a key (`@m[\"a\"]`, `@m[\"b\"]`) instead of a map per value, or split the work across probes"),
         );
     }
     if l.errors.is_empty() {

@@ -7,7 +7,7 @@
 use super::insn::{AluOp, JmpOp, Size};
 use super::ir::*;
 use super::lower::{Lower, Val};
-use super::program::{event, round8, slot_size, PrintfDecl, DROPS_MAP, EVENTS_MAP, LOST_MAP, SCRATCH_MAP};
+use super::program::{drop_counter, event, round8, slot_size, PrintfDecl, EVENTS_MAP, LOST_COUNTER, SCRATCH_MAP};
 use crate::codegen::helpers;
 use crate::frontend::ast::*;
 use crate::frontend::passes::MapValue;
@@ -68,8 +68,8 @@ impl Lower<'_, '_> {
     }
 
     /// Store the value at scratch `val_off` under the key at `key_off`. An
-    /// update the kernel refuses (the map is full) is counted in
-    /// [`DROPS_MAP`] for the session to report, never lost silently.
+    /// update the kernel refuses (the map is full) is counted in the map's
+    /// scratch counter for the session to report, never lost silently.
     fn update(&mut self, map: MapId, key_off: u32, val_off: u32) {
         let m = self.vreg();
         self.emit(IrInsn::LoadMap { dst: m, map });
@@ -78,15 +78,18 @@ impl Lower<'_, '_> {
         let fl = self.imm(BPF_ANY);
         let rc = self.vreg();
         self.emit(IrInsn::Call { helper: helpers::MAP_UPDATE_ELEM as u32, args: vec![m, k, v, fl], ret: Some(rc) });
-        let stored = self.label();
-        self.emit(IrInsn::Branch { op: JmpOp::Jsge, a: rc, b: Operand::Imm(0), target: stored });
-        let id = self.alloc(8);
-        self.store_scratch(id, Operand::Imm(map.0 as i32));
-        let counter = self.lookup(DROPS_MAP, id);
-        self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: counter, b: Operand::Imm(0), target: stored });
-        let one = self.imm(1);
-        self.emit(IrInsn::AtomicAdd { size: Size::DW, base: counter, off: 0, src: one });
-        self.emit(IrInsn::Label(stored));
+        if map.0 < self.t.compiled.drop_counters {
+            self.count_failure(rc, drop_counter(map));
+        }
+    }
+
+    /// `scratch[counter] += 1` if the helper result `rc` is negative (an
+    /// error), without a branch (see `program::LOST_COUNTER`).
+    fn count_failure(&mut self, rc: VReg, counter: u32) {
+        self.emit(IrInsn::Alu { op: AluOp::Rsh, dst: rc, src: Operand::Imm(63) });
+        let n = self.load_scratch(counter);
+        self.emit(IrInsn::Alu { op: AluOp::Add, dst: n, src: Operand::Reg(rc) });
+        self.store_scratch(counter, Operand::Reg(n));
     }
 
     pub fn assign_map(&mut self, m: &MapRef, op: Option<BinOp>, value: &Expr) {
@@ -329,15 +332,7 @@ impl Lower<'_, '_> {
         let fl = self.imm(0);
         let ret = self.vreg();
         self.emit(IrInsn::Call { helper: helpers::RINGBUF_OUTPUT as u32, args: vec![m, data, n, fl], ret: Some(ret) });
-        let ok = self.label();
-        self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: ret, b: Operand::Imm(0), target: ok });
-        let key = self.alloc(8);
-        self.store_scratch(key, Operand::Imm(0));
-        let p = self.lookup(LOST_MAP, key);
-        self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: p, b: Operand::Imm(0), target: ok });
-        let one = self.imm(1);
-        self.emit(IrInsn::AtomicAdd { size: Size::DW, base: p, off: 0, src: one });
-        self.emit(IrInsn::Label(ok));
+        self.count_failure(ret, LOST_COUNTER);
     }
 
     /// An event of u64 words `[kind, words...]`.

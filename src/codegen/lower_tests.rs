@@ -13,7 +13,7 @@ use crate::codegen::helpers;
 use crate::codegen::ir::MapId;
 use crate::codegen::ir_interp::{run_ir, Mem, World};
 use crate::codegen::lower::{lower_program, LowerOptions};
-use crate::codegen::program::{event, Compiled, MapDecl, DROPS_MAP, EVENTS_MAP};
+use crate::codegen::program::{drop_counter, event, Compiled, MapDecl, EVENTS_MAP, SCRATCH_MAP};
 use crate::frontend::ast::Program;
 use crate::frontend::parser::parse_program;
 use crate::frontend::passes::{self, CheckedProbe, Params};
@@ -398,10 +398,8 @@ fn updates_of_a_full_map_are_counted() {
     let opts = LowerOptions { start_ns: START_NS, ignore_pid: None, map_keys: 2 };
     let text = "BEGIN { @m[1] = 1; @m[2] = 2; @m[3] = 3; @m[4] = 4; @c[1] = count(); }";
     let (k, mem) = run_with(expanded(text), &[], &[], opts);
-    let id = |name: &str| k.decls.iter().position(|d| d.name == name).expect("map") as u32;
-    let drops = |name: &str| {
-        let key = (DROPS_MAP.0 as usize, id(name).to_le_bytes().to_vec());
-        k.entries.get(&key).and_then(|at| mem.region(*at)).map_or(0, |v| u64_at(&v, 0))
-    };
+    let id = |name: &str| MapId(k.decls.iter().position(|d| d.name == name).expect("map") as u32);
+    let scratch = k.entries.get(&(SCRATCH_MAP.0 as usize, vec![0; 4])).and_then(|at| mem.region(*at)).expect("scratch");
+    let drops = |name: &str| u64_at(&scratch, drop_counter(id(name)) as usize / 8);
     assert_eq!((drops("@m"), drops("@c")), (2, 0));
 }

@@ -14,21 +14,30 @@ use super::ir::{IrFunc, MapId};
 /// Fixed map ids of the maps every program has.
 pub const SCRATCH_MAP: MapId = MapId(0);
 pub const EVENTS_MAP: MapId = MapId(1);
-pub const LOST_MAP: MapId = MapId(2);
 /// The scratch buffer of perf-event (profile, interval) programs. They run
 /// in NMI context and can interrupt a uprobe program on the same CPU (the
 /// kernel does not keep uprobe programs from being interrupted), so they
 /// must not share its buffer.
-pub const NMI_SCRATCH_MAP: MapId = MapId(3);
-/// Updates each map lost because it was full (or out of memory), by map
-/// id: an array of u64 counters the programs bump atomically on the
-/// failure path only; the session reports them.
-pub const DROPS_MAP: MapId = MapId(4);
+pub const NMI_SCRATCH_MAP: MapId = MapId(2);
 /// User maps start here, in name order.
-pub const FIRST_USER_MAP: u32 = 5;
-/// Counters of [`DROPS_MAP`] in a live session (the REPL), whose maps come
-/// later: updates of maps with higher ids are not counted.
-pub const SESSION_DROP_COUNTERS: u32 = 1024;
+pub const FIRST_USER_MAP: u32 = 3;
+
+/// The per-CPU scratch buffers begin with counters the session reads:
+/// events the ring buffer had no room for (at [`LOST_COUNTER`]), then, by
+/// map id, updates a full map refused ([`drop_counter`]). Programs bump
+/// them without a branch (`counter += result >> 63`, the sign of the
+/// helper's result), so a probe with thousands of `printf`s stays within
+/// the verifier's limit on pending branches; temporaries follow them.
+pub const LOST_COUNTER: u32 = 0;
+
+/// The scratch offset of map `id`'s dropped-update counter.
+pub fn drop_counter(id: MapId) -> u32 {
+    8 + 8 * id.0
+}
+
+/// Drop counters in a live session (the REPL), whose maps come later:
+/// updates of maps with higher ids are not counted.
+pub const SESSION_DROP_COUNTERS: u32 = 256;
 
 /// Ring buffer size: large enough that a probe printing on every syscall
 /// does not overrun between two 100 ms polls.
@@ -142,6 +151,9 @@ pub struct CompiledProbe {
 #[derive(Clone, Debug, Default)]
 pub struct Compiled {
     pub maps: Vec<MapDecl>,
+    /// Maps with a dropped-update counter in the scratch buffers (ids
+    /// below this).
+    pub drop_counters: u32,
     pub probes: Vec<CompiledProbe>,
     pub printfs: Vec<PrintfDecl>,
     /// Types of print(expr) values, by print id.
@@ -156,6 +168,7 @@ impl Compiled {
     pub fn tables(&self) -> Compiled {
         Compiled {
             maps: self.maps.clone(),
+            drop_counters: self.drop_counters,
             probes: Vec::new(),
             printfs: self.printfs.clone(),
             prints: self.prints.clone(),

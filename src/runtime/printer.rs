@@ -9,7 +9,8 @@
 //! bpftrace; events the ring buffer had no room for are reported while the
 //! session runs, at most once a second, and in total at the end.
 
-use crate::codegen::program::{event, slot_size, Compiled, DROPS_MAP, LOST_MAP};
+use crate::codegen::ir::MapId;
+use crate::codegen::program::{drop_counter, event, slot_size, Compiled, LOST_COUNTER, NMI_SCRATCH_MAP, SCRATCH_MAP};
 use crate::runtime::decode::{self, MapReader};
 use crate::runtime::maps::Map;
 use crate::runtime::output::{printf, Output};
@@ -221,26 +222,30 @@ impl Printer<'_> {
 
     /// The user maps with dropped updates, and how many (in total).
     fn dropped_updates(&self) -> Vec<(usize, u64)> {
-        let Some(drops) = self.maps.get(DROPS_MAP.0 as usize) else { return Vec::new() };
-        let mut out = Vec::new();
+        let counted = |id: &usize| *id < self.compiled.drop_counters as usize;
         let user = self.compiled.maps.iter().enumerate().filter(|(_, d)| d.user.is_some()).map(|(id, _)| id);
-        for id in user {
-            let Ok(key) = u32::try_from(id) else { continue };
-            if let Ok(Some(v)) = drops.lookup(&key.to_le_bytes()) {
-                let n = Self::word(&v, 0);
-                if n > 0 {
-                    out.push((id, n));
-                }
-            }
-        }
-        out
+        let totals = user.filter(counted).map(|id| (id, self.scratch_counter(drop_counter(MapId(id as u32)))));
+        totals.filter(|(_, n)| *n > 0).collect()
     }
 
     fn lost_events(&self) -> u64 {
-        let Some(m) = self.maps.get(LOST_MAP.0 as usize) else { return 0 };
-        match m.lookup(&0u32.to_le_bytes()) {
-            Ok(Some(v)) => (0..self.ncpus).map(|i| Self::word(&v, i)).sum(),
-            _ => 0,
+        self.scratch_counter(LOST_COUNTER)
+    }
+
+    /// A counter at `offset` of the scratch buffers, summed over both
+    /// buffers and every CPU (see `program::LOST_COUNTER`).
+    fn scratch_counter(&self, offset: u32) -> u64 {
+        let mut total = 0u64;
+        for id in [SCRATCH_MAP, NMI_SCRATCH_MAP] {
+            let (Some(map), Some(decl)) = (self.maps.get(id.0 as usize), self.compiled.maps.get(id.0 as usize)) else {
+                continue;
+            };
+            let stride = (decl.value_size as usize).div_ceil(8) * 8;
+            if let Ok(Some(v)) = map.lookup(&0u32.to_le_bytes()) {
+                let per_cpu = (0..self.ncpus).map(|cpu| Self::word(&v[cpu * stride..], offset as usize / 8));
+                total = per_cpu.fold(total, u64::wrapping_add);
+            }
         }
+        total
     }
 }
