@@ -212,7 +212,7 @@ fn plausible(path: &Path, notes: &mut Vec<String>) -> Result<Option<File>, Dwarf
         return Ok(None);
     }
     let why = match meta.len() {
-        n if n < MIN_ELF => format!("{} bytes is too small for an ELF file", n),
+        n if n < MIN_ELF => format!("{n} bytes is too small for an ELF file"),
         n if n > MAX_DEBUG_FILE => format!("{n} bytes is more than a debug file may have ({MAX_DEBUG_FILE})"),
         _ => return Ok(Some(file)),
     };
