@@ -196,7 +196,7 @@ fn main() -> ExitCode {
                 Some(e) => sources.add("<program>", e.clone()),
                 None if !rest.is_empty() => {
                     let path = rest.remove(0);
-                    match std::fs::read_to_string(&path) {
+                    match trace::source::read_script(std::path::Path::new(&path)) {
                         Ok(text) => sources.add(path, text),
                         Err(e) => return fail(&sources, vec![Diagnostic::error(format!("cannot read {path}: {e}"))]),
                     }

@@ -171,18 +171,12 @@ fn load(repl: &mut Repl, path: &str, span: Span) {
     }
 }
 
-/// Scripts are small text files: a fifo would block the session and a
-/// device could be endless.
-const MAX_SCRIPT: u64 = 4 << 20;
-
+/// A regular file only: a fifo would block the session. The size is
+/// bounded by [`crate::source::read_script`].
 fn read_script(path: &str) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if !meta.is_file() {
         return Err("not a regular file".into());
     }
-    if meta.len() > MAX_SCRIPT {
-        return Err(format!("{} bytes is too large for a script", meta.len()));
-    }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    crate::source::read_script(std::path::Path::new(path))
 }

@@ -14,12 +14,19 @@
 //!    subdirectory and `/usr/lib/debug/<directory>/`, accepted only when the
 //!    candidate's CRC-32 matches the one recorded in the link.
 //!
+//! The binary is untrusted input, and so is everything it names. A debuglink
+//! is a file name: one with a `/`, a `..`, or none at all is refused (with a
+//! note saying so), never joined to a directory. A candidate is read whole
+//! for its CRC only when it is a regular file of plausible size (an ELF
+//! header's worth, at most [`MAX_DEBUG_FILE`]).
+//!
 //! A debug file is memory-mapped, not read: only the pages of the sections
 //! actually used are ever touched. Compressed sections (`SHF_COMPRESSED` with
 //! zlib or zstd, and the older `.zdebug_*` ones) are decompressed on first
-//! use, once, and kept for the life of the [`DebugFile`].
+//! use, once, and kept for the life of the [`DebugFile`]; `compressed.rs`
+//! does it without trusting the size their headers claim.
 
-use super::DwarfError;
+use super::{compressed, DwarfError};
 use crate::sys::Mmap;
 use object::read::{CompressedFileRange, CompressionFormat, Object, ObjectKind, ObjectSection};
 use std::cell::OnceCell;
@@ -29,9 +36,16 @@ use std::path::{Path, PathBuf};
 /// Where system debug files live.
 const DEBUG_ROOT: &str = "/usr/lib/debug";
 
-/// A decompressed section larger than this is treated as malformed rather
-/// than trusted with an allocation of that size.
+/// A compressed section claiming more than this is malformed. (What it
+/// claims is never allocated up front; see `compressed.rs`.)
 const MAX_SECTION: u64 = 1 << 32;
+
+/// A debug file larger than this is not read for its CRC: the DWARF of the
+/// largest programs (browsers, LLVM) stays well below it.
+pub(super) const MAX_DEBUG_FILE: u64 = 1 << 34;
+
+/// The smallest file that can be an ELF file (a 64-bit ELF header).
+const MIN_ELF: u64 = 64;
 
 /// The DWARF sections this reader uses; everything else (line tables,
 /// location lists, frame info) is never decompressed.
@@ -82,14 +96,8 @@ impl DebugFile {
         if let Some(data) = section.data.get() {
             return Ok(data);
         }
-        if r.uncompressed_size > MAX_SECTION {
-            return Err(bad(format!("claims an uncompressed size of {} bytes", r.uncompressed_size)));
-        }
-        let data = r
-            .data(self.map.bytes())
-            .and_then(|c| c.decompress())
-            .map_err(|e| bad(format!("cannot decompress: {e}")))?
-            .into_owned();
+        let compressed = r.data(self.map.bytes()).map_err(|e| bad(format!("malformed: {e}")))?;
+        let data = compressed::decompress(r.format, compressed.data, r.uncompressed_size, MAX_SECTION).map_err(bad)?;
         let _ = section.data.set(data);
         Ok(section.data.get().map(Vec::as_slice).unwrap_or(&[]))
     }
@@ -103,54 +111,124 @@ impl DebugFile {
 /// Facts about the binary that lead to its debug file.
 struct Links {
     build_id: Option<Vec<u8>>,
-    debuglink: Option<(String, u32)>,
+    /// The `.gnu_debuglink` name (raw, unchecked) and CRC, or why the
+    /// section could not be read.
+    debuglink: Result<Option<(Vec<u8>, u32)>, String>,
 }
 
-/// Find the DWARF for `binary` (a canonical path); `None` when there is none.
-pub(super) fn find(binary: &Path) -> Result<Option<DebugFile>, DwarfError> {
-    let (own, links) = open(binary)?;
+/// What [`find`] found: the debug file, or when there is none, notes on
+/// what was refused on the way (for the "no debug info" diagnostic).
+pub(super) struct Found {
+    pub file: Option<DebugFile>,
+    pub notes: Vec<String>,
+}
+
+/// Find the DWARF for `binary` (a canonical path).
+pub(super) fn find(binary: &Path) -> Result<Found, DwarfError> {
+    let mut notes = Vec::new();
+    let (own, links) = open(binary, open_file(binary)?)?;
     if own.has_debug_info() {
-        return Ok(Some(own));
+        return Ok(Found { file: Some(own), notes });
     }
     drop(own);
     if let Some(id) = links.build_id.as_deref().filter(|id| id.len() >= 2) {
         let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
         let path = Path::new(DEBUG_ROOT).join(".build-id").join(&hex[..2]).join(format!("{}.debug", &hex[2..]));
-        if path.is_file() {
-            let (file, theirs) = open(&path)?;
+        if let Some(f) = plausible(&path, &mut notes)? {
+            let (file, theirs) = open(&path, f)?;
             // A debug file carries the note of the binary it was split from;
             // a different one means a stale file from another build.
             if theirs.build_id.as_deref().is_none_or(|t| t == id) && file.has_debug_info() {
-                return Ok(Some(file));
+                return Ok(Found { file: Some(file), notes });
             }
         }
     }
-    if let Some((name, crc)) = &links.debuglink {
+    let link = match links.debuglink {
+        Ok(Some((name, crc))) => match debuglink_name(&name) {
+            Ok(name) => Some((name.to_string(), crc)),
+            Err(why) => {
+                notes.push(format!("its .gnu_debuglink was refused: {why}"));
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(why) => {
+            notes.push(format!("its .gnu_debuglink section is malformed: {why}"));
+            None
+        }
+    };
+    if let Some((name, crc)) = link {
         let dir = binary.parent().unwrap_or(Path::new("/"));
         let candidates = [
-            dir.join(name),
-            dir.join(".debug").join(name),
-            Path::new(DEBUG_ROOT).join(dir.strip_prefix("/").unwrap_or(dir)).join(name),
+            dir.join(&name),
+            dir.join(".debug").join(&name),
+            Path::new(DEBUG_ROOT).join(dir.strip_prefix("/").unwrap_or(dir)).join(&name),
         ];
         for path in candidates {
-            if path == binary || !path.is_file() || file_crc(&path)? != *crc {
+            if path == binary {
                 continue;
             }
-            let (file, _) = open(&path)?;
+            let Some(f) = plausible(&path, &mut notes)? else { continue };
+            let Some(f) = crc_matches(&path, f, crc)? else {
+                notes.push(format!("{} is not the file its .gnu_debuglink names (the CRC differs)", path.display()));
+                continue;
+            };
+            let (file, _) = open(&path, f)?;
             if file.has_debug_info() {
-                return Ok(Some(file));
+                return Ok(Found { file: Some(file), notes });
             }
         }
     }
+    Ok(Found { file: None, notes })
+}
+
+/// A debuglink names a file beside the binary (or in the debug directories
+/// mirroring it), never a path: the name comes from the binary, and
+/// `../../etc/shadow` must not be opened on its say-so.
+fn debuglink_name(name: &[u8]) -> Result<&str, String> {
+    let shown = String::from_utf8_lossy(name);
+    let name = std::str::from_utf8(name).map_err(|_| format!("`{}` is not UTF-8", shown.escape_debug()))?;
+    if name.is_empty() {
+        return Err("the name is empty".into());
+    }
+    if name.contains('/') || name.contains("..") || name == "." {
+        return Err(format!("`{}` is a path, and a debuglink may only name a file", name.escape_debug()));
+    }
+    Ok(name)
+}
+
+/// `path` opened, when it is a regular file of a size a debug file can have;
+/// `None` when it is absent or not a regular file (a FIFO would block, a
+/// device never end), or with a note when its size is implausible.
+fn plausible(path: &Path, notes: &mut Vec<String>) -> Result<Option<File>, DwarfError> {
+    // Look before opening: opening a FIFO waits for a writer.
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    let file = open_file(path)?;
+    // The file actually opened, which may have been replaced since.
+    let meta = file.metadata().map_err(|source| DwarfError::Io { path: path.to_path_buf(), source })?;
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let why = match meta.len() {
+        n if n < MIN_ELF => format!("{n} bytes is too small for an ELF file"),
+        n if n > MAX_DEBUG_FILE => format!("{n} bytes is more than a debug file may have ({MAX_DEBUG_FILE})"),
+        _ => return Ok(Some(file)),
+    };
+    notes.push(format!("{} was not read: {why}", path.display()));
     Ok(None)
 }
 
-/// Map `path` and locate its DWARF sections and debug links.
-fn open(path: &Path) -> Result<(DebugFile, Links), DwarfError> {
+fn open_file(path: &Path) -> Result<File, DwarfError> {
+    File::open(path).map_err(|source| DwarfError::Io { path: path.to_path_buf(), source })
+}
+
+/// Map `file` (at `path`) and locate its DWARF sections and debug links.
+fn open(path: &Path, file: File) -> Result<(DebugFile, Links), DwarfError> {
     let io = |source| DwarfError::Io { path: path.to_path_buf(), source };
-    let file = File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
-    if len < 64 {
+    if len < MIN_ELF {
         return Err(DwarfError::Elf { path: path.to_path_buf(), reason: "not an ELF file".into() });
     }
     let map = Mmap::map(&file, len).map_err(io)?;
@@ -164,14 +242,7 @@ fn open(path: &Path) -> Result<(DebugFile, Links), DwarfError> {
             reason: "a relocatable object file (.o) has no usable debug info; use the linked binary".into(),
         });
     }
-    let links = Links {
-        build_id: parsed.build_id().ok().flatten().map(<[u8]>::to_vec),
-        debuglink: parsed
-            .gnu_debuglink()
-            .ok()
-            .flatten()
-            .and_then(|(name, crc)| Some((std::str::from_utf8(name).ok()?.to_string(), crc))),
-    };
+    let links = Links { build_id: parsed.build_id().ok().flatten().map(<[u8]>::to_vec), debuglink: debuglink(&parsed) };
     let endian = if parsed.is_little_endian() { gimli::RunTimeEndian::Little } else { gimli::RunTimeEndian::Big };
     let mut sections: [Option<Section>; SECTIONS.len()] = Default::default();
     for (slot, id) in sections.iter_mut().zip(SECTIONS) {
@@ -184,7 +255,7 @@ fn open(path: &Path) -> Result<(DebugFile, Links), DwarfError> {
         let range = s.compressed_file_range().map_err(|e| DwarfError::Section {
             path: path.to_path_buf(),
             section: id.name(),
-            reason: e.to_string(),
+            reason: format!("malformed: {e}"),
         })?;
         *slot = Some(Section { name: id.name(), range, data: OnceCell::new() });
     }
@@ -192,17 +263,28 @@ fn open(path: &Path) -> Result<(DebugFile, Links), DwarfError> {
     Ok((DebugFile { path: path.to_path_buf(), map, endian, sections }, links))
 }
 
-/// The CRC-32 `.gnu_debuglink` records: the IEEE 802.3 polynomial, reflected,
-/// initial value and final xor all ones (the zlib `crc32`).
-fn file_crc(path: &Path) -> Result<u32, DwarfError> {
+/// The `.gnu_debuglink` section: a NUL-terminated name, padding to a
+/// multiple of 4, and a CRC-32 in the file's byte order. (Read here rather
+/// than by `object`, which wants the CRC aligned in memory.)
+fn debuglink(parsed: &object::File) -> Result<Option<(Vec<u8>, u32)>, String> {
+    let Some(section) = parsed.section_by_name(".gnu_debuglink") else { return Ok(None) };
+    let data = section.data().map_err(|e| e.to_string())?;
+    let nul = data.iter().position(|&b| b == 0).ok_or("the name has no terminating NUL")?;
+    let at = (nul + 1).next_multiple_of(4);
+    let crc: [u8; 4] = data.get(at..at + 4).and_then(|b| b.try_into().ok()).ok_or("no CRC after the name")?;
+    let crc = if parsed.is_little_endian() { u32::from_le_bytes(crc) } else { u32::from_be_bytes(crc) };
+    Ok(Some((data[..nul].to_vec(), crc)))
+}
+
+/// `file` back when its CRC-32 is `crc`: the one `.gnu_debuglink` records,
+/// with the IEEE 802.3 polynomial, reflected, initial value and final xor
+/// all ones (the zlib `crc32`). Mapped rather than read: [`plausible`] has
+/// bounded its size.
+fn crc_matches(path: &Path, file: File, crc: u32) -> Result<Option<File>, DwarfError> {
     let io = |source| DwarfError::Io { path: path.to_path_buf(), source };
-    let file = File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
-    if len == 0 {
-        return Ok(crc32(&[]));
-    }
     let map = Mmap::map(&file, len).map_err(io)?;
-    Ok(crc32(map.bytes()))
+    Ok((crc32(map.bytes()) == crc).then_some(file))
 }
 
 const CRC_TABLE: [u32; 256] = {

@@ -42,15 +42,19 @@
 //! memory ([`ParamLoc::Unavailable`] says why).
 //!
 //! Where the DWARF comes from (the binary, a build-id or debuglink file,
-//! compressed sections) is `locate.rs`; the unit index is `index.rs`; DIE to
+//! compressed sections) is `locate.rs` (decompression: `compressed.rs`);
+//! the unit index is `index.rs`; DIE to
 //! [`Type`] and C spelling is `convert.rs`.
 
 mod abi;
+mod compressed;
 mod convert;
 mod index;
 mod locate;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_files;
 #[cfg(test)]
 mod tests_langs;
 
@@ -169,7 +173,17 @@ pub struct DebugInfo {
 type Stamp = (u64, Option<SystemTime>);
 
 /// Per canonical path: the stamp it was loaded at, and what was found.
-type Cache = HashMap<PathBuf, (Stamp, Option<Rc<DebugInfo>>)>;
+type Cache = HashMap<PathBuf, (Stamp, Lookup)>;
+
+/// What [`lookup`] found for a binary.
+#[derive(Clone, Default)]
+pub struct Lookup {
+    /// The DWARF, or `None` when there is none anywhere.
+    pub info: Option<Rc<DebugInfo>>,
+    /// When there is none: what was refused on the way, for the "no debug
+    /// info" diagnostic ("its .gnu_debuglink was refused: ...").
+    pub notes: Vec<String>,
+}
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(HashMap::new());
@@ -179,6 +193,11 @@ thread_local! {
 /// `locate.rs` for where it is looked for). Cached per canonical path, so
 /// repeated calls are free.
 pub fn load(binary: &Path) -> Result<Option<Rc<DebugInfo>>, DwarfError> {
+    lookup(binary).map(|l| l.info)
+}
+
+/// [`load`], with the notes that explain an absence.
+pub fn lookup(binary: &Path) -> Result<Lookup, DwarfError> {
     let io = |source| DwarfError::Io { path: binary.to_path_buf(), source };
     let canonical = std::fs::canonicalize(binary).map_err(io)?;
     let meta = std::fs::metadata(&canonical).map_err(io)?;
@@ -193,7 +212,8 @@ pub fn load(binary: &Path) -> Result<Option<Rc<DebugInfo>>, DwarfError> {
     if let Some(info) = cached {
         return Ok(info);
     }
-    let info = locate::find(&canonical)?.map(|file| {
+    let found = locate::find(&canonical)?;
+    let info = found.file.map(|file| {
         Rc::new(DebugInfo {
             binary: canonical.clone(),
             file,
@@ -202,8 +222,10 @@ pub fn load(binary: &Path) -> Result<Option<Rc<DebugInfo>>, DwarfError> {
             state: RefCell::new(index::State::default()),
         })
     });
-    CACHE.with(|c| c.borrow_mut().insert(canonical, (stamp, info.clone())));
-    Ok(info)
+    let notes = if info.is_some() { Vec::new() } else { found.notes };
+    let lookup = Lookup { info, notes };
+    CACHE.with(|c| c.borrow_mut().insert(canonical, (stamp, lookup.clone())));
+    Ok(lookup)
 }
 
 impl DebugInfo {

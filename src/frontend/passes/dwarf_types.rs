@@ -26,6 +26,9 @@ pub struct DwarfCache {
     pub function: Option<Option<Rc<Function>>>,
     /// Why loading failed (malformed DWARF, unreadable file).
     failure: Option<String>,
+    /// Without debug info: what was refused looking for it (a debuglink
+    /// that names a path, ...).
+    absence: Vec<String>,
 }
 
 impl std::fmt::Debug for DwarfCache {
@@ -58,8 +61,11 @@ impl Cx<'_> {
     fn debug_info(&mut self) -> Option<Rc<DebugInfo>> {
         if self.dwarf.debug.is_none() {
             let loaded = match self.binary() {
-                Some(b) => match dwarf::load(&b) {
-                    Ok(d) => d,
+                Some(b) => match dwarf::lookup(&b) {
+                    Ok(found) => {
+                        self.dwarf.absence = found.notes;
+                        found.info
+                    }
                     Err(e) => {
                         self.dwarf.failure = Some(e.to_string());
                         None
@@ -81,9 +87,14 @@ impl Cx<'_> {
         };
         let d = match self.dwarf.failure.clone() {
             Some(why) => Diagnostic::error(format!("cannot read the debug info of {}: {why}", binary.display())),
-            None => Diagnostic::error(format!("{} has no debug info, which {what} needs", binary.display()))
-                .note("install its debug symbols (Debian and Ubuntu: the `-dbg` or `-dbgsym` package; Fedora: `-debuginfo`), or rebuild it with `-g`")
-                .note("arg0..arg5 and retval work without debug info"),
+            None => {
+                let mut d = Diagnostic::error(format!("{} has no debug info, which {what} needs", binary.display()));
+                for refused in &self.dwarf.absence {
+                    d = d.note(refused.clone());
+                }
+                d.note("install its debug symbols (Debian and Ubuntu: the `-dbg` or `-dbgsym` package; Fedora: `-debuginfo`), or rebuild it with `-g`")
+                    .note("arg0..arg5 and retval work without debug info")
+            }
         };
         self.error(d.at(span, "needs debug info"));
     }

@@ -199,15 +199,16 @@ fn describe(probes: &[ResolvedProbe]) -> Listing {
     for p in probes {
         let context = p.spec.context();
         let (Some(binary), Some(func)) = (context.binary, context.function) else { continue };
-        match dwarf::load(binary) {
-            Ok(Some(debug)) => {
+        match dwarf::lookup(binary) {
+            Ok(dwarf::Lookup { info: Some(debug), .. }) => {
                 if let Ok(Some(f)) = debug.function(func) {
                     out.lines.extend(dwarf::c_prototype(&f));
                 }
             }
-            Ok(None) => out.warnings.push(format!(
-                "{} has no debug info: parameters cannot be listed (install its debug symbols or rebuild with -g)",
-                binary.display()
+            Ok(dwarf::Lookup { info: None, notes }) => out.warnings.push(format!(
+                "{} has no debug info: parameters cannot be listed (install its debug symbols or rebuild with -g){}",
+                binary.display(),
+                notes.iter().map(|n| format!("; {n}")).collect::<String>()
             )),
             Err(e) => out.warnings.push(format!("{}: {e}", binary.display())),
         }

@@ -33,10 +33,17 @@
 //! `open` maps the file and reads the notes once per process (like
 //! `elf::open`); the symbol tables are only read when an operand names a
 //! symbol (`8@foo(%rip)`).
+//!
+//! The file is untrusted: a note that is cut short, lacks a string's NUL,
+//! or has sizes running past its section makes the file malformed
+//! ([`UsdtError::Note`], naming the note), as libbpf treats it; it is never
+//! skipped into "no USDT probes".
 
 pub mod operand;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_notes;
 
 pub use operand::{ArgLoc, Reg, UsdtArg};
 
@@ -93,6 +100,8 @@ pub enum UsdtError {
     NotElf { path: PathBuf },
     #[error("{}: malformed ELF file: {reason}", path.display())]
     Malformed { path: PathBuf, reason: String },
+    #[error("{}: malformed USDT note in {section}: {reason}", path.display())]
+    Note { path: PathBuf, section: String, reason: String },
 }
 
 /// A file's modification time and length when it was read.
@@ -129,13 +138,23 @@ fn open_uncached(path: &Path) -> Result<UsdtFile, UsdtError> {
     if &data[..4] != b"\x7fELF" {
         return Err(UsdtError::NotElf { path: path.to_path_buf() });
     }
+    let path = path.to_path_buf();
     let sites = match data[4] {
         elf::ELFCLASS32 => read_sites::<elf::FileHeader32<Endianness>>(data),
         elf::ELFCLASS64 => read_sites::<elf::FileHeader64<Endianness>>(data),
-        _ => Err("unknown ELF class".to_string()),
+        _ => Err(Bad::Elf("unknown ELF class".to_string())),
     }
-    .map_err(|reason| UsdtError::Malformed { path: path.to_path_buf(), reason })?;
-    Ok(UsdtFile { path: path.to_path_buf(), sites })
+    .map_err(|bad| match bad {
+        Bad::Elf(reason) => UsdtError::Malformed { path: path.clone(), reason },
+        Bad::Note { section, reason } => UsdtError::Note { path: path.clone(), section, reason },
+    })?;
+    Ok(UsdtFile { path, sites })
+}
+
+/// What is wrong with a file, before its path is attached.
+enum Bad {
+    Elf(String),
+    Note { section: String, reason: String },
 }
 
 /// A note's description, as stored.
@@ -149,28 +168,37 @@ pub struct RawNote {
     pub args: String,
 }
 
-/// Parse a `stapsdt` note's description (`addr_size` 4 or 8 bytes).
-pub fn parse_note_desc(desc: &[u8], addr_size: usize, little_endian: bool) -> Option<RawNote> {
-    let addr = |i: usize| -> Option<u64> {
-        let b = desc.get(i * addr_size..(i + 1) * addr_size)?;
-        Some(match (addr_size, little_endian) {
-            (8, true) => u64::from_le_bytes(b.try_into().ok()?),
-            (8, false) => u64::from_be_bytes(b.try_into().ok()?),
-            (4, true) => u32::from_le_bytes(b.try_into().ok()?) as u64,
-            (4, false) => u32::from_be_bytes(b.try_into().ok()?) as u64,
-            _ => return None,
+/// Parse a `stapsdt` note's description (`addr_size` 4 or 8 bytes), or say
+/// what is wrong with it.
+pub fn parse_note_desc(desc: &[u8], addr_size: usize, little_endian: bool) -> Result<RawNote, String> {
+    if addr_size != 4 && addr_size != 8 {
+        return Err(format!("addresses of {addr_size} bytes"));
+    }
+    let Some((addrs, mut rest)) = desc.split_at_checked(3 * addr_size) else {
+        return Err(format!("{} bytes, too short for its three {addr_size}-byte addresses", desc.len()));
+    };
+    let addr = |i: usize| {
+        let b = &addrs[i * addr_size..(i + 1) * addr_size];
+        b.iter().enumerate().fold(0u64, |v, (k, &byte)| {
+            let shift = if little_endian { k } else { addr_size - 1 - k };
+            v | (byte as u64) << (8 * shift)
         })
     };
-    let (pc, base, semaphore) = (addr(0)?, addr(1)?, addr(2)?);
-    let mut strings = desc.get(3 * addr_size..)?.split(|&b| b == 0);
-    let mut text = || strings.next().and_then(|s| std::str::from_utf8(s).ok()).map(str::to_string);
-    let (provider, name) = (text()?, text()?);
+    // Each string ends at its NUL; a string without one was cut short.
+    let text = |rest: &mut &[u8], what: &str| -> Result<String, String> {
+        let nul = rest.iter().position(|&b| b == 0).ok_or_else(|| format!("the {what} has no terminating NUL"))?;
+        let s = std::str::from_utf8(&rest[..nul]).map_err(|_| format!("the {what} is not UTF-8"))?;
+        *rest = &rest[nul + 1..];
+        Ok(s.to_string())
+    };
+    let provider = text(&mut rest, "provider")?;
+    let name = text(&mut rest, "probe name")?;
     // Probes without arguments may end right after the name.
-    let args = text().unwrap_or_default();
+    let args = if rest.is_empty() { String::new() } else { text(&mut rest, "argument string")? };
     if provider.is_empty() || name.is_empty() {
-        return None;
+        return Err(format!("an empty {}", if provider.is_empty() { "provider" } else { "probe name" }));
     }
-    Some(RawNote { pc, base, semaphore, provider, name, args })
+    Ok(RawNote { pc: addr(0), base: addr(1), semaphore: addr(2), provider, name, args })
 }
 
 /// A `PT_LOAD` segment: (vaddr, memsz, offset, flags).
@@ -184,8 +212,8 @@ fn offset_of(loads: &[Load], vaddr: u64, flag: u32) -> Option<u64> {
     Some(vaddr - seg.0 + seg.2)
 }
 
-fn read_sites<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Vec<Site>, String> {
-    let bad = |e: object::read::Error| e.to_string();
+fn read_sites<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Vec<Site>, Bad> {
+    let bad = |e: object::read::Error| Bad::Elf(e.to_string());
     let header = Elf::parse(data).map_err(bad)?;
     let endian = header.endian().map_err(bad)?;
     let loads: Vec<Load> = header
@@ -202,24 +230,28 @@ fn read_sites<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Vec<S
     let little = header.is_little_endian();
 
     let mut raw = Vec::new();
-    for section in sections.iter() {
+    for (i, section) in sections.iter().enumerate() {
         if section.sh_type(endian) != elf::SHT_NOTE {
             continue;
         }
-        let Some(mut notes) = section.notes(endian, data).map_err(bad)? else { continue };
-        while let Some(note) = notes.next().map_err(bad)? {
+        let section_name = sections
+            .section_name(endian, section)
+            .map_or_else(|_| format!("section {i}"), |n| String::from_utf8_lossy(n).into_owned());
+        let malformed = |reason: String| Bad::Note { section: section_name.clone(), reason };
+        let Some(mut notes) = section.notes(endian, data).map_err(|e| malformed(e.to_string()))? else { continue };
+        for index in 1.. {
+            let Some(note) = notes.next().map_err(|e| malformed(format!("note {index}: {e}")))? else { break };
             if note.name() != b"stapsdt" || note.n_type(endian) != 3 {
                 continue;
             }
-            // A damaged note is skipped, not fatal: the others still work.
-            if let Some(n) = parse_note_desc(note.desc(), addr_size, little) {
-                raw.push(n);
-            }
+            let n =
+                parse_note_desc(note.desc(), addr_size, little).map_err(|e| malformed(format!("note {index}: {e}")))?;
+            raw.push((section_name.clone(), index, n));
         }
     }
 
     // Symbols are only needed for operands like `8@foo(%rip)`.
-    let needs_symbols = raw.iter().any(|n| has_symbol(&n.args));
+    let needs_symbols = raw.iter().any(|(_, _, n)| has_symbol(&n.args));
     let symbols: HashMap<&[u8], u64> = if needs_symbols {
         let mut map = HashMap::new();
         // .symtab last, so its (more complete) entries win.
@@ -249,17 +281,27 @@ fn read_sites<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Vec<S
     };
 
     let mut sites = Vec::new();
-    for n in raw {
+    for (section, index, n) in raw {
         let delta = match base_addr {
             Some(actual) if n.base != 0 => actual.wrapping_sub(n.base),
             _ => 0,
         };
+        // An address in no segment cannot be attached to (nor counted, for
+        // a semaphore): the note is wrong, and libbpf refuses it too.
+        let outside = |what: &str, vaddr: u64| Bad::Note {
+            section: section.clone(),
+            reason: format!("note {index} ({}:{}): {what} {vaddr:#x} is in no loadable segment", n.provider, n.name),
+        };
         let vaddr = n.pc.wrapping_add(delta);
-        // A note pointing outside the loaded code cannot be attached to.
-        let Some(file_offset) = offset_of(&loads, vaddr, elf::PF_X) else { continue };
-        let semaphore = (n.semaphore != 0)
-            .then(|| n.semaphore.wrapping_add(delta))
-            .and_then(|vaddr| Some(Semaphore { vaddr, file_offset: offset_of(&loads, vaddr, elf::PF_W)? }));
+        let file_offset = offset_of(&loads, vaddr, elf::PF_X).ok_or_else(|| outside("its address", vaddr))?;
+        let semaphore = match n.semaphore {
+            0 => None,
+            s => {
+                let vaddr = s.wrapping_add(delta);
+                let file_offset = offset_of(&loads, vaddr, elf::PF_W).ok_or_else(|| outside("its semaphore", vaddr))?;
+                Some(Semaphore { vaddr, file_offset })
+            }
+        };
         let args = operand::decode_args(&n.args, vaddr, &lookup);
         sites.push(Site { provider: n.provider, name: n.name, vaddr, file_offset, semaphore, args_text: n.args, args });
     }

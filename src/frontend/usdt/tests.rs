@@ -218,12 +218,25 @@ fn note_descriptions() {
     assert_eq!(parse_note_desc(&d, 8, true).unwrap().args, "");
     let mut d = desc(8, true, [1, 2, 0], &["p", "n"]);
     assert_eq!(parse_note_desc(&d, 8, true).unwrap().name, "n");
-    // Truncated or nameless: rejected, never a panic.
+    // Truncated, unterminated or nameless: rejected with the reason, never
+    // a panic.
+    let err = |d: &[u8], size: usize| parse_note_desc(d, size, true).expect_err("malformed");
     d.truncate(20);
-    assert_eq!(parse_note_desc(&d, 8, true), None);
-    assert_eq!(parse_note_desc(&desc(8, true, [1, 2, 0], &["", "n"]), 8, true), None);
-    assert_eq!(parse_note_desc(&[], 8, true), None);
-    assert_eq!(parse_note_desc(&desc(8, true, [1, 2, 0], &["p", "n"]), 3, true), None);
+    assert_eq!(err(&d, 8), "20 bytes, too short for its three 8-byte addresses");
+    assert_eq!(err(&[], 8), "0 bytes, too short for its three 8-byte addresses");
+    assert_eq!(err(&desc(8, true, [1, 2, 0], &["", "n"]), 8), "an empty provider");
+    assert_eq!(err(&desc(8, true, [1, 2, 0], &["p", ""]), 8), "an empty probe name");
+    assert_eq!(err(&desc(8, true, [1, 2, 0], &["p", "n"]), 3), "addresses of 3 bytes");
+    let mut d = desc(4, true, [1, 2, 0], &["p", "n", "8@%rdi"]);
+    d.pop();
+    assert_eq!(err(&d, 4), "the argument string has no terminating NUL");
+    d.truncate(d.len() - 7);
+    assert_eq!(err(&d, 4), "the probe name has no terminating NUL");
+    d.truncate(13);
+    assert_eq!(err(&d, 4), "the provider has no terminating NUL");
+    let mut latin1 = desc(8, true, [1, 2, 0], &["p", "n"]);
+    latin1[24] = 0xe9;
+    assert_eq!(err(&latin1, 8), "the provider is not UTF-8");
 }
 
 /// `readelf -n`'s stapsdt notes: (provider, name, pc, base, semaphore, args).
