@@ -17,12 +17,14 @@ mod commands;
 pub mod complete;
 mod complete_sources;
 mod eval;
+mod history;
 pub mod input;
 
 use std::io::IsTerminal;
 
 use crate::frontend::passes::Params;
 use crate::runtime::live::LiveSession;
+use crate::runtime::output::Strings;
 use crate::sys;
 use crate::CompileOptions;
 use eval::{Flow, Repl};
@@ -33,6 +35,9 @@ pub struct ReplOptions {
     pub pid: Option<i32>,
     /// CLOCK_MONOTONIC nanoseconds at start, for `elapsed`.
     pub start_ns: u64,
+    /// How traced strings print (escaped on a terminal, see
+    /// `runtime::output::strings`).
+    pub strings: Strings,
 }
 
 /// Run a session to its end; returns the exit code (non-zero for a piped
@@ -49,7 +54,7 @@ pub fn run(opts: ReplOptions) -> u8 {
     }
     // The session first: if the kernel refuses it, the terminal has not
     // been touched yet.
-    let live = match LiveSession::new(opts.pid) {
+    let live = match LiveSession::new(opts.pid, opts.strings) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: cannot start a session: {e}");
@@ -107,6 +112,10 @@ pub fn run(opts: ReplOptions) -> u8 {
                 Flow::Continue
             }
             Input::Eof => Flow::Quit,
+            Input::Note(note) => {
+                repl.info(&format!("warning: {note}"));
+                Flow::Continue
+            }
         };
         if flow == Flow::Quit || repl.live.exit_requested() {
             break;
