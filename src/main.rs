@@ -7,7 +7,7 @@ use trace::diag::{render_to_stderr, Diagnostic};
 use trace::frontend::passes::Params;
 use trace::frontend::probes::{self, ProbeContext};
 use trace::runtime::output::periodic::Argdist;
-use trace::runtime::output::{self, Output};
+use trace::runtime::output::{self, Output, Strings};
 use trace::runtime::session::{self, RunOptions};
 use trace::source::SourceMap;
 use trace::{codegen, CompileOptions};
@@ -63,6 +63,9 @@ fn base_cli() -> Command {
                 .default_value("text")
                 .help("output format"),
         )
+        .arg(Arg::new("raw_strings").long("raw-strings").action(ArgAction::SetTrue).help(
+            "print traced strings raw on a terminal too (there, by default, their control characters print as C escapes such as \\x1b)",
+        ))
         .arg(Arg::new("args").num_args(0..).value_name("ARGS").help(
             "the script file (without -e), then positional parameters $1, $2, ... (after `--` they may start with `-`)",
         ))
@@ -101,7 +104,21 @@ fn utf8_args() -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// Unmounts tracefs when `main` returns, if trace mounted it on the way
+/// (probe lookups, `-l`, the REPL): held from the first line of `main`, so
+/// dropped after everything that used tracefs, whichever way it returns.
+struct UnmountTracefs;
+
+impl Drop for UnmountTracefs {
+    fn drop(&mut self) {
+        if let Err(e) = trace::sys::unmount_tracefs() {
+            trace::diag::warn(e);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    let _tracefs = UnmountTracefs;
     let start_ns = trace::sys::monotonic_ns();
     let args = match utf8_args() {
         Ok(a) => a,
@@ -129,6 +146,7 @@ fn main() -> ExitCode {
     if let Err(d) = trace::argdist_cli::check_combination(&m, program_given) {
         return fail(&sources, vec![d]);
     }
+    let strings = Strings::for_stdout(m.get_flag("raw_strings"));
 
     if m.get_flag("list") {
         let pattern = rest.first().cloned().unwrap_or_else(|| "*".into());
@@ -145,7 +163,8 @@ fn main() -> ExitCode {
                 // `trace -l | head` closes the pipe early: stop quietly.
                 let mut out = std::io::stdout().lock();
                 for n in listing.lines {
-                    if writeln!(out, "{n}").is_err() {
+                    // Names from binaries' symbol tables are anybody's text.
+                    if writeln!(out, "{}", strings.show(&n)).is_err() {
                         break;
                     }
                 }
@@ -175,7 +194,7 @@ fn main() -> ExitCode {
             let d = Diagnostic::error("-c does not work with the interactive session").note("attach probes in the session, then run the command from another terminal; or use `trace -e PROGRAM -c CMD`");
             return fail(&sources, vec![d]);
         }
-        return ExitCode::from(trace::repl::run(trace::repl::ReplOptions { pid, start_ns, max_map_keys }));
+        return ExitCode::from(trace::repl::run(trace::repl::ReplOptions { pid, start_ns, max_map_keys, strings }));
     }
 
     let opts = CompileOptions {
@@ -229,8 +248,8 @@ fn main() -> ExitCode {
     }
     // clap only accepts the names of `output::FORMATS`.
     let format = m.get_one::<String>("format").map_or("text", String::as_str);
-    let mut output: Box<dyn Output> = match (argdist, output::by_name(format)) {
-        (Some(report), _) => Box::new(Argdist::new(report)),
+    let mut output: Box<dyn Output> = match (argdist, output::by_name(format, strings)) {
+        (Some(report), _) => Box::new(Argdist::new(report, strings)),
         (None, Some(o)) => o,
         (None, None) => return fail(&sources, vec![Diagnostic::error(format!("unknown output format `{format}`"))]),
     };

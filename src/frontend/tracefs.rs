@@ -9,7 +9,8 @@
 //! tracefs is normally at `/sys/kernel/tracing`, but on some machines it is
 //! not mounted; [`tracefs_root`] mounts it on first use when it is missing
 //! (we run as root to load BPF anyway), falling back to the legacy
-//! `/sys/kernel/debug/tracing`.
+//! `/sys/kernel/debug/tracing`, and trace unmounts what it mounted when it
+//! exits.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -53,6 +54,9 @@ pub struct TpField {
 pub enum TracepointError {
     #[error("tracefs is not available: {0}")]
     Tracefs(String),
+    /// tracefs is mounted (most likely) but root-only.
+    #[error("cannot read tracefs at {}: permission denied (needs root)", .0.display())]
+    TracefsDenied(PathBuf),
     #[error("no tracepoint category `{0}`")]
     UnknownCategory(String),
     #[error("no tracepoint `{category}:{name}`")]
@@ -168,16 +172,19 @@ fn parse_field(line: &str) -> Result<TpField, String> {
 }
 
 /// The tracefs mount point (the directory holding `events/`), mounting
-/// tracefs at `/sys/kernel/tracing` if no mount is found.
+/// tracefs at `/sys/kernel/tracing` if no mount is found (`main` unmounts
+/// it at the end, see `sys::unmount_tracefs`). Without root, tracefs is
+/// usually mounted but unreadable: that is [`TracepointError::TracefsDenied`].
 pub fn tracefs_root() -> Result<PathBuf, TracepointError> {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     if let Some(root) = ROOT.get() {
         return Ok(root.clone());
     }
-    let root = crate::sys::ensure_tracefs().map_err(|e| {
-        TracepointError::Tracefs(format!(
+    let root = crate::sys::ensure_tracefs().map_err(|e| match e {
+        crate::sys::SysError::TracefsDenied(path) => TracepointError::TracefsDenied(path),
+        e => TracepointError::Tracefs(format!(
             "it is not mounted and mounting it failed ({e}); try `mount -t tracefs nodev /sys/kernel/tracing` as root"
-        ))
+        )),
     })?;
     Ok(ROOT.get_or_init(|| root).clone())
 }

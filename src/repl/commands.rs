@@ -1,12 +1,18 @@
 //! The REPL's `.commands`: help, listing and detaching probes, listing maps,
 //! saving the session as a script and loading one.
+//!
+//! `.save FILE` creates FILE and refuses if anything is there; `.save! FILE`
+//! replaces a regular file. Neither writes through a symbolic link, nor to
+//! a FIFO or device (see `sys::open_existing`).
 
 use std::io::Write;
+use std::path::Path;
 
 use crate::diag::Diagnostic;
 use crate::frontend::names::similar_names;
 use crate::frontend::passes::maps::describe_map;
 use crate::source::{FileId, Span};
+use crate::sys::{self, Access, OpenRefused};
 
 use super::complete::COMMANDS;
 use super::eval::{Flow, Repl};
@@ -26,7 +32,8 @@ pub fn run(repl: &mut Repl, file: FileId) -> Flow {
         ".probes" => probes(repl),
         ".maps" => maps(repl),
         ".detach" => detach(repl, arg, arg_span),
-        ".save" => save(repl, arg, arg_span),
+        ".save" => save(repl, arg, arg_span, Replace::No),
+        ".save!" => save(repl, arg, arg_span, Replace::Yes),
         ".load" => load(repl, arg, arg_span),
         ".quit" => return Flow::Quit,
         _ => {
@@ -121,10 +128,19 @@ fn detach(repl: &mut Repl, arg: &str, span: Span) {
     }
 }
 
+/// Whether `.save` may replace an existing file (`.save!`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Replace {
+    No,
+    Yes,
+}
+
 /// The attached probes as a script `trace FILE` runs unchanged.
-fn save(repl: &mut Repl, path: &str, span: Span) {
+fn save(repl: &mut Repl, path: &str, span: Span, replace: Replace) {
+    let cmd = if replace == Replace::Yes { ".save!" } else { ".save" };
     if path.is_empty() {
-        return repl.report(&[Diagnostic::error("`.save` needs a file name").at(span, "e.g. `.save probes.bt`")]);
+        return repl
+            .report(&[Diagnostic::error(format!("`{cmd}` needs a file name")).at(span, "e.g. `.save probes.bt`")]);
     }
     if repl.live.blocks().is_empty() {
         return repl.report(&[Diagnostic::error("nothing to save: no probes are attached").at(span, "not written")]);
@@ -140,8 +156,8 @@ fn save(repl: &mut Repl, path: &str, span: Span) {
         text += &format!("\n{}\n", b.source.trim());
     }
     let n = repl.live.blocks().len();
-    if let Err(e) = std::fs::write(path, &text) {
-        return repl.report(&[Diagnostic::error(format!("cannot write {path}: {e}")).at(span, "this file")]);
+    if let Err(d) = write_script(Path::new(path), &text, replace) {
+        return repl.report(&[d.at(span, "not written")]);
     }
     say(repl, &format!("saved {n} probe{} to {path}\n", if n == 1 { "" } else { "s" }));
     // A map may owe its type to a probe detached since: say so now, not
@@ -156,6 +172,22 @@ fn save(repl: &mut Repl, path: &str, span: Span) {
         }
         repl.report(&[d]);
     }
+}
+
+/// Writes a new file, or with [`Replace::Yes`] replaces a regular one.
+fn write_script(path: &Path, text: &str, replace: Replace) -> Result<(), Diagnostic> {
+    let shown = path.display();
+    let file = match (sys::create_new(path, 0o666), replace) {
+        (Ok(file), _) => file,
+        (Err(OpenRefused::Exists), Replace::No) => {
+            return Err(Diagnostic::error(format!("{shown} exists: not overwritten"))
+                .note(format!("`.save! {shown}` replaces it")));
+        }
+        (Err(OpenRefused::Exists), Replace::Yes) => sys::open_existing(path, Access::Replace, None)
+            .map_err(|e| Diagnostic::error(format!("cannot write {shown}: {e}")))?,
+        (Err(e), _) => return Err(Diagnostic::error(format!("cannot write {shown}: {e}"))),
+    };
+    (&file).write_all(text.as_bytes()).map_err(|e| Diagnostic::error(format!("cannot write {shown}: {e}")))
 }
 
 fn load(repl: &mut Repl, path: &str, span: Span) {

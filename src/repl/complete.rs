@@ -4,9 +4,10 @@
 //! The context decides what the word is:
 //!
 //! * **Commands**: input whose first non-blank character is `.` completes
-//!   the REPL commands of [`COMMANDS`]; after `.save ` or `.load ` a file
-//!   path (a plain listing of the directory, relative to the cwd;
-//!   directories get a trailing `/`), after `.detach ` the word `all`.
+//!   the REPL commands of [`COMMANDS`]; after `.save `, `.save! ` or
+//!   `.load ` a file path (a plain listing of the directory, relative to
+//!   the cwd; directories get a trailing `/`), after `.detach ` the word
+//!   `all`.
 //! * **Attach points** (at the start of the input, after a `,` between
 //!   attach points, after the `}` that ends a probe): probe types, then one
 //!   `:`-separated part at a time. The replaced word is the last part, so
@@ -29,7 +30,8 @@
 //! the tokens that switch between top level, predicate and code.
 //!
 //! Nothing here prints or panics: an unreadable binary or a missing tracefs
-//! just means no candidates.
+//! just means no candidates. Names holding control characters (a symbol or
+//! file name can) are never offered: the editor lists candidates raw.
 
 use crate::frontend::lexer::{tokenize, Mode, Spanned, SyntaxError};
 use crate::frontend::token::{LexError, Tok};
@@ -45,7 +47,8 @@ pub const COMMANDS: &[(&str, &str)] = &[
     (".probes", ".probes          list the attached probes with their IDs"),
     (".detach", ".detach ID|all   detach probe ID, or all probes"),
     (".maps", ".maps            list the maps: type and number of entries"),
-    (".save", ".save FILE       write the session's probes to FILE as a script"),
+    (".save", ".save FILE       write the session's probes to FILE as a script (a new file)"),
+    (".save!", ".save! FILE      the same, replacing FILE if it exists"),
     (".load", ".load FILE       attach the probes of the script FILE"),
     (".quit", ".quit            detach every probe and leave"),
 ];
@@ -72,6 +75,10 @@ pub fn complete(line: &str, pos: usize, ctx: &CompletionContext) -> (usize, Vec<
     }
     let text = &line[..pos];
     let (start, mut found) = if text.trim_start().starts_with('.') { command(text) } else { in_input(text, ctx) };
+    // Names from a binary's symbols or a directory are anybody's text: the
+    // editor would list them raw on the terminal, and one with a control
+    // character cannot be typed as it is anyway.
+    found.retain(|c| !c.chars().any(char::is_control));
     found.sort();
     found.dedup();
     if found.is_empty() {
@@ -90,7 +97,7 @@ fn command(text: &str) -> (usize, Vec<String>) {
         return (lead, matching(word, COMMANDS.iter().map(|c| c.0)));
     }
     let found = match text[lead..].split_whitespace().next() {
-        Some(".save" | ".load") => paths(word),
+        Some(".save" | ".save!" | ".load") => paths(word),
         Some(".detach") => matching(word, ["all"]),
         _ => Vec::new(),
     };
@@ -236,7 +243,9 @@ mod tests {
     fn commands_and_their_arguments() {
         assert_eq!(at_end(".d"), (0, strs(&[".detach"])));
         assert_eq!(words(".").len(), COMMANDS.len());
-        assert_eq!(at_end("  .sa"), (2, strs(&[".save"])));
+        assert_eq!(at_end("  .sa"), (2, strs(&[".save", ".save!"])));
+        assert_eq!(at_end(".save!"), (0, strs(&[".save!"])));
+        assert_eq!(at_end(".save! sr"), (7, strs(&["src/"])));
         assert_eq!(at_end(".detach a"), (8, strs(&["all"])));
         // Tests run in the crate's directory.
         assert_eq!(words(".load Cargo."), ["Cargo.lock", "Cargo.toml"]);
@@ -400,6 +409,18 @@ mod tests {
         assert_eq!(complete(line, 15, &ctx()).1, words(""));
         assert_eq!(complete(line, 16, &ctx()), (15, strs(&["END"])));
         assert_eq!(complete("BEGIN, E", 1, &ctx()), (0, strs(&["BEGIN"])));
+    }
+
+    #[test]
+    fn names_with_control_characters_are_not_offered() {
+        let dir = std::env::temp_dir().join(format!("trace-complete-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["ab.bt", "a\x1b]52;c;aGk=\x07.bt", "a\nb.bt"] {
+            std::fs::write(dir.join(name), "").unwrap();
+        }
+        let prefix = format!("{}/a", dir.display());
+        assert_eq!(words(&format!(".load {prefix}")), [format!("{prefix}b.bt")]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

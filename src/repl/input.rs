@@ -1,8 +1,9 @@
 //! Where the REPL's lines come from, and where its output goes.
 //!
 //! Input is read on its own thread so probes keep printing while the user
-//! types: from a terminal through rustyline (history, completion, blocks
-//! that continue while braces are open), or line by line from a pipe or
+//! types: from a terminal through rustyline (history, kept in a file by
+//! `history.rs`; completion; blocks that continue while braces are open),
+//! or line by line from a pipe or
 //! file. Each input is handed to the main thread (which owns every BPF
 //! object) through a channel plus one byte on a pipe, so the main thread
 //! can wait on the ring buffer and the user at once; the reader then waits
@@ -15,18 +16,18 @@
 
 use std::io::{BufRead, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rustyline::error::ReadlineError;
-use rustyline::history::FileHistory;
+use rustyline::history::{History, MemHistory};
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Editor, ExternalPrinter};
 
 use super::complete::{complete, CompletionContext};
+use super::history::{HistoryFile, MAX_ENTRIES};
 use crate::frontend::lexer::{tokenize, Mode, SyntaxError};
 use crate::frontend::token::{LexError, Tok};
 use crate::source::FileId;
@@ -41,6 +42,8 @@ pub enum Input {
     Interrupted,
     /// Ctrl-D, or the end of piped input.
     Eof,
+    /// Something the session should say (a warning about the history file).
+    Note(String),
 }
 
 /// The main thread's end of the reader.
@@ -182,19 +185,6 @@ impl Validator for LineHelper {
     }
 }
 
-/// `~/.trace_history`.
-fn history_path() -> Option<PathBuf> {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".trace_history"))
-}
-
-/// Create the history file readable by its owner only (it may hold paths
-/// and pids of what was traced), and keep it that way.
-fn protect(path: &std::path::Path) {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let _ = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path);
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-}
-
 /// The terminal: a rustyline editor on a reader thread, and the printer
 /// thread that everything printed goes through.
 pub fn from_terminal(names: SessionNames, pid: Option<i32>) -> Result<(Inputs, Console), String> {
@@ -203,36 +193,60 @@ pub fn from_terminal(names: SessionNames, pid: Option<i32>) -> Result<(Inputs, C
         .auto_add_history(false)
         .history_ignore_dups(true)
         .map_err(|e| e.to_string())?
+        .max_history_size(MAX_ENTRIES)
+        .map_err(|e| e.to_string())?
         .build();
-    let mut editor: Editor<LineHelper, FileHistory> = Editor::with_config(config).map_err(|e| e.to_string())?;
+    // History in memory; the file is ours to open (see `history.rs`).
+    let memory = MemHistory::with_config(&config);
+    let mut editor = Editor::with_history(config, memory).map_err(|e| e.to_string())?;
     editor.set_helper(Some(LineHelper { names, pid }));
-    let history = history_path();
-    if let Some(path) = &history {
-        let _ = editor.load_history(path);
+    let mut history = HistoryFile::in_home();
+    let mut load_note = None;
+    if let Some(file) = history.as_mut() {
+        match file.load() {
+            Ok(entries) => {
+                for e in entries {
+                    let _ = editor.history_mut().add_owned(e);
+                }
+            }
+            Err(note) => load_note = Some(note),
+        }
     }
     let console = match editor.create_external_printer() {
         Ok(printer) => Console::terminal(printer),
         // stdout is not a terminal: print to it directly.
         Err(_) => Console::plain(),
     };
-    std::thread::spawn(move || loop {
-        let input = match editor.readline(PROMPT) {
-            Ok(line) => {
-                if !line.trim().is_empty() {
-                    let _ = editor.add_history_entry(line.as_str());
-                    if let Some(path) = &history {
-                        protect(path);
-                        let _ = editor.append_history(path);
-                    }
-                }
-                Input::Text(line)
+    std::thread::spawn(move || {
+        // What the history file had to say comes first.
+        if let Some(note) = load_note {
+            if !feed.send(Input::Note(note)) {
+                return;
             }
-            Err(ReadlineError::Interrupted) => Input::Interrupted,
-            Err(_) => Input::Eof,
-        };
-        let eof = matches!(input, Input::Eof);
-        if !feed.send(input) || eof {
-            return;
+        }
+        loop {
+            let input = match editor.readline(PROMPT) {
+                Ok(line) => {
+                    // A repeat of the last entry is not added, as the editor
+                    // ignores it too.
+                    let added = !line.trim().is_empty() && editor.add_history_entry(line.as_str()).unwrap_or(false);
+                    // Why the line was not saved, before what it does.
+                    if let (true, Some(file)) = (added, history.as_mut()) {
+                        if let Err(Some(note)) = file.append(&line) {
+                            if !feed.send(Input::Note(note)) {
+                                return;
+                            }
+                        }
+                    }
+                    Input::Text(line)
+                }
+                Err(ReadlineError::Interrupted) => Input::Interrupted,
+                Err(_) => Input::Eof,
+            };
+            let eof = matches!(input, Input::Eof);
+            if !feed.send(input) || eof {
+                return;
+            }
         }
     });
     Ok((inputs, console))

@@ -17,12 +17,14 @@ mod commands;
 pub mod complete;
 mod complete_sources;
 mod eval;
+mod history;
 pub mod input;
 
 use std::io::IsTerminal;
 
 use crate::frontend::passes::Params;
 use crate::runtime::live::LiveSession;
+use crate::runtime::output::Strings;
 use crate::sys;
 use crate::CompileOptions;
 use eval::{Flow, Repl};
@@ -35,6 +37,9 @@ pub struct ReplOptions {
     pub start_ns: u64,
     /// `--max-map-keys` (0: the default).
     pub max_map_keys: u32,
+    /// How traced strings print (escaped on a terminal, see
+    /// `runtime::output::strings`).
+    pub strings: Strings,
 }
 
 /// Run a session to its end; returns the exit code (non-zero for a piped
@@ -51,7 +56,7 @@ pub fn run(opts: ReplOptions) -> u8 {
     }
     // The session first: if the kernel refuses it, the terminal has not
     // been touched yet.
-    let live = match LiveSession::new(opts.pid) {
+    let live = match LiveSession::new(opts.pid, opts.strings) {
         Ok(l) => l,
         Err(e) => {
             crate::diag::stderr_line(format_args!("error: cannot start a session: {e}"));
@@ -115,6 +120,10 @@ pub fn run(opts: ReplOptions) -> u8 {
                 Flow::Continue
             }
             Input::Eof => Flow::Quit,
+            Input::Note(note) => {
+                repl.info(&format!("warning: {note}"));
+                Flow::Continue
+            }
         };
         if flow == Flow::Quit || repl.live.exit_requested() {
             break;

@@ -17,6 +17,7 @@ use crate::runtime::attach::Link;
 use crate::runtime::load::Prog;
 use crate::runtime::maps::Map;
 use crate::runtime::output::text::Text;
+use crate::runtime::output::Strings;
 use crate::runtime::printer::Printer;
 use crate::runtime::ringbuf::EventQueue;
 use crate::runtime::session::{attach_order, attach_probe, create_maps, SessionError};
@@ -62,10 +63,12 @@ pub struct LiveSession {
     /// refused (then hits are unknown).
     stats: Option<OwnedFd>,
     exit_requested: bool,
+    /// The output: bpftrace's text, traced strings as the terminal needs.
+    text: Text,
 }
 
 impl LiveSession {
-    pub fn new(pid: Option<i32>) -> Result<LiveSession, SessionError> {
+    pub fn new(pid: Option<i32>, strings: Strings) -> Result<LiveSession, SessionError> {
         let tables = crate::codegen::lower::session_tables();
         let maps = create_maps(&tables.maps)?;
         let events = EventQueue::new(&maps[EVENTS_MAP.0 as usize])?;
@@ -79,6 +82,7 @@ impl LiveSession {
             next_id: 1,
             stats: sys::enable_run_stats().ok(),
             exit_requested: false,
+            text: Text { strings },
         })
     }
 
@@ -209,7 +213,7 @@ impl LiveSession {
     /// effects, such as `clear()`, still happen).
     pub fn print_events(&mut self, out: &mut dyn Write, interrupted: &dyn Fn() -> bool) -> Result<(), SessionError> {
         let events = self.events.take()?;
-        let mut text = Text;
+        let mut text = self.text;
         let mut printer = self.printer(out, &mut text);
         for ev in &events {
             // Nothing after exit(), as a program run with -e would show.
@@ -263,7 +267,7 @@ impl LiveSession {
             problems.extend(p.test_run().err().map(SessionError::from));
         }
         problems.extend(self.print_events(out, &|| false).err());
-        let mut text = Text;
+        let mut text = self.text;
         let mut printer = self.printer(out, &mut text);
         printer.at_exit();
         let _ = printer.out.flush();

@@ -90,7 +90,7 @@ impl Printer<'_> {
                     args.push(decode::scalar(t, bytes.get(at..at + size).unwrap_or(&[])));
                     at += size;
                 }
-                let text = self.output.printf(&printf::render(&decl.pieces, &args));
+                let text = self.output.printf(&decl.pieces, &args);
                 self.write(&text);
             }
             event::PRINT_VALUE => {

@@ -12,7 +12,10 @@
 //! * `perf` — perf events and the BPF links on them;
 //! * `ring` — libbpf's ring buffer behind a closure handler;
 //! * `stats` — program run counts (`BPF_ENABLE_STATS`);
-//! * `system` — CPU lists, tracefs (mounted when missing), thread ids;
+//! * `system` — CPU lists, tracefs (mounted when missing, unmounted after),
+//!   thread ids;
+//! * `files` — the files trace writes for the user, opened without following
+//!   symbolic links or touching what is not a regular file of theirs;
 //! * `process` — the `-c` child held before exec, stop signals, the terminal;
 //! * `mmap` — read-only file mappings for symbol tables and debug info;
 //! * `poll`, `time` — waiting on several fds; clocks and `strftime`.
@@ -38,6 +41,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 mod bpf;
+mod files;
 mod mmap;
 mod perf;
 mod poll;
@@ -51,6 +55,7 @@ mod time;
 
 pub use bpf::{bpf_available, object_name, quiet_libbpf, MapKind, ProgKind};
 pub(crate) use bpf::{prog_load, prog_test_run, MapHandle};
+pub use files::{create_new, euid, open_existing, Access, OpenRefused};
 pub use mmap::Mmap;
 pub(crate) use perf::{
     link_create_perf, perf_event_disable, perf_event_enable, perf_event_open, perf_event_set_bpf, PerfEventSpec,
@@ -63,7 +68,7 @@ pub use process::{
 pub(crate) use ring::RawRingBuffer;
 pub use ring::SampleHandler;
 pub use stats::{enable_run_stats, prog_run_count};
-pub use system::{current_tid, ensure_tracefs, online_cpus, possible_cpus};
+pub use system::{current_tid, ensure_tracefs, online_cpus, possible_cpus, unmount_tracefs};
 pub use time::{format_local_time, format_utc_time, monotonic_ns};
 
 /// The kernel operation that failed; decides the explanation of an errno.
@@ -82,6 +87,7 @@ pub enum Op {
     RingBufNew,
     RingBufPoll,
     MountTracefs,
+    UnmountTracefs,
     Dup,
     EnableStats,
     ObjInfo,
@@ -104,6 +110,7 @@ impl fmt::Display for Op {
             Op::RingBufNew => "ring buffer setup",
             Op::RingBufPoll => "ring buffer poll",
             Op::MountTracefs => "mount tracefs",
+            Op::UnmountTracefs => "unmount tracefs",
             Op::Dup => "dup",
             Op::EnableStats => "BPF_ENABLE_STATS",
             Op::ObjInfo => "BPF_OBJ_GET_INFO_BY_FD",
@@ -134,6 +141,9 @@ pub enum SysError {
     /// A buffer does not have the size the kernel will read or write.
     #[error("{what}: expected {expected} bytes, got {got}")]
     Size { what: &'static str, expected: usize, got: usize },
+    /// tracefs is there but this user may not read it (it is root-only).
+    #[error("cannot read tracefs at {}: permission denied (needs root)", .0.display())]
+    TracefsDenied(PathBuf),
     #[error("{0}")]
     Invalid(String),
 }
@@ -149,6 +159,7 @@ impl SysError {
         match self {
             SysError::Os { errno, .. } => Some(*errno),
             SysError::Read { source, .. } => source.raw_os_error(),
+            SysError::TracefsDenied(_) => Some(libc::EACCES),
             _ => None,
         }
     }
@@ -220,6 +231,7 @@ fn explain(op: Op, errno: i32) -> &'static str {
             "BPF_PROG_TEST_RUN cannot run this program type (BEGIN/END use raw tracepoint programs)"
         }
         (libc::EOPNOTSUPP | ENOTSUPP, _) => "not supported by this kernel or map type",
+        (libc::EBUSY, Op::UnmountTracefs) => "it is still in use (by another trace?), so it stays mounted",
         (libc::EBUSY, _) => "the resource is busy (already attached?)",
         (libc::ESRCH, _) => "the target process does not exist (has it exited?)",
         (libc::ENOSYS, _) => "the syscall is not available in this kernel",

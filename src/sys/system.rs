@@ -1,10 +1,12 @@
 //! Facts about the running system: CPU lists (per-CPU map values have one
 //! slot per possible CPU; perf events are opened per online CPU), the
-//! tracefs mount (mounted when missing), and the calling thread's id.
+//! tracefs mount (mounted when missing, and then unmounted at the end), and
+//! the calling thread's id.
 //!
 //! Part of [`super`], the one FFI module.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use super::{last_errno, Op, SysError};
@@ -53,23 +55,42 @@ pub fn online_cpus() -> Result<Vec<u32>, SysError> {
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 
-/// Returns the tracefs mount point, mounting tracefs there if needed.
+/// Whether [`ensure_tracefs`] mounted tracefs (then [`unmount_tracefs`]
+/// takes it down again).
+static MOUNTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether `dir` holds tracefs (an `events/` directory). Not being allowed
+/// to look is an error of its own: tracefs is root-only (mode 0700), so a
+/// user who may not look usually has it mounted but cannot read it.
+fn has_events(dir: &Path) -> Result<bool, SysError> {
+    match std::fs::metadata(dir.join("events")) {
+        Ok(m) => Ok(m.is_dir()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(SysError::TracefsDenied(dir.to_path_buf())),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Returns the tracefs mount point, mounting tracefs there if needed (and
+/// remembering so: see [`unmount_tracefs`]).
 pub fn ensure_tracefs() -> Result<PathBuf, SysError> {
     let tracing = Path::new(TRACEFS);
-    if tracing.join("events").is_dir() {
+    if has_events(tracing)? {
         return Ok(tracing.to_path_buf());
     }
     // Older setups only have it under debugfs.
     let legacy = Path::new("/sys/kernel/debug/tracing");
-    if legacy.join("events").is_dir() {
+    if has_events(legacy)? {
         return Ok(legacy.to_path_buf());
     }
     let target = c"/sys/kernel/tracing";
     // SAFETY: all pointers are valid NUL-terminated strings; data may be NULL.
     let rc = unsafe { libc::mount(c"nodev".as_ptr(), target.as_ptr(), c"tracefs".as_ptr(), 0, std::ptr::null()) };
-    if rc != 0 {
+    if rc == 0 {
+        MOUNTED.store(true, Ordering::SeqCst);
+    } else {
         let errno = last_errno();
-        // Somebody else may have mounted it in the meantime.
+        // Somebody else may have mounted it in the meantime (then it is
+        // theirs to unmount).
         if !(errno == libc::EBUSY && tracing.join("events").is_dir()) {
             return Err(SysError::os(Op::MountTracefs, TRACEFS, errno));
         }
@@ -79,6 +100,21 @@ pub fn ensure_tracefs() -> Result<PathBuf, SysError> {
     } else {
         Err(SysError::Invalid(format!("tracefs mounted at {TRACEFS} but it has no events directory")))
     }
+}
+
+/// Unmounts tracefs if [`ensure_tracefs`] mounted it, leaving the system as
+/// trace found it; true if it did. Called once everything that used tracefs
+/// is closed. A mount still in use (by another trace, say) is left alone:
+/// that is `EBUSY`, not forced.
+pub fn unmount_tracefs() -> Result<bool, SysError> {
+    if !MOUNTED.swap(false, Ordering::SeqCst) {
+        return Ok(false);
+    }
+    // SAFETY: the target is a valid NUL-terminated string.
+    if unsafe { libc::umount2(c"/sys/kernel/tracing".as_ptr(), 0) } != 0 {
+        return Err(SysError::os(Op::UnmountTracefs, TRACEFS, last_errno()));
+    }
+    Ok(true)
 }
 
 /// The calling thread's id (what `bpf_get_current_pid_tgid` puts in its

@@ -7,13 +7,13 @@
 //! them yet — and with the tracepoint to use instead, found from the
 //! function name. This is the file the kernel-probe work fills in.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::text::{parts, quoted_list, At};
 use super::{complete_nothing, describe_nothing, supported_types, ProbeType, Status};
 use crate::diag::Diagnostic;
 use crate::frontend::names::is_glob;
-use crate::frontend::tracefs::{categories, exists, tracefs_root, valid_component};
+use crate::frontend::tracefs::{categories, exists, tracefs_root, valid_component, TracepointError};
 
 /// Which kind of unavailable probe a type is.
 #[derive(Clone, Copy)]
@@ -71,29 +71,25 @@ fn unavailable(at: &At, family: Family, full: &str, rest: Option<usize>) -> Diag
     });
     match family {
         Family::Kprobe { ret } | Family::Fentry { ret } => {
-            let (message, label, reason) = if matches!(family, Family::Kprobe { .. }) {
-                match kprobes_missing() {
-                    Some(reason) => {
-                        (format!("{full} probes are not available on this kernel"), "kprobes are not available", reason)
-                    }
-                    None => (
-                        format!("{full} probes are not supported by trace yet"),
-                        "not supported yet",
-                        "this kernel has kprobes, but trace does not attach to them yet".into(),
-                    ),
-                }
-            } else {
-                match fentry_missing() {
-                    Some(reason) => (
-                        format!("{full} probes are not available on this kernel"),
-                        "fentry/fexit are not available",
-                        reason,
-                    ),
-                    None => (
-                        format!("{full} probes are not supported by trace yet"),
-                        "not supported yet",
-                        "this kernel supports fentry/fexit, but trace does not attach to them yet".into(),
-                    ),
+            let (what, support) = match family {
+                Family::Kprobe { .. } => ("kprobes", kprobes_support()),
+                _ => ("fentry/fexit", fentry_support()),
+            };
+            let (message, label, reason) = match support {
+                Support::Missing(reason) => (
+                    format!("{full} probes are not available on this kernel"),
+                    format!("{what} are not available"),
+                    reason,
+                ),
+                Support::Present => (
+                    format!("{full} probes are not supported by trace yet"),
+                    "not supported yet".into(),
+                    format!("this kernel supports {what}, but trace does not attach to them yet"),
+                ),
+                // Whatever the kernel has, trace does not attach them yet:
+                // that much is certain.
+                Support::Unknown(reason) => {
+                    (format!("{full} probes are not supported by trace yet"), "not supported yet".into(), reason)
                 }
             };
             let mut d = at.err(ty_r, message, label).note(reason);
@@ -126,33 +122,66 @@ fn unavailable(at: &At, family: Family, full: &str, rest: Option<usize>) -> Diag
     }
 }
 
-/// Why kprobes cannot work here, if they cannot.
-pub(super) fn kprobes_missing() -> Option<String> {
-    if Path::new("/sys/bus/event_source/devices/kprobe").exists() {
-        return None;
-    }
-    if tracefs_root().is_ok_and(|r| r.join("kprobe_events").exists()) {
-        return None;
-    }
-    Some(
-        "this kernel was built without kprobes (CONFIG_KPROBES): there is no \
-         /sys/bus/event_source/devices/kprobe and no kprobe_events in tracefs"
-            .into(),
-    )
+/// Whether a kernel feature is there, as far as files tell without
+/// loading a program.
+#[derive(Debug)]
+pub(super) enum Support {
+    Present,
+    /// It is not, and why.
+    Missing(String),
+    /// The files that tell are root-only (tracefs), or cannot be read: why
+    /// trace cannot tell.
+    Unknown(String),
 }
 
-/// Why fentry/fexit cannot work here, if we can tell without loading a
+/// Whether this kernel has kprobes.
+pub(super) fn kprobes_support() -> Support {
+    if Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        return Support::Present;
+    }
+    kprobes_in_tracefs(tracefs_root())
+}
+
+/// [`kprobes_support`] once the kprobe PMU is known to be absent.
+fn kprobes_in_tracefs(root: Result<PathBuf, TracepointError>) -> Support {
+    match root {
+        Ok(r) if r.join("kprobe_events").exists() => Support::Present,
+        Err(e @ TracepointError::TracefsDenied(_)) => {
+            Support::Unknown(format!("trace cannot tell without root whether this kernel has kprobes: {e}"))
+        }
+        _ => Support::Missing(
+            "this kernel was built without kprobes (CONFIG_KPROBES): there is no \
+             /sys/bus/event_source/devices/kprobe and no kprobe_events in tracefs"
+                .into(),
+        ),
+    }
+}
+
+/// Whether fentry/fexit can work here, if we can tell without loading a
 /// program: they need kernel BTF and a kernel that lets BPF attach to
 /// functions through ftrace, whose function list must be readable.
-fn fentry_missing() -> Option<String> {
+fn fentry_support() -> Support {
     if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        return Some("the kernel has no BTF (/sys/kernel/btf/vmlinux), which fentry/fexit need".into());
+        return Support::Missing("the kernel has no BTF (/sys/kernel/btf/vmlinux), which fentry/fexit need".into());
     }
-    let root = tracefs_root().ok()?;
+    fentry_in_tracefs(tracefs_root())
+}
+
+/// [`fentry_support`] once kernel BTF is known to be there.
+fn fentry_in_tracefs(root: Result<PathBuf, TracepointError>) -> Support {
+    let root = match root {
+        Ok(root) => root,
+        // Not knowing is not a yes: without root, tracefs is unreadable.
+        Err(e) => {
+            return Support::Unknown(format!(
+                "trace cannot tell without root whether this kernel lets BPF attach to kernel functions: {e}"
+            ))
+        }
+    };
     let list = root.join("available_filter_functions");
     match std::fs::File::open(&list).and_then(|mut f| std::io::Read::read(&mut f, &mut [0u8; 1])) {
-        Ok(_) => None,
-        Err(e) => Some(format!(
+        Ok(_) => Support::Present,
+        Err(e) => Support::Missing(format!(
             "the kernel does not allow BPF tracing programs to attach to kernel functions here \
              ({} is not readable: {e})",
             list.display()
@@ -264,5 +293,29 @@ mod tests {
             .contains(&"tracepoint:syscalls:sys_exit_read".to_string()));
         assert_eq!(alternatives_for_kernel_function("sched_switch", false), ["tracepoint:sched:sched_switch"]);
         assert!(alternatives_for_kernel_function("definitely_not_a_function", false).is_empty());
+    }
+
+    #[test]
+    fn unreadable_tracefs_is_not_an_answer() {
+        // As an ordinary user, tracefs is mounted but root-only.
+        let denied = || Err(TracepointError::TracefsDenied("/sys/kernel/tracing".into()));
+        let want = "without root whether this kernel lets BPF attach to kernel functions: \
+                    cannot read tracefs at /sys/kernel/tracing: permission denied (needs root)";
+        assert!(matches!(fentry_in_tracefs(denied()), Support::Unknown(r) if r.ends_with(want)));
+        let want = "without root whether this kernel has kprobes: cannot read tracefs at /sys/kernel/tracing: \
+                    permission denied (needs root)";
+        assert!(matches!(kprobes_in_tracefs(denied()), Support::Unknown(r) if r.ends_with(want)));
+        // A readable tracefs does answer.
+        let dir = std::env::temp_dir().join(format!("trace-fakefs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(
+            matches!(fentry_in_tracefs(Ok(dir.clone())), Support::Missing(r) if r.contains("available_filter_functions"))
+        );
+        assert!(matches!(kprobes_in_tracefs(Ok(dir.clone())), Support::Missing(r) if r.contains("CONFIG_KPROBES")));
+        std::fs::write(dir.join("available_filter_functions"), "vfs_read\n").unwrap();
+        std::fs::write(dir.join("kprobe_events"), "").unwrap();
+        assert!(matches!(fentry_in_tracefs(Ok(dir.clone())), Support::Present));
+        assert!(matches!(kprobes_in_tracefs(Ok(dir.clone())), Support::Present));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -233,7 +233,8 @@ fn diagnostics() {
     }
     // Why kprobes fail is machine-specific; here they are compiled out.
     let reason = notes(&err("kprobe:vfs_read").0);
-    assert_eq!(kernel::kprobes_missing().is_some(), reason.contains("CONFIG_KPROBES"), "{reason}");
+    let missing = matches!(kernel::kprobes_support(), kernel::Support::Missing(_));
+    assert_eq!(missing, reason.contains("CONFIG_KPROBES"), "{reason}");
 }
 
 #[test]

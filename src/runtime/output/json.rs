@@ -17,20 +17,25 @@
 //!
 //! Differences from bpftrace 0.17: it escapes bytes >= 0x80 as sign-extended
 //! garbage (`\uffffffc3`); we emit them as UTF-8, which is valid JSON.
+//! Control characters are escaped as `\uXXXX` (`\n`, `\t`, ... for the
+//! usual ones), DEL and C1 (U+0080 to U+009F) included, which JSON allows
+//! and a terminal needs (see `strings.rs`); so `--raw-strings` changes
+//! nothing here.
 //! `avg()` maps are typed `"stats"` there; here they are plain values (see
 //! the note in `text.rs`) and typed `"map"`.
 
 use super::hist::{lhist_ranges, log2_ranges, trimmed, BucketRange};
 use super::value::{divide, kind_of, sorted_entries, AggValue, MapDump, MapKind, Scalar};
-use super::Output;
+use super::{render, Output};
+use crate::frontend::printf::Piece;
 use std::fmt::Write;
 
 /// `-f json`: one object per line.
 pub struct Json;
 
 impl Output for Json {
-    fn printf(&self, text: &str) -> String {
-        printf_to_json(text)
+    fn printf(&self, pieces: &[Piece], args: &[Scalar]) -> String {
+        printf_to_json(&render(pieces, args))
     }
     fn value(&self, v: &Scalar) -> String {
         value_to_json(v)
@@ -43,7 +48,9 @@ impl Output for Json {
     }
 }
 
-/// A JSON string literal, quotes included.
+/// A JSON string literal, quotes included. Every control character is
+/// escaped — C0, which JSON requires, and DEL and C1 (U+0080 to U+009F),
+/// which it allows — so a line is safe to print on a terminal too.
 fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -54,7 +61,7 @@ fn quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
+            c if c.is_control() => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
             c => out.push(c),
@@ -217,9 +224,11 @@ mod tests {
             printf_to_json("hi \"there\"\n\t5\n"),
             "{\"type\": \"printf\", \"data\": \"hi \\\"there\\\"\\n\\t5\\n\"}\n"
         );
+        // Every control character, DEL and C1 too: a JSON line is safe on a
+        // terminal (here OSC 52, which writes the clipboard, and a C1 CSI).
         assert_eq!(
-            printf_to_json("\u{1}\u{1f}\u{7f}/\r\u{8}é"),
-            "{\"type\": \"printf\", \"data\": \"\\u0001\\u001f\u{7f}/\\r\\u0008é\"}\n"
+            printf_to_json("\u{1}\u{1f}\u{7f}/\r\u{8}é\u{1b}]52;c;aGk=\u{7}\u{9b}2J\u{a0}"),
+            "{\"type\": \"printf\", \"data\": \"\\u0001\\u001f\\u007f/\\r\\u0008é\\u001b]52;c;aGk=\\u0007\\u009b2J\u{a0}\"}\n"
         );
     }
 

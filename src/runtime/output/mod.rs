@@ -21,23 +21,26 @@ pub mod hist;
 pub mod json;
 pub mod periodic;
 pub mod printf;
+pub mod strings;
 pub mod text;
 pub mod value;
 
 pub use hist::{format_hist, format_lhist};
 pub use json::{map_to_json, map_to_json_with, printf_to_json, value_to_json};
-pub use printf::{format_time, render};
+pub use printf::{format_time, render, render_with};
+pub use strings::Strings;
 pub use text::{format_map, format_scalar};
 pub use value::{AggValue, MapDump, Scalar};
 
+use crate::frontend::printf::Piece;
 use crate::runtime::decode::MapReader;
 use std::time::Duration;
 
 /// How a session shows what its probes produce. Every method returns the
 /// text to print (empty for nothing); the caller writes it.
 pub trait Output {
-    /// A `printf()`, already formatted.
-    fn printf(&self, text: &str) -> String;
+    /// A `printf()`: its parsed format and the event's arguments.
+    fn printf(&self, pieces: &[Piece], args: &[Scalar]) -> String;
     /// `print(expr)` of a value.
     fn value(&self, v: &Scalar) -> String;
     /// `time()`, already formatted.
@@ -82,13 +85,15 @@ pub struct Report {
     pub done: bool,
 }
 
-/// Makes a fresh output of one format.
-pub type MakeOutput = fn() -> Box<dyn Output>;
+/// Makes a fresh output of one format, printing traced strings as
+/// [`Strings`] says (formats that escape in their own way ignore it).
+pub type MakeOutput = fn(Strings) -> Box<dyn Output>;
 
 /// The formats `-f` names, with their constructors.
-pub const FORMATS: &[(&str, MakeOutput)] = &[("text", || Box::new(text::Text)), ("json", || Box::new(json::Json))];
+pub const FORMATS: &[(&str, MakeOutput)] =
+    &[("text", |strings| Box::new(text::Text { strings })), ("json", |_| Box::new(json::Json))];
 
 /// The output `-f NAME` asks for.
-pub fn by_name(name: &str) -> Option<Box<dyn Output>> {
-    FORMATS.iter().find(|(n, _)| *n == name).map(|(_, make)| make())
+pub fn by_name(name: &str, strings: Strings) -> Option<Box<dyn Output>> {
+    FORMATS.iter().find(|(n, _)| *n == name).map(|(_, make)| make(strings))
 }

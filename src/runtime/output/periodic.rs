@@ -7,8 +7,9 @@
 use super::argdist::{format_counts, format_log2_hist, interval_header};
 use super::text::Text;
 use super::value::AggValue;
-use super::{MapDump, Output, Report, Scalar};
+use super::{MapDump, Output, Report, Scalar, Strings};
 use crate::frontend::argdist::{SpecKind, SpecOutput};
+use crate::frontend::printf::Piece;
 use crate::runtime::decode::MapReader;
 use std::time::{Duration, Instant};
 
@@ -36,12 +37,14 @@ pub struct Argdist {
     printed: u64,
     /// Whether anything happened since the last report (for the final one).
     pending: bool,
+    /// How the tables' and other events' traced strings print.
+    text: Text,
 }
 
 impl Argdist {
-    pub fn new(report: ArgdistReport) -> Argdist {
+    pub fn new(report: ArgdistReport, strings: Strings) -> Argdist {
         let now = Instant::now();
-        Argdist { next: now + report.interval, report, start: now, printed: 0, pending: true }
+        Argdist { next: now + report.interval, report, start: now, printed: 0, pending: true, text: Text { strings } }
     }
 
     fn print(&self, maps: &MapReader) -> String {
@@ -50,6 +53,7 @@ impl Argdist {
             let name = format!("@{}", o.map);
             let Some(id) = maps.id_of(&name) else { continue };
             let Some(dump) = maps.dump(id) else { continue };
+            let dump = self.text.strings.map(&dump);
             match o.kind {
                 SpecKind::Count => {
                     text += &format_counts(&o.title, &o.expr_labels, o.default_label.as_deref(), &dump, self.report.top)
@@ -77,17 +81,17 @@ impl Argdist {
 /// Events other than the specs' maps (a `print()` in a program run with
 /// `-C`) print as text.
 impl Output for Argdist {
-    fn printf(&self, text: &str) -> String {
-        Text.printf(text)
+    fn printf(&self, pieces: &[Piece], args: &[Scalar]) -> String {
+        self.text.printf(pieces, args)
     }
     fn value(&self, v: &Scalar) -> String {
-        Text.value(v)
+        self.text.value(v)
     }
     fn time(&self, now: &str) -> String {
-        Text.time(now)
+        self.text.time(now)
     }
     fn map(&self, dump: &MapDump, top: usize, div: u64) -> String {
-        Text.map(dump, top, div)
+        self.text.map(dump, top, div)
     }
 
     fn started(&mut self) {

@@ -17,7 +17,14 @@
 //!   character because the output is a Rust string.
 //! * `%s` precision and width count bytes, as C does; precision never
 //!   splits a UTF-8 character.
+//!
+//! The arguments are traced data; [`render_with`] prints their control
+//! characters as [`Strings`] says (escaped on a terminal, see
+//! `strings.rs`), after precision cuts the string and before width pads
+//! it, so the padding fits what is shown. The format's own text prints as
+//! written.
 
+use super::strings::Strings;
 use super::value::Scalar;
 use crate::frontend::printf::{Conversion, Piece, Spec};
 
@@ -29,6 +36,11 @@ use crate::frontend::printf::{Conversion, Piece, Spec};
 /// a string under an integer conversion prints as `%s` would, and an
 /// integer under `%s` prints in decimal.
 pub fn render(pieces: &[Piece], args: &[Scalar]) -> String {
+    render_with(pieces, args, Strings::Raw)
+}
+
+/// [`render`], with the `%s` and `%c` arguments shown as `strings` says.
+pub fn render_with(pieces: &[Piece], args: &[Scalar], strings: Strings) -> String {
     let mut out = String::new();
     let mut args = args.iter();
     for piece in pieces {
@@ -36,7 +48,7 @@ pub fn render(pieces: &[Piece], args: &[Scalar]) -> String {
             Piece::Lit(text) => out.push_str(text),
             Piece::Spec(spec) if spec.conv == Conversion::Percent => out.push('%'),
             Piece::Spec(spec) => match args.next() {
-                Some(arg) => render_spec(spec, arg, &mut out),
+                Some(arg) => render_spec(spec, arg, strings, &mut out),
                 None => out.push_str(&spec.to_string()),
             },
         }
@@ -44,13 +56,13 @@ pub fn render(pieces: &[Piece], args: &[Scalar]) -> String {
     out
 }
 
-fn render_spec(spec: &Spec, arg: &Scalar, out: &mut String) {
+fn render_spec(spec: &Spec, arg: &Scalar, strings: Strings, out: &mut String) {
     let raw = match arg {
         Scalar::Int(v) => *v as u64,
         Scalar::UInt(v) => *v,
         Scalar::Str(s) => {
-            let text = truncate(s, spec.precision);
-            return pad(out, text, text.len(), spec.width, spec.flags.left);
+            let text = strings.show(truncate(s, spec.precision));
+            return pad(out, &text, text.len(), spec.width, spec.flags.left);
         }
     };
     match spec.conv {
@@ -71,7 +83,9 @@ fn render_spec(spec: &Spec, arg: &Scalar, out: &mut String) {
                 }
                 return;
             }
-            pad(out, &char::from(byte).to_string(), 1, spec.width, spec.flags.left)
+            let c = char::from(byte).to_string();
+            let text = strings.show(&c);
+            pad(out, &text, text.chars().count(), spec.width, spec.flags.left)
         }
         Conversion::Pointer if raw == 0 => pad(out, "(nil)", 5, spec.width, spec.flags.left),
         _ => render_int(spec, raw, out),

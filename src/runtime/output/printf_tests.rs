@@ -154,3 +154,18 @@ fn mismatched_or_missing_arguments_do_not_panic() {
     assert_eq!(fmt("[%5d][%-5s]", &[s("ab"), Scalar::UInt(7)]), "[   ab][7    ]");
     assert_eq!(fmt("[%d][%-5s][%%]", &[]), "[%d][%-5s][%]");
 }
+
+#[test]
+fn arguments_are_escaped_not_the_format() {
+    let on_terminal = |f: &str, args: &[Scalar]| render_with(&parse_format(f).unwrap(), args, Strings::Escaped);
+    // The format's tab and newline are the program's own.
+    assert_eq!(on_terminal("a\tb %s\n", &[s("x\x1b]52;c;aGk=\x07y")]), "a\tb x\\x1b]52;c;aGk=\\ay\n");
+    // Precision cuts the data, then width pads what is shown.
+    assert_eq!(on_terminal("[%.3s][%6s][%-6s]", &[s("\n\nabc"), s("\t"), s("\r")]), "[\\n\\na][    \\t][\\r    ]");
+    // %c of a control byte, of a Latin-1 C1 byte, of a plain one.
+    assert_eq!(on_terminal("[%c][%c][%3c][%c]", &[i(0x1b), i(0x9b), i(7), i(65)]), "[\\x1b][\\u009b][ \\a][A]");
+    // Raw is bpftrace's output.
+    assert_eq!(fmt("%s|%c", &[s("\x1b[2J"), i(0x1b)]), "\x1b[2J|\x1b");
+    // Integers under %s have nothing to escape.
+    assert_eq!(on_terminal("%s", &[i(-3)]), "-3");
+}

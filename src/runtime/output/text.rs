@@ -6,7 +6,7 @@
 //! ```text
 //! @x: 5                          scalar map
 //! @m[2]: 1                       keyed map, ascending by value
-//! @m[1, abc]: 7                  tuple key; strings print raw
+//! @m[1, abc]: 7                  tuple key; strings print bare
 //! @s: { .count = 3, .average = 2, .total = 6 }
 //!                                stats map: one blank line after the map
 //! @h[1]:                         hist/lhist: "name: " then the rows,
@@ -22,27 +22,37 @@
 //! empty `stats`/`avg` map. [`AggValue`] carries `avg` as an already reduced
 //! [`AggValue::Plain`] and an empty [`MapDump`] has no values to tell the
 //! kind by, so those maps print like plain ones here.
+//!
+//! Traced strings (map keys and values, `print` values, `printf`
+//! arguments) print as [`Strings`] says: escaped on a terminal (see
+//! `strings.rs`).
 
 use super::hist::{hist_rows, lhist_rows};
+use super::printf::render_with;
 use super::value::{divide, kind_of, sorted_entries, AggValue, MapDump, MapKind, Scalar};
-use super::Output;
+use super::{Output, Strings};
+use crate::frontend::printf::Piece;
 use std::fmt::Write;
 
 /// bpftrace's text output (the default `-f text`).
-pub struct Text;
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Text {
+    /// How traced strings print.
+    pub strings: Strings,
+}
 
 impl Output for Text {
-    fn printf(&self, text: &str) -> String {
-        text.to_string()
+    fn printf(&self, pieces: &[Piece], args: &[Scalar]) -> String {
+        render_with(pieces, args, self.strings)
     }
     fn value(&self, v: &Scalar) -> String {
-        format!("{}\n", format_scalar(v))
+        format!("{}\n", format_scalar(&self.strings.scalar(v)))
     }
     fn time(&self, now: &str) -> String {
         now.to_string()
     }
     fn map(&self, dump: &MapDump, top: usize, div: u64) -> String {
-        format_map(dump, top, div)
+        format_map(&self.strings.map(dump), top, div)
     }
 }
 
@@ -290,6 +300,22 @@ mod tests {
                  @l[2]: \n[100, ...)             1 |{FULL}|\n\n"
             )
         );
+    }
+
+    #[test]
+    fn traced_strings_are_escaped_on_a_terminal() {
+        let m = map("@c", 2, vec![(vec![s("a\x1b]52;c;aGk=\x07"), int(1)], AggValue::Plain(s("x\ny")))]);
+        let on_terminal = Text { strings: Strings::Escaped };
+        assert_eq!(on_terminal.map(&m, 0, 1), "@c[a\\x1b]52;c;aGk=\\a, 1]: x\\ny\n");
+        assert_eq!(on_terminal.value(&s("\x1b[2J")), "\\x1b[2J\n");
+        assert_eq!(on_terminal.value(&int(-1)), "-1\n");
+        let raw = Text { strings: Strings::Raw };
+        assert_eq!(raw.map(&m, 0, 1), "@c[a\x1b]52;c;aGk=\x07, 1]: x\ny\n");
+        assert_eq!(raw.value(&s("\x1b[2J")), "\x1b[2J\n");
+        // The format's own text is the program's: its tab and newline stay.
+        let pieces = crate::frontend::printf::parse_format("%s\t%c|\n").unwrap();
+        assert_eq!(on_terminal.printf(&pieces, &[s("\r\x1b[K"), int(0x1b)]), "\\r\\x1b[K\t\\x1b|\n");
+        assert_eq!(raw.printf(&pieces, &[s("\r\x1b[K"), int(0x1b)]), "\r\x1b[K\t\x1b|\n");
     }
 
     #[test]
