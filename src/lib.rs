@@ -45,6 +45,47 @@ pub struct CompileOptions {
     pub ignore_pid: Option<u32>,
     /// Entries of each map (`--max-map-keys`; 0: the default, 4096).
     pub max_map_keys: u32,
+    /// Most probes one program may attach (`--max-probes`; 0: the
+    /// default, [`MAX_PROBES`]).
+    pub max_probes: usize,
+}
+
+/// Probes a program may attach by default, as bpftrace's limit: the kernel
+/// takes tens of milliseconds to detach each one, so a careless wildcard
+/// (`tracepoint:*:*` is 2,300 of them) would hold the machine for minutes.
+pub const MAX_PROBES: usize = 512;
+
+/// Refuse a program that attaches more than the limit, pointing at the
+/// attach point that expands to the most.
+fn check_probe_count(
+    ast: &frontend::ast::Program,
+    probes: &[passes::CheckedProbe],
+    limit: usize,
+) -> Result<(), Vec<Diagnostic>> {
+    let limit = if limit == 0 { MAX_PROBES } else { limit };
+    let attached: Vec<&passes::CheckedProbe> =
+        probes.iter().filter(|p| matches!(p.resolved.spec.kind().firing(), frontend::probes::Firing::On(_))).collect();
+    if attached.len() <= limit {
+        return Ok(());
+    }
+    let mut by_point: Vec<(source::Span, usize)> = Vec::new();
+    for p in &attached {
+        match by_point.iter_mut().find(|(s, _)| *s == p.resolved.span) {
+            Some(e) => e.1 += 1,
+            None => by_point.push((p.resolved.span, 1)),
+        }
+    }
+    let (span, most) = by_point.iter().copied().max_by_key(|e| e.1).unwrap_or_default();
+    let n = attached.len();
+    let mut d = Diagnostic::error(format!("this program attaches {n} probes; the limit is {limit}"))
+        .at(span, format!("{most} probes"))
+        .note(format!(
+            "attaching and detaching that many takes the kernel a while; to go ahead, raise the limit: `--max-probes {n}`"
+        ));
+    if ast.probes.iter().any(|p| p.attach.iter().any(|a| a.text.contains('*'))) {
+        d = d.note("or narrow the wildcard");
+    }
+    Err(vec![d])
 }
 
 /// trace's own process, whose events probes ignore: a probe that trace
@@ -91,7 +132,9 @@ pub fn compile_ast(ast: frontend::ast::Program, opts: &CompileOptions) -> Result
         return Err(vec![d]);
     }
     let ctx = ProbeContext { pid: opts.pid };
-    let checked = passes::check(&ast, &ctx, &opts.params).map_err(diag::dedup)?;
+    let probes = passes::expand_all(&ast, &ctx)?;
+    check_probe_count(&ast, &probes, opts.max_probes)?;
+    let checked = passes::check_expanded(probes, &opts.params, Default::default()).map_err(diag::dedup)?;
     let compiled = codegen::lower::lower_program(&checked, &opts.lowering()).map_err(diag::dedup)?;
     allocate(ast, compiled, checked.maps).map_err(diag::dedup)
 }
@@ -115,7 +158,9 @@ pub fn compile_more(
     for info in known.maps.values_mut() {
         info.live = true;
     }
-    let mut checked = passes::check_with_maps(&ast, &ctx, &opts.params, known).map_err(diag::dedup)?;
+    let probes = passes::expand_all(&ast, &ctx)?;
+    check_probe_count(&ast, &probes, opts.max_probes)?;
+    let mut checked = passes::check_expanded(probes, &opts.params, known).map_err(diag::dedup)?;
     // A map's layout is fixed once it exists, so string slots of new maps
     // get room for what later lines may store (`@name = "a"` then
     // `@name = comm`).

@@ -48,6 +48,13 @@ fn base_cli() -> Command {
         )
         .arg(Arg::new("list").short('l').action(ArgAction::SetTrue).help("list probes matching the pattern"))
         .arg(
+            Arg::new("max-probes")
+                .long("max-probes")
+                .value_name("N")
+                .value_parser(clap::value_parser!(u32).range(1..))
+                .help("attach at most N probes (default 512)"),
+        )
+        .arg(
             Arg::new("max-map-keys")
                 .long("max-map-keys")
                 .value_name("N")
@@ -138,6 +145,7 @@ fn main() -> ExitCode {
     let mut rest: Vec<String> = m.get_many::<String>("args").map(|v| v.cloned().collect()).unwrap_or_default();
     let pid = m.get_one::<i32>("pid").copied();
     let max_map_keys = m.get_one::<u32>("max-map-keys").copied().unwrap_or(0);
+    let max_probes = m.get_one::<u32>("max-probes").map_or(0, |n| *n as usize);
     if let Some(p) = pid.filter(|p| *p <= 0 || !trace::sys::process_alive(*p)) {
         let d = Diagnostic::error(format!("no process {p} (-p)")).note("-p takes the pid of a running process");
         return fail(&sources, vec![d]);
@@ -194,7 +202,13 @@ fn main() -> ExitCode {
             let d = Diagnostic::error("-c does not work with the interactive session").note("attach probes in the session, then run the command from another terminal; or use `trace -e PROGRAM -c CMD`");
             return fail(&sources, vec![d]);
         }
-        return ExitCode::from(trace::repl::run(trace::repl::ReplOptions { pid, start_ns, max_map_keys, strings }));
+        return ExitCode::from(trace::repl::run(trace::repl::ReplOptions {
+            pid,
+            start_ns,
+            max_map_keys,
+            max_probes,
+            strings,
+        }));
     }
 
     let opts = CompileOptions {
@@ -203,6 +217,7 @@ fn main() -> ExitCode {
         start_ns,
         ignore_pid: trace::own_events_ignored(pid),
         max_map_keys,
+        max_probes,
     };
     let (compiled, argdist) = match trace::argdist_cli::program(&m, &mut sources) {
         Some(Ok((ast, report, warnings))) => {

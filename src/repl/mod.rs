@@ -37,6 +37,8 @@ pub struct ReplOptions {
     pub start_ns: u64,
     /// `--max-map-keys` (0: the default).
     pub max_map_keys: u32,
+    /// `--max-probes` per line (0: the default).
+    pub max_probes: usize,
     /// How traced strings print (escaped on a terminal, see
     /// `runtime::output::strings`).
     pub strings: Strings,
@@ -83,6 +85,7 @@ pub fn run(opts: ReplOptions) -> u8 {
         start_ns: opts.start_ns,
         ignore_pid: crate::own_events_ignored(opts.pid),
         max_map_keys: opts.max_map_keys,
+        max_probes: opts.max_probes,
     };
     let mut repl = Repl::new(live, compile, console, names);
     if terminal {

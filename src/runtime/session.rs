@@ -203,7 +203,7 @@ pub fn run(
     printer.at_exit();
     printer.flush();
     printer.warn_lost_events();
-    drop(links);
+    attach::detach_all(links);
     Ok(0)
 }
 

@@ -252,6 +252,51 @@ fn is_shell_word(w: &str) -> bool {
     w.contains('=') || matches!(w, "exec" | "cd" | "true" | "false" | ":" | "." | "eval" | "command")
 }
 
+// ------------------------------------------------------ background close
+
+/// Hand `fds` to a child process that closes them and exits, so this
+/// process can end at once; returns false (and the caller closes them
+/// itself) if the child cannot be made.
+///
+/// Detaching a probe waits for the kernel (tens of milliseconds per
+/// tracepoint, serialised by the kernel): 720 syscall tracepoints take
+/// half a minute. The probes are disabled first, so none fires meanwhile;
+/// the child holds the last references, and the kernel finishes the
+/// detach whether it closes them or is killed. Every other descriptor is
+/// closed in the child first, so a pipe trace writes to sees its end now.
+pub fn close_in_background(fds: &[std::os::fd::RawFd]) -> bool {
+    let mut keep: Vec<u32> = fds.iter().filter_map(|fd| u32::try_from(*fd).ok()).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    // SAFETY: after fork the child only makes raw system calls (prctl,
+    // close_range, close, _exit), which are async-signal-safe, on the data
+    // above.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return false;
+    }
+    if pid == 0 {
+        // SAFETY: see above; the child never returns into Rust code.
+        unsafe {
+            // `ps` shows what it is.
+            libc::prctl(libc::PR_SET_NAME, c"trace-detach".as_ptr());
+            let mut from = 0u32;
+            for &fd in &keep {
+                if fd > from {
+                    libc::syscall(libc::SYS_close_range, from, fd - 1, 0);
+                }
+                from = fd + 1;
+            }
+            libc::syscall(libc::SYS_close_range, from, u32::MAX, 0);
+            for &fd in &keep {
+                libc::close(fd as i32);
+            }
+            libc::_exit(0);
+        }
+    }
+    true
+}
+
 // ---------------------------------------------------------------- terminal
 
 /// The terminal settings of stdin, saved so they can be put back if the

@@ -61,6 +61,12 @@ pub fn check_with_maps(
     params: &Params,
     known: MapTable,
 ) -> Result<CheckedProgram, Vec<Diagnostic>> {
+    check_expanded(expand_all(program, ctx)?, params, known)
+}
+
+/// Step 1: every attach point of `program` expanded into the probes it
+/// denotes, each with its own copy of the block.
+pub fn expand_all(program: &Program, ctx: &ProbeContext) -> Result<Vec<CheckedProbe>, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut probes = Vec::new();
     for probe in &program.probes {
@@ -84,7 +90,7 @@ pub fn check_with_maps(
     if !diags.is_empty() {
         return Err(diags);
     }
-    check_expanded(probes, params, known)
+    Ok(probes)
 }
 
 /// The checking proper, over probes whose attach points are already

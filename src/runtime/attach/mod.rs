@@ -128,6 +128,13 @@ impl Link {
         self.parts.iter().map(|p| p.perf.as_raw_fd()).collect()
     }
 
+    /// Every fd that keeps the probe attached: the perf events and the BPF
+    /// links on them.
+    pub fn fds(&self) -> Vec<RawFd> {
+        let links = self.parts.iter().filter_map(|p| p.link.as_ref().map(|l| l.as_raw_fd()));
+        self.perf_fds().into_iter().chain(links).collect()
+    }
+
     /// Stop the probe firing without detaching it yet. Detaching a uprobe
     /// waits for the kernel (tens of milliseconds), so a session disables
     /// its probes, prints its results, and only then drops the links.
@@ -141,6 +148,27 @@ impl Link {
     pub fn uses_bpf_link(&self) -> bool {
         self.parts.iter().all(|p| p.link.is_some())
     }
+}
+
+/// Detach every link at the end of a session. The kernel takes tens of
+/// milliseconds to detach each probe, one after another (720 syscall
+/// tracepoints: half a minute), so beyond a few the links are disabled and
+/// handed to a child process that finishes the detach while trace exits
+/// (see `sys::close_in_background`); nothing fires meanwhile.
+pub fn detach_all(links: Vec<Link>) {
+    const IN_BACKGROUND_FROM: usize = 8;
+    if links.len() >= IN_BACKGROUND_FROM {
+        for l in &links {
+            l.disable();
+        }
+        let fds: Vec<RawFd> = links.iter().flat_map(Link::fds).collect();
+        if sys::close_in_background(&fds) {
+            // Our copies close at once: the child holds the last references.
+            drop(links);
+            return;
+        }
+    }
+    drop(links);
 }
 
 fn require_kind(prog: &Prog, expected: ProgKind, target: &'static str) -> Result<(), AttachError> {
