@@ -18,7 +18,7 @@ use crate::runtime::load::Prog;
 use crate::runtime::maps::Map;
 use crate::runtime::output::text::Text;
 use crate::runtime::output::Strings;
-use crate::runtime::printer::Printer;
+use crate::runtime::printer::{LossReport, Printer};
 use crate::runtime::ringbuf::EventQueue;
 use crate::runtime::session::{attach_order, attach_probe, create_maps, SessionError};
 use crate::sys;
@@ -63,6 +63,8 @@ pub struct LiveSession {
     /// refused (then hits are unknown).
     stats: Option<OwnedFd>,
     exit_requested: bool,
+    /// Lost events and full maps reported so far.
+    losses: LossReport,
     /// The output: bpftrace's text, traced strings as the terminal needs.
     text: Text,
 }
@@ -83,6 +85,7 @@ impl LiveSession {
             stats: sys::enable_run_stats().ok(),
             exit_requested: false,
             text: Text { strings },
+            losses: LossReport::default(),
         })
     }
 
@@ -214,7 +217,10 @@ impl LiveSession {
     pub fn print_events(&mut self, out: &mut dyn Write, interrupted: &dyn Fn() -> bool) -> Result<(), SessionError> {
         let events = self.events.take()?;
         let mut text = self.text;
+        let losses = std::mem::take(&mut self.losses);
         let mut printer = self.printer(out, &mut text);
+        printer.losses = losses;
+        printer.warn_to_out = true;
         for ev in &events {
             // Nothing after exit(), as a program run with -e would show.
             if printer.exit_requested {
@@ -223,8 +229,12 @@ impl LiveSession {
             printer.mute |= interrupted();
             printer.event(ev);
         }
+        // Lost events and full maps, at most once a second.
+        printer.report_lost_events();
         let exit = printer.exit_requested;
         let _ = printer.out.flush();
+        let Printer { losses, .. } = printer;
+        self.losses = losses;
         self.exit_requested |= exit;
         Ok(())
     }

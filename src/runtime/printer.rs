@@ -31,11 +31,21 @@ pub(crate) struct Printer<'a> {
     pub out: &'a mut dyn Write,
     /// A write to `out` failed (a closed pipe): the session should end.
     pub closed: bool,
-    /// Lost events already reported, and when the counts were last read.
-    lost_reported: u64,
-    lost_checked: Option<Instant>,
-    /// Dropped map updates already reported, by map id.
-    drops_reported: Vec<u64>,
+    /// What was reported of lost events and full maps so far.
+    pub losses: LossReport,
+    /// Warnings go to `out` (the REPL's console, to stay in order with
+    /// the output) instead of stderr.
+    pub warn_to_out: bool,
+}
+
+/// Lost events and dropped map updates already reported, and when the
+/// counters were last read: kept across printers by a live session.
+#[derive(Debug, Default)]
+pub(crate) struct LossReport {
+    lost: u64,
+    checked: Option<Instant>,
+    /// By map id.
+    drops: Vec<u64>,
 }
 
 impl<'a> Printer<'a> {
@@ -55,9 +65,8 @@ impl<'a> Printer<'a> {
             mute: false,
             out,
             closed: false,
-            lost_reported: 0,
-            lost_checked: None,
-            drops_reported: Vec::new(),
+            losses: LossReport::default(),
+            warn_to_out: false,
         }
     }
 }
@@ -172,34 +181,43 @@ impl Printer<'_> {
     /// While the session runs: say on stderr, at most once a second, that
     /// the ring buffer overflowed or a map was full since the last report.
     pub fn report_lost_events(&mut self) {
-        if self.lost_checked.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        if self.losses.checked.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
             return;
         }
-        self.lost_checked = Some(Instant::now());
+        self.losses.checked = Some(Instant::now());
         for (id, total) in self.dropped_updates() {
-            let before = self.drops_reported.get(id).copied().unwrap_or(0);
+            let before = self.losses.drops.get(id).copied().unwrap_or(0);
             if total > before {
-                let name = &self.compiled.maps[id].name;
-                let entries = self.compiled.maps[id].max_entries;
-                crate::diag::warn(format_args!(
+                let (name, entries) = (&self.compiled.maps[id].name, self.compiled.maps[id].max_entries);
+                let text = format!(
                     "map {name} is full ({entries} entries): {} updates were dropped ({total} so far); raise the \
                      limit with --max-map-keys",
                     total - before
-                ));
-                if self.drops_reported.len() <= id {
-                    self.drops_reported.resize(id + 1, 0);
+                );
+                self.warn(&text);
+                if self.losses.drops.len() <= id {
+                    self.losses.drops.resize(id + 1, 0);
                 }
-                self.drops_reported[id] = total;
+                self.losses.drops[id] = total;
             }
         }
         let lost = self.lost_events();
-        if lost > self.lost_reported {
-            let new = lost - self.lost_reported;
-            crate::diag::warn(format_args!(
+        if lost > self.losses.lost {
+            let new = lost - self.losses.lost;
+            self.warn(&format!(
                 "{new} events were lost because the ring buffer was full ({lost} so far); print less per event, or \
                  aggregate in maps"
             ));
-            self.lost_reported = lost;
+            self.losses.lost = lost;
+        }
+    }
+
+    /// A warning, where this session shows them (see `warn_to_out`).
+    fn warn(&mut self, text: &str) {
+        if self.warn_to_out {
+            let _ = writeln!(self.out, "warning: {text}");
+        } else {
+            crate::diag::warn(text);
         }
     }
 
