@@ -124,3 +124,33 @@ fn casts_truncate_and_sign() {
     assert_eq!(p.maps.get("a").and_then(|m| m.value), Some(MapValue::Int { signed: false }));
     assert_eq!(p.maps.get("b").and_then(|m| m.value), Some(MapValue::Int { signed: true }));
 }
+
+/// Found by the fuzzer (tests/fuzz.rs): a whole struct, union, array or
+/// `args` as an expression statement passed checking, and code generation
+/// then failed with an internal error.
+#[test]
+fn a_statement_is_never_a_whole_struct_or_array() {
+    let dir = crate::frontend::elf::test_support::temp_dir();
+    let src = dir.join("records.c");
+    let c = "struct rec { int id; char name[8]; short grid[2][3]; union { int i; long l; } u; };\n\
+             int __attribute__((noinline, used)) take(struct rec *r) { return r->id; }\n\
+             int main(void) { struct rec r = {0}; return take(&r); }\n";
+    std::fs::write(&src, c).expect("write records.c");
+    let bin = dir.join("records");
+    let built = std::process::Command::new("gcc").args(["-g", "-O0", "-o"]).arg(&bin).arg(&src).status();
+    assert!(built.expect("run gcc").success(), "gcc records.c");
+    let probe = |body: &str| format!("uprobe:{}:take {{ {body} }}", bin.display());
+    for (stmt, what) in [
+        ("*args.r;", "struct rec cannot be a statement"),
+        ("args.r->u;", "cannot be a statement"),
+        ("args.r->grid;", "cannot be a statement"),
+        ("args.r->grid[1];", "cannot be a statement"),
+        ("args;", "cannot be a statement"),
+    ] {
+        let e = error_of(&probe(stmt));
+        assert!(e.contains(what) && e.contains("read one of its fields"), "{stmt}: {e}");
+    }
+    // Scalars and strings are still fine, and so are the same reads used
+    // through a field or an element.
+    check_text(&probe("args.r; args.r->id; args.r->name; args.r->grid[1][2]; (*args.r).u.l;"), &[]).expect("checks");
+}

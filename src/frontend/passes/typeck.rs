@@ -78,7 +78,17 @@ impl Cx<'_> {
     fn stmt(&mut self, s: &mut Stmt) {
         match &mut s.kind {
             StmtKind::Expr(e) => {
-                self.expr(e);
+                // The value is computed and dropped, but a whole struct,
+                // union or array (or `args`) is never a value: code
+                // generation reads only integers, pointers and strings.
+                let t = self.expr(e);
+                if matches!(t, Type::Record(_) | Type::Array { .. } | Type::Args) {
+                    self.error(
+                        Diagnostic::error(format!("{t} cannot be a statement on its own"))
+                            .at(e.span, format!("this is {t}"))
+                            .note("read one of its fields or elements, e.g. `.name` or `[0]`"),
+                    );
+                }
             }
             StmtKind::If { cond, then, els } => {
                 let t = self.expr(cond);

@@ -189,6 +189,10 @@ fn diagnostics() {
         ("uprobe:", "missing binary path and function", ":", ""),
         ("uprobe::f", "missing binary path", ":f", ""),
         ("uprobe:{exe}:", "missing function name", ":", ""),
+        // Found by the fuzzer (tests/fuzz.rs): "the last byte" was inside a
+        // multi-byte character, a span that points nowhere.
+        ("uprobe:./db\u{feff}", "missing function name", "\u{feff}", ""),
+        ("interval:s\u{e9}", "missing count", "\u{e9}", ""),
         // Tracepoints.
         ("tracepoint:syscalls:sys_enter_opnat", "unknown tracepoint `syscalls:sys_enter_opnat`", "sys_enter_opnat", "`sys_enter_openat`"),
         ("tracepoint:syscall:sys_enter_openat", "unknown tracepoint category", "syscall", "did you mean `syscalls`"),
