@@ -125,20 +125,46 @@ fn casts_truncate_and_sign() {
     assert_eq!(p.maps.get("b").and_then(|m| m.value), Some(MapValue::Int { signed: true }));
 }
 
+/// Builds `NAME.c` from `c` with `gcc -g -O0` in the test directory.
+fn build_c(name: &str, c: &str) -> std::path::PathBuf {
+    let dir = crate::frontend::elf::test_support::temp_dir();
+    let src = dir.join(format!("{name}.c"));
+    std::fs::write(&src, c).expect("write the C source");
+    let bin = dir.join(name);
+    let built = std::process::Command::new("gcc").args(["-g", "-O0", "-o"]).arg(&bin).arg(&src).status();
+    assert!(built.expect("run gcc").success(), "gcc {name}.c");
+    bin
+}
+
+/// Found by the fuzzer (tests/fuzz.rs) in a binary whose `long` had been
+/// given 72 bytes: a parameter on the stack whose type has no value in the
+/// type model passed checking without a diagnostic, and code generation
+/// failed with an internal error (`printf`), or the map it was stored in
+/// was called "never assigned" (`@ = args.g`). A real `__int128` seventh
+/// argument does the same.
+#[test]
+fn a_parameter_of_an_unreadable_type_is_reported() {
+    let c = "__attribute__((noinline, used)) long many(long a, long b, long c, long d, long e, long f, __int128 g)\n\
+             { return a + (long)g; }\n\
+             int main(void) { return (int)many(1, 2, 3, 4, 5, 6, 7); }\n";
+    let bin = build_c("int128", c);
+    for body in ["printf(\"%d\\n\", args.g);", "@ = args.g;"] {
+        let e = error_of(&format!("uprobe:{}:many {{ {body} }}", bin.display()));
+        assert!(e.contains("parameter `g` has a type trace cannot read: __int128"), "{body}: {e}");
+        assert!(!e.contains("never assigned"), "{body}: {e}");
+    }
+    check_text(&format!("uprobe:{}:many {{ @ = args.f; }}", bin.display()), &[]).expect("the others read");
+}
+
 /// Found by the fuzzer (tests/fuzz.rs): a whole struct, union, array or
 /// `args` as an expression statement passed checking, and code generation
 /// then failed with an internal error.
 #[test]
 fn a_statement_is_never_a_whole_struct_or_array() {
-    let dir = crate::frontend::elf::test_support::temp_dir();
-    let src = dir.join("records.c");
     let c = "struct rec { int id; char name[8]; short grid[2][3]; union { int i; long l; } u; };\n\
              int __attribute__((noinline, used)) take(struct rec *r) { return r->id; }\n\
              int main(void) { struct rec r = {0}; return take(&r); }\n";
-    std::fs::write(&src, c).expect("write records.c");
-    let bin = dir.join("records");
-    let built = std::process::Command::new("gcc").args(["-g", "-O0", "-o"]).arg(&bin).arg(&src).status();
-    assert!(built.expect("run gcc").success(), "gcc records.c");
+    let bin = build_c("records", c);
     let probe = |body: &str| format!("uprobe:{}:take {{ {body} }}", bin.display());
     for (stmt, what) in [
         ("*args.r;", "struct rec cannot be a statement"),
