@@ -5,9 +5,12 @@
 //!     cargo test --test fuzz                    the CI pass: a fixed seed and
 //!                                               a fixed number of inputs per
 //!                                               target (a few seconds)
-//!     FUZZ_SECONDS=600 FUZZ_SEED=123 nice cargo test --release --test fuzz
+//!     FUZZ_SECONDS=600 FUZZ_SEED=123 nice cargo test --profile fuzz --test fuzz
 //!                                               ten minutes, shared evenly
-//!                                               by the targets
+//!                                               by the targets (the `fuzz`
+//!                                               profile is `release` with
+//!                                               overflow checks; `--release`
+//!                                               works too, without them)
 //!     cargo test --test fuzz -- files specs     some targets only
 //!     FUZZ_SEED=123 FUZZ_REPLAY=files:4711 cargo test --test fuzz
 //!                                               one input, in this process
@@ -201,7 +204,7 @@ fn run() -> Result<bool, String> {
         settings.hang_limit,
         settings.rss_limit >> 20
     );
-    println!("fuzz: {built} target binaries built into {}", p.targets.display());
+    println!("fuzz: target binaries in {} ({built} rebuilt)", p.targets.display());
 
     let started = Instant::now();
     let mut targets = Vec::new();

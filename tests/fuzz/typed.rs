@@ -193,10 +193,15 @@ impl<'r> Typed<'r> {
                 0 => format!("print({})", self.int()),
                 1 => format!("print({})", self.str()),
                 _ => match self.written_map() {
-                    Some((name, _, _)) => {
-                        let f = *self.rng.pick(&["print", "print", "clear", "zero"]);
-                        format!("{f}({name})")
-                    }
+                    Some((name, key, _)) => match self.rng.below(5) {
+                        0 if key != Key::None => format!("delete({name}{})", self.key(key)),
+                        1 => format!(
+                            "print({name}, {}, {})",
+                            self.rng.pick(&["1", "3", "0"]),
+                            self.rng.pick(&["1", "10", "1000"])
+                        ),
+                        _ => format!("{}({name})", self.rng.pick(&["print", "clear", "zero"])),
+                    },
                     None => "exit()".to_string(),
                 },
             },
@@ -215,7 +220,7 @@ impl<'r> Typed<'r> {
     fn printf(&mut self) -> String {
         let mut fmt = String::new();
         let mut args = Vec::new();
-        for _ in 0..self.rng.range(0, 5) {
+        for _ in 0..self.rng.range(0, 7) {
             fmt += *self.rng.pick(WORDS);
             if self.rng.chance(2, 3) {
                 fmt += *self.rng.pick(INT_CONVERSIONS);

@@ -180,3 +180,20 @@ fn a_statement_is_never_a_whole_struct_or_array() {
     // through a field or an element.
     check_text(&probe("args.r; args.r->id; args.r->name; args.r->grid[1][2]; (*args.r).u.l;"), &[]).expect("checks");
 }
+
+/// Found by the fuzzer (tests/fuzz.rs): `args.pp[0x8000000000000000]`
+/// overflowed computing the constant offset (a panic in debug builds, a
+/// read of `pp[0]` in release ones).
+#[test]
+fn a_constant_index_beyond_any_address_is_refused() {
+    let c = "struct node { long id; };\n\
+             long __attribute__((noinline, used)) chain(struct node **pp) { return pp[0]->id; }\n\
+             int main(void) { struct node n = {1}; struct node *p = &n; return (int)chain(&p); }\n";
+    let bin = build_c("chain", c);
+    let probe = |e: &str| format!("uprobe:{}:chain {{ @ = {e}; }}", bin.display());
+    for far in ["args.pp[0x8000000000000000]->id", "args.pp[0]->id + args.pp[17592186044417]->id"] {
+        let e = error_of(&probe(far));
+        assert!(e.contains("is out of reach: 8-byte elements"), "{far}: {e}");
+    }
+    check_text(&probe("args.pp[17592186044416]->id + args.pp[-3]->id + args.pp[arg1]->id"), &[]).expect("in reach");
+}
