@@ -15,15 +15,18 @@
 //!
 //! Why a separate process: a panic is caught in the worker, but a stack
 //! overflow or an allocation failure aborts the process, and a hung thread
-//! cannot be stopped from inside. The supervisor sees all three: the
-//! worker's death (a crash of the input in flight, after which a new worker
-//! resumes at the next input), an input that has used more CPU time than
-//! the hang limit, or ten times that in wall time while blocked (a hang:
-//! the worker is killed and the run fails; CPU time rather than wall time,
-//! so that a machine busy with other builds does not turn slow inputs into
-//! hangs), and the worker's resident
-//! memory over the limit (read from `/proc/PID/status`; a crash). Since
-//! every input is a pure function of `(seed, target, index)` (see
+//! cannot be stopped from inside. The supervisor sees all of them:
+//!
+//! * the worker's death: a crash of the input in flight; a new worker
+//!   resumes at the next input;
+//! * an input that has used more CPU time than the hang limit, or ten times
+//!   the limit in wall time while blocked: a hang; the worker is killed and
+//!   the run fails. CPU time rather than wall time, so that a machine busy
+//!   with other builds does not turn slow inputs into hangs;
+//! * the worker's resident memory over the limit (`/proc/PID/status`): a
+//!   crash, as an allocation failure would be.
+//!
+//! Since every input is a pure function of `(seed, target, index)` (see
 //! `rng.rs`), the supervisor rebuilds the input in flight itself and writes
 //! it to `target/fuzz-crashes/` as a reproducer.
 

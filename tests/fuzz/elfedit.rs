@@ -102,7 +102,7 @@ pub fn header_fields(wide: bool) -> Vec<Field> {
 
 /// The fields of a section header at `at`.
 pub fn section_fields(wide: bool, at: usize) -> Vec<Field> {
-    let f = |off: usize, width| Field { at: at + off, width };
+    let f = |off: usize, width| Field { at: at.saturating_add(off), width };
     if wide {
         vec![f(0, 4), f(4, 4), f(8, 8), f(16, 8), f(24, 8), f(32, 8), f(40, 4), f(44, 4), f(48, 8), f(56, 8)]
     } else {
@@ -112,7 +112,7 @@ pub fn section_fields(wide: bool, at: usize) -> Vec<Field> {
 
 /// The fields of a program header at `at`.
 pub fn segment_fields(wide: bool, at: usize) -> Vec<Field> {
-    let f = |off: usize, width| Field { at: at + off, width };
+    let f = |off: usize, width| Field { at: at.saturating_add(off), width };
     if wide {
         vec![f(0, 4), f(4, 4), f(8, 8), f(16, 8), f(24, 8), f(32, 8), f(40, 8), f(48, 8)]
     } else {
@@ -122,7 +122,7 @@ pub fn segment_fields(wide: bool, at: usize) -> Vec<Field> {
 
 /// The fields of the symbol at `at` (name, info, other, shndx, value, size).
 pub fn symbol_fields(wide: bool, at: usize) -> Vec<Field> {
-    let f = |off: usize, width| Field { at: at + off, width };
+    let f = |off: usize, width| Field { at: at.saturating_add(off), width };
     if wide {
         vec![f(0, 4), f(4, 1), f(5, 1), f(6, 2), f(8, 8), f(16, 8)]
     } else {
@@ -132,7 +132,7 @@ pub fn symbol_fields(wide: bool, at: usize) -> Vec<Field> {
 
 /// The fields of a compression header at `at` (type, size, alignment).
 pub fn chdr_fields(wide: bool, at: usize) -> Vec<Field> {
-    let f = |off: usize, width| Field { at: at + off, width };
+    let f = |off: usize, width| Field { at: at.saturating_add(off), width };
     if wide {
         vec![f(0, 4), f(8, 8), f(16, 8)]
     } else {
@@ -175,6 +175,7 @@ pub fn layout(data: &[u8]) -> Option<Layout> {
         let count = if shnum == 0 { r(first[5]).unwrap_or(0) } else { shnum };
         let fits = (data.len() as u64 - shoff) / shentsize;
         for i in 0..count.min(fits) {
+            // Inside the file: `fits` bounds `i`.
             let at = (shoff + i * shentsize) as usize;
             let f = section_fields(wide, at);
             sections.push(Section {
@@ -238,7 +239,7 @@ pub fn cap(data: &mut [u8]) -> bool {
             }
         }
         if data.get(at..at.saturating_add(4)) == Some(b"ZLIB") {
-            let size = Field { at: at + 4, width: 8 };
+            let size = Field { at: at.saturating_add(4), width: 8 };
             if read(data, size, false).is_some_and(|v| v > MAX_CLAIM) {
                 write(data, size, false, MAX_CLAIM);
                 capped = true;
