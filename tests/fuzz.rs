@@ -37,9 +37,14 @@
 //! the harness checks its detectors on a canary (`fuzz/selfcheck.rs`).
 //!
 //! Environment: `FUZZ_SECONDS` (unset: the CI pass), `FUZZ_SEED` (default
-//! 1), `FUZZ_HANG_MS` (the hang limit; default 2000 in release builds,
-//! 10000 in debug ones, which are about ten times slower), `FUZZ_RSS_MB`
-//! (the memory limit, default 1024).
+//! 1), `FUZZ_HANG_MS` (the hang limit, in CPU time per input; default 2000
+//! in optimised builds, 10000 in debug ones, which are about ten times
+//! slower), `FUZZ_RSS_MB` (the worker's memory limit, default 1024).
+//!
+//! Compressed sections of the mutated binaries claim at most 1 MiB (see
+//! `fuzz/elfedit.rs`): the DWARF reader allocates what a section claims
+//! before decompressing it, a known problem fixed elsewhere; the summary
+//! counts the inputs whose claim was lowered.
 //!
 //! Why a custom harness (`harness = false`): one run is one long loop with
 //! a budget and a summary, not a set of independent tests.

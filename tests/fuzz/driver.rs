@@ -124,7 +124,8 @@ pub struct Settings {
     /// The worker's working directory (where `./db` is).
     pub cwd: PathBuf,
     pub seed: u64,
-    /// No input may run longer than this.
+    /// No input may use more CPU time than this (or, blocked, ten times
+    /// this in wall time).
     pub hang_limit: Duration,
     /// The worker's resident memory may not grow beyond this many bytes.
     pub rss_limit: u64,

@@ -240,6 +240,18 @@ fn diagnostics() {
     assert_eq!(kernel::kprobes_missing().is_some(), reason.contains("CONFIG_KPROBES"), "{reason}");
 }
 
+/// Found by the fuzzer (tests/fuzz.rs): `uprobe:BIN:0x1139+18446744073709551615`
+/// overflowed adding the offset (a panic with overflow checks; without, a
+/// probe silently one byte before the address).
+#[test]
+fn an_offset_past_the_end_of_the_file_is_refused() {
+    let exe = build_target(true);
+    let main = crate::frontend::elf::open(&exe).unwrap().lookup("main").unwrap();
+    let (d, at) = err(&format!("uprobe:{}:{:#x}+18446744073709551615", exe.display(), main.vaddr));
+    assert!(d.message.contains("offset 18446744073709551615 points past the end of"), "{}", d.message);
+    assert_eq!(at, "18446744073709551615");
+}
+
 #[test]
 fn listing() {
     let ctx = ProbeContext::default();
