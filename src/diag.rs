@@ -77,6 +77,30 @@ impl IntoDiagnostic for Diagnostic {
     }
 }
 
+/// At most this many diagnostics are rendered; one line then says how many
+/// more there were (clang's default `-ferror-limit` is the same 20). Each
+/// diagnostic shows its source line, so without a limit a long one-line
+/// program with an error per statement (a few kilobytes, thousands of
+/// cascading syntax errors) rendered that line thousands of times:
+/// hundreds of megabytes and many seconds.
+pub const MAX_RENDERED: usize = 20;
+
+/// The diagnostics to render, and the line standing for the others.
+fn shown(diags: &[Diagnostic]) -> (&[Diagnostic], Option<Diagnostic>) {
+    if diags.len() <= MAX_RENDERED {
+        return (diags, None);
+    }
+    let (shown, rest) = diags.split_at(MAX_RENDERED);
+    let errors = rest.iter().filter(|d| d.is_error()).count();
+    let plural = |n: usize, word: &str| format!("{n} more {word}{}", if n == 1 { "" } else { "s" });
+    let more = match errors {
+        0 => Diagnostic::warning(format!("{} not shown", plural(rest.len(), "warning"))),
+        e if e == rest.len() => Diagnostic::error(format!("{} not shown", plural(e, "error"))),
+        e => Diagnostic::error(format!("{} not shown ({e} of them errors)", plural(rest.len(), "diagnostic"))),
+    };
+    (shown, Some(more.note("fix the ones above first: later ones often follow from them")))
+}
+
 /// Render diagnostics to a string (no colour), e.g. for tests.
 pub fn render_to_string(map: &SourceMap, diags: &[Diagnostic]) -> String {
     render_into(map, diags, termcolor::Buffer::no_color())
@@ -89,7 +113,8 @@ pub fn render_for_terminal(map: &SourceMap, diags: &[Diagnostic]) -> String {
 }
 
 fn render_into(map: &SourceMap, diags: &[Diagnostic], mut buf: termcolor::Buffer) -> String {
-    for d in diags {
+    let (diags, more) = shown(diags);
+    for d in diags.iter().chain(&more) {
         emit(map, d, &mut buf);
     }
     String::from_utf8_lossy(buf.as_slice()).into_owned()
@@ -137,7 +162,8 @@ pub fn render_to_stderr(map: &SourceMap, diags: &[Diagnostic]) {
     };
     let stderr = termcolor::StandardStream::stderr(choice);
     let mut lock = stderr.lock();
-    for d in diags {
+    let (diags, more) = shown(diags);
+    for d in diags.iter().chain(&more) {
         emit(map, d, &mut lock);
     }
 }
@@ -160,5 +186,44 @@ fn emit(map: &SourceMap, d: &Diagnostic, out: &mut dyn termcolor::WriteColor) {
     // A span outside its file cannot be rendered; fall back to the bare message.
     if term::emit(out, &config, &map.files, &cs).is_err() {
         let _ = std::io::Write::write_fmt(out, format_args!("error: {}\n", d.message));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error per statement of a long one-line program: the line is
+    /// shown for the first [`MAX_RENDERED`] only, and the rest are counted.
+    #[test]
+    fn many_errors_on_one_long_line_render_a_bounded_text() {
+        let mut map = SourceMap::new();
+        let text = format!("BEGIN {{ {}}}", "@x = \"a\" + 1; ".repeat(2000));
+        let file = map.add("<long>", text.clone());
+        let diags: Vec<Diagnostic> = (0..2000)
+            .map(|i| {
+                let at = 8 + 15 * i;
+                Diagnostic::error(format!("error {i}")).at(Span::new(file, at, at + 2), "here")
+            })
+            .collect();
+        let rendered = render_to_string(&map, &diags);
+        assert!(rendered.contains("error 19"), "{}", &rendered[..500]);
+        assert!(!rendered.contains("error 20\n"), "the 21st is not shown");
+        assert!(rendered.contains("1980 more errors not shown"), "{}", &rendered[rendered.len() - 500..]);
+        assert!(rendered.len() < (MAX_RENDERED + 1) * 2 * text.len(), "{} bytes", rendered.len());
+    }
+
+    #[test]
+    fn a_few_diagnostics_render_in_full() {
+        let mut map = SourceMap::new();
+        let file = map.add("<short>", "BEGIN { x }");
+        let diags: Vec<Diagnostic> = (0..MAX_RENDERED)
+            .map(|i| Diagnostic::warning(format!("warning {i}")).at(Span::new(file, 8, 9), "x"))
+            .collect();
+        let rendered = render_to_string(&map, &diags);
+        assert!(rendered.contains(&format!("warning {}", MAX_RENDERED - 1)));
+        assert!(!rendered.contains("not shown"), "{rendered}");
+        let more: Vec<Diagnostic> = diags.iter().cloned().chain([Diagnostic::warning("one more")]).collect();
+        assert!(render_to_string(&map, &more).contains("1 more warning not shown"));
     }
 }

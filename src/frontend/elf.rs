@@ -360,11 +360,12 @@ fn index<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Index, Ind
 
 /// Translate a virtual address through the `PT_LOAD` segment containing it,
 /// preferring executable segments (code can only be in those; a data
-/// segment overlapping the address would give a wrong offset).
+/// segment overlapping the address would give a wrong offset). `None` also
+/// when a damaged `p_offset` puts it past any file.
 fn file_offset(loads: &[Load], vaddr: u64) -> Option<u64> {
     let contains = |&&(v, memsz, _, _): &&Load| v <= vaddr && vaddr < v.saturating_add(memsz);
     let seg = loads.iter().filter(|l| l.3).find(contains).or_else(|| loads.iter().find(contains))?;
-    Some(vaddr - seg.0 + seg.2)
+    (vaddr - seg.0).checked_add(seg.2)
 }
 
 /// Test targets built with gcc, and independent readings of them with
@@ -512,6 +513,17 @@ mod tests {
                 assert_ne!(s.vaddr, s.file_offset);
             }
         }
+    }
+
+    /// Found by the fuzzer (tests/fuzz.rs): a segment whose `p_offset` was
+    /// damaged to near 2^64 overflowed the translation (a panic with
+    /// overflow checks, a wrapped-around offset without).
+    #[test]
+    fn an_offset_past_any_file_is_no_offset() {
+        let loads = [(0x1000, 0x2000, u64::MAX - 0x10, true)];
+        assert_eq!(file_offset(&loads, 0x1008), Some(u64::MAX - 8));
+        assert_eq!(file_offset(&loads, 0x1020), None);
+        assert_eq!(file_offset(&loads, 0x3000), None, "outside the segment");
     }
 
     #[test]

@@ -144,7 +144,17 @@ impl Cx<'_> {
                     self.error(Diagnostic::error(msg).at(span, "not readable"));
                     Type::Unknown
                 }
-                _ => value_type(&p.ty),
+                // A type the model has no value for (a 128-bit integer or a
+                // float passed on the stack: the location is known, the
+                // value is not) is reported here, as for members.
+                _ => match value_type(&p.ty) {
+                    Type::Unknown => {
+                        let msg = format!("parameter `{name}` has a type trace cannot read: {}", p.c_type);
+                        self.error(Diagnostic::error(msg).at(span, "unreadable type"));
+                        Type::Unknown
+                    }
+                    t => t,
+                },
             },
             None => {
                 let names: Vec<&str> = f.params.iter().map(|p| p.name.as_str()).collect();

@@ -124,3 +124,76 @@ fn casts_truncate_and_sign() {
     assert_eq!(p.maps.get("a").and_then(|m| m.value), Some(MapValue::Int { signed: false }));
     assert_eq!(p.maps.get("b").and_then(|m| m.value), Some(MapValue::Int { signed: true }));
 }
+
+/// Builds `NAME.c` from `c` with `gcc -g -O0` in the test directory.
+fn build_c(name: &str, c: &str) -> std::path::PathBuf {
+    let dir = crate::frontend::elf::test_support::temp_dir();
+    let src = dir.join(format!("{name}.c"));
+    std::fs::write(&src, c).expect("write the C source");
+    let bin = dir.join(name);
+    let built = std::process::Command::new("gcc").args(["-g", "-O0", "-o"]).arg(&bin).arg(&src).status();
+    assert!(built.expect("run gcc").success(), "gcc {name}.c");
+    bin
+}
+
+/// Found by the fuzzer (tests/fuzz.rs) in a binary whose `long` had been
+/// given 72 bytes: a parameter on the stack whose type has no value in the
+/// type model passed checking without a diagnostic, and code generation
+/// failed with an internal error (`printf`), or the map it was stored in
+/// was called "never assigned" (`@ = args.g`). A real `__int128` seventh
+/// argument does the same.
+#[test]
+fn a_parameter_of_an_unreadable_type_is_reported() {
+    let c = "__attribute__((noinline, used)) long many(long a, long b, long c, long d, long e, long f, __int128 g)\n\
+             { return a + (long)g; }\n\
+             int main(void) { return (int)many(1, 2, 3, 4, 5, 6, 7); }\n";
+    let bin = build_c("int128", c);
+    for body in ["printf(\"%d\\n\", args.g);", "@ = args.g;"] {
+        let e = error_of(&format!("uprobe:{}:many {{ {body} }}", bin.display()));
+        assert!(e.contains("parameter `g` has a type trace cannot read: __int128"), "{body}: {e}");
+        assert!(!e.contains("never assigned"), "{body}: {e}");
+    }
+    check_text(&format!("uprobe:{}:many {{ @ = args.f; }}", bin.display()), &[]).expect("the others read");
+}
+
+/// Found by the fuzzer (tests/fuzz.rs): a whole struct, union, array or
+/// `args` as an expression statement passed checking, and code generation
+/// then failed with an internal error.
+#[test]
+fn a_statement_is_never_a_whole_struct_or_array() {
+    let c = "struct rec { int id; char name[8]; short grid[2][3]; union { int i; long l; } u; };\n\
+             int __attribute__((noinline, used)) take(struct rec *r) { return r->id; }\n\
+             int main(void) { struct rec r = {0}; return take(&r); }\n";
+    let bin = build_c("records", c);
+    let probe = |body: &str| format!("uprobe:{}:take {{ {body} }}", bin.display());
+    for (stmt, what) in [
+        ("*args.r;", "struct rec cannot be a statement"),
+        ("args.r->u;", "cannot be a statement"),
+        ("args.r->grid;", "cannot be a statement"),
+        ("args.r->grid[1];", "cannot be a statement"),
+        ("args;", "cannot be a statement"),
+    ] {
+        let e = error_of(&probe(stmt));
+        assert!(e.contains(what) && e.contains("read one of its fields"), "{stmt}: {e}");
+    }
+    // Scalars and strings are still fine, and so are the same reads used
+    // through a field or an element.
+    check_text(&probe("args.r; args.r->id; args.r->name; args.r->grid[1][2]; (*args.r).u.l;"), &[]).expect("checks");
+}
+
+/// Found by the fuzzer (tests/fuzz.rs): `args.pp[0x8000000000000000]`
+/// overflowed computing the constant offset (a panic in debug builds, a
+/// read of `pp[0]` in release ones).
+#[test]
+fn a_constant_index_beyond_any_address_is_refused() {
+    let c = "struct node { long id; };\n\
+             long __attribute__((noinline, used)) chain(struct node **pp) { return pp[0]->id; }\n\
+             int main(void) { struct node n = {1}; struct node *p = &n; return (int)chain(&p); }\n";
+    let bin = build_c("chain", c);
+    let probe = |e: &str| format!("uprobe:{}:chain {{ @ = {e}; }}", bin.display());
+    for far in ["args.pp[0x8000000000000000]->id", "args.pp[0]->id + args.pp[17592186044417]->id"] {
+        let e = error_of(&probe(far));
+        assert!(e.contains("is out of reach: 8-byte elements"), "{far}: {e}");
+    }
+    check_text(&probe("args.pp[17592186044416]->id + args.pp[-3]->id + args.pp[arg1]->id"), &[]).expect("in reach");
+}

@@ -78,7 +78,17 @@ impl Cx<'_> {
     fn stmt(&mut self, s: &mut Stmt) {
         match &mut s.kind {
             StmtKind::Expr(e) => {
-                self.expr(e);
+                // The value is computed and dropped, but a whole struct,
+                // union or array (or `args`) is never a value: code
+                // generation reads only integers, pointers and strings.
+                let t = self.expr(e);
+                if matches!(t, Type::Record(_) | Type::Array { .. } | Type::Args) {
+                    self.error(
+                        Diagnostic::error(format!("{t} cannot be a statement on its own"))
+                            .at(e.span, format!("this is {t}"))
+                            .note("read one of its fields or elements, e.g. `.name` or `[0]`"),
+                    );
+                }
             }
             StmtKind::If { cond, then, els } => {
                 let t = self.expr(cond);
@@ -441,6 +451,13 @@ impl Cx<'_> {
                 let bt = self.expr(base);
                 let it = self.expr(index);
                 self.want_int(&it, index.span, "an index");
+                let elem = match &bt {
+                    Type::Array { elem, .. } | Type::Ptr { to: elem, .. } => elem.c_size(),
+                    _ => 0,
+                };
+                if let ExprKind::Int(i) = index.kind {
+                    self.index_in_reach(i, elem, index.span);
+                }
                 match bt {
                     Type::Array { elem, .. } => self.readable(&elem, span),
                     Type::Ptr { to, .. } if *to != Type::Void => self.readable(&to, span),
@@ -565,6 +582,18 @@ impl Cx<'_> {
                 Type::Unknown
             }
             t => t,
+        }
+    }
+
+    /// A constant index becomes a constant offset from the base address:
+    /// refused when that offset is beyond any address (user space is 2^47
+    /// bytes), which also keeps a chain of them far from overflowing.
+    fn index_in_reach(&mut self, index: i64, elem_size: u32, span: Span) {
+        const REACH: i64 = 1 << 47;
+        if index.checked_mul(elem_size as i64).is_none_or(|b| !(-REACH..=REACH).contains(&b)) {
+            let msg =
+                format!("index {index} is out of reach: {elem_size}-byte elements that far are beyond any address");
+            self.error(Diagnostic::error(msg).at(span, "too far"));
         }
     }
 

@@ -189,6 +189,10 @@ fn diagnostics() {
         ("uprobe:", "missing binary path and function", ":", ""),
         ("uprobe::f", "missing binary path", ":f", ""),
         ("uprobe:{exe}:", "missing function name", ":", ""),
+        // Found by the fuzzer (tests/fuzz.rs): "the last byte" was inside a
+        // multi-byte character, a span that points nowhere.
+        ("uprobe:./db\u{feff}", "missing function name", "\u{feff}", ""),
+        ("interval:s\u{e9}", "missing count", "\u{e9}", ""),
         // Tracepoints.
         ("tracepoint:syscalls:sys_enter_opnat", "unknown tracepoint `syscalls:sys_enter_opnat`", "sys_enter_opnat", "`sys_enter_openat`"),
         ("tracepoint:syscall:sys_enter_openat", "unknown tracepoint category", "syscall", "did you mean `syscalls`"),
@@ -235,6 +239,18 @@ fn diagnostics() {
     let reason = notes(&err("kprobe:vfs_read").0);
     let missing = matches!(kernel::kprobes_support(), kernel::Support::Missing(_));
     assert_eq!(missing, reason.contains("CONFIG_KPROBES"), "{reason}");
+}
+
+/// Found by the fuzzer (tests/fuzz.rs): `uprobe:BIN:0x1139+18446744073709551615`
+/// overflowed adding the offset (a panic with overflow checks; without, a
+/// probe silently one byte before the address).
+#[test]
+fn an_offset_past_the_end_of_the_file_is_refused() {
+    let exe = build_target(true);
+    let main = crate::frontend::elf::open(&exe).unwrap().lookup("main").unwrap();
+    let (d, at) = err(&format!("uprobe:{}:{:#x}+18446744073709551615", exe.display(), main.vaddr));
+    assert!(d.message.contains("offset 18446744073709551615 points past the end of"), "{}", d.message);
+    assert_eq!(at, "18446744073709551615");
 }
 
 #[test]

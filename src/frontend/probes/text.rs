@@ -28,12 +28,15 @@ impl<'a> At<'a> {
     }
 
     /// The span of bytes `r` of the text (the whole attach point if the
-    /// span does not cover the text exactly).
+    /// span does not cover the text exactly), widened to whole characters:
+    /// "the last byte" of `uprobe:./dbé` is inside the `é`.
     pub fn sub(&self, r: Range<usize>) -> Span {
         if !self.exact || r.start > r.end || r.end > self.text.len() {
             return self.span;
         }
-        Span::new(self.span.file, self.span.start as usize + r.start, self.span.start as usize + r.end)
+        let start = (0..=r.start).rev().find(|&i| self.text.is_char_boundary(i)).unwrap_or(0);
+        let end = (r.end..=self.text.len()).find(|&i| self.text.is_char_boundary(i)).unwrap_or(self.text.len());
+        Span::new(self.span.file, self.span.start as usize + start, self.span.start as usize + end)
     }
 
     /// An error pointing at bytes `r` of the text.

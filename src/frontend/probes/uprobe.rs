@@ -123,6 +123,15 @@ fn expand(
         return Err(missing(at, name_r.start, "function name", &example));
     }
     let func_offset = offset.as_ref().map_or(0, |o| o.0);
+    // The probe's file offset: the function's (or address's) plus the
+    // offset, which a huge offset would wrap around.
+    let offset_r = offset.as_ref().map_or(name_r.clone(), |o| o.1.clone());
+    let plus_offset = |file_offset: u64| {
+        file_offset.checked_add(func_offset).ok_or_else(|| {
+            let msg = format!("offset {func_offset} points past the end of {}", binary.display());
+            at.err(offset_r.clone(), msg, "too large")
+        })
+    };
     // Probe names keep the path as written, as bpftrace's do, so `probe`
     // and `-l` show what the user typed.
     let written = &text[path_r.clone()];
@@ -143,7 +152,7 @@ fn expand(
                 "no code here",
             ));
         };
-        return Ok(vec![mk(name, off + func_offset)]);
+        return Ok(vec![mk(name, plus_offset(off)?)]);
     }
 
     if is_glob(name) {
@@ -170,7 +179,7 @@ fn expand(
                     ));
                 }
             }
-            Ok(vec![mk(name, sym.file_offset + func_offset)])
+            Ok(vec![mk(name, plus_offset(sym.file_offset)?)])
         }
         status => Err(not_a_function(at, name_r, &syms, status, full, ctx.pid)),
     }

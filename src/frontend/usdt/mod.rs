@@ -209,7 +209,7 @@ type Load = (u64, u64, u64, u32);
 fn offset_of(loads: &[Load], vaddr: u64, flag: u32) -> Option<u64> {
     let contains = |l: &&Load| l.0 <= vaddr && vaddr < l.0.saturating_add(l.1);
     let seg = loads.iter().filter(|l| l.3 & flag != 0).find(contains).or_else(|| loads.iter().find(contains))?;
-    Some(vaddr - seg.0 + seg.2)
+    (vaddr - seg.0).checked_add(seg.2)
 }
 
 fn read_sites<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Vec<Site>, Bad> {

@@ -347,6 +347,16 @@ fn notes_of_installed_programs_match_readelf() {
     }
 }
 
+/// Found by the fuzzer (tests/fuzz.rs): a segment whose `p_offset` was
+/// damaged to near 2^64 overflowed the translation of a probe's address (a
+/// panic with overflow checks, a wrapped-around offset without).
+#[test]
+fn an_offset_past_any_file_is_no_offset() {
+    let loads = [(0x1000, 0x2000, u64::MAX - 0x10, elf::PF_X)];
+    assert_eq!(offset_of(&loads, 0x1008, elf::PF_X), Some(u64::MAX - 8));
+    assert_eq!(offset_of(&loads, 0x1020, elf::PF_X), None);
+}
+
 #[test]
 fn stapsdt_base_adjusts_moved_notes() {
     // Simulate prelink: the file moved by 0x100 after the notes were made,
