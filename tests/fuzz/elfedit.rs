@@ -2,11 +2,6 @@
 //! symbols and notes are, and their fields, for either class and byte
 //! order (a mutation may flip `EI_CLASS` or `EI_DATA`, and the next one
 //! then sees the file as the readers under test will).
-//!
-//! It also caps what a compressed section claims to hold (see [`cap`]):
-//! the DWARF reader allocates a section's claimed size before
-//! decompressing, which is a known problem being fixed elsewhere; the
-//! fuzzer lowers such claims so its findings are new ones.
 
 /// A field: byte offset in the file and width in bytes (1, 2, 4 or 8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,13 +30,6 @@ pub struct Layout {
     pub phnum: u64,
     pub sections: Vec<Section>,
 }
-
-/// `SHF_COMPRESSED`.
-const SHF_COMPRESSED: u64 = 0x800;
-
-/// A compressed section may claim at most this many bytes; larger claims
-/// are lowered to it by [`cap`].
-pub const MAX_CLAIM: u64 = 1 << 20;
 
 pub fn read(data: &[u8], f: Field, little: bool) -> Option<u64> {
     let b = data.get(f.at..f.at.checked_add(f.width)?)?;
@@ -219,32 +207,4 @@ impl Layout {
         let end = start.checked_add(usize::try_from(s.size).ok()?)?;
         (end <= len && start < end).then_some(start..end)
     }
-}
-
-/// Lowers every compressed section's claimed size above [`MAX_CLAIM`] to
-/// it: `SHF_COMPRESSED` sections (the `Chdr` at the section's offset) and
-/// GNU `.zdebug` ones (`ZLIB` and a big-endian size). Every section header
-/// counts, whatever its name, since a mutation may rename sections.
-/// Returns whether a claim was lowered.
-pub fn cap(data: &mut [u8]) -> bool {
-    let Some(l) = layout(data) else { return false };
-    let mut capped = false;
-    for s in &l.sections {
-        let Ok(at) = usize::try_from(s.offset) else { continue };
-        if s.flags & SHF_COMPRESSED != 0 {
-            let size = chdr_fields(l.wide, at)[1];
-            if read(data, size, l.little).is_some_and(|v| v > MAX_CLAIM) {
-                write(data, size, l.little, MAX_CLAIM);
-                capped = true;
-            }
-        }
-        if data.get(at..at.saturating_add(4)) == Some(b"ZLIB") {
-            let size = Field { at: at.saturating_add(4), width: 8 };
-            if read(data, size, false).is_some_and(|v| v > MAX_CLAIM) {
-                write(data, size, false, MAX_CLAIM);
-                capped = true;
-            }
-        }
-    }
-    capped
 }

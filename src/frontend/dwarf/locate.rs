@@ -73,8 +73,9 @@ pub(super) struct DebugFile {
 struct Section {
     name: &'static str,
     range: CompressedFileRange,
-    /// The decompressed bytes, for a compressed section.
-    data: OnceCell<Vec<u8>>,
+    /// The decompressed bytes of a compressed section, or why it could not
+    /// be decompressed: a failure is remembered, never retried per lookup.
+    data: OnceCell<Result<Vec<u8>, String>>,
 }
 
 impl DebugFile {
@@ -93,13 +94,11 @@ impl DebugFile {
                 .and_then(|end| self.map.bytes().get(start..end))
                 .ok_or_else(|| bad("extends past the end of the file".into()));
         }
-        if let Some(data) = section.data.get() {
-            return Ok(data);
-        }
-        let compressed = r.data(self.map.bytes()).map_err(|e| bad(format!("malformed: {e}")))?;
-        let data = compressed::decompress(r.format, compressed.data, r.uncompressed_size, MAX_SECTION).map_err(bad)?;
-        let _ = section.data.set(data);
-        Ok(section.data.get().map(Vec::as_slice).unwrap_or(&[]))
+        let data = section.data.get_or_init(|| {
+            let compressed = r.data(self.map.bytes()).map_err(|e| format!("malformed: {e}"))?;
+            compressed::decompress(r.format, compressed.data, r.uncompressed_size, MAX_SECTION)
+        });
+        data.as_deref().map_err(|reason| bad(reason.clone()))
     }
 
     /// Whether the file has any DWARF at all.
