@@ -168,7 +168,9 @@ fn internal_maps(scratch_size: u32) -> Vec<MapDecl> {
         max_entries: EVENTS_SIZE,
         user: None,
     };
-    vec![one_slot("scratch", scratch_size), events, one_slot("scratch_nmi", scratch_size)]
+    let stop =
+        MapDecl { name: "stop".into(), kind: MapKind::Array, key_size: 4, value_size: 8, max_entries: 1, user: None };
+    vec![one_slot("scratch", scratch_size), events, one_slot("scratch_nmi", scratch_size), stop]
 }
 
 /// Lower every probe of `program` onto `base` (maps and event tables
@@ -313,12 +315,18 @@ impl Lower<'_, '_> {
         self.f.new_label()
     }
 
-    /// `ctx = r1`; leave at once for the ignored process's events; then
+    /// `ctx = r1`; leave at once for the ignored process's events, and
+    /// once the session is stopping (`STOP_MAP`); then
     /// `scratch = lookup(scratch_map, &0)` or leave.
     fn prologue(&mut self) {
         self.emit(IrInsn::Ctx { dst: self.ctx });
-        let on_event = matches!(self.spec.kind().firing(), Firing::On(_));
-        if let (Some(pid), true) = (self.t.opts.ignore_pid, on_event) {
+        let firing = self.spec.kind().firing();
+        let on_event = matches!(firing, Firing::On(_));
+        let caused_by_a_process = matches!(firing, Firing::On(t) if !t.is_timer());
+        if on_event {
+            self.leave_when_stopping();
+        }
+        if let (Some(pid), true) = (self.t.opts.ignore_pid, caused_by_a_process) {
             let tgid = self.vreg();
             let h = helpers::GET_CURRENT_PID_TGID as u32;
             self.emit(IrInsn::Call { helper: h, args: vec![], ret: Some(tgid) });
@@ -341,6 +349,27 @@ impl Lower<'_, '_> {
         self.emit(IrInsn::Branch { op: JmpOp::Jne, a: self.scratch, b: Operand::Imm(0), target: ok });
         self.emit(IrInsn::Exit);
         self.emit(IrInsn::Label(ok));
+    }
+
+    /// Leave unless `STOP_MAP`'s word is zero (the key on the stack: the
+    /// scratch buffer is not looked up yet).
+    fn leave_when_stopping(&mut self) {
+        let key = self.vreg();
+        self.emit(IrInsn::StackAddr { dst: key, off: -8 });
+        self.emit(IrInsn::Store { size: Size::DW, base: key, off: 0, src: Operand::Imm(0) });
+        let map = self.vreg();
+        self.emit(IrInsn::LoadMap { dst: map, map: STOP_MAP });
+        let slot = self.vreg();
+        self.emit(IrInsn::Call { helper: helpers::MAP_LOOKUP_ELEM as u32, args: vec![map, key], ret: Some(slot) });
+        let (found, running) = (self.label(), self.label());
+        self.emit(IrInsn::Branch { op: JmpOp::Jne, a: slot, b: Operand::Imm(0), target: found });
+        self.emit(IrInsn::Exit);
+        self.emit(IrInsn::Label(found));
+        let word = self.vreg();
+        self.emit(IrInsn::Load { size: Size::DW, dst: word, base: slot, off: 0 });
+        self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: word, b: Operand::Imm(0), target: running });
+        self.emit(IrInsn::Exit);
+        self.emit(IrInsn::Label(running));
     }
 
     /// Reserve `size` bytes (rounded to 8) of scratch space.

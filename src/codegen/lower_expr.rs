@@ -442,6 +442,7 @@ impl Lower<'_, '_> {
             },
             Function::Exit => {
                 self.simple_event(event::EXIT, &[]);
+                self.set_stop_flag();
                 self.emit(IrInsn::Exit);
                 self.void()
             }

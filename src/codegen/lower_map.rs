@@ -7,7 +7,9 @@
 use super::insn::{AluOp, JmpOp, Size};
 use super::ir::*;
 use super::lower::{Lower, Val};
-use super::program::{drop_counter, event, round8, slot_size, PrintfDecl, EVENTS_MAP, LOST_COUNTER, SCRATCH_MAP};
+use super::program::{
+    drop_counter, event, round8, slot_size, PrintfDecl, EVENTS_MAP, LOST_COUNTER, SCRATCH_MAP, STOP_MAP,
+};
 use crate::codegen::helpers;
 use crate::frontend::ast::*;
 use crate::frontend::passes::MapValue;
@@ -333,6 +335,23 @@ impl Lower<'_, '_> {
         let ret = self.vreg();
         self.emit(IrInsn::Call { helper: helpers::RINGBUF_OUTPUT as u32, args: vec![m, data, n, fl], ret: Some(ret) });
         self.count_failure(ret, LOST_COUNTER);
+    }
+
+    /// `exit()`'s mark in [`STOP_MAP`], set after its event: every probe
+    /// stops at once, and a session whose ring buffer was too full for the
+    /// event still ends.
+    pub fn set_stop_flag(&mut self) {
+        let key = self.alloc(8);
+        self.store_scratch(key, Operand::Imm(0));
+        let m = self.vreg();
+        self.emit(IrInsn::LoadMap { dst: m, map: STOP_MAP });
+        let k = self.addr(key);
+        let slot = self.vreg();
+        self.emit(IrInsn::Call { helper: helpers::MAP_LOOKUP_ELEM as u32, args: vec![m, k], ret: Some(slot) });
+        let missing = self.label();
+        self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: slot, b: Operand::Imm(0), target: missing });
+        self.emit(IrInsn::Store { size: Size::DW, base: slot, off: 0, src: Operand::Imm(1) });
+        self.emit(IrInsn::Label(missing));
     }
 
     /// An event of u64 words `[kind, words...]`.

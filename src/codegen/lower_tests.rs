@@ -384,12 +384,33 @@ fn unresolved_states_are_internal_errors() {
 /// trace runs itself, do not).
 #[test]
 fn probes_ignore_tracers_own_events() {
-    let text = "BEGIN { @b = 1; } interval:s:1 { @i = 1; }";
-    let (k, mem) = run_ignoring(expanded(text), &pt_regs(&[]), &[], Some(PID as u32));
-    assert_eq!(k.int(&mem, "@b"), 1);
-    assert!(k.value(&mem, "@i", &[0; 8]).is_none(), "the interval probe left at once");
-    let (k, mem) = run_ignoring(expanded(text), &pt_regs(&[]), &[], Some(PID as u32 + 1));
-    assert_eq!(k.int(&mem, "@i"), 1, "another process's events are seen");
+    let format =
+        parse_format("name: t\nID: 1\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n")
+            .expect("format");
+    let spec = ProbeSpec::Tracepoint(Tracepoint { category: "test".into(), name: "t".into(), format });
+    let resolved = ResolvedProbe { spec, name: "tracepoint:test:t".into(), span: Default::default() };
+    let ast = parse_program("tracepoint:test:t { @t = 1; }", 0).expect("parses");
+    let timers = expanded("BEGIN { @b = 1; } interval:s:1 { @i = 1; } profile:hz:99 { @p = 1; }");
+    let probes = |ast: &Program| with_spec(ast, Some(&resolved)).into_iter().chain(timers.clone()).collect();
+    let (k, mem) = run_ignoring(probes(&ast), &pt_regs(&[]), &[], Some(PID as u32));
+    assert!(k.value(&mem, "@t", &[0; 8]).is_none(), "the tracepoint probe left at once");
+    // BEGIN runs in trace's process; timers tick in whatever process runs.
+    assert_eq!((k.int(&mem, "@b"), k.int(&mem, "@i"), k.int(&mem, "@p")), (1, 1, 1));
+    let (k, mem) = run_ignoring(probes(&ast), &pt_regs(&[]), &[], Some(PID as u32 + 1));
+    assert_eq!(k.int(&mem, "@t"), 1, "another process's events are seen");
+}
+
+/// `exit()` sets the stop word after its event; from then on probes that
+/// fire on events do nothing, while END still runs.
+#[test]
+fn after_exit_only_end_runs() {
+    let text = "BEGIN { @b = 1; } interval:s:1 { @i = 1; exit(); } interval:s:2 { @j = 1; } END { @e = 1; }";
+    let (k, mem) = run(expanded(text), &pt_regs(&[]), &[]);
+    assert_eq!((k.int(&mem, "@b"), k.int(&mem, "@i"), k.int(&mem, "@e")), (1, 1, 1));
+    assert!(k.value(&mem, "@j", &[0; 8]).is_none(), "the second interval probe left at once");
+    let stop = k.value(&mem, "stop", &[0; 4]).expect("the stop word");
+    assert_eq!(u64_at(&stop, 0), 1);
+    assert_eq!(k.events.iter().map(|e| u64_at(e, 0)).collect::<Vec<_>>(), [event::EXIT]);
 }
 
 /// An update a full map refuses is counted for the session to report.

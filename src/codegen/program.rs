@@ -19,8 +19,15 @@ pub const EVENTS_MAP: MapId = MapId(1);
 /// kernel does not keep uprobe programs from being interrupted), so they
 /// must not share its buffer.
 pub const NMI_SCRATCH_MAP: MapId = MapId(2);
+/// One word, non-zero once the session is stopping: set by `exit()` (after
+/// its event, so a session whose ring buffer was too full for the event
+/// still ends) or by userspace at the end. Probes that fire on events
+/// check it first and do nothing once it is set: the kernel goes on
+/// running a uprobe's or tracepoint's programs after their perf event is
+/// disabled, so this is what stops them at once.
+pub const STOP_MAP: MapId = MapId(3);
 /// User maps start here, in name order.
-pub const FIRST_USER_MAP: u32 = 3;
+pub const FIRST_USER_MAP: u32 = 4;
 
 /// The per-CPU scratch buffers begin with counters the session reads:
 /// events the ring buffer had no room for (at [`LOST_COUNTER`]), then, by

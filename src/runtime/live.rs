@@ -15,7 +15,7 @@ use crate::codegen::program::{Compiled, EVENTS_MAP};
 use crate::frontend::probes::Firing;
 use crate::runtime::attach::Link;
 use crate::runtime::load::Prog;
-use crate::runtime::maps::Map;
+use crate::runtime::maps::{self, Map};
 use crate::runtime::output::text::Text;
 use crate::runtime::output::Strings;
 use crate::runtime::printer::{LossReport, Printer};
@@ -231,7 +231,9 @@ impl LiveSession {
         }
         // Lost events and full maps, at most once a second.
         printer.report_lost_events();
-        let exit = printer.exit_requested;
+        // An exit() whose event found the ring full: once what was queued
+        // is printed, the session ends all the same.
+        let exit = printer.exit_requested || (!self.events.more() && printer.stop_flagged());
         let _ = printer.out.flush();
         let Printer { losses, .. } = printer;
         self.losses = losses;
@@ -267,6 +269,10 @@ impl LiveSession {
     /// way; the maps are printed whatever happened.
     pub fn finish(mut self, out: &mut dyn Write) -> Vec<SessionError> {
         let mut problems = Vec::new();
+        // The stop word for the programs (the kernel runs a uprobe's or
+        // tracepoint's programs whatever its perf event says), and the
+        // perf events disabled (timers stop firing).
+        problems.extend(maps::stop_probes(&self.maps).err().map(SessionError::from));
         for b in &self.blocks {
             for l in &b.links {
                 l.disable();

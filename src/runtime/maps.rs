@@ -11,6 +11,7 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
+use crate::codegen::program::STOP_MAP;
 use crate::sys::{self, MapHandle, MapKind, SysError};
 
 #[derive(Debug)]
@@ -162,6 +163,22 @@ impl Map {
         }
         value.chunks(stride).filter(|slot| slot.len() >= size).map(|slot| &slot[..size]).collect()
     }
+}
+
+/// Set the stop word of a session's maps (`program::STOP_MAP`): every probe
+/// that fires on events does nothing from now on; BEGIN and END still run.
+pub fn stop_probes(maps: &[Map]) -> Result<(), SysError> {
+    match maps.get(STOP_MAP.0 as usize) {
+        Some(m) => m.update(&0u32.to_le_bytes(), &1u64.to_le_bytes()),
+        None => Ok(()),
+    }
+}
+
+/// Whether a session's probes are stopped: a probe called `exit()` (whose
+/// event may have found the ring buffer full), or [`stop_probes`] ran.
+pub fn probes_stopped(maps: &[Map]) -> bool {
+    let value = maps.get(STOP_MAP.0 as usize).and_then(|m| m.lookup(&0u32.to_le_bytes()).ok().flatten());
+    value.and_then(|v| v.get(..8).map(|w| w.iter().any(|b| *b != 0))).unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 use crate::codegen::ir::MapId;
 use crate::codegen::program::{drop_counter, event, slot_size, Compiled, LOST_COUNTER, NMI_SCRATCH_MAP, SCRATCH_MAP};
 use crate::runtime::decode::{self, MapReader};
-use crate::runtime::maps::Map;
+use crate::runtime::maps::{self, Map};
 use crate::runtime::output::{printf, Output};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -29,8 +29,11 @@ pub(crate) struct Printer<'a> {
     /// interrupted the output.
     pub mute: bool,
     pub out: &'a mut dyn Write,
-    /// A write to `out` failed (a closed pipe): the session should end.
+    /// A write to `out` failed: the session should end.
     pub closed: bool,
+    /// Why, when it was not a closed pipe (`| head` ends a session
+    /// quietly; a full disk is an error).
+    pub write_error: Option<std::io::Error>,
     /// What was reported of lost events and full maps so far.
     pub losses: LossReport,
     /// Warnings go to `out` (the REPL's console, to stay in order with
@@ -65,6 +68,7 @@ impl<'a> Printer<'a> {
             mute: false,
             out,
             closed: false,
+            write_error: None,
             losses: LossReport::default(),
             warn_to_out: false,
         }
@@ -135,15 +139,26 @@ impl Printer<'_> {
 
     /// Print `text` (unless muted, or stdout is gone).
     pub fn write(&mut self, text: &str) {
-        if !self.mute && !self.closed && self.out.write_all(text.as_bytes()).is_err() {
-            self.closed = true;
+        if !self.mute && !self.closed {
+            let result = self.out.write_all(text.as_bytes());
+            self.note_write(result);
         }
     }
 
     /// Push what was printed out; a failure means stdout is gone.
     pub fn flush(&mut self) {
-        if !self.closed && self.out.flush().is_err() {
+        if !self.closed {
+            let result = self.out.flush();
+            self.note_write(result);
+        }
+    }
+
+    fn note_write(&mut self, result: std::io::Result<()>) {
+        if let Err(e) = result {
             self.closed = true;
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                self.write_error = Some(e);
+            }
         }
     }
 
@@ -244,6 +259,11 @@ impl Printer<'_> {
         let user = self.compiled.maps.iter().enumerate().filter(|(_, d)| d.user.is_some()).map(|(id, _)| id);
         let totals = user.filter(counted).map(|id| (id, self.scratch_counter(drop_counter(MapId(id as u32)))));
         totals.filter(|(_, n)| *n > 0).collect()
+    }
+
+    /// Whether the probes are stopped (see [`maps::probes_stopped`]).
+    pub fn stop_flagged(&self) -> bool {
+        maps::probes_stopped(self.maps)
     }
 
     fn lost_events(&self) -> u64 {

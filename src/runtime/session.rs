@@ -7,14 +7,14 @@
 //! other probe is attached; END runs after every probe is detached.
 
 use crate::codegen::link::Linked;
-use crate::codegen::program::{Compiled, MapDecl};
+use crate::codegen::program::{Compiled, MapDecl, EVENTS_SIZE};
 use crate::frontend::probes::{AttachTarget, Firing, ProbeSpec};
 use crate::runtime::attach::{self, Link};
 use crate::runtime::load::{load_program, LoadError, Prog};
-use crate::runtime::maps::Map;
+use crate::runtime::maps::{self, Map};
 use crate::runtime::output::Output;
 use crate::runtime::printer::Printer;
-use crate::runtime::ringbuf::EventQueue;
+use crate::runtime::ringbuf::{EventQueue, BATCH};
 use crate::sys::{self, HeldChild};
 use std::time::Duration;
 
@@ -35,6 +35,8 @@ pub enum SessionError {
     Attach { probe: String, source: attach::AttachError },
     #[error("cannot start `{cmd}`: {source}")]
     Command { cmd: String, source: std::io::Error },
+    #[error("cannot write the output: {0}")]
+    Output(std::io::Error),
     #[error("{0}")]
     Sys(#[from] sys::SysError),
 }
@@ -128,10 +130,14 @@ pub fn run(
     };
     // Everything waiting, batch by batch, unless the session is told to
     // stop meanwhile (what is left is dropped: the user asked to stop).
+    // Probes are stopped when it runs, so the ring holds at most what it
+    // can: a full ring of the smallest records bounds the batches.
     let drain = |ring: &mut EventQueue, printer: &mut Printer| -> Result<(), SessionError> {
         batch(ring, printer)?;
-        while ring.more() && !sys::stop_requested() && !printer.closed {
+        let mut left = DRAIN_BATCHES;
+        while ring.more() && !sys::stop_requested() && !printer.closed && left > 0 {
             batch(ring, printer)?;
+            left -= 1;
         }
         Ok(())
     };
@@ -148,7 +154,7 @@ pub fn run(
     drain(&mut ring, &mut printer)?;
 
     let mut links: Vec<Link> = Vec::new();
-    if !printer.exit_requested {
+    if !printer.exit_requested && !printer.stop_flagged() {
         for i in attach_order(compiled) {
             // Ctrl-C or SIGTERM while attaching: stop attaching; the
             // command never starts.
@@ -163,7 +169,10 @@ pub fn run(
             c.release();
         }
         printer.output.started();
-        while !printer.exit_requested && !printer.closed && !sys::stop_requested() {
+        // An exit() whose event the ring had no room for still ends the
+        // session (its mark in the stop map); the teardown prints what
+        // was queued before the event.
+        while !printer.exit_requested && !printer.stop_flagged() && !printer.closed && !sys::stop_requested() {
             let wait = printer.output.until_report().map_or(POLL, |d| d.min(POLL));
             ring.poll(wait.as_millis() as i32)?;
             batch(&mut ring, &mut printer)?;
@@ -179,18 +188,14 @@ pub fn run(
                 break;
             }
         }
-        for l in &links {
-            l.disable();
-        }
+        stop_probes(&printer, &links)?;
         printer.stopped();
     }
 
-    // Teardown: disable every probe first, so END runs after the last
-    // event was delivered (a uprobe program already running may still
-    // finish); the slow detach happens after the results are out.
-    for l in &links {
-        l.disable();
-    }
+    // Teardown: stop every probe first, so END runs after the last event
+    // was delivered (a program already running may still finish); the
+    // slow detach happens after the results are out.
+    stop_probes(&printer, &links)?;
     drain(&mut ring, &mut printer)?;
     // After `exit()` the events queued behind it were dropped; END's own
     // output prints.
@@ -204,8 +209,26 @@ pub fn run(
     printer.flush();
     printer.warn_lost_events();
     attach::detach_all(links);
-    Ok(0)
+    match printer.write_error.take() {
+        Some(e) => Err(SessionError::Output(e)),
+        None => Ok(0),
+    }
 }
+
+/// Probes do nothing from now on: the stop word for the programs (the
+/// kernel runs a uprobe's or tracepoint's programs whatever its perf event
+/// says), and the perf events disabled (timers stop firing).
+fn stop_probes(printer: &Printer, links: &[Link]) -> Result<(), SessionError> {
+    maps::stop_probes(printer.maps)?;
+    for l in links {
+        l.disable();
+    }
+    Ok(())
+}
+
+/// The most batches a drain reads: a ring full of the smallest records
+/// (an 8-byte header and one word).
+const DRAIN_BATCHES: usize = (EVENTS_SIZE as usize / 16).div_ceil(BATCH) + 1;
 
 /// The longest the event loop waits before checking for a stop.
 const POLL: Duration = Duration::from_millis(100);

@@ -255,46 +255,65 @@ fn is_shell_word(w: &str) -> bool {
 // ------------------------------------------------------ background close
 
 /// Hand `fds` to a child process that closes them and exits, so this
-/// process can end at once; returns false (and the caller closes them
-/// itself) if the child cannot be made.
+/// process can end at once. `close_ours` closes this process's copies; it
+/// runs here either way (false: the child could not be made, and the
+/// copies closed were the last, so the detach happened here).
 ///
 /// Detaching a probe waits for the kernel (tens of milliseconds per
 /// tracepoint, serialised by the kernel): 720 syscall tracepoints take
-/// half a minute. The probes are disabled first, so none fires meanwhile;
-/// the child holds the last references, and the kernel finishes the
-/// detach whether it closes them or is killed. Every other descriptor is
-/// closed in the child first, so a pipe trace writes to sees its end now.
-pub fn close_in_background(fds: &[std::os::fd::RawFd]) -> bool {
+/// half a minute. The probes are stopped first, so none does anything
+/// meanwhile. The child waits until `close_ours` has run (the end of a
+/// pipe) before closing its copies, so it always holds the last
+/// references, whatever the scheduler does; the kernel finishes the detach
+/// whether it closes them or is killed. Every other descriptor is closed
+/// in the child first, so a pipe trace writes to sees its end now.
+pub fn close_in_background(fds: &[std::os::fd::RawFd], close_ours: impl FnOnce()) -> bool {
     let mut keep: Vec<u32> = fds.iter().filter_map(|fd| u32::try_from(*fd).ok()).collect();
     keep.sort_unstable();
     keep.dedup();
-    // SAFETY: after fork the child only makes raw system calls (prctl,
-    // close_range, close, _exit), which are async-signal-safe, on the data
-    // above.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
+    let mut ends = [-1; 2];
+    // SAFETY: pipe2 fills the two descriptors or fails.
+    if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        close_ours();
         return false;
     }
+    let [read_end, write_end] = ends;
+    // The child keeps the read end open while it closes everything else.
+    let mut open: Vec<u32> = keep.iter().copied().chain(u32::try_from(read_end).ok()).collect();
+    open.sort_unstable();
+    // SAFETY: after fork the child only makes raw system calls (prctl,
+    // close_range, read, close, _exit), which are async-signal-safe, on
+    // the data above.
+    let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: see above; the child never returns into Rust code.
         unsafe {
             // `ps` shows what it is.
             libc::prctl(libc::PR_SET_NAME, c"trace-detach".as_ptr());
             let mut from = 0u32;
-            for &fd in &keep {
+            for &fd in &open {
                 if fd > from {
                     libc::syscall(libc::SYS_close_range, from, fd - 1, 0);
                 }
                 from = fd + 1;
             }
             libc::syscall(libc::SYS_close_range, from, u32::MAX, 0);
+            // End of file once the parent closed its copies (or died);
+            // a signal (the parent's handlers are inherited) reads again.
+            let mut byte = 0u8;
+            while libc::read(read_end, (&raw mut byte).cast(), 1) < 0 && *libc::__errno_location() == libc::EINTR {}
             for &fd in &keep {
                 libc::close(fd as i32);
             }
             libc::_exit(0);
         }
     }
-    true
+    // SAFETY: both ends are ours; each is closed once.
+    unsafe { libc::close(read_end) };
+    close_ours();
+    // SAFETY: as above.
+    unsafe { libc::close(write_end) };
+    pid > 0
 }
 
 // ---------------------------------------------------------------- terminal
@@ -374,5 +393,32 @@ mod tests {
         assert!(err("   ").contains("empty"));
         assert!(check_command("true && echo 'a b'").is_ok());
         assert!(check_command("X=1 true").is_ok());
+    }
+
+    /// The child closes its copies only after ours are closed, so it holds
+    /// the last reference (the one whose close does the slow detach).
+    #[test]
+    fn background_close_keeps_the_last_copy() {
+        let mut ends = [-1; 2];
+        // SAFETY: pipe2 fills the two descriptors.
+        assert_eq!(unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        let [read_end, write_end] = ends;
+        // SAFETY (both): writing one byte from a live buffer to our pipe.
+        let write = || unsafe { libc::write(write_end, b"x".as_ptr().cast(), 1) };
+        let handed = close_in_background(&[read_end], || {
+            // SAFETY: our copy of the read end, closed once.
+            unsafe { libc::close(read_end) };
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert_eq!(write(), 1, "the child still holds the read end");
+        });
+        assert!(handed);
+        // Then the child closes it: the pipe has no reader left.
+        let closed = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            write() < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EPIPE)
+        });
+        // SAFETY: our write end, closed once.
+        unsafe { libc::close(write_end) };
+        assert!(closed, "the child closed its copy");
     }
 }

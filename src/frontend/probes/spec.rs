@@ -155,6 +155,13 @@ impl AttachTarget<'_> {
     pub fn runs_newest_first(&self) -> bool {
         matches!(self, AttachTarget::Uprobe { .. })
     }
+
+    /// Whether it is a timer, which fires in whatever process the CPU is
+    /// running: trace's own process is not ignored there, or a timer on
+    /// the CPU where trace is busy printing would never tick.
+    pub fn is_timer(&self) -> bool {
+        matches!(self, AttachTarget::Interval { .. } | AttachTarget::Profile { .. })
+    }
 }
 
 /// How `arg0`, `arg1`, ... read in a probe.

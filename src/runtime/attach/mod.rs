@@ -152,9 +152,10 @@ impl Link {
 
 /// Detach every link at the end of a session. The kernel takes tens of
 /// milliseconds to detach each probe, one after another (720 syscall
-/// tracepoints: half a minute), so beyond a few the links are disabled and
-/// handed to a child process that finishes the detach while trace exits
-/// (see `sys::close_in_background`); nothing fires meanwhile.
+/// tracepoints: half a minute), so beyond a few the links are handed to a
+/// child process that finishes the detach while trace exits (see
+/// `sys::close_in_background`). The session has stopped its probes by then
+/// (the stop word in `program::STOP_MAP`), so none does anything meanwhile.
 pub fn detach_all(links: Vec<Link>) {
     const IN_BACKGROUND_FROM: usize = 8;
     if links.len() >= IN_BACKGROUND_FROM {
@@ -162,11 +163,9 @@ pub fn detach_all(links: Vec<Link>) {
             l.disable();
         }
         let fds: Vec<RawFd> = links.iter().flat_map(Link::fds).collect();
-        if sys::close_in_background(&fds) {
-            // Our copies close at once: the child holds the last references.
-            drop(links);
-            return;
-        }
+        // Our copies close at once: the child holds the last references.
+        sys::close_in_background(&fds, || drop(links));
+        return;
     }
     drop(links);
 }
