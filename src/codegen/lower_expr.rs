@@ -9,7 +9,7 @@ use crate::codegen::helpers;
 use crate::frontend::ast::*;
 use crate::frontend::builtins::{Builtin, Function, Half, Value};
 use crate::frontend::printf::DEFAULT_TIME_FORMAT;
-use crate::frontend::probes::{NamedArgs, NumberedArgs};
+use crate::frontend::probes::{Memory, NamedArgs, NumberedArgs};
 use crate::frontend::tracefs::TpField;
 use crate::frontend::types::Type;
 
@@ -194,9 +194,16 @@ impl Lower<'_, '_> {
         r
     }
 
-    /// Does `str()` read user memory in this probe? Its kind says.
-    pub(super) fn reads_user_memory(&self) -> bool {
-        self.spec.context().user_memory
+    /// The helpers that read memory in this probe, `(bytes, string)`: its
+    /// kind says which address space its pointers point into.
+    pub(super) fn read_helpers(&self) -> (i32, i32) {
+        match self.spec.context().memory {
+            Memory::User => (helpers::PROBE_READ_USER, helpers::PROBE_READ_USER_STR),
+            Memory::Kernel => (helpers::PROBE_READ_KERNEL, helpers::PROBE_READ_KERNEL_STR),
+            // The kernel's compatibility helpers read user memory below
+            // the user address limit and kernel memory above it.
+            Memory::ByAddress => (helpers::PROBE_READ, helpers::PROBE_READ_STR),
+        }
     }
 
     /// A field of a tracepoint's record, of type `ty` (as type checking
@@ -498,7 +505,7 @@ impl Lower<'_, '_> {
         let off = self.alloc(size);
         self.zero(off, size);
         let dst = self.addr(off);
-        let h = if self.reads_user_memory() { helpers::PROBE_READ_USER_STR } else { helpers::PROBE_READ_KERNEL_STR };
+        let h = self.read_helpers().1;
         self.emit(IrInsn::Call { helper: h as u32, args: vec![dst, len, ptr], ret: None });
         Val::Mem { off, size }
     }

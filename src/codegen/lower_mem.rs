@@ -12,7 +12,6 @@ use super::ir::*;
 use super::lower::{Lower, Val};
 use super::program::round8;
 use crate::arch;
-use crate::codegen::helpers;
 use crate::frontend::ast::*;
 use crate::frontend::dwarf::ParamLoc;
 use crate::frontend::passes::dwarf_types::value_type;
@@ -130,7 +129,7 @@ impl Lower<'_, '_> {
                 }
             }
         }
-        let helper = if self.reads_user_memory() { helpers::PROBE_READ_USER } else { helpers::PROBE_READ_KERNEL };
+        let helper = self.read_helpers().0;
         let (size, slot) = match ty {
             Type::Str { size } => (*size, round8(*size)),
             Type::Int { size, .. } => (*size as u32, 8),

@@ -89,6 +89,49 @@ impl Expr {
     pub fn new(kind: ExprKind, span: Span) -> Expr {
         Expr { kind, span, ty: Type::Unknown }
     }
+
+    /// Whether `found` holds for this expression or any inside it.
+    pub fn any(&self, found: &dyn Fn(&Expr) -> bool) -> bool {
+        if found(self) {
+            return true;
+        }
+        let all = |es: &[Expr]| es.iter().any(|e| e.any(found));
+        match &self.kind {
+            ExprKind::Int(_)
+            | ExprKind::Str(_)
+            | ExprKind::Ident(_)
+            | ExprKind::Builtin(_)
+            | ExprKind::Positional(_)
+            | ExprKind::PositionalCount
+            | ExprKind::Var(_)
+            | ExprKind::Offsetof { .. }
+            | ExprKind::Sizeof(SizeofArg::Type(_)) => false,
+            ExprKind::Map(m) => all(&m.keys),
+            ExprKind::Call { args, .. } | ExprKind::FnCall { args, .. } => all(args),
+            ExprKind::Binary { lhs, rhs, .. } => lhs.any(found) || rhs.any(found),
+            ExprKind::Ternary { cond, then, els } => cond.any(found) || then.any(found) || els.any(found),
+            ExprKind::Index { base, index } => base.any(found) || index.any(found),
+            ExprKind::Unary { expr, .. }
+            | ExprKind::Field { base: expr, .. }
+            | ExprKind::Cast { expr, .. }
+            | ExprKind::IncDec { target: expr, .. }
+            | ExprKind::Sizeof(SizeofArg::Expr(expr)) => expr.any(found),
+        }
+    }
+}
+
+impl Block {
+    /// Whether `found` holds for any expression of the block.
+    pub fn any_expr(&self, found: &dyn Fn(&Expr) -> bool) -> bool {
+        self.stmts.iter().any(|s| match &s.kind {
+            StmtKind::Expr(e) => e.any(found),
+            StmtKind::AssignMap { map, value, .. } => map.keys.iter().any(|k| k.any(found)) || value.any(found),
+            StmtKind::AssignVar { value, .. } => value.any(found),
+            StmtKind::If { cond, then, els } => {
+                cond.any(found) || then.any_expr(found) || els.as_ref().is_some_and(|b| b.any_expr(found))
+            }
+        })
+    }
 }
 
 #[derive(Clone, Debug)]

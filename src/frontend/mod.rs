@@ -6,12 +6,13 @@
 //! probe kind; [`passes`] resolves names against the [`builtins`] tables
 //! and checks types, whose sources are DWARF ([`dwarf`], found through
 //! [`elf`] and [`libpath`]), tracefs formats ([`tracefs`]) and USDT notes
-//! ([`usdt`]). [`printf`] is the format language `printf()` takes.
+//! ([`usdt`]); kernel functions come from [`kfuncs`]. [`printf`] is the format language `printf()` takes.
 pub mod argdist;
 pub mod ast;
 pub mod builtins;
 pub mod dwarf;
 pub mod elf;
+pub mod kfuncs;
 pub mod lexer;
 pub mod libpath;
 pub mod names;

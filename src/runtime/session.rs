@@ -87,6 +87,14 @@ pub fn attach_probe(spec: &ProbeSpec, prog: &Prog, pid: Option<i32>) -> Option<R
         AttachTarget::Uprobe { binary, file_offset, ret, ref_ctr_offset } => {
             attach::attach_uprobe_with_ref_ctr(prog, binary, file_offset, ret, pid, ref_ctr_offset)
         }
+        AttachTarget::Kprobe { functions: [one], module, offset, ret } => {
+            let symbol = match module {
+                Some(m) => format!("{m}:{one}"),
+                None => one.clone(),
+            };
+            attach::attach_kprobe(prog, &symbol, offset, ret)
+        }
+        AttachTarget::Kprobe { functions, ret, .. } => attach::attach_kprobe_multi(prog, functions, ret),
         AttachTarget::Tracepoint { category, name } => attach::attach_tracepoint(prog, category, name),
         AttachTarget::Interval { period_ns } => attach::attach_interval(prog, period_ns),
         AttachTarget::Profile { hz } => attach::attach_profile(prog, hz),

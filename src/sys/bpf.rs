@@ -63,6 +63,8 @@ impl fmt::Display for MapKind {
 pub enum ProgKind {
     /// kprobes and uprobes (the kernel uses one program type for both).
     Kprobe,
+    /// A kprobe program for a kprobe-multi link (many functions, one link).
+    KprobeMulti,
     Tracepoint,
     /// perf events: `interval`, `profile`, hardware/software counters.
     PerfEvent,
@@ -73,10 +75,19 @@ pub enum ProgKind {
 impl ProgKind {
     fn raw(self) -> bpf::bpf_prog_type {
         match self {
-            ProgKind::Kprobe => bpf::BPF_PROG_TYPE_KPROBE,
+            ProgKind::Kprobe | ProgKind::KprobeMulti => bpf::BPF_PROG_TYPE_KPROBE,
             ProgKind::Tracepoint => bpf::BPF_PROG_TYPE_TRACEPOINT,
             ProgKind::PerfEvent => bpf::BPF_PROG_TYPE_PERF_EVENT,
             ProgKind::RawTracepoint => bpf::BPF_PROG_TYPE_RAW_TRACEPOINT,
+        }
+    }
+
+    /// The `expected_attach_type` it is loaded with (0 where the type has
+    /// one way to attach).
+    fn attach_type(self) -> bpf::bpf_attach_type {
+        match self {
+            ProgKind::KprobeMulti => bpf::BPF_TRACE_KPROBE_MULTI,
+            _ => 0,
         }
     }
 }
@@ -85,6 +96,7 @@ impl fmt::Display for ProgKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ProgKind::Kprobe => "kprobe/uprobe",
+            ProgKind::KprobeMulti => "kprobe (multi)",
             ProgKind::Tracepoint => "tracepoint",
             ProgKind::PerfEvent => "perf_event",
             ProgKind::RawTracepoint => "raw_tracepoint",
@@ -288,6 +300,7 @@ pub(crate) fn prog_load(
     let cname = CString::new(object_name(name)).unwrap_or_default();
     let mut opts = bpf::bpf_prog_load_opts {
         sz: std::mem::size_of::<bpf::bpf_prog_load_opts>() as bpf::size_t,
+        expected_attach_type: kind.attach_type(),
         ..Default::default()
     };
     if !log.is_empty() {

@@ -4,7 +4,9 @@
 //! Order matters and is listed once here:
 //! 1. `probes::expand` turns each attach point into resolved probes (paths,
 //!    symbols, tracepoint formats); a block with wildcards becomes one
-//!    checked probe per match, because `args`, `func` and `probe` differ.
+//!    checked probe per match, because `args`, `func` and `probe` differ —
+//!    except kprobes whose block asks neither `func` nor `probe`, which
+//!    `probes::coalesce` makes one probe on many functions.
 //! 2. `typeck` runs over every checked probe twice: the first round only
 //!    learns map types (a map may be read in a probe that comes before the
 //!    one assigning it), the second reports errors with all map types known.
@@ -18,8 +20,8 @@ pub mod maps;
 pub mod typeck;
 
 use crate::diag::Diagnostic;
-use crate::frontend::ast::{Block, Expr, Program};
-use crate::frontend::probes::{expand, ProbeContext, ResolvedProbe};
+use crate::frontend::ast::{Block, Expr, ExprKind, Program};
+use crate::frontend::probes::{coalesce, expand, ProbeContext, ResolvedProbe};
 use crate::frontend::types::Type;
 pub use maps::{MapInfo, MapTable, MapValue};
 
@@ -70,8 +72,11 @@ pub fn expand_all(program: &Program, ctx: &ProbeContext) -> Result<Vec<CheckedPr
     let mut diags = Vec::new();
     let mut probes = Vec::new();
     for probe in &program.probes {
+        let names_probe = |e: &Expr| matches!(&e.kind, ExprKind::Ident(n) if n == "func" || n == "probe");
+        let distinguishes =
+            probe.body.any_expr(&names_probe) || probe.pred.as_ref().is_some_and(|p| p.any(&names_probe));
         for ap in &probe.attach {
-            match expand(ap, ctx) {
+            match expand(ap, ctx).map(|list| coalesce(list, &ap.text, distinguishes)) {
                 Ok(list) => {
                     for resolved in list {
                         probes.push(CheckedProbe {

@@ -1,11 +1,11 @@
-//! Kernel probes — `kprobe`, `kretprobe`, `fentry` (`kfunc`), `fexit`
-//! (`kretfunc`) — and the bpftrace probe types trace does not implement.
+//! Kernel probes trace cannot attach here — `fentry` (`kfunc`), `fexit`
+//! (`kretfunc`), and `kprobe`/`kretprobe` on a kernel without kprobes —
+//! and the bpftrace probe types trace does not implement.
 //!
-//! Kernel probes are recognised here and refused with the reason: this
-//! kernel lacks them (no `CONFIG_KPROBES`; fentry/fexit need BTF and a
-//! kernel that lets BPF attach to functions), or trace does not attach
-//! them yet — and with the tracepoint to use instead, found from the
-//! function name. This is the file the kernel-probe work fills in.
+//! They are recognised and refused with the reason: this kernel lacks
+//! them (no `CONFIG_KPROBES`; fentry/fexit need BTF and a kernel that lets
+//! BPF attach to functions), or trace does not attach them yet — and with
+//! the tracepoint to use instead, found from the function name.
 
 use std::path::{Path, PathBuf};
 
@@ -44,8 +44,6 @@ macro_rules! refused {
     };
 }
 
-pub const KPROBE: ProbeType = refused!("kprobe", ["k"], Status::Kernel, Family::Kprobe { ret: false });
-pub const KRETPROBE: ProbeType = refused!("kretprobe", ["kr"], Status::Kernel, Family::Kprobe { ret: true });
 pub const FENTRY: ProbeType = refused!("fentry", ["f"], Status::Kernel, Family::Fentry { ret: false });
 pub const KFUNC: ProbeType = refused!("kfunc", [], Status::Kernel, Family::Fentry { ret: false });
 pub const FEXIT: ProbeType = refused!("fexit", ["fr"], Status::Kernel, Family::Fentry { ret: true });
@@ -56,6 +54,12 @@ pub const WATCHPOINT: ProbeType = refused!("watchpoint", ["w"], Status::NotImple
 pub const ASYNCWATCHPOINT: ProbeType = refused!("asyncwatchpoint", ["aw"], Status::NotImplemented, Family::Other);
 pub const RAWTRACEPOINT: ProbeType = refused!("rawtracepoint", ["rt"], Status::NotImplemented, Family::Other);
 pub const ITER: ProbeType = refused!("iter", ["it"], Status::NotImplemented, Family::Other);
+
+/// The refusal of `kprobe`/`kretprobe` on a kernel without kprobes (or
+/// where trace cannot tell), with the tracepoints to use instead.
+pub(super) fn refuse_kprobe(at: &At, full: &str, rest: Option<usize>, ret: bool) -> Diagnostic {
+    unavailable(at, Family::Kprobe { ret }, full, rest)
+}
 
 /// The diagnostic for a probe type that cannot be used: kernel probes
 /// (with why this kernel lacks them and the tracepoints to use instead),
@@ -86,11 +90,14 @@ fn unavailable(at: &At, family: Family, full: &str, rest: Option<usize>) -> Diag
                     "not supported yet".into(),
                     format!("this kernel supports {what}, but trace does not attach to them yet"),
                 ),
-                // Whatever the kernel has, trace does not attach them yet:
-                // that much is certain.
-                Support::Unknown(reason) => {
-                    (format!("{full} probes are not supported by trace yet"), "not supported yet".into(), reason)
-                }
+                Support::Unknown(reason) => match family {
+                    Family::Kprobe { .. } => {
+                        (format!("{full} probes cannot be used here"), format!("cannot tell if {what} work"), reason)
+                    }
+                    // Whatever the kernel has, trace does not attach them
+                    // yet: that much is certain.
+                    _ => (format!("{full} probes are not supported by trace yet"), "not supported yet".into(), reason),
+                },
             };
             let mut d = at.err(ty_r, message, label).note(reason);
             let alts = func

@@ -11,9 +11,11 @@
 //! * `usdt.rs` — `usdt` (notes via `frontend::usdt`);
 //! * `tracepoint.rs` — `tracepoint` (formats via `frontend::tracefs`);
 //! * `timer.rs` — `interval`, `profile`;
-//! * `kernel.rs` — `kprobe`, `kretprobe`, `fentry`/`kfunc`, `fexit`/`kretfunc`
-//!   (recognised, and refused with the reason and the tracepoint to use
-//!   instead), and bpftrace's types trace does not implement.
+//! * `kprobe.rs` — `kprobe`, `kretprobe` (functions via `frontend::kfuncs`);
+//! * `kernel.rs` — `fentry`/`kfunc`, `fexit`/`kretfunc` (recognised, and
+//!   refused with the reason and the tracepoint to use instead), the
+//!   refusal of kernel probes on kernels without them, and bpftrace's
+//!   types trace does not implement.
 //!
 //! Expansion turns one attach point (`u:./db:db_*`, `t:syscalls:sys_enter_open*`,
 //! `i:s:1`) into the probes it denotes: aliases normalised to bpftrace's
@@ -30,6 +32,7 @@
 //! variants of [`ProbeSpec`].
 
 mod kernel;
+mod kprobe;
 mod spec;
 mod special;
 mod text;
@@ -41,9 +44,10 @@ mod usdt;
 #[cfg(test)]
 mod tests;
 
+pub use kprobe::coalesce;
 pub use spec::{
-    AttachTarget, Context, Firing, Interval, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec, Profile,
-    ResolvedProbe, Tracepoint, Uprobe, Usdt,
+    AttachTarget, Context, Firing, Interval, Kprobe, Memory, NamedArgs, NumberedArgs, ProbeContext, ProbeKind,
+    ProbeSpec, Profile, ResolvedProbe, Tracepoint, Uprobe, Usdt,
 };
 pub use text::At;
 pub use tracepoint::field_type;
@@ -108,8 +112,8 @@ pub const PROBE_TYPES: &[ProbeType] = &[
     tracepoint::TRACEPOINT,
     timer::INTERVAL,
     timer::PROFILE,
-    kernel::KPROBE,
-    kernel::KRETPROBE,
+    kprobe::KPROBE,
+    kprobe::KRETPROBE,
     kernel::FENTRY,
     kernel::KFUNC,
     kernel::FEXIT,

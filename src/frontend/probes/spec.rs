@@ -32,6 +32,7 @@ pub enum ProbeSpec {
     End,
     Uprobe(Uprobe),
     Usdt(Usdt),
+    Kprobe(Kprobe),
     Tracepoint(Tracepoint),
     Interval(Interval),
     Profile(Profile),
@@ -59,6 +60,21 @@ pub struct Usdt {
     /// Absolute and canonical.
     pub binary: PathBuf,
     pub site: Site,
+}
+
+/// A kprobe or kretprobe on one kernel function, or on several with the
+/// same program (one kprobe-multi link, where the body does not ask which
+/// function fired).
+#[derive(Clone, Debug)]
+pub struct Kprobe {
+    /// At least one; several only without an offset.
+    pub functions: Vec<String>,
+    /// The `MODULE` of `kprobe:MODULE:FUNC` (`None`: wherever it is).
+    pub module: Option<String>,
+    /// The `+OFFSET` into the function (0 without one).
+    pub offset: u64,
+    /// A kretprobe: fires when the function returns.
+    pub ret: bool,
 }
 
 /// One concrete tracepoint (wildcards are expanded), with its layout.
@@ -132,6 +148,13 @@ pub enum AttachTarget<'a> {
         file_offset: u64,
         ret: bool,
         ref_ctr_offset: u64,
+    },
+    /// A kprobe (or kretprobe) on each of `functions`.
+    Kprobe {
+        functions: &'a [String],
+        module: Option<&'a str>,
+        offset: u64,
+        ret: bool,
     },
     Tracepoint {
         category: &'a str,
@@ -208,13 +231,28 @@ pub struct Context<'a> {
     /// The file whose debug info types the probe's data (casts, `args`,
     /// `retval`, `sizeof`).
     pub binary: Option<&'a Path>,
-    /// Whether the pointers the probe sees point into user memory (so
-    /// `str()` and reads through them use the user-memory helpers).
-    pub user_memory: bool,
+    /// Which address space the pointers the probe sees point into, so
+    /// `str()` and reads through them use the right helper.
+    pub memory: Memory,
     /// Whether its program runs in NMI context, where it may interrupt
     /// another probe's program on the same CPU (so it needs scratch space
     /// of its own).
     pub nmi: bool,
+}
+
+/// The address space a probe's reads go to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Memory {
+    /// The traced process's (uprobe arguments, syscall tracepoints).
+    User,
+    /// The kernel's.
+    Kernel,
+    /// Whichever the address is in: kernel probes see both kinds of
+    /// pointer (a syscall's `const char __user *` argument, a `struct
+    /// file *`) and their types rarely say which (untyped `argN`; BTF
+    /// without `__user` tags, as Debian's kernels build it). x86-64 keeps
+    /// user addresses below the kernel's, so the address tells.
+    ByAddress,
 }
 
 impl ProbeSpec {
@@ -225,6 +263,7 @@ impl ProbeSpec {
             ProbeSpec::End => &End,
             ProbeSpec::Uprobe(p) => p,
             ProbeSpec::Usdt(p) => p,
+            ProbeSpec::Kprobe(p) => p,
             ProbeSpec::Tracepoint(p) => p,
             ProbeSpec::Interval(p) => p,
             ProbeSpec::Profile(p) => p,

@@ -3,6 +3,7 @@
 //! are loaded as raw-tracepoint programs (the program type that test runs
 //! need no context for) and attach to nothing.
 
+use super::spec::Memory;
 use super::spec::{Begin, Context, End, Firing, ProbeContext, ProbeKind, ProbeSpec, ResolvedProbe};
 use super::text::At;
 use super::{complete_nothing, describe_nothing, ProbeType, Status};
@@ -51,7 +52,7 @@ const NOTHING: Context = Context {
     retval: false,
     function: None,
     binary: None,
-    user_memory: false,
+    memory: Memory::Kernel,
     nmi: false,
 };
 

@@ -5,6 +5,7 @@
 //! they can interrupt another probe's program on the same CPU, and see the
 //! interrupted context's registers (`arg0`..`arg5`).
 
+use super::spec::Memory;
 use super::spec::{AttachTarget, Context, Firing, Interval, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec};
 use super::spec::{Profile, ResolvedProbe};
 use super::text::{missing, parts, At};
@@ -43,7 +44,7 @@ const INTERRUPTED: Context = Context {
     retval: false,
     function: None,
     binary: None,
-    user_memory: false,
+    memory: Memory::Kernel,
     nmi: true,
 };
 

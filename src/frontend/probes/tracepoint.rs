@@ -3,6 +3,7 @@
 //! from tracefs (`frontend::tracefs`); `args` is the event's record, laid
 //! out as its format file says.
 
+use super::spec::Memory;
 use super::spec::Tracepoint;
 use super::spec::{AttachTarget, Context, Firing, NamedArgs, ProbeContext, ProbeKind, ProbeSpec, ResolvedProbe};
 use super::text::{missing, parts, quoted_list, At};
@@ -41,7 +42,7 @@ impl ProbeKind for Tracepoint {
             // The `syscalls` events record the system call's arguments as
             // the process passed them: user pointers. Every other event's
             // pointers are the kernel's.
-            user_memory: self.category == "syscalls",
+            memory: if self.category == "syscalls" { Memory::User } else { Memory::Kernel },
             nmi: false,
         }
     }

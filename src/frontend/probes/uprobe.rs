@@ -13,6 +13,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use super::spec::Memory;
 use super::spec::ResolvedProbe;
 use super::spec::Uprobe;
 use super::spec::{AttachTarget, Context, Firing, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec};
@@ -69,7 +70,7 @@ impl ProbeKind for Uprobe {
             retval: self.ret,
             function: Some(&self.func),
             binary: Some(&self.binary),
-            user_memory: true,
+            memory: Memory::User,
             nmi: false,
         }
     }

@@ -21,6 +21,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use super::spec::Memory;
 use super::spec::Usdt;
 use super::spec::{AttachTarget, Context, Firing, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec, ResolvedProbe};
 use super::text::{missing, parts, quoted_list, At};
@@ -63,7 +64,7 @@ impl ProbeKind for Usdt {
             retval: false,
             function: None,
             binary: None,
-            user_memory: true,
+            memory: Memory::User,
             nmi: false,
         }
     }

@@ -1,7 +1,8 @@
-//! kprobes and kretprobes through the `kprobe` perf PMU.
+//! kprobes and kretprobes: one function through the `kprobe` perf PMU, or
+//! many at once on a kprobe-multi link.
 //!
-//! Like uprobes, but `config1` names a kernel function and `config2` is the
-//! offset into it. Many kernels have kprobes; some (including the machines
+//! Like uprobes, but `config1` names a kernel function (`MODULE:FUNC` for
+//! one in a module) and `config2` is the offset into it. Many kernels have kprobes; some (including the machines
 //! this project is developed on, with `CONFIG_KPROBES` off) do not, and
 //! there the error says so and points at tracepoints, which cover most of
 //! what people use kprobes for.
@@ -10,6 +11,7 @@ use std::ffi::CString;
 
 use super::{pmu_format_bit, pmu_type, require_kind, AttachError, Link};
 use crate::runtime::load::Prog;
+use crate::sys as os;
 use crate::sys::{PerfEventSpec, ProgKind};
 
 const KPROBE_PMU: &str = "kprobe";
@@ -49,6 +51,22 @@ pub fn attach_kprobe(prog: &Prog, function: &str, offset: u64, retprobe: bool) -
     let description =
         if offset == 0 { format!("{target} {function}") } else { format!("{target} {function}+{offset:#x}") };
     Link::single(prog, &spec, description)
+}
+
+/// Attaches a KprobeMulti-kind program to every one of `functions` (vmlinux
+/// functions, by name) with one link, at entry or at return.
+pub fn attach_kprobe_multi(prog: &Prog, functions: &[String], retprobe: bool) -> Result<Link, AttachError> {
+    let target = if retprobe { "kretprobe" } else { "kprobe" };
+    require_kind(prog, ProgKind::KprobeMulti, target)?;
+    let names = functions
+        .iter()
+        .map(|f| CString::new(f.as_str()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| AttachError::Invalid("a kernel function name contains a NUL byte".into()))?;
+    let description = format!("{target} on {} functions", functions.len());
+    let link = os::link_create_kprobe_multi(prog.borrowed_fd(), &names, retprobe)
+        .map_err(|source| AttachError::Sys { what: description.clone(), source })?;
+    Ok(Link::bpf_link(link, description))
 }
 
 #[cfg(test)]

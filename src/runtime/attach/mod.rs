@@ -20,7 +20,7 @@ mod perf;
 mod tracepoint;
 mod uprobe;
 
-pub use kprobe::attach_kprobe;
+pub use kprobe::{attach_kprobe, attach_kprobe_multi};
 pub use perf::{attach_interval, attach_profile};
 pub use tracepoint::{attach_tracepoint, tracepoint_id};
 pub use uprobe::{attach_uprobe, attach_uprobe_with_ref_ctr};
@@ -83,18 +83,21 @@ fn parse_format_bit(text: &str) -> Option<u32> {
 }
 
 /// One perf event and the BPF link binding a program to it (if the kernel
-/// has links). Field order matters: the link closes before the event.
+/// has links), or a link without a perf event (kprobe-multi). Field order
+/// matters: the link closes before the event.
 #[derive(Debug)]
 struct Attachment {
     link: Option<OwnedFd>,
-    perf: OwnedFd,
+    perf: Option<OwnedFd>,
 }
 
 impl Drop for Attachment {
     fn drop(&mut self) {
         // Stop the event first so nothing fires while the fds close; a
         // failure here changes nothing, as closing detaches anyway.
-        let _ = sys::perf_event_disable(self.perf.as_fd());
+        if let Some(perf) = &self.perf {
+            let _ = sys::perf_event_disable(perf.as_fd());
+        }
     }
 }
 
@@ -123,9 +126,15 @@ impl Link {
         &self.description
     }
 
-    /// The perf event fds (one per CPU for `profile`).
+    /// A link of one BPF link without a perf event.
+    fn bpf_link(link: OwnedFd, description: String) -> Link {
+        Link { parts: vec![Attachment { link: Some(link), perf: None }], description }
+    }
+
+    /// The perf event fds (one per CPU for `profile`; none for a
+    /// kprobe-multi link).
     pub fn perf_fds(&self) -> Vec<RawFd> {
-        self.parts.iter().map(|p| p.perf.as_raw_fd()).collect()
+        self.parts.iter().filter_map(|p| p.perf.as_ref().map(|f| f.as_raw_fd())).collect()
     }
 
     /// Every fd that keeps the probe attached: the perf events and the BPF
@@ -138,9 +147,11 @@ impl Link {
     /// Stop the probe firing without detaching it yet. Detaching a uprobe
     /// waits for the kernel (tens of milliseconds), so a session disables
     /// its probes, prints its results, and only then drops the links.
+    /// A link without a perf event cannot be disabled; the session's stop
+    /// word stops its program instead.
     pub fn disable(&self) {
-        for p in &self.parts {
-            let _ = sys::perf_event_disable(p.perf.as_fd());
+        for p in self.parts.iter().filter_map(|p| p.perf.as_ref()) {
+            let _ = sys::perf_event_disable(p.as_fd());
         }
     }
 
@@ -193,9 +204,8 @@ fn attach_perf_event(prog: &Prog, spec: &PerfEventSpec<'_>, what: &str) -> Resul
             None
         }
     };
-    let attachment = Attachment { link, perf };
-    sys::perf_event_enable(attachment.perf.as_fd()).map_err(AttachError::sys(what))?;
-    Ok(attachment)
+    sys::perf_event_enable(perf.as_fd()).map_err(AttachError::sys(what))?;
+    Ok(Attachment { link, perf: Some(perf) })
 }
 
 #[cfg(test)]
