@@ -113,7 +113,7 @@ pub const VARIABLES: &[Var] = &[
         builtin: Builtin::Arg(0),
         ty: None,
         scope: Scope::NumberedArgs,
-        only_in: "uprobe and usdt",
+        only_in: "uprobe, kprobe and usdt",
         value: Value::Arg,
     },
     Var {
@@ -121,7 +121,7 @@ pub const VARIABLES: &[Var] = &[
         builtin: Builtin::Retval,
         ty: None,
         scope: Scope::Retval,
-        only_in: "uretprobe",
+        only_in: "uretprobe and kretprobe",
         value: Value::Retval,
     },
     Var {
@@ -129,7 +129,7 @@ pub const VARIABLES: &[Var] = &[
         builtin: Builtin::Func,
         ty: None,
         scope: Scope::Function,
-        only_in: "uprobe and uretprobe",
+        only_in: "uprobe, uretprobe, kprobe and kretprobe",
         value: Value::Literal,
     },
     Var {

@@ -65,6 +65,13 @@ pub enum ProgKind {
     Kprobe,
     /// A kprobe program for a kprobe-multi link (many functions, one link).
     KprobeMulti,
+    /// fentry (`ret` false) or fexit on the kernel function whose BTF id
+    /// (in vmlinux's BTF) is `btf_id`: a tracing program, which reads the
+    /// function's arguments as an array of u64s.
+    Fentry {
+        btf_id: u32,
+        ret: bool,
+    },
     Tracepoint,
     /// perf events: `interval`, `profile`, hardware/software counters.
     PerfEvent,
@@ -79,6 +86,7 @@ impl ProgKind {
             ProgKind::Tracepoint => bpf::BPF_PROG_TYPE_TRACEPOINT,
             ProgKind::PerfEvent => bpf::BPF_PROG_TYPE_PERF_EVENT,
             ProgKind::RawTracepoint => bpf::BPF_PROG_TYPE_RAW_TRACEPOINT,
+            ProgKind::Fentry { .. } => bpf::BPF_PROG_TYPE_TRACING,
         }
     }
 
@@ -87,6 +95,16 @@ impl ProgKind {
     fn attach_type(self) -> bpf::bpf_attach_type {
         match self {
             ProgKind::KprobeMulti => bpf::BPF_TRACE_KPROBE_MULTI,
+            ProgKind::Fentry { ret: false, .. } => bpf::BPF_TRACE_FENTRY,
+            ProgKind::Fentry { ret: true, .. } => bpf::BPF_TRACE_FEXIT,
+            _ => 0,
+        }
+    }
+
+    /// The BTF id of what it attaches to (0 for none).
+    fn attach_btf_id(self) -> u32 {
+        match self {
+            ProgKind::Fentry { btf_id, .. } => btf_id,
             _ => 0,
         }
     }
@@ -97,6 +115,8 @@ impl fmt::Display for ProgKind {
         f.write_str(match self {
             ProgKind::Kprobe => "kprobe/uprobe",
             ProgKind::KprobeMulti => "kprobe (multi)",
+            ProgKind::Fentry { ret: false, .. } => "fentry",
+            ProgKind::Fentry { ret: true, .. } => "fexit",
             ProgKind::Tracepoint => "tracepoint",
             ProgKind::PerfEvent => "perf_event",
             ProgKind::RawTracepoint => "raw_tracepoint",
@@ -301,6 +321,7 @@ pub(crate) fn prog_load(
     let mut opts = bpf::bpf_prog_load_opts {
         sz: std::mem::size_of::<bpf::bpf_prog_load_opts>() as bpf::size_t,
         expected_attach_type: kind.attach_type(),
+        attach_btf_id: kind.attach_btf_id(),
         ..Default::default()
     };
     if !log.is_empty() {

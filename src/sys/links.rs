@@ -1,6 +1,7 @@
 //! BPF links that are not perf events: one kprobe-multi link attaching a
 //! program to many kernel functions at once (kernel 5.18+, through ftrace's
-//! fprobe), and the feature check that says whether this kernel has them.
+//! fprobe), and the feature check that says whether this kernel has them;
+//! the link of an fentry/fexit program to the function it was loaded for.
 //!
 //! Part of [`super`], the one FFI module.
 
@@ -44,6 +45,18 @@ pub(crate) fn link_create_kprobe_multi(
     let fd = unsafe { bpf::bpf_link_create(prog.as_raw_fd(), 0, bpf::BPF_TRACE_KPROBE_MULTI, &opts) };
     if fd < 0 {
         return Err(SysError::os(Op::LinkCreate, "kprobe-multi", last_errno()));
+    }
+    // SAFETY: the kernel just returned this fd to us alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Attaches an fentry/fexit program to the function named at load time
+/// (`BPF_RAW_TRACEPOINT_OPEN` without a name, kernel 5.5+).
+pub(crate) fn link_tracing(prog: BorrowedFd<'_>) -> Result<OwnedFd, SysError> {
+    // SAFETY: a NULL name is how tracing programs are attached; the fd is live.
+    let fd = unsafe { bpf::bpf_raw_tracepoint_open(std::ptr::null(), prog.as_raw_fd()) };
+    if fd < 0 {
+        return Err(SysError::os(Op::LinkCreate, "fentry/fexit", last_errno()));
     }
     // SAFETY: the kernel just returned this fd to us alone.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })

@@ -10,7 +10,7 @@
 //! * `bpf` — maps and programs (`bpf_map_create`, lookups, `BPF_PROG_LOAD`,
 //!   `BPF_PROG_TEST_RUN`);
 //! * `perf` — perf events and the BPF links on them;
-//! * `links` — BPF links without a perf event (kprobe-multi);
+//! * `links` — BPF links without a perf event (kprobe-multi, fentry/fexit);
 //! * `ring` — libbpf's ring buffer behind a closure handler;
 //! * `stats` — program run counts (`BPF_ENABLE_STATS`);
 //! * `system` — CPU lists, tracefs (mounted when missing, unmounted after),
@@ -59,7 +59,7 @@ pub use bpf::{bpf_available, object_name, quiet_libbpf, MapKind, ProgKind};
 pub(crate) use bpf::{prog_load, prog_test_run, MapHandle};
 pub use files::{create_new, euid, open_existing, Access, OpenRefused};
 pub use links::kprobe_multi_available;
-pub(crate) use links::link_create_kprobe_multi;
+pub(crate) use links::{link_create_kprobe_multi, link_tracing};
 pub use mmap::Mmap;
 pub(crate) use perf::{
     link_create_perf, perf_event_disable, perf_event_enable, perf_event_open, perf_event_set_bpf, PerfEventSpec,

@@ -536,5 +536,5 @@ fn arg_types_and_arity() {
     let e = check(&format!("uprobe:{path}:main {{ @ = arg6; }}")).unwrap_err();
     assert!(e.contains("`arg6` is not available") && e.contains("arg0 to arg5"), "{e}");
     let e = check("BEGIN { @ = arg11; }").unwrap_err();
-    assert!(e.contains("only in uprobe and usdt probes"), "{e}");
+    assert!(e.contains("only in uprobe, kprobe and usdt probes"), "{e}");
 }

@@ -50,7 +50,15 @@ pub fn attach_kprobe(prog: &Prog, function: &str, offset: u64, retprobe: bool) -
     };
     let description =
         if offset == 0 { format!("{target} {function}") } else { format!("{target} {function}+{offset:#x}") };
-    Link::single(prog, &spec, description)
+    Link::single(prog, &spec, description).map_err(|e| match e {
+        AttachError::Sys { source, .. } if offset != 0 && source.errno() == Some(libc::EILSEQ) => {
+            AttachError::Invalid(format!(
+                "{function}+{offset} is not at an instruction boundary of {function} (the kernel refused it); \
+                 pick an offset where an instruction starts"
+            ))
+        }
+        other => other,
+    })
 }
 
 /// Attaches a KprobeMulti-kind program to every one of `functions` (vmlinux

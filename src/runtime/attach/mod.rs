@@ -1,4 +1,5 @@
-//! Attaching loaded programs to events: uprobes, tracepoints, perf events.
+//! Attaching loaded programs to events: uprobes, kprobes, tracepoints, perf
+//! events, fentry/fexit.
 //!
 //! Every attachment is a perf event (`perf_event_open`) with the program
 //! bound to it, preferably through a BPF link (`BPF_LINK_CREATE`, kernel
@@ -15,11 +16,13 @@ use std::path::PathBuf;
 use super::load::Prog;
 use crate::sys::{self, PerfEventSpec, ProgKind, SysError};
 
+mod fentry;
 mod kprobe;
 mod perf;
 mod tracepoint;
 mod uprobe;
 
+pub use fentry::attach_fentry;
 pub use kprobe::{attach_kprobe, attach_kprobe_multi};
 pub use perf::{attach_interval, attach_profile};
 pub use tracepoint::{attach_tracepoint, tracepoint_id};
