@@ -9,7 +9,7 @@ use crate::codegen::helpers;
 use crate::frontend::ast::*;
 use crate::frontend::builtins::{Builtin, Function, Half, Value};
 use crate::frontend::printf::DEFAULT_TIME_FORMAT;
-use crate::frontend::probes::{Memory, NamedArgs, NumberedArgs};
+use crate::frontend::probes::{Memory, NamedArgs, NumberedArgs, ReturnValue};
 use crate::frontend::tracefs::TpField;
 use crate::frontend::types::Type;
 
@@ -179,7 +179,11 @@ impl Lower<'_, '_> {
             Value::Retval => {
                 // Typed by the function's return type: an `int` -1 is
                 // 0xffffffff in rax and must read as -1.
-                let r = self.ctx_load(Size::DW, arch::RETURN_OFFSET as i16);
+                let off = match self.spec.context().retval {
+                    Some(ReturnValue::Slot(n)) => n as i16 * 8,
+                    _ => arch::RETURN_OFFSET as i16,
+                };
+                let r = self.ctx_load(Size::DW, off);
                 self.extend(r, &e.ty);
                 Val::Int(r)
             }

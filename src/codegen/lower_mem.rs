@@ -97,7 +97,7 @@ impl Lower<'_, '_> {
         self.function.as_ref()?.params.iter().find(|p| p.name == name).cloned()
     }
 
-    /// `args.NAME` of a uprobe.
+    /// `args.NAME` of a uprobe (or fentry/fexit: from its context's slots).
     pub fn uprobe_arg(&mut self, name: &str, e: &Expr) -> Val {
         let Some(p) = self.param(name) else {
             return self.internal(format!("parameter `{name}` is not in the debug info"));
@@ -105,6 +105,11 @@ impl Lower<'_, '_> {
         match p.loc {
             ParamLoc::Reg { pt_regs_offset } => {
                 let r = self.ctx_read(pt_regs_offset as i16);
+                self.extend(r, &value_type(&p.ty));
+                Val::Int(r)
+            }
+            ParamLoc::Slot { index } => {
+                let r = self.ctx_read(index as i16 * 8);
                 self.extend(r, &value_type(&p.ty));
                 Val::Int(r)
             }

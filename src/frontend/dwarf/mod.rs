@@ -156,6 +156,9 @@ pub enum ParamLoc {
     /// In memory at (the value of sp at entry) + offset, e.g. the 7th
     /// integer argument at sp+8. A struct passed in memory starts there.
     Stack { sp_offset: i64 },
+    /// The `index`th 8-byte slot of a tracing program's context, where the
+    /// kernel's fentry/fexit trampoline saved it (signatures from BTF).
+    Slot { index: u16 },
     /// Cannot be read at entry; the string says why.
     Unavailable(String),
 }

@@ -78,6 +78,16 @@ impl Cx<'_> {
         self.dwarf.debug.clone().flatten()
     }
 
+    /// The signature the probe kind knows without debug info (fentry and
+    /// fexit, from BTF), taken as the function's description.
+    fn known_signature(&mut self) {
+        if self.dwarf.function.is_none() {
+            if let Some(f) = self.spec.context().signature {
+                self.dwarf.function = Some(Some(Rc::new(f.clone())));
+            }
+        }
+    }
+
     /// Explain why there are no types here.
     fn no_debug_info(&mut self, span: Span, what: &str) {
         let Some(binary) = self.binary() else {
@@ -101,6 +111,7 @@ impl Cx<'_> {
 
     /// The probed function's DWARF description, loading it on first use.
     pub(super) fn function(&mut self, span: Span, what: &str) -> Option<Rc<Function>> {
+        self.known_signature();
         if self.dwarf.function.is_none() {
             let func = self.func_name();
             let found = match self.debug_info() {
@@ -173,7 +184,8 @@ impl Cx<'_> {
     /// `retval` in a uretprobe: typed by the function's return type when
     /// debug info has it, else a signed 64-bit integer.
     pub(super) fn typed_retval(&mut self) -> Type {
-        if self.debug_info().is_none() {
+        self.known_signature();
+        if self.dwarf.function.is_none() && self.debug_info().is_none() {
             return Type::I64;
         }
         let Some(func) = self.spec.context().function.map(str::to_string) else { return Type::I64 };

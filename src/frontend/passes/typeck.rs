@@ -630,7 +630,7 @@ impl Cx<'_> {
         let here = match var.scope {
             Scope::Everywhere => true,
             Scope::NumberedArgs => context.numbered_args.is_some(),
-            Scope::Retval => context.retval,
+            Scope::Retval => context.retval.is_some(),
             Scope::NamedArgs => context.named_args.is_some(),
             Scope::Function => context.function.is_some(),
         };

@@ -19,7 +19,9 @@ use std::ops::Range;
 
 use super::kernel::{kprobes_support, refuse_kprobe, Support};
 use super::spec::ResolvedProbe;
-use super::spec::{AttachTarget, Context, Firing, Kprobe, Memory, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec};
+use super::spec::{
+    AttachTarget, Context, Firing, Kprobe, Memory, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec, ReturnValue,
+};
 use super::text::{missing, parse_u64, parts, quoted_list, At};
 use super::{describe_nothing, starting_with, ProbeType, Status, MAX_COMPLETIONS};
 use crate::arch;
@@ -72,7 +74,8 @@ impl ProbeKind for Kprobe {
             // function left in them.
             numbered_args: (!self.ret).then_some(NumberedArgs::Registers { count: arch::INT_ARG_REGS.len() as u8 }),
             named_args: None,
-            retval: self.ret,
+            retval: self.ret.then_some(ReturnValue::Register),
+            signature: None,
             function: match self.functions.as_slice() {
                 [one] => Some(one),
                 _ => None,

@@ -47,7 +47,7 @@ mod tests;
 pub use kprobe::coalesce;
 pub use spec::{
     AttachTarget, Context, Firing, Interval, Kprobe, Memory, NamedArgs, NumberedArgs, ProbeContext, ProbeKind,
-    ProbeSpec, Profile, ResolvedProbe, Tracepoint, Uprobe, Usdt,
+    ProbeSpec, Profile, ResolvedProbe, ReturnValue, Tracepoint, Uprobe, Usdt,
 };
 pub use text::At;
 pub use tracepoint::field_type;

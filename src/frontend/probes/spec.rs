@@ -20,6 +20,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::frontend::dwarf::Function;
 use crate::frontend::tracefs::TracepointFormat;
 use crate::frontend::usdt::Site;
 use crate::source::Span;
@@ -224,8 +225,12 @@ pub struct Context<'a> {
     pub numbered_args: Option<NumberedArgs<'a>>,
     /// What `args` is; `None` where there is no such record.
     pub named_args: Option<NamedArgs<'a>>,
-    /// Whether `retval` (the return register at a function's return) exists.
-    pub retval: bool,
+    /// How `retval` reads; `None` where there is none (not at a return).
+    pub retval: Option<ReturnValue>,
+    /// The traced function's signature when the probe kind knows it
+    /// without debug info (fentry/fexit, from BTF): `args` and `retval`
+    /// are typed by it.
+    pub signature: Option<&'a Function>,
     /// The traced function, for `func` and debug-info lookups.
     pub function: Option<&'a str>,
     /// The file whose debug info types the probe's data (casts, `args`,
@@ -238,6 +243,16 @@ pub struct Context<'a> {
     /// another probe's program on the same CPU (so it needs scratch space
     /// of its own).
     pub nmi: bool,
+}
+
+/// Where a function's return value is at its return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReturnValue {
+    /// The return register, in the saved registers (uretprobe, kretprobe).
+    Register,
+    /// The `n`th 8-byte slot of a tracing program's context, after the
+    /// arguments (fexit).
+    Slot(u16),
 }
 
 /// The address space a probe's reads go to.

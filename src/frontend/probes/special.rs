@@ -49,7 +49,8 @@ fn list_itself(_: &At, full: &'static str, _: Option<usize>, _: &ProbeContext) -
 const NOTHING: Context = Context {
     numbered_args: None,
     named_args: None,
-    retval: false,
+    retval: None,
+    signature: None,
     function: None,
     binary: None,
     memory: Memory::Kernel,

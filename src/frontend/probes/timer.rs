@@ -41,7 +41,8 @@ pub const PROFILE: ProbeType = ProbeType {
 const INTERRUPTED: Context = Context {
     numbered_args: Some(NumberedArgs::Registers { count: arch::INT_ARG_REGS.len() as u8 }),
     named_args: None,
-    retval: false,
+    retval: None,
+    signature: None,
     function: None,
     binary: None,
     memory: Memory::Kernel,

@@ -36,7 +36,8 @@ impl ProbeKind for Tracepoint {
         Context {
             numbered_args: None,
             named_args: Some(NamedArgs::Tracepoint(self)),
-            retval: false,
+            retval: None,
+            signature: None,
             function: None,
             binary: None,
             // The `syscalls` events record the system call's arguments as

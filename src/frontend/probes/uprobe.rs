@@ -13,10 +13,10 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::spec::Memory;
 use super::spec::ResolvedProbe;
 use super::spec::Uprobe;
 use super::spec::{AttachTarget, Context, Firing, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec};
+use super::spec::{Memory, ReturnValue};
 use super::text::{missing, parse_u64, quoted_list, At};
 use super::{Listing, ProbeType, Status, MAX_COMPLETIONS};
 use crate::arch;
@@ -67,7 +67,8 @@ impl ProbeKind for Uprobe {
             // function left in them, and the parameters are gone.
             numbered_args: (!self.ret).then_some(NumberedArgs::Registers { count: arch::INT_ARG_REGS.len() as u8 }),
             named_args: Some(NamedArgs::Parameters { at_entry: !self.ret }),
-            retval: self.ret,
+            retval: self.ret.then_some(ReturnValue::Register),
+            signature: None,
             function: Some(&self.func),
             binary: Some(&self.binary),
             memory: Memory::User,

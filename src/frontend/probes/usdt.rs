@@ -61,7 +61,8 @@ impl ProbeKind for Usdt {
         Context {
             numbered_args: Some(NumberedArgs::Usdt(&self.site)),
             named_args: None,
-            retval: false,
+            retval: None,
+            signature: None,
             function: None,
             binary: None,
             memory: Memory::User,
