@@ -9,6 +9,7 @@
 //! ([`usdt`]); kernel functions come from [`kfuncs`]. [`printf`] is the format language `printf()` takes.
 pub mod argdist;
 pub mod ast;
+pub mod btf;
 pub mod builtins;
 pub mod dwarf;
 pub mod elf;
