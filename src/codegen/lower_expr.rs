@@ -144,6 +144,7 @@ impl Lower<'_, '_> {
             Value::PidTgid(h) => half(self, helpers::GET_CURRENT_PID_TGID, h),
             Value::UidGid(h) => half(self, helpers::GET_CURRENT_UID_GID, h),
             Value::Cpu => Val::Int(call(self, helpers::GET_SMP_PROCESSOR_ID)),
+            Value::CurrentTask => Val::Int(call(self, helpers::GET_CURRENT_TASK)),
             Value::Nsecs => Val::Int(call(self, helpers::KTIME_GET_NS)),
             Value::Elapsed => {
                 let r = call(self, helpers::KTIME_GET_NS);
@@ -196,18 +197,6 @@ impl Lower<'_, '_> {
         let r = self.vreg();
         self.emit(IrInsn::Load { size, dst: r, base: self.ctx, off });
         r
-    }
-
-    /// The helpers that read memory in this probe, `(bytes, string)`: its
-    /// kind says which address space its pointers point into.
-    pub(super) fn read_helpers(&self) -> (i32, i32) {
-        match self.spec.context().memory {
-            Memory::User => (helpers::PROBE_READ_USER, helpers::PROBE_READ_USER_STR),
-            Memory::Kernel => (helpers::PROBE_READ_KERNEL, helpers::PROBE_READ_KERNEL_STR),
-            // The kernel's compatibility helpers read user memory below
-            // the user address limit and kernel memory above it.
-            Memory::ByAddress => (helpers::PROBE_READ, helpers::PROBE_READ_STR),
-        }
     }
 
     /// A field of a tracepoint's record, of type `ty` (as type checking
@@ -491,6 +480,7 @@ impl Lower<'_, '_> {
     /// memory into a buffer of the size type checking gave it.
     fn read_str(&mut self, ptr: &Expr, n: Option<&Expr>, ty: &Type) -> Val {
         let size = round8(ty.storage_size());
+        let memory = self.pointee_memory(&ptr.ty);
         let ptr = self.int(ptr);
         let len = match n {
             Some(n) if !matches!(n.kind, ExprKind::Int(_)) => {
@@ -509,8 +499,19 @@ impl Lower<'_, '_> {
         let off = self.alloc(size);
         self.zero(off, size);
         let dst = self.addr(off);
-        let h = self.read_helpers().1;
+        let h = read_helpers(memory).1;
         self.emit(IrInsn::Call { helper: h as u32, args: vec![dst, len, ptr], ret: None });
         Val::Mem { off, size }
+    }
+}
+
+/// The helpers that read memory in `memory`, `(bytes, string)`.
+pub(super) fn read_helpers(memory: Memory) -> (i32, i32) {
+    match memory {
+        Memory::User => (helpers::PROBE_READ_USER, helpers::PROBE_READ_USER_STR),
+        Memory::Kernel => (helpers::PROBE_READ_KERNEL, helpers::PROBE_READ_KERNEL_STR),
+        // The kernel's compatibility helpers read user memory below the
+        // user address limit and kernel memory above it.
+        Memory::ByAddress => (helpers::PROBE_READ, helpers::PROBE_READ_STR),
     }
 }

@@ -10,11 +10,13 @@
 use super::insn::{AluOp, Size};
 use super::ir::*;
 use super::lower::{Lower, Val};
+use super::lower_expr::read_helpers;
 use super::program::round8;
 use crate::arch;
 use crate::frontend::ast::*;
 use crate::frontend::dwarf::ParamLoc;
 use crate::frontend::passes::dwarf_types::value_type;
+use crate::frontend::probes::Memory;
 use crate::frontend::types::{Field, Type};
 
 /// `struct pt_regs` offset of the stack pointer.
@@ -33,45 +35,57 @@ impl Lower<'_, '_> {
         }
     }
 
-    /// Address register and constant offset of an lvalue in traced memory.
-    fn place(&mut self, e: &Expr) -> Option<(VReg, i64)> {
+    /// Address register and constant offset of an lvalue in traced memory,
+    /// and the address space it is in.
+    fn place(&mut self, e: &Expr) -> Option<(VReg, i64, Memory)> {
+        let probe_memory = self.spec.context().memory;
         match &e.kind {
             ExprKind::Field { base, field, .. } if base.ty == Type::Args => {
                 let p = self.param(field)?;
                 match p.loc {
-                    ParamLoc::Stack { sp_offset } => Some((self.ctx_read(SP_OFFSET), sp_offset)),
+                    ParamLoc::Stack { sp_offset } => Some((self.ctx_read(SP_OFFSET), sp_offset, probe_memory)),
                     _ => None,
                 }
             }
             ExprKind::Field { base, field, .. } => {
                 let f = self.member_of(base, field)?;
                 match &base.ty {
-                    Type::Ptr { .. } => Some((self.int(base), f.offset as i64)),
+                    Type::Ptr { .. } => Some((self.int(base), f.offset as i64, self.pointee_memory(&base.ty))),
                     _ => {
-                        let (a, off) = self.place(base)?;
-                        Some((a, off + f.offset as i64))
+                        let (a, off, m) = self.place(base)?;
+                        Some((a, off + f.offset as i64, m))
                     }
                 }
             }
             ExprKind::Index { base, index } => {
-                let (elem, (addr, off)) = match &base.ty {
+                let (elem, (addr, off, memory)) = match &base.ty {
                     Type::Array { elem, .. } => (elem.clone(), self.place(base)?),
-                    Type::Ptr { to, .. } => (to.clone(), (self.int(base), 0)),
+                    Type::Ptr { to, .. } => (to.clone(), (self.int(base), 0, self.pointee_memory(&base.ty))),
                     _ => return None,
                 };
                 let size = elem.c_size() as i64;
                 if let ExprKind::Int(i) = index.kind {
-                    return Some((addr, off + i * size));
+                    return Some((addr, off + i * size, memory));
                 }
                 let i = self.int(index);
                 self.emit(IrInsn::Alu { op: AluOp::Mul, dst: i, src: Operand::Imm(size as i32) });
                 let a = self.vreg();
                 self.emit(IrInsn::Mov { dst: a, src: addr });
                 self.emit(IrInsn::Alu { op: AluOp::Add, dst: a, src: Operand::Reg(i) });
-                Some((a, off))
+                Some((a, off, memory))
             }
-            ExprKind::Unary { op: UnOp::Deref, expr } => Some((self.int(expr), 0)),
+            ExprKind::Unary { op: UnOp::Deref, expr } => Some((self.int(expr), 0, self.pointee_memory(&expr.ty))),
             _ => None,
+        }
+    }
+
+    /// Where a pointer of type `ptr` points: where the probe's pointers
+    /// do, except that a kernel pointer (`curtask`, kernel BTF types) in a
+    /// probe on user memory points into the kernel.
+    pub(super) fn pointee_memory(&self, ptr: &Type) -> Memory {
+        match (self.spec.context().memory, ptr) {
+            (Memory::User, Type::Ptr { user: false, .. }) => Memory::Kernel,
+            (m, _) => m,
         }
     }
 
@@ -82,7 +96,7 @@ impl Lower<'_, '_> {
             _ => None,
         };
         match self.place(e) {
-            Some((addr, off)) => self.read_memory(addr, off, &e.ty, bitfield),
+            Some((addr, off, memory)) => self.read_memory(addr, off, &e.ty, bitfield, memory),
             None => self.internal("a member, index or dereference of something not in memory"),
         }
     }
@@ -115,14 +129,15 @@ impl Lower<'_, '_> {
             }
             ParamLoc::Stack { sp_offset } => {
                 let sp = self.ctx_read(SP_OFFSET);
-                self.read_memory(sp, sp_offset, &e.ty, None)
+                let memory = self.spec.context().memory;
+                self.read_memory(sp, sp_offset, &e.ty, None, memory)
             }
             ParamLoc::Unavailable(why) => self.internal(format!("parameter `{name}` cannot be read: {why}")),
         }
     }
 
     /// Read `ty` at `addr + off` with `bpf_probe_read_{user,kernel}`.
-    fn read_memory(&mut self, addr: VReg, off: i64, ty: &Type, bitfield: Option<(u8, u8)>) -> Val {
+    fn read_memory(&mut self, addr: VReg, off: i64, ty: &Type, bitfield: Option<(u8, u8)>, memory: Memory) -> Val {
         let src = self.vreg();
         self.emit(IrInsn::Mov { dst: src, src: addr });
         if off != 0 {
@@ -134,7 +149,7 @@ impl Lower<'_, '_> {
                 }
             }
         }
-        let helper = self.read_helpers().0;
+        let helper = read_helpers(memory).0;
         let (size, slot) = match ty {
             Type::Str { size } => (*size, round8(*size)),
             Type::Int { size, .. } => (*size as u32, 8),

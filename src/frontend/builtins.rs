@@ -34,6 +34,7 @@ pub enum Builtin {
     Func,
     Probe,
     Args,
+    Curtask,
 }
 
 /// Where a builtin variable exists: everywhere, or only in probes whose
@@ -82,6 +83,8 @@ pub enum Value {
     Literal,
     /// Not a value: read through its fields (`args.name`).
     Record,
+    /// `bpf_get_current_task`: the current thread's `task_struct`.
+    CurrentTask,
 }
 
 /// One builtin variable.
@@ -145,8 +148,16 @@ pub const VARIABLES: &[Var] = &[
         builtin: Builtin::Args,
         ty: Some(Type::Args),
         scope: Scope::NamedArgs,
-        only_in: "tracepoint, uprobe",
+        only_in: "tracepoint, uprobe, fentry and fexit",
         value: Value::Record,
+    },
+    Var {
+        name: "curtask",
+        builtin: Builtin::Curtask,
+        ty: None,
+        scope: Scope::Everywhere,
+        only_in: "",
+        value: Value::CurrentTask,
     },
 ];
 
@@ -186,6 +197,7 @@ impl Builtin {
             Func => 10,
             Probe => 11,
             Args => 12,
+            Curtask => 13,
         };
         &VARIABLES[row]
     }
@@ -376,9 +388,10 @@ mod tests {
         use Builtin::*;
         // A new variant fails to compile here until it is listed below.
         let listed = |b: Builtin| match b {
-            Pid | Tid | Uid | Gid | Cpu | Comm | Nsecs | Elapsed | Arg(_) | Retval | Func | Probe | Args => b,
+            Pid | Tid | Uid | Gid | Cpu | Comm | Nsecs | Elapsed | Arg(_) | Retval | Func | Probe | Args | Curtask => b,
         };
-        let all = [Pid, Tid, Uid, Gid, Cpu, Comm, Nsecs, Elapsed, Arg(3), Retval, Func, Probe, Args].map(listed);
+        let all =
+            [Pid, Tid, Uid, Gid, Cpu, Comm, Nsecs, Elapsed, Arg(3), Retval, Func, Probe, Args, Curtask].map(listed);
         for b in all {
             assert_eq!(Builtin::from_name(&b.name()), Some(b), "{b:?}");
             assert_eq!(std::mem::discriminant(&b.var().builtin), std::mem::discriminant(&b), "{b:?}");

@@ -4,11 +4,14 @@
 //! `sizeof` and `offsetof` with the binary's type names.
 //!
 //! Debug information is loaded only when a probe body needs it, and only the
-//! probed function's compile unit is read (see `frontend::dwarf`).
+//! probed function's compile unit is read (see `frontend::dwarf`). Probes
+//! without a binary (kernel probes, tracepoints, BEGIN) name kernel types,
+//! from the kernel's BTF (`frontend::btf`), read as lazily.
 
 use super::typeck::Cx;
 use crate::diag::Diagnostic;
 use crate::frontend::ast::TypeName;
+use crate::frontend::btf;
 use crate::frontend::dwarf::{self, DebugInfo, Function, ParamLoc, TypeTag};
 use crate::frontend::names::similar_names;
 use crate::frontend::types::{Record, Type};
@@ -199,8 +202,50 @@ impl Cx<'_> {
         }
     }
 
+    /// A type named in a probe without a binary (kernel probes, BEGIN,
+    /// tracepoints...): from the kernel's BTF, pointers to kernel memory.
+    fn kernel_type(&mut self, ty: &TypeName, tag: Option<TypeTag>) -> Option<Type> {
+        let found = btf::vmlinux().and_then(|b| b.named_type(&ty.name, tag));
+        let base = match found {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                let msg = format!("no type `{}` in the kernel's BTF", written(ty));
+                self.error(Diagnostic::error(msg).at(ty.span, "unknown type"));
+                return None;
+            }
+            Err(e) => {
+                let msg = format!("the type `{}` needs the kernel's BTF: {e}", written(ty));
+                self.error(Diagnostic::error(msg).at(ty.span, "no kernel types"));
+                return None;
+            }
+        };
+        let mut t = base;
+        for _ in 0..ty.pointers {
+            t = Type::Ptr { to: Rc::new(t), user: false };
+        }
+        Some(t)
+    }
+
+    /// `curtask`: the current thread's `struct task_struct *`, typed from
+    /// the kernel's BTF (a plain address where there is none).
+    pub(super) fn curtask_type(&mut self) -> Type {
+        match btf::vmlinux().and_then(|b| b.named_type("task_struct", Some(TypeTag::Struct))) {
+            Ok(Some(t)) => Type::Ptr { to: Rc::new(t), user: false },
+            _ => Type::U64,
+        }
+    }
+
     /// `base.name` / `base->name` on a struct or union.
     pub(super) fn member(&mut self, rec: &Record, name: &str, span: Span) -> Type {
+        // A kernel struct reached through a pointer gets its members when
+        // first used (see `frontend::btf`).
+        if rec.fields.get().is_none() {
+            if let Err(e) = btf::vmlinux().and_then(|b| b.complete(rec)) {
+                let msg = format!("cannot read the members of struct {} from the kernel's BTF: {e}", rec.name);
+                self.error(Diagnostic::error(msg).at(span, "here"));
+                return Type::Unknown;
+            }
+        }
         match rec.field(name) {
             Some(f) => match value_type(&f.ty) {
                 Type::Unknown => {
@@ -241,6 +286,9 @@ impl Cx<'_> {
                 Some("enum") => Some(TypeTag::Enum),
                 _ => None,
             };
+            if self.binary().is_none() {
+                return self.kernel_type(ty, tag);
+            }
             let Some(debug) = self.debug_info() else {
                 self.no_debug_info(ty.span, &format!("the type `{}`", written(ty)));
                 return None;

@@ -73,7 +73,7 @@ fn names_get_suggestions() {
 fn builtins_exist_only_where_they_mean_something() {
     assert!(error_of("BEGIN { @ = arg0; }").contains("`arg0` is not available in `BEGIN`"));
     assert!(error_of("BEGIN { @ = retval; }").contains("only in uretprobe and kretprobe probes"));
-    assert!(error_of("interval:s:1 { @ = args.x; }").contains("only in tracepoint, uprobe probes"));
+    assert!(error_of("interval:s:1 { @ = args.x; }").contains("only in tracepoint, uprobe, fentry and fexit probes"));
 }
 
 #[test]

@@ -646,6 +646,7 @@ impl Cx<'_> {
         match b {
             Builtin::Arg(i) => self.numbered_arg(i, span),
             Builtin::Retval => self.typed_retval(),
+            Builtin::Curtask => self.curtask_type(),
             Builtin::Func | Builtin::Probe => {
                 let text = match b {
                     Builtin::Func => context.function.unwrap_or_default().to_string(),

@@ -1,11 +1,11 @@
-//! Kernel probes trace cannot attach here — `fentry` (`kfunc`), `fexit`
-//! (`kretfunc`), and `kprobe`/`kretprobe` on a kernel without kprobes —
-//! and the bpftrace probe types trace does not implement.
+//! Kernel probes on a kernel that cannot run them — `kprobe`/`kretprobe`
+//! without kprobes, `fentry`/`fexit` without BTF or without a kernel that
+//! lets BPF attach to functions — and the bpftrace probe types trace does
+//! not implement.
 //!
-//! They are recognised and refused with the reason: this kernel lacks
-//! them (no `CONFIG_KPROBES`; fentry/fexit need BTF and a kernel that lets
-//! BPF attach to functions), or trace does not attach them yet — and with
-//! the tracepoint to use instead, found from the function name.
+//! They are refused with the reason and with the tracepoint to use
+//! instead, found from the function name (`kprobe.rs` and `fentry.rs` call
+//! here when the kernel says no).
 
 use std::path::{Path, PathBuf};
 
@@ -44,16 +44,18 @@ macro_rules! refused {
     };
 }
 
-pub const FENTRY: ProbeType = refused!("fentry", ["f"], Status::Kernel, Family::Fentry { ret: false });
-pub const KFUNC: ProbeType = refused!("kfunc", [], Status::Kernel, Family::Fentry { ret: false });
-pub const FEXIT: ProbeType = refused!("fexit", ["fr"], Status::Kernel, Family::Fentry { ret: true });
-pub const KRETFUNC: ProbeType = refused!("kretfunc", [], Status::Kernel, Family::Fentry { ret: true });
 pub const SOFTWARE: ProbeType = refused!("software", ["s"], Status::NotImplemented, Family::Other);
 pub const HARDWARE: ProbeType = refused!("hardware", ["h"], Status::NotImplemented, Family::Other);
 pub const WATCHPOINT: ProbeType = refused!("watchpoint", ["w"], Status::NotImplemented, Family::Other);
 pub const ASYNCWATCHPOINT: ProbeType = refused!("asyncwatchpoint", ["aw"], Status::NotImplemented, Family::Other);
 pub const RAWTRACEPOINT: ProbeType = refused!("rawtracepoint", ["rt"], Status::NotImplemented, Family::Other);
 pub const ITER: ProbeType = refused!("iter", ["it"], Status::NotImplemented, Family::Other);
+
+/// The refusal of `fentry`/`fexit` where the kernel cannot run them (no
+/// BTF, or BPF may not attach to functions), with tracepoints instead.
+pub(super) fn refuse_fentry(at: &At, full: &str, rest: Option<usize>, ret: bool) -> Diagnostic {
+    unavailable(at, Family::Fentry { ret }, full, rest)
+}
 
 /// The refusal of `kprobe`/`kretprobe` on a kernel without kprobes (or
 /// where trace cannot tell), with the tracepoints to use instead.
@@ -167,7 +169,7 @@ fn kprobes_in_tracefs(root: Result<PathBuf, TracepointError>) -> Support {
 /// Whether fentry/fexit can work here, if we can tell without loading a
 /// program: they need kernel BTF and a kernel that lets BPF attach to
 /// functions through ftrace, whose function list must be readable.
-fn fentry_support() -> Support {
+pub(super) fn fentry_support() -> Support {
     if !Path::new("/sys/kernel/btf/vmlinux").exists() {
         return Support::Missing("the kernel has no BTF (/sys/kernel/btf/vmlinux), which fentry/fexit need".into());
     }

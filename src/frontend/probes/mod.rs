@@ -12,10 +12,11 @@
 //! * `tracepoint.rs` — `tracepoint` (formats via `frontend::tracefs`);
 //! * `timer.rs` — `interval`, `profile`;
 //! * `kprobe.rs` — `kprobe`, `kretprobe` (functions via `frontend::kfuncs`);
-//! * `kernel.rs` — `fentry`/`kfunc`, `fexit`/`kretfunc` (recognised, and
-//!   refused with the reason and the tracepoint to use instead), the
-//!   refusal of kernel probes on kernels without them, and bpftrace's
-//!   types trace does not implement.
+//! * `fentry.rs` — `fentry`/`kfunc`, `fexit`/`kretfunc` (signatures via
+//!   `frontend::btf`);
+//! * `kernel.rs` — the refusal of kernel probes on kernels without them
+//!   (with the tracepoint to use instead), and bpftrace's types trace does
+//!   not implement.
 //!
 //! Expansion turns one attach point (`u:./db:db_*`, `t:syscalls:sys_enter_open*`,
 //! `i:s:1`) into the probes it denotes: aliases normalised to bpftrace's
@@ -31,6 +32,7 @@
 //! its kind through [`ProbeKind`] (`spec.rs`), never by matching on the
 //! variants of [`ProbeSpec`].
 
+mod fentry;
 mod kernel;
 mod kprobe;
 mod spec;
@@ -46,7 +48,7 @@ mod tests;
 
 pub use kprobe::coalesce;
 pub use spec::{
-    AttachTarget, Context, Firing, Interval, Kprobe, Memory, NamedArgs, NumberedArgs, ProbeContext, ProbeKind,
+    AttachTarget, Context, Fentry, Firing, Interval, Kprobe, Memory, NamedArgs, NumberedArgs, ProbeContext, ProbeKind,
     ProbeSpec, Profile, ResolvedProbe, ReturnValue, Tracepoint, Uprobe, Usdt,
 };
 pub use text::At;
@@ -114,10 +116,10 @@ pub const PROBE_TYPES: &[ProbeType] = &[
     timer::PROFILE,
     kprobe::KPROBE,
     kprobe::KRETPROBE,
-    kernel::FENTRY,
-    kernel::KFUNC,
-    kernel::FEXIT,
-    kernel::KRETFUNC,
+    fentry::FENTRY,
+    fentry::KFUNC,
+    fentry::FEXIT,
+    fentry::KRETFUNC,
     kernel::SOFTWARE,
     kernel::HARDWARE,
     kernel::WATCHPOINT,

@@ -19,6 +19,7 @@
 //! expansion machinery.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use crate::frontend::dwarf::Function;
 use crate::frontend::tracefs::TracepointFormat;
@@ -34,6 +35,7 @@ pub enum ProbeSpec {
     Uprobe(Uprobe),
     Usdt(Usdt),
     Kprobe(Kprobe),
+    Fentry(Fentry),
     Tracepoint(Tracepoint),
     Interval(Interval),
     Profile(Profile),
@@ -76,6 +78,20 @@ pub struct Kprobe {
     pub offset: u64,
     /// A kretprobe: fires when the function returns.
     pub ret: bool,
+}
+
+/// An fentry or fexit program on one kernel function, described by BTF.
+#[derive(Clone, Debug)]
+pub struct Fentry {
+    /// The function's `FUNC` id in vmlinux's BTF (the program's
+    /// `attach_btf_id`).
+    pub btf_id: u32,
+    /// At the function's return (fexit).
+    pub ret: bool,
+    /// Its parameters, each in its context slot, and return type.
+    pub signature: Rc<Function>,
+    /// The context slots the arguments fill; fexit's return value is next.
+    pub slots: u16,
 }
 
 /// One concrete tracepoint (wildcards are expanded), with its layout.
@@ -156,6 +172,11 @@ pub enum AttachTarget<'a> {
         module: Option<&'a str>,
         offset: u64,
         ret: bool,
+    },
+    /// An fentry/fexit program: it was loaded for its function (see
+    /// `ProgKind::Fentry`); `function` names it.
+    Fentry {
+        function: &'a str,
     },
     Tracepoint {
         category: &'a str,
@@ -279,6 +300,7 @@ impl ProbeSpec {
             ProbeSpec::Uprobe(p) => p,
             ProbeSpec::Usdt(p) => p,
             ProbeSpec::Kprobe(p) => p,
+            ProbeSpec::Fentry(p) => p,
             ProbeSpec::Tracepoint(p) => p,
             ProbeSpec::Interval(p) => p,
             ProbeSpec::Profile(p) => p,
