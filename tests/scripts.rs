@@ -31,6 +31,10 @@
 //!                of the exit code is, and NO_ORACLE and REPL cases are
 //!                skipped (and, without root, all cases: bpftrace runs
 //!                only as root).
+//!   TRACE_VM_KERNEL=6.1   also run the cases without a KERNEL directive on
+//!                that kernel, in the VM (see `scripts/vm.rs`): the suite's
+//!                second row of the kernel matrix.
+//!   TRACE_VM_INSIDE   set by the harness for its copy in the VM.
 //!
 //! Targets (`tests/targets/*.c`) are built with gcc at the start of each run
 //! into `target/test-targets/`: `NAME` with `-O0` and `NAME-O2` with `-O2`,
@@ -51,7 +55,10 @@ mod run;
 mod spec;
 #[path = "scripts/sys.rs"]
 mod sys;
+#[path = "scripts/vm.rs"]
+mod vm;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -101,7 +108,7 @@ fn main() -> ExitCode {
     let opts = options();
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
+    let mut failed = 0usize;
     let mut failures: Vec<String> = Vec::new();
 
     for (what, result) in [
@@ -109,6 +116,7 @@ fn main() -> ExitCode {
         ("run", run::self_check()),
         ("repl", repl::self_check()),
         ("sys", sys::self_check()),
+        ("vm", vm::self_check()),
     ] {
         if let Err(e) = result {
             println!("harness self-check ({what}) FAILED: {e}");
@@ -163,12 +171,6 @@ fn main() -> ExitCode {
     let target_dir = Path::new(env!("CARGO_BIN_EXE_trace")).parent().and_then(Path::parent).unwrap_or(manifest);
     let targets = target_dir.join("test-targets");
 
-    println!(
-        "running {} script cases with {}{}",
-        cases.len(),
-        trace.display(),
-        if oracle { " (oracle mode)" } else { "" }
-    );
     // Decided once: without root or BPF only UNPRIVILEGED cases run (see
     // run::skip_reason); targets that do not build fail every case that runs.
     let env = Env {
@@ -178,9 +180,30 @@ fn main() -> ExitCode {
         oracle,
         no_kernel: kernel_unavailable(),
     };
-    let runnable = cases.iter().filter(|(_, case)| run::skip_reason(case, &env).is_none()).count();
+    if vm::inside() {
+        // In the guest, for the host's harness: the targets are built.
+        return vm::run_inside(&cases, &env);
+    }
+    let suite_kernel = std::env::var(vm::SUITE_KERNEL).ok().filter(|k| !k.is_empty());
+    println!(
+        "running {} script cases with {}{}{}",
+        cases.len(),
+        env.trace.display(),
+        if oracle { " (oracle mode)" } else { "" },
+        suite_kernel.as_ref().map_or(String::new(), |k| format!(" on kernel {k} ({}={k})", vm::SUITE_KERNEL)),
+    );
+    // Cases on another kernel run in its VM, as root there.
+    let mut batches: BTreeMap<String, Vec<&(String, Case)>> = BTreeMap::new();
+    let mut on_host = Vec::new();
+    for entry in &cases {
+        match vm::kernel_of(&entry.1, suite_kernel.as_deref()) {
+            Some(kernel) => batches.entry(kernel).or_default().push(entry),
+            None => on_host.push(entry),
+        }
+    }
+    let runnable = on_host.iter().filter(|(_, case)| run::skip_reason(case, &env).is_none()).count();
     let mut blocked = None;
-    if runnable > 0 {
+    if runnable > 0 || !batches.is_empty() {
         match build_targets(&manifest.join("tests/targets"), &targets) {
             Ok(built) => println!("built {} targets into {}", built, targets.display()),
             Err(e) => {
@@ -190,12 +213,13 @@ fn main() -> ExitCode {
         }
     }
     if let Some(why) = &env.no_kernel {
-        println!("note: {why}: {runnable} of {} cases can run (UNPRIVILEGED), the others are skipped", cases.len());
+        println!("note: {why}: {runnable} of {} cases can run (UNPRIVILEGED), the others are skipped", on_host.len());
     } else if !Path::new("/sys/kernel/tracing/events").exists() {
         println!("note: tracefs is not mounted at /sys/kernel/tracing (tracepoint cases rely on trace mounting it)");
     }
 
-    for (file, case) in &cases {
+    let mut tally = Tally { ci, passed: 0, failed, skipped: 0, failures };
+    for (file, case) in on_host {
         let label = format!("{} ({file}:{})", case.name, case.line);
         let started = Instant::now();
         let outcome = match (run::skip_reason(case, &env), &blocked) {
@@ -203,28 +227,28 @@ fn main() -> ExitCode {
             (None, Some(report)) => Outcome::Fail(report.clone()),
             (None, None) => run::run_case(case, &env),
         };
-        let secs = started.elapsed().as_secs_f64();
-        match outcome {
-            Outcome::Pass => {
-                println!("case {label} ... ok ({secs:.2}s)");
-                passed += 1;
-            }
-            Outcome::Skip(reason) if ci => {
-                println!("case {label} ... FAILED: skipped in CI ({reason})");
-                failures.push(case.name.clone());
-                failed += 1;
-            }
-            Outcome::Skip(reason) => {
-                println!("case {label} ... skipped ({reason})");
-                skipped += 1;
-            }
-            Outcome::Fail(report) => {
-                println!("case {label} ... FAILED ({secs:.2}s)\n{report}");
-                failures.push(case.name.clone());
-                failed += 1;
-            }
-        }
+        tally.record(&label, &case.name, outcome, started.elapsed().as_secs_f64());
     }
+    let host = vm::Host {
+        runner: manifest.join("tests/vm/run-in-kernel.sh"),
+        cache: target_dir.join("vm"),
+        cwd: manifest,
+        trace_bin: std::env::var_os("TRACE_BIN"),
+    };
+    for (kernel, batch) in &batches {
+        let label = |i: usize| format!("{} ({}:{}) on {kernel}", batch[i].1.name, batch[i].0, batch[i].1.line);
+        if let Some(report) = &blocked {
+            for (i, (_, case)) in batch.iter().enumerate() {
+                tally.record(&label(i), &case.name, Outcome::Fail(report.clone()), 0.0);
+            }
+            continue;
+        }
+        let batch_cases: Vec<&Case> = batch.iter().map(|(_, case)| case).collect();
+        vm::run_batch(&host, kernel, &batch_cases, |i, outcome, secs| {
+            tally.record(&label(i), &batch[i].1.name, outcome, secs)
+        });
+    }
+    let Tally { passed, failed, skipped, failures, .. } = tally;
 
     if !failures.is_empty() {
         println!("\nfailures:");
@@ -240,6 +264,41 @@ fn main() -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The counts and the failures' names, as the cases finish.
+struct Tally {
+    /// CI=true: a skip counts as a failure.
+    ci: bool,
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn record(&mut self, label: &str, name: &str, outcome: Outcome, secs: f64) {
+        match outcome {
+            Outcome::Pass => {
+                println!("case {label} ... ok ({secs:.2}s)");
+                self.passed += 1;
+            }
+            Outcome::Skip(reason) if self.ci => {
+                println!("case {label} ... FAILED: skipped in CI ({reason})");
+                self.failures.push(name.to_string());
+                self.failed += 1;
+            }
+            Outcome::Skip(reason) => {
+                println!("case {label} ... skipped ({reason})");
+                self.skipped += 1;
+            }
+            Outcome::Fail(report) => {
+                println!("case {label} ... FAILED ({secs:.2}s)\n{report}");
+                self.failures.push(name.to_string());
+                self.failed += 1;
+            }
+        }
     }
 }
 

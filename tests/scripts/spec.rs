@@ -52,6 +52,15 @@
 //!               root-only file (tracefs and other users' /proc/PID are
 //!               root-only), so it also runs without root or BPF; every
 //!               other case is skipped there.  Takes no value
+//! KERNEL        the kernel the case runs on, by name (`KERNEL 6.1`: Debian
+//!               bookworm's), in a QEMU guest that sees the host's files
+//!               (`tests/vm/run-in-kernel.sh`); the harness boots each
+//!               kernel once and runs all its cases there, one after
+//!               another.  For behaviour the host's kernel lacks (kprobes,
+//!               fentry).  Without QEMU or the downloaded kernel the case is
+//!               skipped, saying how to get them (a failure in CI).
+//!               `TRACE_VM_KERNEL=6.1` runs the cases without KERNEL there
+//!               too (see `tests/vm/README.md`)
 //! ```
 //!
 //! `{{TRACE}}`, `{{TARGETS}}` (absolute target directory), `{{SCRIPTS}}`
@@ -85,6 +94,9 @@ pub struct Case {
     pub no_oracle: Option<String>,
     /// `UNPRIVILEGED`: runs without root or BPF too.
     pub unprivileged: bool,
+    /// `KERNEL`: the kernel (a name `tests/vm/run-in-kernel.sh` knows) whose
+    /// VM the case runs in; None: the host's kernel.
+    pub kernel: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -205,6 +217,7 @@ struct Draft {
     exit_code: Option<i32>,
     no_oracle: Option<String>,
     unprivileged: Option<()>,
+    kernel: Option<String>,
 }
 
 /// Which multi-line block indented lines are being collected for.
@@ -269,6 +282,7 @@ pub fn parse(text: &str) -> (Vec<Case>, Vec<ParseError>) {
                 exit_code: None,
                 no_oracle: None,
                 unprivileged: None,
+                kernel: None,
             });
             continue;
         }
@@ -350,6 +364,10 @@ fn apply(
         "NO_ORACLE" => set_once(&mut d.no_oracle, need(value, directive)?, directive)?,
         "UNPRIVILEGED" if !value.is_empty() => return Err("UNPRIVILEGED takes no value".into()),
         "UNPRIVILEGED" => set_once(&mut d.unprivileged, (), directive)?,
+        "KERNEL" if value.is_empty() || value.contains(char::is_whitespace) => {
+            return Err("KERNEL takes one kernel name, such as 6.1".into());
+        }
+        "KERNEL" => set_once(&mut d.kernel, value.to_string(), directive)?,
         _ => return Err(format!("unknown directive `{directive}`")),
     }
     Ok(())
@@ -444,6 +462,7 @@ fn finish(d: Draft, cases: &mut Vec<Case>, errors: &mut Vec<ParseError>) {
         exit_code: d.exit_code.unwrap_or(0),
         no_oracle: d.no_oracle,
         unprivileged: d.unprivileged.is_some(),
+        kernel: d.kernel,
     });
 }
 
@@ -535,6 +554,7 @@ pub fn self_check() -> Result<(), String> {
         "AFTER kill -TERM $TRACE_PID",
         "EXPECT_STDERR_REGEX error",
         "NO_ORACLE because",
+        "KERNEL 6.1",
         "",
         "NAME third case",
         "REPL -p 123",
@@ -577,7 +597,9 @@ pub fn self_check() -> Result<(), String> {
         && b.after == ["kill -TERM $TRACE_PID"]
         && b.timeout == DEFAULT_TIMEOUT
         && b.exit_code == 0
-        && b.no_oracle.as_deref() == Some("because");
+        && b.no_oracle.as_deref() == Some("because")
+        && a.kernel.is_none()
+        && b.kernel.as_deref() == Some("6.1");
     let steps = [
         Step::Line("uprobe:./db:snapshot {".into()),
         Step::Partial("  @n = count();".into()),
@@ -619,6 +641,9 @@ pub fn self_check() -> Result<(), String> {
         ("NAME a\nPROG x\nEXPECT_STDERR_REGEX a{x}", "bad regex in EXPECT_STDERR_REGEX"),
         ("NAME a\nPROG x\nUNPRIVILEGED yes", "takes no value"),
         ("NAME a\nPROG x\nUNPRIVILEGED\nUNPRIVILEGED", "given twice"),
+        ("NAME a\nPROG x\nKERNEL", "one kernel name"),
+        ("NAME a\nPROG x\nKERNEL 6.1 6.12", "one kernel name"),
+        ("NAME a\nPROG x\nKERNEL 6.1\nKERNEL 6.1", "given twice"),
         ("NAME a\nPROG x\nEXPECT_BLOCK\n\nEXPECT y", "empty block"),
         ("NAME a\nPROG x\nARGS 'open", "unclosed '"),
         ("NAME a\nPROG x\n  stray", "indented line outside"),
