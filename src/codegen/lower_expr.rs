@@ -281,9 +281,11 @@ impl Lower<'_, '_> {
             BinOp::Add => AluOp::Add,
             BinOp::Sub => AluOp::Sub,
             BinOp::Mul => AluOp::Mul,
-            BinOp::Div if is_signed(&ty) => AluOp::SDiv,
+            BinOp::Div | BinOp::Mod if is_signed(&ty) => {
+                self.signed_div_mod(op == BinOp::Div, a, b);
+                return;
+            }
             BinOp::Div => AluOp::Div,
-            BinOp::Mod if is_signed(&ty) => AluOp::SMod,
             BinOp::Mod => AluOp::Mod,
             BinOp::BitAnd => AluOp::And,
             BinOp::BitOr => AluOp::Or,
@@ -297,6 +299,35 @@ impl Lower<'_, '_> {
             }
         };
         self.emit(IrInsn::Alu { op: alu, dst: a, src: Operand::Reg(b) });
+    }
+
+    /// `a = a / b` (`div`) or `a = a % b`, signed, C's way (the quotient
+    /// truncates toward zero, the remainder has the dividend's sign), from
+    /// unsigned division of the magnitudes: the signed forms of BPF_DIV and
+    /// BPF_MOD are cpu v4 (kernel 6.6), and trace runs on older kernels.
+    /// Division by zero gives 0 and the dividend, as in BPF.
+    fn signed_div_mod(&mut self, div: bool, a: VReg, b: VReg) {
+        let negate = self.imm(0);
+        let divisor = self.vreg();
+        self.emit(IrInsn::Mov { dst: divisor, src: b });
+        let a_done = self.label();
+        self.emit(IrInsn::Branch { op: JmpOp::Jsge, a, b: Operand::Imm(0), target: a_done });
+        self.emit(IrInsn::Alu { op: AluOp::Neg, dst: a, src: Operand::Imm(0) });
+        self.emit(IrInsn::LoadImm { dst: negate, imm: 1 });
+        self.emit(IrInsn::Label(a_done));
+        let b_done = self.label();
+        self.emit(IrInsn::Branch { op: JmpOp::Jsge, a: divisor, b: Operand::Imm(0), target: b_done });
+        self.emit(IrInsn::Alu { op: AluOp::Neg, dst: divisor, src: Operand::Imm(0) });
+        if div {
+            self.emit(IrInsn::Alu { op: AluOp::Xor, dst: negate, src: Operand::Imm(1) });
+        }
+        self.emit(IrInsn::Label(b_done));
+        let op = if div { AluOp::Div } else { AluOp::Mod };
+        self.emit(IrInsn::Alu { op, dst: a, src: Operand::Reg(divisor) });
+        let done = self.label();
+        self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: negate, b: Operand::Imm(0), target: done });
+        self.emit(IrInsn::Alu { op: AluOp::Neg, dst: a, src: Operand::Imm(0) });
+        self.emit(IrInsn::Label(done));
     }
 
     /// String (in)equality as 0/1; compares up to the first NUL.

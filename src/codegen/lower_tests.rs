@@ -258,6 +258,31 @@ fn arithmetic_is_c_arithmetic() {
 }
 
 #[test]
+fn signed_division_without_cpu_v4() {
+    // Every sign combination, zero divisors and the one overflow, against
+    // Rust's wrapping arithmetic (BPF: x / 0 = 0, x % 0 = x).
+    let pairs: [(i64, i64); 9] =
+        [(-10, 3), (10, -3), (-10, -3), (10, 3), (-7, 0), (7, 0), (0, -5), (i64::MIN, -1), (i64::MIN, 2)];
+    for (a, b) in pairs {
+        let (k, mem) = program(&format!("BEGIN {{ $a = {a}; $b = {b}; @d = $a / $b; @m = $a % $b; }}"));
+        let want_d = if b == 0 { 0 } else { a.wrapping_div(b) };
+        let want_m = if b == 0 { a } else { a.wrapping_rem(b) };
+        assert_eq!((k.int(&mem, "@d"), k.int(&mem, "@m")), (want_d, want_m), "{a} / {b}");
+    }
+    // No instruction needs cpu v4.
+    let checked = passes::check_expanded(
+        expanded("BEGIN { $a = -3; @d = $a / 2; @m = $a % 2; }"),
+        &Params::default(),
+        Default::default(),
+    )
+    .expect("checks");
+    let opts = LowerOptions { start_ns: START_NS, ignore_pid: None, map_keys: 0 };
+    let compiled = lower_program(&checked, &opts).expect("lowers");
+    let ir = crate::codegen::disasm::dump_ir(&compiled.probes[0].ir);
+    assert!(!ir.contains("s/") && !ir.contains("s%"), "{ir}");
+}
+
+#[test]
 fn builtins_read_what_the_kernel_says() {
     let (k, mem) = program(
         "BEGIN { @pid = pid; @tid = tid; @uid = uid; @gid = gid; @cpu = cpu; @ns = nsecs; @el = elapsed; @c = comm; }",
