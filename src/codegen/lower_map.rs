@@ -86,8 +86,14 @@ impl Lower<'_, '_> {
     }
 
     /// `scratch[counter] += 1` if the helper result `rc` is negative (an
-    /// error), without a branch (see `program::LOST_COUNTER`).
+    /// error), without a branch (see `program::LOST_COUNTER`). The sign is
+    /// bit 31, not 63: before 6.4 the map operations return `int`, and the
+    /// verifier turns `bpf_map_update_elem` into a direct call of the map's
+    /// own function, so r0 holds a 32-bit -E2BIG with zeroed upper bits (on
+    /// 6.1 a full map's refusals were never counted). Errors are small
+    /// negative numbers either way, so bit 31 is set exactly for them.
     fn count_failure(&mut self, rc: VReg, counter: u32) {
+        self.emit(IrInsn::Alu { op: AluOp::Lsh, dst: rc, src: Operand::Imm(32) });
         self.emit(IrInsn::Alu { op: AluOp::Rsh, dst: rc, src: Operand::Imm(63) });
         let n = self.load_scratch(counter);
         self.emit(IrInsn::Alu { op: AluOp::Add, dst: n, src: Operand::Reg(rc) });

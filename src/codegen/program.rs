@@ -32,8 +32,8 @@ pub const FIRST_USER_MAP: u32 = 4;
 /// The per-CPU scratch buffers begin with counters the session reads:
 /// events the ring buffer had no room for (at [`LOST_COUNTER`]), then, by
 /// map id, updates a full map refused ([`drop_counter`]). Programs bump
-/// them without a branch (`counter += result >> 63`, the sign of the
-/// helper's result), so a probe with thousands of `printf`s stays within
+/// them without a branch (`counter += (result << 32) >> 63`, the sign of
+/// the helper's 32-bit result: see `count_failure`), so a probe with thousands of `printf`s stays within
 /// the verifier's limit on pending branches; temporaries follow them.
 pub const LOST_COUNTER: u32 = 0;
 
