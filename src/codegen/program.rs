@@ -33,8 +33,9 @@ pub const FIRST_USER_MAP: u32 = 4;
 /// events the ring buffer had no room for (at [`LOST_COUNTER`]), then, by
 /// map id, updates a full map refused ([`drop_counter`]). Programs bump
 /// them without a branch (`counter += (result << 32) >> 63`, the sign of
-/// the helper's 32-bit result: see `count_failure`), so a probe with thousands of `printf`s stays within
-/// the verifier's limit on pending branches; temporaries follow them.
+/// the helper's 32-bit result: see `count_failure`), so a probe with
+/// thousands of `printf`s stays within the verifier's limit on pending
+/// branches; temporaries follow them.
 pub const LOST_COUNTER: u32 = 0;
 
 /// The scratch offset of map `id`'s dropped-update counter.
