@@ -127,6 +127,7 @@ impl Drop for UnmountTracefs {
 fn main() -> ExitCode {
     let _tracefs = UnmountTracefs;
     let start_ns = trace::sys::monotonic_ns();
+    trace::sys::raise_open_file_limit();
     let args = match utf8_args() {
         Ok(a) => a,
         Err(e) => {

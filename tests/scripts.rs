@@ -18,6 +18,10 @@
 //!     cargo test --test scripts -- --exact NAME  one case by its full name
 //!     cargo test --test scripts -- --skip SLOW   leave matching cases out
 //!     cargo test --test scripts -- --list        names only, run nothing
+//!     cargo test --test scripts -- --no-kernel-cases   leave out the cases
+//!                                                with a KERNEL directive
+//!                                                (CI's TRACE_VM_KERNEL run:
+//!                                                its first run had them)
 //!
 //! Environment:
 //!   CI=true      a skipped case counts as a failure (CI must run them all,
@@ -33,7 +37,10 @@
 //!                only as root).
 //!   TRACE_VM_KERNEL=6.1   also run the cases without a KERNEL directive on
 //!                that kernel, in the VM (see `scripts/vm.rs`): the suite's
-//!                second row of the kernel matrix.
+//!                second row of the kernel matrix.  Cases marked HOST_KERNEL
+//!                (about this machine's kernel) are left out, and listed.
+//!   TRACE_VM_TIME_SCALE   what time limits are multiplied by in a VM
+//!                (default `vm::DEFAULT_TIME_SCALE`; emulation is slow).
 //!   TRACE_VM_INSIDE   set by the harness for its copy in the VM.
 //!
 //! Targets (`tests/targets/*.c`) are built with gcc at the start of each run
@@ -71,15 +78,18 @@ struct Options {
     skips: Vec<String>,
     exact: bool,
     list: bool,
+    /// `--no-kernel-cases`: leave out the cases with a KERNEL directive.
+    no_kernel_cases: bool,
 }
 
 fn options() -> Options {
-    let mut o = Options { filters: Vec::new(), skips: Vec::new(), exact: false, list: false };
+    let mut o = Options { filters: Vec::new(), skips: Vec::new(), exact: false, list: false, no_kernel_cases: false };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--list" => o.list = true,
             "--exact" => o.exact = true,
+            "--no-kernel-cases" => o.no_kernel_cases = true,
             "--skip" => o.skips.extend(args.next()),
             // libtest flags that cargo may forward to every test binary;
             // the ones taking a value must not become filters.
@@ -101,7 +111,9 @@ fn selected(o: &Options, file_stem: &str, case: &Case) -> bool {
             case.name.contains(p.as_str()) || file_stem == p
         }
     };
-    (o.filters.is_empty() || o.filters.iter().any(hit)) && !o.skips.iter().any(|s| case.name.contains(s.as_str()))
+    (o.filters.is_empty() || o.filters.iter().any(hit))
+        && !o.skips.iter().any(|s| case.name.contains(s.as_str()))
+        && !(o.no_kernel_cases && case.kernel.is_some())
 }
 
 fn main() -> ExitCode {
@@ -171,6 +183,13 @@ fn main() -> ExitCode {
     let target_dir = Path::new(env!("CARGO_BIN_EXE_trace")).parent().and_then(Path::parent).unwrap_or(manifest);
     let targets = target_dir.join("test-targets");
 
+    let vm_time_scale = match vm::time_scale() {
+        Ok(scale) => scale,
+        Err(e) => {
+            println!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Decided once: without root or BPF only UNPRIVILEGED cases run (see
     // run::skip_reason); targets that do not build fail every case that runs.
     let env = Env {
@@ -179,6 +198,7 @@ fn main() -> ExitCode {
         scripts: manifest.join("tests/scripts"),
         oracle,
         no_kernel: kernel_unavailable(),
+        time_scale: if vm::inside() { vm_time_scale } else { 1 },
     };
     if vm::inside() {
         // In the guest, for the host's harness: the targets are built.
@@ -195,7 +215,15 @@ fn main() -> ExitCode {
     // Cases on another kernel run in its VM, as root there.
     let mut batches: BTreeMap<String, Vec<&(String, Case)>> = BTreeMap::new();
     let mut on_host = Vec::new();
+    let mut left_out = Vec::new();
     for entry in &cases {
+        if let (Some(kernel), Some(why)) = (&suite_kernel, &entry.1.host_kernel) {
+            left_out.push(format!(
+                "{} ({}:{}) on {kernel} ... left out (HOST_KERNEL: {why})",
+                entry.1.name, entry.0, entry.1.line
+            ));
+            continue;
+        }
         match vm::kernel_of(&entry.1, suite_kernel.as_deref()) {
             Some(kernel) => batches.entry(kernel).or_default().push(entry),
             None => on_host.push(entry),
@@ -234,7 +262,11 @@ fn main() -> ExitCode {
         cache: target_dir.join("vm"),
         cwd: manifest,
         trace_bin: std::env::var_os("TRACE_BIN"),
+        time_scale: vm_time_scale,
     };
+    for line in &left_out {
+        println!("case {line}");
+    }
     for (kernel, batch) in &batches {
         let label = |i: usize| format!("{} ({}:{}) on {kernel}", batch[i].1.name, batch[i].0, batch[i].1.line);
         if let Some(report) = &blocked {
@@ -259,7 +291,11 @@ fn main() -> ExitCode {
     if let (Some(why), true) = (&env.no_kernel, skipped > 0) {
         println!("\nnote: {skipped} cases need root and BPF and were skipped: {why}");
     }
-    println!("\n{passed} passed, {failed} failed, {skipped} skipped");
+    let left_out = match left_out.len() {
+        0 => String::new(),
+        n => format!(" ({n} left out: HOST_KERNEL)"),
+    };
+    println!("\n{passed} passed, {failed} failed, {skipped} skipped{left_out}");
     if failed > 0 {
         ExitCode::FAILURE
     } else {

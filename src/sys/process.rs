@@ -1,8 +1,41 @@
 //! Process-level OS services: the `-c` child held before exec, the stop
-//! signals (SIGINT, SIGTERM), and the terminal's settings.
+//! signals (SIGINT, SIGTERM), the limit on open files, and the terminal's
+//! settings.
 
 use std::ffi::CString;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
+// ------------------------------------------------------------ open files
+
+/// The soft limit on open files trace started with, if it raised it.
+static NOFILE_BEFORE: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Raise the soft limit on open files to the hard one. Every attached
+/// probe holds a program, a perf event and a link: at 1,024, a common
+/// default soft limit, a wildcard runs out at about 340 tracepoints. The
+/// `-c` command gets the limit trace started with back.
+pub fn raise_open_file_limit() {
+    let mut now = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) } != 0 || now.rlim_cur >= now.rlim_max {
+        return;
+    }
+    let raised = libc::rlimit { rlim_cur: now.rlim_max, rlim_max: now.rlim_max };
+    // SAFETY: setrlimit reads the struct we pass. A hard limit above the
+    // kernel's nr_open is refused (EPERM): then nothing changes.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+        NOFILE_BEFORE.store(now.rlim_cur, Ordering::SeqCst);
+    }
+}
+
+/// The limit a child should start with: trace's own before it was raised.
+fn child_open_file_limit() -> Option<libc::rlimit> {
+    let before = NOFILE_BEFORE.load(Ordering::SeqCst);
+    let mut now = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct we pass.
+    let ok = before != u64::MAX && unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) } == 0;
+    ok.then_some(libc::rlimit { rlim_cur: before.min(now.rlim_max), rlim_max: now.rlim_max })
+}
 
 // ------------------------------------------------------------ stop signals
 
@@ -69,6 +102,7 @@ impl HeldChild {
         let dash_c = CString::new("-c")?;
         let script = CString::new(format!("exec {cmd}"))?;
         let argv = [sh.as_ptr(), dash_c.as_ptr(), script.as_ptr(), std::ptr::null()];
+        let nofile = child_open_file_limit();
         let mut fds = [0i32; 2];
         // SAFETY: pipe2 writes two fds into the array on success.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -76,8 +110,8 @@ impl HeldChild {
         }
         let [read_end, write_end] = fds;
         // SAFETY: after fork the child only calls async-signal-safe
-        // functions (close, signal, sigprocmask, read, execv, _exit) on
-        // data prepared above.
+        // functions (close, signal, sigprocmask, setrlimit, read, execv,
+        // _exit) on data prepared above.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
             let e = std::io::Error::last_os_error();
@@ -101,6 +135,9 @@ impl HeldChild {
                 let mut none: libc::sigset_t = std::mem::zeroed();
                 libc::sigemptyset(&mut none);
                 libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+                if let Some(limit) = &nofile {
+                    libc::setrlimit(libc::RLIMIT_NOFILE, limit);
+                }
                 let mut b = 0u8;
                 let got = loop {
                     let r = libc::read(read_end, (&mut b as *mut u8).cast(), 1);
@@ -382,6 +419,31 @@ mod tests {
         }
         assert_eq!(exit_code(&mut c), 127);
         assert!(!ran.exists(), "the command ran");
+    }
+
+    /// trace may open as many files as it is allowed; its `-c` command
+    /// starts with the soft limit trace started with.
+    #[test]
+    fn the_open_file_limit_is_raised_for_trace_only() {
+        let mut before = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes into the struct we pass.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut before) }, 0);
+        raise_open_file_limit();
+        let mut after = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut after) }, 0);
+        assert_eq!(after.rlim_cur, after.rlim_max);
+        let soft = marker("nofile");
+        let mut c = HeldChild::spawn(&format!("sh -c 'ulimit -n > {}'", soft.display())).expect("spawns");
+        c.release();
+        assert_eq!(exit_code(&mut c), 0);
+        let seen = std::fs::read_to_string(&soft).expect("the child wrote its limit");
+        let _ = std::fs::remove_file(soft);
+        // Other tests may have raised it first: the original is what the
+        // first raise saw.
+        let original = NOFILE_BEFORE.load(Ordering::SeqCst);
+        let want = if original == u64::MAX { before.rlim_cur } else { original };
+        assert_eq!(seen.trim(), want.to_string());
     }
 
     #[test]

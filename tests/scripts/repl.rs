@@ -80,7 +80,7 @@ fn session(
     run::plain_env(&mut command);
     let start = Instant::now();
     let (child, master) = Pty::open(ROWS, COLS)?.spawn(command)?;
-    let mut s = Session::new(child, master, start + case.timeout)?;
+    let mut s = Session::new(child, master, start + env.scaled(case.timeout))?;
 
     let mut problems = Vec::new();
     // What the session was doing when TIMEOUT came, if it came.
@@ -135,7 +135,7 @@ fn session(
             Err(e) => problems.push(format!("cannot type Ctrl-D after the last step: {e}")),
         }
     }
-    let killed = timed_out.map(|what| format!("TIMEOUT ({}s) at {what}; killed", case.timeout.as_secs_f64()));
+    let killed = timed_out.map(|what| format!("TIMEOUT ({}) at {what}; killed", env.timeout_text(case)));
     let (status, transcript) = s.finish();
     Ok(Captured {
         stdout: render(&transcript),

@@ -24,7 +24,7 @@ use crate::sys;
 
 /// How long trace may take to print its maps and exit after SIGINT.
 /// Short, because a trace that hangs costs TIMEOUT + this in every case.
-const SIGINT_GRACE: Duration = Duration::from_secs(3);
+pub const SIGINT_GRACE: Duration = Duration::from_secs(3);
 /// How long a BEFORE command gets to exec its program.
 const BEFORE_STARTUP: Duration = Duration::from_secs(2);
 /// Lines of stdout/stderr shown in a failure report.
@@ -42,6 +42,27 @@ pub struct Env {
     /// Why programs cannot be loaded here (not root, no BPF), if they
     /// cannot: then only the UNPRIVILEGED cases run, the others are skipped.
     pub no_kernel: Option<String>,
+    /// Every time limit is multiplied by this (TIMEOUT, the SIGINT grace,
+    /// a BEFORE's start) and `{{TIME_SCALE}}` is this: 1 on the host, more
+    /// in an emulated VM (see `vm::TIME_SCALE`).
+    pub time_scale: u32,
+}
+
+impl Env {
+    /// A time limit, scaled for where the cases run.
+    pub fn scaled(&self, limit: Duration) -> Duration {
+        limit * self.time_scale
+    }
+
+    /// The case's TIMEOUT as scaled, for messages: `5s`, or `50s (5s × 10)`.
+    pub fn timeout_text(&self, case: &Case) -> String {
+        let secs = case.timeout.as_secs_f64();
+        if self.time_scale == 1 {
+            format!("{secs}s")
+        } else {
+            format!("{}s ({secs}s × {})", self.scaled(case.timeout).as_secs_f64(), self.time_scale)
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -117,7 +138,7 @@ pub fn run_case(case: &Case, env: &Env) -> Outcome {
         }
     }
     for (cmd, child) in &mut before {
-        if let Err(e) = wait_for_exec(child) {
+        if let Err(e) = wait_for_exec(child, env.scaled(BEFORE_STARTUP)) {
             let report = format!("    BEFORE `{cmd}` {e}\n");
             kill_all(&mut before);
             return Outcome::Fail(report);
@@ -193,7 +214,8 @@ pub fn subst(text: &str, env: &Env, before_pid: Option<u32>) -> String {
     let mut out = text
         .replace("{{TRACE}}", &env.trace.to_string_lossy())
         .replace("{{TARGETS}}", &env.targets.to_string_lossy())
-        .replace("{{SCRIPTS}}", &env.scripts.to_string_lossy());
+        .replace("{{SCRIPTS}}", &env.scripts.to_string_lossy())
+        .replace("{{TIME_SCALE}}", &env.time_scale.to_string());
     if let Some(pid) = before_pid {
         out = out.replace("{{BEFORE_PID}}", &pid.to_string());
     }
@@ -211,11 +233,11 @@ fn start_background(cmd: &str, env: &Env, exec: bool, vars: &[(&str, String)]) -
 
 /// Waits until a BEFORE process is no longer the shell, i.e. its program is
 /// mapped and can be attached to with -p.
-fn wait_for_exec(child: &mut Child) -> Result<(), String> {
+fn wait_for_exec(child: &mut Child, limit: Duration) -> Result<(), String> {
     let exe = |pid: u32| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
     let shell = std::fs::canonicalize("/bin/sh").ok();
     let start = Instant::now();
-    while start.elapsed() < BEFORE_STARTUP {
+    while start.elapsed() < limit {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("exited early ({})", describe(status)));
         }
@@ -315,7 +337,7 @@ fn run_trace(command: &mut Command, case: &Case, env: &Env, before_pid: Option<u
     let mut after_problem = None;
     let mut interrupted = false;
     let mut killed = None;
-    let deadline = start + case.timeout;
+    let deadline = start + env.scaled(case.timeout);
     let mut kill_at = None;
     let status = loop {
         if let Some(status) = child.try_wait()? {
@@ -339,13 +361,13 @@ fn run_trace(command: &mut Command, case: &Case, env: &Env, before_pid: Option<u
             } else {
                 sys::kill_group(pid, sys::SIGINT);
             }
-            kill_at = Some(now + SIGINT_GRACE);
+            kill_at = Some(now + env.scaled(SIGINT_GRACE));
         }
         if kill_at.is_some_and(|t| now >= t) {
             killed = Some(format!(
-                "did not exit within {}s of SIGINT (sent at TIMEOUT {}s); killed",
-                SIGINT_GRACE.as_secs(),
-                case.timeout.as_secs_f64()
+                "did not exit within {}s of SIGINT (sent at TIMEOUT {}); killed",
+                env.scaled(SIGINT_GRACE).as_secs(),
+                env.timeout_text(case)
             ));
             sys::kill_group(pid, sys::SIGKILL);
             break child.wait().ok();

@@ -41,7 +41,8 @@
 //! EXIT_CODE     expected exit status (default 0)
 //! TIMEOUT       seconds before trace gets SIGINT (default 5); what it
 //!               prints after the SIGINT still counts.  A REPL session must
-//!               end within it, or it is killed and the case fails
+//!               end within it, or it is killed and the case fails.  In a
+//!               VM it is multiplied by the time scale (`scripts/vm.rs`)
 //! BEFORE        shell command started in the background first, killed at
 //!               the end; `{{BEFORE_PID}}` is the first one's pid
 //! AFTER         shell command run once trace has printed "Attaching"
@@ -61,11 +62,17 @@
 //!               skipped, saying how to get them (a failure in CI).
 //!               `TRACE_VM_KERNEL=6.1` runs the cases without KERNEL there
 //!               too (see `tests/vm/README.md`)
+//! HOST_KERNEL   why the case is about this machine's kernel (what it
+//!               lacks, such as kprobes), so `TRACE_VM_KERNEL` leaves it out
+//!               of the other kernel's run (listed as left out, neither run
+//!               nor skipped); it always runs on the host.  Not with KERNEL
 //! ```
 //!
 //! `{{TRACE}}`, `{{TARGETS}}` (absolute target directory), `{{SCRIPTS}}`
-//! (absolute tests/scripts, for script files) and `{{BEFORE_PID}}` are
-//! replaced in PROG, RUN, REPL, ARGS, BEFORE, AFTER and all expectations;
+//! (absolute tests/scripts, for script files), `{{BEFORE_PID}}` and
+//! `{{TIME_SCALE}}` (1 on the host, the VM's time scale in a VM: a case's
+//! own wall-clock limits multiply by it, `-lt $((1000 * {{TIME_SCALE}}))`)
+//! are replaced in PROG, RUN, REPL, ARGS, BEFORE, AFTER and all expectations;
 //! in REPL cases also `{{REPL_HOME}}` (trace's fresh, empty $HOME), so a
 //! typed `.save {{REPL_HOME}}/n.bt` writes where a `$` step can look.
 //! Commands run with the built targets' directory as cwd.
@@ -97,6 +104,9 @@ pub struct Case {
     /// `KERNEL`: the kernel (a name `tests/vm/run-in-kernel.sh` knows) whose
     /// VM the case runs in; None: the host's kernel.
     pub kernel: Option<String>,
+    /// `HOST_KERNEL`: why the case is about the host's own kernel, so a
+    /// whole-suite run on another kernel leaves it out.
+    pub host_kernel: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -218,6 +228,7 @@ struct Draft {
     no_oracle: Option<String>,
     unprivileged: Option<()>,
     kernel: Option<String>,
+    host_kernel: Option<String>,
 }
 
 /// Which multi-line block indented lines are being collected for.
@@ -283,6 +294,7 @@ pub fn parse(text: &str) -> (Vec<Case>, Vec<ParseError>) {
                 no_oracle: None,
                 unprivileged: None,
                 kernel: None,
+                host_kernel: None,
             });
             continue;
         }
@@ -368,6 +380,11 @@ fn apply(
             return Err("KERNEL takes one kernel name, such as 6.1".into());
         }
         "KERNEL" => set_once(&mut d.kernel, value.to_string(), directive)?,
+        "HOST_KERNEL" => set_once(
+            &mut d.host_kernel,
+            need(value, "HOST_KERNEL (why the case is about this machine's kernel)")?,
+            directive,
+        )?,
         _ => return Err(format!("unknown directive `{directive}`")),
     }
     Ok(())
@@ -445,6 +462,10 @@ fn finish(d: Draft, cases: &mut Vec<Case>, errors: &mut Vec<ParseError>) {
             return;
         }
     }
+    if d.kernel.is_some() && d.host_kernel.is_some() {
+        errors.push(err(d.line, &format!("case `{}`: HOST_KERNEL and KERNEL exclude each other", d.name)));
+        return;
+    }
     if matches!(program, Program::Run(_)) && !d.args.is_empty() {
         errors.push(err(d.line, &format!("case `{}`: ARGS only goes with PROG or REPL (put them in RUN)", d.name)));
         return;
@@ -463,6 +484,7 @@ fn finish(d: Draft, cases: &mut Vec<Case>, errors: &mut Vec<ParseError>) {
         no_oracle: d.no_oracle,
         unprivileged: d.unprivileged.is_some(),
         kernel: d.kernel,
+        host_kernel: d.host_kernel,
     });
 }
 
@@ -557,6 +579,7 @@ pub fn self_check() -> Result<(), String> {
         "KERNEL 6.1",
         "",
         "NAME third case",
+        "HOST_KERNEL it lacks kprobes",
         "REPL -p 123",
         "    > uprobe:./db:snapshot {",
         "    +   @n = count();",
@@ -599,7 +622,9 @@ pub fn self_check() -> Result<(), String> {
         && b.exit_code == 0
         && b.no_oracle.as_deref() == Some("because")
         && a.kernel.is_none()
-        && b.kernel.as_deref() == Some("6.1");
+        && b.kernel.as_deref() == Some("6.1")
+        && b.host_kernel.is_none()
+        && c.host_kernel.as_deref() == Some("it lacks kprobes");
     let steps = [
         Step::Line("uprobe:./db:snapshot {".into()),
         Step::Partial("  @n = count();".into()),
@@ -644,6 +669,8 @@ pub fn self_check() -> Result<(), String> {
         ("NAME a\nPROG x\nKERNEL", "one kernel name"),
         ("NAME a\nPROG x\nKERNEL 6.1 6.12", "one kernel name"),
         ("NAME a\nPROG x\nKERNEL 6.1\nKERNEL 6.1", "given twice"),
+        ("NAME a\nPROG x\nHOST_KERNEL", "needs a value"),
+        ("NAME a\nPROG x\nHOST_KERNEL why\nKERNEL 6.1", "exclude each other"),
         ("NAME a\nPROG x\nEXPECT_BLOCK\n\nEXPECT y", "empty block"),
         ("NAME a\nPROG x\nARGS 'open", "unclosed '"),
         ("NAME a\nPROG x\n  stray", "indented line outside"),

@@ -33,16 +33,45 @@ use crate::spec::Case;
 pub const INSIDE: &str = "TRACE_VM_INSIDE";
 /// Runs every case without a KERNEL on this kernel too.
 pub const SUITE_KERNEL: &str = "TRACE_VM_KERNEL";
+/// Overrides [`DEFAULT_TIME_SCALE`] (a whole number from 1 to 100).
+pub const TIME_SCALE: &str = "TRACE_VM_TIME_SCALE";
+/// What every time limit of a case is multiplied by in the VM: its TIMEOUT,
+/// the SIGINT grace, a BEFORE's start, and `{{TIME_SCALE}}` in the case's
+/// own wall-clock checks.  QEMU's TCG runs trace 10-20 times slower than
+/// the host (a session of 0.05 s takes about 1 s; on the 2-core CI machine
+/// with Debian's 6.1, the slowest cases measured: a 1,500-statement probe
+/// 46 s against TIMEOUT 5, i.e. 9.2 TIMEOUTs; gcc building a library plus
+/// a trace session 2.2; the pgbench cluster 1.6); 15 leaves a margin of
+/// over 1.5 on the slowest while a hang still ends at 15 TIMEOUTs (75 s
+/// for the default 5 s).  Only hung or failing cases wait that long:
+/// passing ones end by exit(), -c or their own timers.
+pub const DEFAULT_TIME_SCALE: u32 = 15;
 /// What a guest spends booting and starting, before its first case.
 const BOOT_ALLOWANCE: Duration = Duration::from_secs(300);
-/// Per case, beyond its TIMEOUT: the SIGINT grace, a slow start under
-/// emulation, BEFORE commands.
+/// Per case, beyond its scaled TIMEOUT and SIGINT grace: a slow start
+/// under emulation, BEFORE commands, REQUIRES.
 const CASE_ALLOWANCE: Duration = Duration::from_secs(30);
 /// Lines of the runner's output shown when cases get no result.
 const REPORT_LINES: usize = 40;
 
 pub fn inside() -> bool {
     std::env::var_os(INSIDE).is_some()
+}
+
+/// The VM's time scale: [`TIME_SCALE`] from the environment, else
+/// [`DEFAULT_TIME_SCALE`].
+pub fn time_scale() -> Result<u32, String> {
+    parse_scale(std::env::var(TIME_SCALE).ok().as_deref())
+}
+
+fn parse_scale(value: Option<&str>) -> Result<u32, String> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_TIME_SCALE),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=100).contains(&n) => Ok(n),
+            _ => Err(format!("{TIME_SCALE}={v}: wanted a whole number from 1 to 100")),
+        },
+    }
 }
 
 /// The kernel `case` runs on: its KERNEL, else the whole suite's, else the
@@ -95,6 +124,8 @@ pub struct Host<'a> {
     pub cwd: &'a Path,
     /// TRACE_BIN, passed on to the guest.
     pub trace_bin: Option<std::ffi::OsString>,
+    /// The guest's time scale ([`time_scale`]), passed on to it.
+    pub time_scale: u32,
 }
 
 /// Boots `kernel` once and runs `cases` in it; `done` gets each case's
@@ -170,14 +201,15 @@ fn boot(
         names.push_str(&case.name);
         names.push('\n');
     }
-    let mut command = format!("{INSIDE}=1 ");
+    let mut command = format!("{INSIDE}=1 {TIME_SCALE}={} ", host.time_scale);
     if let Some(bin) = &host.trace_bin {
         command.push_str(&format!("TRACE_BIN={} ", run::quote(&bin.to_string_lossy())));
     }
     // The names go in as a here-document: no file to share or clean up.
     let end = "END_OF_TRACE_CASE_NAMES";
     command.push_str(&format!("exec {} <<'{end}'\n{names}{end}\n", run::quote(&exe.to_string_lossy())));
-    let limit = cases.iter().fold(BOOT_ALLOWANCE, |t, c| t + c.timeout + CASE_ALLOWANCE);
+    let per_case = |c: &&Case| (c.timeout + run::SIGINT_GRACE) * host.time_scale + CASE_ALLOWANCE;
+    let limit = cases.iter().fold(BOOT_ALLOWANCE, |t, c| t + per_case(c));
     let mut child = Command::new(&host.runner)
         .args(["--verbose", "--timeout", &limit.as_secs().to_string(), kernel, &command])
         .env("TRACE_VM_CACHE", &host.cache)
@@ -277,6 +309,16 @@ pub fn self_check() -> Result<(), String> {
     let want = r#"    reproduce on kernel 6.1: tests/vm/run-in-kernel.sh 6.1 'cd /t && ./x '\''a'\'''"#;
     if !wrapped.ends_with(&format!("{want}\n")) {
         return Err(format!("in_vm: {wrapped:?}"));
+    }
+    for (value, want) in [(None, Ok(DEFAULT_TIME_SCALE)), (Some(" 3 "), Ok(3)), (Some(""), Ok(DEFAULT_TIME_SCALE))] {
+        if parse_scale(value) != want {
+            return Err(format!("parse_scale({value:?}): got {:?}", parse_scale(value)));
+        }
+    }
+    for bad in ["0", "101", "1.5", "x"] {
+        if parse_scale(Some(bad)).is_ok() {
+            return Err(format!("{TIME_SCALE}={bad} was accepted"));
+        }
     }
     for bad in ["result\t1\tmaybe\t0.1\t", "result\tx\tok\t0.1\t", "case a ... ok", "result\t1\tok"] {
         if parse_record(bad).is_some() {

@@ -19,10 +19,12 @@ pub fn tracepoint_id(category: &str, name: &str) -> Result<u32, AttachError> {
     }
     let tracefs = sys::ensure_tracefs().map_err(AttachError::sys("tracefs"))?;
     let path: PathBuf = tracefs.join("events").join(category).join(name).join("id");
-    let text = std::fs::read_to_string(&path).map_err(|_| AttachError::NoSuchTracepoint {
-        category: category.to_string(),
-        name: name.to_string(),
-        path: path.clone(),
+    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            AttachError::NoSuchTracepoint { category: category.to_string(), name: name.to_string(), path: path.clone() }
+        }
+        // Out of file descriptors, say: not a missing tracepoint.
+        _ => AttachError::Invalid(format!("cannot read {}: {e}", path.display())),
     })?;
     text.trim()
         .parse()
