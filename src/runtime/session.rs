@@ -157,7 +157,15 @@ pub fn run(
     };
     let target_pid = child.as_ref().map(|c| c.pid()).or(opts.pid);
 
-    let n = compiled.probes.len();
+    // As bpftrace counts: a kprobe-multi program is a probe per function.
+    let n: usize = compiled
+        .probes
+        .iter()
+        .map(|p| match p.resolved.spec.kind().firing() {
+            Firing::On(AttachTarget::Kprobe { functions, .. }) => functions.len(),
+            _ => 1,
+        })
+        .sum();
     crate::diag::stderr_line(format_args!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" }));
     run_once(compiled, &progs, true)?;
     drain(&mut ring, &mut printer)?;
