@@ -95,7 +95,7 @@ pub fn attach_probe(spec: &ProbeSpec, prog: &Prog, pid: Option<i32>) -> Option<R
             attach::attach_kprobe(prog, &symbol, offset, ret)
         }
         AttachTarget::Kprobe { functions, ret, .. } => attach::attach_kprobe_multi(prog, functions, ret),
-        AttachTarget::Fentry { function } => attach::attach_fentry(prog, function),
+        AttachTarget::Tracing { name } => attach::attach_tracing(prog, name),
         AttachTarget::Tracepoint { category, name } => attach::attach_tracepoint(prog, category, name),
         AttachTarget::Interval { period_ns } => attach::attach_interval(prog, period_ns),
         AttachTarget::Profile { hz } => attach::attach_profile(prog, hz),

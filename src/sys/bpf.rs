@@ -65,17 +65,28 @@ pub enum ProgKind {
     Kprobe,
     /// A kprobe program for a kprobe-multi link (many functions, one link).
     KprobeMulti,
-    /// fentry (`ret` false) or fexit on the kernel function whose BTF id
-    /// (in vmlinux's BTF) is `btf_id`: a tracing program, which reads the
-    /// function's arguments as an array of u64s.
-    Fentry {
+    /// A tracing program for what vmlinux's BTF id `btf_id` names: fentry
+    /// or fexit on a kernel function, or a BTF raw tracepoint (`tp_btf`).
+    /// It reads the arguments as an array of u64s.
+    Tracing {
         btf_id: u32,
-        ret: bool,
+        attach: TracingAttach,
     },
     Tracepoint,
     /// perf events: `interval`, `profile`, hardware/software counters.
     PerfEvent,
     /// BEGIN/END: never attached, run once with `BPF_PROG_TEST_RUN`.
+    RawTracepoint,
+}
+
+/// What a tracing program attaches to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TracingAttach {
+    /// A kernel function's entry.
+    Fentry,
+    /// A kernel function's return.
+    Fexit,
+    /// A tracepoint, with its raw arguments typed by BTF.
     RawTracepoint,
 }
 
@@ -86,7 +97,7 @@ impl ProgKind {
             ProgKind::Tracepoint => bpf::BPF_PROG_TYPE_TRACEPOINT,
             ProgKind::PerfEvent => bpf::BPF_PROG_TYPE_PERF_EVENT,
             ProgKind::RawTracepoint => bpf::BPF_PROG_TYPE_RAW_TRACEPOINT,
-            ProgKind::Fentry { .. } => bpf::BPF_PROG_TYPE_TRACING,
+            ProgKind::Tracing { .. } => bpf::BPF_PROG_TYPE_TRACING,
         }
     }
 
@@ -95,8 +106,9 @@ impl ProgKind {
     fn attach_type(self) -> bpf::bpf_attach_type {
         match self {
             ProgKind::KprobeMulti => bpf::BPF_TRACE_KPROBE_MULTI,
-            ProgKind::Fentry { ret: false, .. } => bpf::BPF_TRACE_FENTRY,
-            ProgKind::Fentry { ret: true, .. } => bpf::BPF_TRACE_FEXIT,
+            ProgKind::Tracing { attach: TracingAttach::Fentry, .. } => bpf::BPF_TRACE_FENTRY,
+            ProgKind::Tracing { attach: TracingAttach::Fexit, .. } => bpf::BPF_TRACE_FEXIT,
+            ProgKind::Tracing { attach: TracingAttach::RawTracepoint, .. } => bpf::BPF_TRACE_RAW_TP,
             _ => 0,
         }
     }
@@ -104,7 +116,7 @@ impl ProgKind {
     /// The BTF id of what it attaches to (0 for none).
     fn attach_btf_id(self) -> u32 {
         match self {
-            ProgKind::Fentry { btf_id, .. } => btf_id,
+            ProgKind::Tracing { btf_id, .. } => btf_id,
             _ => 0,
         }
     }
@@ -115,8 +127,9 @@ impl fmt::Display for ProgKind {
         f.write_str(match self {
             ProgKind::Kprobe => "kprobe/uprobe",
             ProgKind::KprobeMulti => "kprobe (multi)",
-            ProgKind::Fentry { ret: false, .. } => "fentry",
-            ProgKind::Fentry { ret: true, .. } => "fexit",
+            ProgKind::Tracing { attach: TracingAttach::Fentry, .. } => "fentry",
+            ProgKind::Tracing { attach: TracingAttach::Fexit, .. } => "fexit",
+            ProgKind::Tracing { attach: TracingAttach::RawTracepoint, .. } => "raw tracepoint (BTF)",
             ProgKind::Tracepoint => "tracepoint",
             ProgKind::PerfEvent => "perf_event",
             ProgKind::RawTracepoint => "raw_tracepoint",

@@ -341,6 +341,12 @@ impl Btf {
         run().map_err(|e| e.at(&self.path))
     }
 
+    /// The id of the typedef `name` (`btf_trace_sched_switch`: a BTF raw
+    /// tracepoint program's `attach_btf_id`), or `None`.
+    pub fn typedef_id(&self, name: &str) -> Result<Option<u32>, BtfError> {
+        self.find(name, |k| k == Kind::Typedef).map_err(|e| e.at(&self.path))
+    }
+
     /// `struct name` with its fields.
     pub fn struct_by_name(&self, name: &str) -> Result<Option<Rc<Record>>, BtfError> {
         Ok(match self.named_type(name, Some(TypeTag::Struct))? {

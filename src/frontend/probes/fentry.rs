@@ -23,7 +23,7 @@ use crate::frontend::dwarf::{Function, Param, ParamLoc};
 use crate::frontend::kfuncs;
 use crate::frontend::names::{glob_match, is_glob, similar_names};
 use crate::frontend::types::Type;
-use crate::sys::ProgKind;
+use crate::sys::{ProgKind, TracingAttach};
 
 macro_rules! fentry_type {
     ($name:literal, $aliases:expr, $ret:literal) => {
@@ -47,10 +47,13 @@ pub const KRETFUNC: ProbeType = fentry_type!("kretfunc", &[], true);
 
 impl ProbeKind for Fentry {
     fn prog_kind(&self) -> ProgKind {
-        ProgKind::Fentry { btf_id: self.btf_id, ret: self.ret }
+        ProgKind::Tracing {
+            btf_id: self.btf_id,
+            attach: if self.ret { TracingAttach::Fexit } else { TracingAttach::Fentry },
+        }
     }
     fn firing(&self) -> Firing<'_> {
-        Firing::On(AttachTarget::Fentry { function: &self.signature.name })
+        Firing::On(AttachTarget::Tracing { name: &self.signature.name })
     }
     fn context(&self) -> Context<'_> {
         Context {

@@ -173,10 +173,11 @@ pub enum AttachTarget<'a> {
         offset: u64,
         ret: bool,
     },
-    /// An fentry/fexit program: it was loaded for its function (see
-    /// `ProgKind::Fentry`); `function` names it.
-    Fentry {
-        function: &'a str,
+    /// A tracing program (fentry, fexit, BTF raw tracepoint): it was
+    /// loaded for what it attaches to (see `ProgKind::Tracing`); `name`
+    /// names that.
+    Tracing {
+        name: &'a str,
     },
     Tracepoint {
         category: &'a str,
