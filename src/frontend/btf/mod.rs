@@ -12,11 +12,16 @@
 //!   are sequential but entries are variable-length, so this table is what
 //!   makes "type id N" a lookup. Nothing is decoded beyond each entry's
 //!   kind and length.
-//! * A name lookup ([`Btf::function`], [`Btf::named_type`]) first finds
-//!   the offsets at which the string section holds that name, then scans
-//!   the entries comparing name *offsets* (integers), not strings: a linear
-//!   pass over the offset table, measured well under a millisecond, cheaper
-//!   than building a name index that a typical program would use once.
+//! * A name lookup ([`Btf::function`], [`Btf::named_type`]) scans the
+//!   offset table, looking at each entry's kind first and comparing its
+//!   name in place only when the kind is wanted. The first
+//!   `SCANS_BEFORE_INDEX` (8) lookups scan; the next builds a name index
+//!   (hashes of every name, sorted) that answers the rest. Measured on
+//!   6.18's vmlinux (release build): opening ~1.5–2 ms and ~0.5 MB (the
+//!   offset table; the file itself is mapped), a scan ~0.2–0.7 ms, the
+//!   index ~6 ms and ~2 MB, an indexed lookup ~2 µs. A program naming a
+//!   few kernel functions never pays for the index; a wildcard over
+//!   hundreds does, once.
 //! * Types are converted to [`Type`] only when asked, cached by id. A
 //!   struct's `Rc<Record>` is created and cached before its fields exist.
 //!   Records reached *by value* (the one asked for, embedded structs and

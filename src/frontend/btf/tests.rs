@@ -329,8 +329,33 @@ fn cycles_end_in_errors_not_hangs() {
     assert!(err(btf.type_by_id(3)).contains("a reference cycle"));
     assert!(err(btf.function("f")).contains("deeper than 64"));
     assert!(err(btf.type_by_id(5)).contains("deeper than 64"));
-    let looped = btf.struct_by_name("loop").unwrap().unwrap();
-    assert!(Rc::ptr_eq(&rec(&looped.field("me").unwrap().ty), &looped));
+    assert!(err(btf.struct_by_name("loop")).contains("struct loop holds itself by value"));
+    // Still an error the second time: nothing half-built was kept.
+    assert!(err(btf.struct_by_name("loop")).contains("holds itself"));
+}
+
+#[test]
+fn nesting_by_value_is_bounded() {
+    // Anonymous members nest: a cycle through them, and a chain far deeper
+    // than any C program's, would overflow `Record::field`'s stack.
+    let mut b = Blob::new();
+    b.record(UNION, "", 4, &[("", 2, 0, 0)]); // 1 holds 2
+    b.record(STRUCT, "outer", 4, &[("", 1, 0, 0)]); // 2 holds 1
+    let int = b.int("int", 4, true); // 3
+    let mut inner = int;
+    for i in 0..200 {
+        inner =
+            b.record(STRUCT, if i == 199 { "deep" } else { "" }, 4, &[(if i == 0 { "v" } else { "" }, inner, 0, 0)]);
+    }
+    let huge = b.raw("", ARRAY, 0, false, 0, &[int, int, u32::MAX / 2]);
+    let chars = b.raw("", ARRAY, 0, false, 0, &[b.next_id + 1, int, u32::MAX / 4]);
+    b.int("char", 1, true);
+    let btf = b.btf();
+    assert!(err(btf.struct_by_name("outer")).contains("holds itself by value"));
+    assert!(err(btf.struct_by_name("deep")).contains("more than 64 deep"));
+    // Arrays past 4 GiB, in memory or stored in a map, are not arrays.
+    assert_eq!(btf.type_by_id(huge).unwrap(), Type::Unknown);
+    assert_eq!(btf.type_by_id(chars).unwrap(), Type::Unknown);
 }
 
 #[test]
