@@ -36,6 +36,7 @@ pub enum ProbeSpec {
     Usdt(Usdt),
     Kprobe(Kprobe),
     Fentry(Fentry),
+    RawTracepoint(RawTracepoint),
     Tracepoint(Tracepoint),
     Interval(Interval),
     Profile(Profile),
@@ -91,6 +92,19 @@ pub struct Fentry {
     /// Its parameters, each in its context slot, and return type.
     pub signature: Rc<Function>,
     /// The context slots the arguments fill; fexit's return value is next.
+    pub slots: u16,
+}
+
+/// A BTF raw tracepoint: a tracepoint's raw arguments, typed by BTF.
+#[derive(Clone, Debug)]
+pub struct RawTracepoint {
+    /// The id of the typedef `btf_trace_NAME` in vmlinux's BTF (the
+    /// program's `attach_btf_id`).
+    pub btf_id: u32,
+    /// The tracepoint (as the signature's name) and its arguments, each in
+    /// its context slot.
+    pub signature: Rc<Function>,
+    /// The context slots the arguments fill.
     pub slots: u16,
 }
 
@@ -218,6 +232,8 @@ pub enum NumberedArgs<'a> {
     Registers { count: u8 },
     /// The operands of a USDT probe site's note, one per argument.
     Usdt(&'a Site),
+    /// The first `count` 8-byte slots of a tracing program's context.
+    Slots { count: u8 },
 }
 
 /// What `args` is in a probe.
@@ -302,6 +318,7 @@ impl ProbeSpec {
             ProbeSpec::Usdt(p) => p,
             ProbeSpec::Kprobe(p) => p,
             ProbeSpec::Fentry(p) => p,
+            ProbeSpec::RawTracepoint(p) => p,
             ProbeSpec::Tracepoint(p) => p,
             ProbeSpec::Interval(p) => p,
             ProbeSpec::Profile(p) => p,
