@@ -715,7 +715,7 @@ impl Cx<'_> {
     fn tracepoint_field(&mut self, tp: &Tracepoint, field: &str, span: Span) -> Type {
         let (format, category, name) = (&tp.format, &tp.category, &tp.name);
         match format.fields.iter().find(|f| f.name == field) {
-            Some(f) => match field_type(f) {
+            Some(f) => match field_type(tp, f) {
                 Some(t) => t,
                 None => {
                     let msg = format!("field `{field}` has type `{}`, which trace cannot read yet", f.c_type);
