@@ -157,13 +157,24 @@ pub enum Linkage {
 /// prints a kfunc's: one per parameter, then the return value as `retval`
 /// (none for `void`), four spaces in (`    struct file * file`).
 pub fn signature_lines(f: &KernelFunction) -> Vec<String> {
-    let spaced = |c: &str| c.replace(" *", " * ").replace("**", "* *").trim_end().to_string();
-    let mut out: Vec<String> = f.params.iter().map(|p| format!("    {} {}", spaced(&p.c_type), p.name)).collect();
+    let params = f.params.iter().map(|p| (p.c_type.as_str(), p.name.as_str()));
+    let mut out = signature_lines_of(params, None);
     if f.variadic {
         out.push("    ...".into());
     }
     if f.ret != Type::Void {
-        out.push(format!("    {} retval", spaced(&f.ret_c_type)));
+        out.extend(signature_lines_of(std::iter::empty(), Some(&f.ret_c_type)));
+    }
+    out
+}
+
+/// [`signature_lines`] from `(C type, name)` pairs and the return type's
+/// C spelling (`None` for `void`).
+pub fn signature_lines_of<'a>(params: impl Iterator<Item = (&'a str, &'a str)>, ret: Option<&str>) -> Vec<String> {
+    let spaced = |c: &str| c.replace(" *", " * ").replace("**", "* *").trim_end().to_string();
+    let mut out: Vec<String> = params.map(|(c, name)| format!("    {} {name}", spaced(c))).collect();
+    if let Some(r) = ret {
+        out.push(format!("    {} retval", spaced(r)));
     }
     out.iter_mut().for_each(|l| *l = l.trim_end().to_string());
     out
@@ -234,6 +245,21 @@ pub fn module(name: &str) -> Result<Option<Rc<Btf>>, BtfError> {
     let found = if path.exists() { Some(Rc::new(Btf::open(&path, Some(vmlinux()?))?)) } else { None };
     MODULES.with(|m| m.borrow_mut().insert(name.to_string(), found.clone()));
     Ok(found)
+}
+
+/// Give a lazy record (see the module docs) its fields from whichever BTF
+/// opened so far converted it: vmlinux's, then the modules'. A no-op for
+/// any other record.
+pub fn complete_anywhere(rec: &Record) -> Result<(), BtfError> {
+    vmlinux()?.complete(rec)?;
+    let modules: Vec<Rc<Btf>> = MODULES.with(|m| m.borrow().values().flatten().cloned().collect());
+    for m in modules {
+        if rec.fields.get().is_some() {
+            break;
+        }
+        m.complete(rec)?;
+    }
+    Ok(())
 }
 
 impl Btf {

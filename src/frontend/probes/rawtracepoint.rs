@@ -41,7 +41,7 @@ const TYPEDEF_PREFIX: &str = "btf_trace_";
 
 impl ProbeKind for RawTracepoint {
     fn prog_kind(&self) -> ProgKind {
-        ProgKind::Tracing { btf_id: self.btf_id, attach: TracingAttach::RawTracepoint }
+        ProgKind::Tracing { btf_id: self.btf_id, btf_object: 0, attach: TracingAttach::RawTracepoint }
     }
     fn firing(&self) -> Firing<'_> {
         Firing::On(AttachTarget::Tracing { name: &self.signature.name })

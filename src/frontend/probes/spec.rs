@@ -84,9 +84,11 @@ pub struct Kprobe {
 /// An fentry or fexit program on one kernel function, described by BTF.
 #[derive(Clone, Debug)]
 pub struct Fentry {
-    /// The function's `FUNC` id in vmlinux's BTF (the program's
-    /// `attach_btf_id`).
+    /// The function's `FUNC` id in vmlinux's BTF, or its module's (the
+    /// program's `attach_btf_id`).
     pub btf_id: u32,
+    /// The kernel's id of the module's BTF object; 0 for vmlinux.
+    pub btf_object: u32,
     /// At the function's return (fexit).
     pub ret: bool,
     /// Its parameters, each in its context slot, and return type.

@@ -13,7 +13,7 @@ pub fn attach_tracing(prog: &Prog, name: &str) -> Result<Link, AttachError> {
     let ProgKind::Tracing { attach, .. } = prog.kind() else {
         return Err(AttachError::WrongProgKind {
             target: "fentry/fexit/raw tracepoint",
-            expected: ProgKind::Tracing { btf_id: 0, attach: TracingAttach::Fentry },
+            expected: ProgKind::Tracing { btf_id: 0, btf_object: 0, attach: TracingAttach::Fentry },
             got: prog.kind(),
         });
     };
