@@ -25,7 +25,9 @@
 //!   from the script cases', through `compile_specs` and `compile_ast`;
 //! * `files` (`fuzz/files.rs`): mutated copies of the binaries built from
 //!   `tests/targets/` (`fuzz/targets.rs`; DWARF plain and compressed, USDT
-//!   notes), through the ELF, DWARF and USDT readers and the compiler.
+//!   notes), through the ELF, DWARF and USDT readers and the compiler;
+//! * `btf` (`fuzz/btf.rs`): mutated BTF blobs (hand-built, split, and a
+//!   slice of the kernel's own) through the kernel-type reader.
 //!
 //! An input passes when nothing panics, a rejection is diagnostics that
 //! render inside their source (`fuzz/check.rs`), and it ends within the hang
@@ -49,6 +51,8 @@
 //! Why a custom harness (`harness = false`): one run is one long loop with
 //! a budget and a summary, not a set of independent tests.
 
+#[path = "fuzz/btf.rs"]
+mod btf;
 #[path = "fuzz/check.rs"]
 mod check;
 #[path = "fuzz/driver.rs"]
@@ -88,10 +92,10 @@ use std::time::{Duration, Instant};
 use driver::{Amount, Driven, Kind, Settings};
 
 /// The targets, in the order they run.
-const TARGETS: &[&str] = &["programs", "specs", "files"];
+const TARGETS: &[&str] = &["programs", "specs", "files", "btf"];
 
 /// The CI pass: inputs per target (a few seconds of a debug build).
-const CI_INPUTS: &[(&str, u64)] = &[("programs", 3000), ("specs", 2000), ("files", 500)];
+const CI_INPUTS: &[(&str, u64)] = &[("programs", 3000), ("specs", 2000), ("files", 500), ("btf", 2000)];
 
 struct Paths {
     manifest: PathBuf,
@@ -135,6 +139,7 @@ fn make(name: &str, p: &Paths) -> Result<Box<dyn Driven>, String> {
             Box::new(specs::Specs::new(corpus))
         }
         "files" => Box::new(files::Files::new(&p.targets, targets::MUTATED, p.work.clone())?),
+        "btf" => Box::new(btf::BtfTarget::new()),
         "canary" => Box::new(selfcheck::Canary),
         _ => return Err(format!("no fuzz target `{name}` (targets: {})", TARGETS.join(", "))),
     })

@@ -170,6 +170,7 @@ impl Lower<'_, '_> {
                         }
                         None => self.internal(format!("`arg{i}` is beyond the probe's arguments")),
                     },
+                    Some(NumberedArgs::Slots { count }) if i < count => Val::Int(self.ctx_load(Size::DW, i as i16 * 8)),
                     Some(NumberedArgs::Registers { count }) if i < count => match arch::int_arg_offset(i as usize) {
                         Some(off) => Val::Int(self.ctx_load(Size::DW, off as i16)),
                         None => self.internal(format!("no register for `arg{i}`")),

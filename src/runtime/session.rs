@@ -95,7 +95,7 @@ pub fn attach_probe(spec: &ProbeSpec, prog: &Prog, pid: Option<i32>) -> Option<R
             attach::attach_kprobe(prog, &symbol, offset, ret)
         }
         AttachTarget::Kprobe { functions, ret, .. } => attach::attach_kprobe_multi(prog, functions, ret),
-        AttachTarget::Fentry { function } => attach::attach_fentry(prog, function),
+        AttachTarget::Tracing { name } => attach::attach_tracing(prog, name),
         AttachTarget::Tracepoint { category, name } => attach::attach_tracepoint(prog, category, name),
         AttachTarget::Interval { period_ns } => attach::attach_interval(prog, period_ns),
         AttachTarget::Profile { hz } => attach::attach_profile(prog, hz),
@@ -157,7 +157,15 @@ pub fn run(
     };
     let target_pid = child.as_ref().map(|c| c.pid()).or(opts.pid);
 
-    let n = compiled.probes.len();
+    // As bpftrace counts: a kprobe-multi program is a probe per function.
+    let n: usize = compiled
+        .probes
+        .iter()
+        .map(|p| match p.resolved.spec.kind().firing() {
+            Firing::On(AttachTarget::Kprobe { functions, .. }) => functions.len(),
+            _ => 1,
+        })
+        .sum();
     crate::diag::stderr_line(format_args!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" }));
     run_once(compiled, &progs, true)?;
     drain(&mut ring, &mut printer)?;

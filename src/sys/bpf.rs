@@ -65,17 +65,31 @@ pub enum ProgKind {
     Kprobe,
     /// A kprobe program for a kprobe-multi link (many functions, one link).
     KprobeMulti,
-    /// fentry (`ret` false) or fexit on the kernel function whose BTF id
-    /// (in vmlinux's BTF) is `btf_id`: a tracing program, which reads the
-    /// function's arguments as an array of u64s.
-    Fentry {
+    /// A tracing program for what BTF id `btf_id` names: fentry or fexit
+    /// on a kernel function, or a BTF raw tracepoint (`tp_btf`). The id is
+    /// vmlinux's, or with `btf_object` (the kernel's id of a module's BTF
+    /// object, see [`btf_object_id`]; 0 for vmlinux) that module's. It
+    /// reads the arguments as an array of u64s.
+    Tracing {
         btf_id: u32,
-        ret: bool,
+        btf_object: u32,
+        attach: TracingAttach,
     },
     Tracepoint,
     /// perf events: `interval`, `profile`, hardware/software counters.
     PerfEvent,
     /// BEGIN/END: never attached, run once with `BPF_PROG_TEST_RUN`.
+    RawTracepoint,
+}
+
+/// What a tracing program attaches to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TracingAttach {
+    /// A kernel function's entry.
+    Fentry,
+    /// A kernel function's return.
+    Fexit,
+    /// A tracepoint, with its raw arguments typed by BTF.
     RawTracepoint,
 }
 
@@ -86,7 +100,7 @@ impl ProgKind {
             ProgKind::Tracepoint => bpf::BPF_PROG_TYPE_TRACEPOINT,
             ProgKind::PerfEvent => bpf::BPF_PROG_TYPE_PERF_EVENT,
             ProgKind::RawTracepoint => bpf::BPF_PROG_TYPE_RAW_TRACEPOINT,
-            ProgKind::Fentry { .. } => bpf::BPF_PROG_TYPE_TRACING,
+            ProgKind::Tracing { .. } => bpf::BPF_PROG_TYPE_TRACING,
         }
     }
 
@@ -95,8 +109,9 @@ impl ProgKind {
     fn attach_type(self) -> bpf::bpf_attach_type {
         match self {
             ProgKind::KprobeMulti => bpf::BPF_TRACE_KPROBE_MULTI,
-            ProgKind::Fentry { ret: false, .. } => bpf::BPF_TRACE_FENTRY,
-            ProgKind::Fentry { ret: true, .. } => bpf::BPF_TRACE_FEXIT,
+            ProgKind::Tracing { attach: TracingAttach::Fentry, .. } => bpf::BPF_TRACE_FENTRY,
+            ProgKind::Tracing { attach: TracingAttach::Fexit, .. } => bpf::BPF_TRACE_FEXIT,
+            ProgKind::Tracing { attach: TracingAttach::RawTracepoint, .. } => bpf::BPF_TRACE_RAW_TP,
             _ => 0,
         }
     }
@@ -104,7 +119,7 @@ impl ProgKind {
     /// The BTF id of what it attaches to (0 for none).
     fn attach_btf_id(self) -> u32 {
         match self {
-            ProgKind::Fentry { btf_id, .. } => btf_id,
+            ProgKind::Tracing { btf_id, .. } => btf_id,
             _ => 0,
         }
     }
@@ -115,8 +130,9 @@ impl fmt::Display for ProgKind {
         f.write_str(match self {
             ProgKind::Kprobe => "kprobe/uprobe",
             ProgKind::KprobeMulti => "kprobe (multi)",
-            ProgKind::Fentry { ret: false, .. } => "fentry",
-            ProgKind::Fentry { ret: true, .. } => "fexit",
+            ProgKind::Tracing { attach: TracingAttach::Fentry, .. } => "fentry",
+            ProgKind::Tracing { attach: TracingAttach::Fexit, .. } => "fexit",
+            ProgKind::Tracing { attach: TracingAttach::RawTracepoint, .. } => "raw tracepoint (BTF)",
             ProgKind::Tracepoint => "tracepoint",
             ProgKind::PerfEvent => "perf_event",
             ProgKind::RawTracepoint => "raw_tracepoint",
@@ -318,10 +334,19 @@ pub(crate) fn prog_load(
     let words: Vec<u64> =
         insns.chunks_exact(8).map(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect();
     let cname = CString::new(object_name(name)).unwrap_or_default();
+    // A module's BTF object is named by an fd, open for the load.
+    let btf_object = match kind {
+        ProgKind::Tracing { btf_object: id @ 1.., .. } => match btf_fd_by_id(id) {
+            Ok(fd) => Some(fd),
+            Err(e) => return Err(ProgLoadFailure { errno: e.errno().unwrap_or(libc::EINVAL), log_true_size: 0 }),
+        },
+        _ => None,
+    };
     let mut opts = bpf::bpf_prog_load_opts {
         sz: std::mem::size_of::<bpf::bpf_prog_load_opts>() as bpf::size_t,
         expected_attach_type: kind.attach_type(),
         attach_btf_id: kind.attach_btf_id(),
+        attach_btf_obj_fd: btf_object.as_ref().map_or(0, |fd| fd.as_raw_fd() as u32),
         ..Default::default()
     };
     if !log.is_empty() {
@@ -361,4 +386,53 @@ pub(crate) fn prog_test_run(prog: BorrowedFd<'_>) -> Result<u32, SysError> {
         return Err(SysError::os(Op::ProgTestRun, "", last_errno()));
     }
     Ok(opts.retval)
+}
+
+// ---------------------------------------------------------------- BTF objects
+
+/// An fd for the kernel's BTF object `id`.
+fn btf_fd_by_id(id: u32) -> Result<OwnedFd, SysError> {
+    // SAFETY: a plain syscall wrapper taking an integer.
+    let fd = unsafe { bpf::bpf_btf_get_fd_by_id(id) };
+    if fd < 0 {
+        return Err(SysError::os(Op::ObjInfo, format!("BTF object {id}"), last_errno()));
+    }
+    // SAFETY: the kernel just returned this fd to us alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The kernel's id of the BTF object of module `module` (what a tracing
+/// program on one of its functions is loaded against), or `None` when no
+/// loaded module has that name. Walks the kernel's BTF objects by id.
+pub fn btf_object_id(module: &str) -> Result<Option<u32>, SysError> {
+    let mut id = 0u32;
+    loop {
+        let mut next = 0u32;
+        // SAFETY: `next` is a valid u32 the call writes.
+        if unsafe { bpf::bpf_btf_get_next_id(id, &mut next) } != 0 {
+            return match last_errno() {
+                libc::ENOENT => Ok(None),
+                errno => Err(SysError::os(Op::ObjInfo, "BPF_BTF_GET_NEXT_ID", errno)),
+            };
+        }
+        id = next;
+        // An object may go away between the two calls.
+        let Ok(fd) = btf_fd_by_id(id) else { continue };
+        let mut name = [0u8; 64];
+        let mut info =
+            bpf::bpf_btf_info { name: name.as_mut_ptr() as u64, name_len: name.len() as u32, ..Default::default() };
+        let mut len = std::mem::size_of::<bpf::bpf_btf_info>() as u32;
+        // SAFETY: info is a valid bpf_btf_info of `len` bytes whose name
+        // pointer is `name.len()` writable bytes, alive for the call.
+        let rc = unsafe {
+            bpf::bpf_obj_get_info_by_fd(fd.as_raw_fd(), (&mut info as *mut bpf::bpf_btf_info).cast(), &mut len)
+        };
+        if rc != 0 || info.kernel_btf == 0 {
+            continue;
+        }
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        if &name[..end] == module.as_bytes() {
+            return Ok(Some(id));
+        }
+    }
 }

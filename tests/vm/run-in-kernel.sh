@@ -56,6 +56,7 @@ usage() {
 meta_package() {
     case "$1" in
         6.1) echo linux-image-amd64 ;;
+        6.12) echo linux-image-6.12-amd64 ;;
         *) return 1 ;;
     esac
 }
@@ -74,7 +75,7 @@ missing_tools() {
 # Downloads and unpacks the kernel package of name $1 into $cache/$1/root.
 fetch_named() {
     local name=$1 dir=$cache/$1 meta pkg tmp
-    meta=$(meta_package "$name") || die "unknown kernel name '$name' (known: 6.1; or give a path to a vmlinuz)"
+    meta=$(meta_package "$name") || die "unknown kernel name '$name' (known: 6.1, 6.12; or give a path to a vmlinuz)"
     command -v apt-get >/dev/null || die "fetching kernel $name needs apt-get"
     # The meta package's dependency is the current image package.
     pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
@@ -135,7 +136,8 @@ resolve() {
     }
 }
 
-# The uncompressed kernel, for PVH boot: the XZ stream inside the bzImage.
+# The uncompressed kernel, for PVH boot: the XZ (or zstd) stream inside the
+# bzImage.
 prepare_vmlinux() {
     local out=$dir/vmlinux offset
     [ "$out" -nt "$vmlinuz" ] && return
@@ -150,8 +152,17 @@ prepare_vmlinux() {
             return
         fi
     done
+    # Newer kernels (Debian's 6.12) compress with zstd; zstd complains about
+    # the bzImage's bytes after the frame, so only the result is judged.
+    for offset in $(LC_ALL=C grep -abo $'\x28\xb5\x2f\xfd' "$vmlinuz" | cut -d: -f1); do
+        zstd -dcq < <(tail -c +$((offset + 1)) "$vmlinuz") >"$out.tmp" 2>/dev/null || true
+        if [ "$(head -c 4 "$out.tmp")" = $'\x7fELF' ]; then
+            mv "$out.tmp" "$out"
+            return
+        fi
+    done
     rm -f "$out.tmp"
-    die "no XZ-compressed kernel found in $vmlinuz (only XZ bzImages are supported)"
+    die "no XZ- or zstd-compressed kernel found in $vmlinuz"
 }
 
 # The initramfs; rebuilt when the init script, busybox or the kernel change.

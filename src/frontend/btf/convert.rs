@@ -26,7 +26,14 @@ pub(super) struct State {
     types: HashMap<u32, Type>,
     /// Every record made here, by address: its id, and the record.
     records: HashMap<usize, (u32, Rc<Record>)>,
+    /// How deep the filled records nest records by value (1: none).
+    depths: HashMap<usize, u32>,
 }
+
+/// Records nest by value at most this deep. The kernel's deepest is far
+/// less; deeper is a malformed file, whose records would overflow the stack
+/// of everything that walks them (`Record::field`, dropping them).
+pub(super) const MAX_NESTING: u32 = 64;
 
 impl State {
     pub(super) fn converted(&self) -> usize {
@@ -70,8 +77,9 @@ fn ty(btf: &Btf, id: u32, hint: Option<&str>, depth: u32) -> Result<Type> {
         Kind::Array => {
             let (elem, _, len) = e.array();
             let elem = ty(owner, elem, None, depth + 1)?;
-            // A size past 4 GiB is no array a probe can read or measure.
-            if elem.c_size() as u64 * len as u64 > u32::MAX as u64 {
+            // A size past 4 GiB is no array a probe can read or measure
+            // (in memory or in a map: an element may store wider).
+            if elem.c_size().max(elem.storage_size()) as u64 * len as u64 > u32::MAX as u64 {
                 Type::Unknown
             } else {
                 Type::Array { elem: Rc::new(elem), len }
@@ -178,6 +186,88 @@ fn record(btf: &Btf, addr: usize) -> Option<(u32, Rc<Record>)> {
     None
 }
 
+fn addr(r: &Rc<Record>) -> usize {
+    Rc::as_ptr(r) as usize
+}
+
+/// The record a member of type `t` holds by value (itself, or arrays of it).
+fn held(mut t: &Type) -> Option<&Rc<Record>> {
+    loop {
+        match t {
+            Type::Record(r) => return Some(r),
+            Type::Array { elem, .. } => t = elem,
+            _ => return None,
+        }
+    }
+}
+
+/// The nesting depth of an already filled record (1 when not known here:
+/// one made elsewhere, which has no fields).
+fn known_depth(btf: &Btf, r: &Rc<Record>) -> u32 {
+    let mut b = Some(btf);
+    while let Some(blob) = b {
+        if let Some(&d) = blob.state.borrow().depths.get(&addr(r)) {
+            return d;
+        }
+        b = blob.base.as_deref();
+    }
+    1
+}
+
+/// How deep each record of a batch nests records by value; an error for a
+/// record that holds itself or nests past [`MAX_NESTING`]. Depth first,
+/// with an explicit stack: the batch may be long.
+fn nesting(btf: &Btf, done: &[(Rc<Record>, Vec<Field>)]) -> Result<Vec<u32>> {
+    let index: HashMap<usize, usize> = done.iter().enumerate().map(|(i, (r, _))| (addr(r), i)).collect();
+    let kind = |r: &Record| if r.is_union { "union" } else { "struct" };
+    let mut depth = vec![0u32; done.len()];
+    let mut on_stack = vec![false; done.len()];
+    for start in 0..done.len() {
+        if depth[start] != 0 {
+            continue;
+        }
+        let mut stack = vec![(start, 0usize)];
+        on_stack[start] = true;
+        while let Some(&(i, next)) = stack.last() {
+            let fields = &done[i].1;
+            if let Some(f) = fields.get(next) {
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+                match held(&f.ty).and_then(|r| index.get(&addr(r))) {
+                    Some(&j) if on_stack[j] => {
+                        let r = &done[j].0;
+                        return Err(Bad::Malformed(format!("{} {} holds itself by value", kind(r), r.name)));
+                    }
+                    Some(&j) if depth[j] == 0 => {
+                        on_stack[j] = true;
+                        stack.push((j, 0));
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            let inner = fields.iter().filter_map(|f| held(&f.ty)).map(|r| match index.get(&addr(r)) {
+                Some(&j) => depth[j],
+                None => known_depth(btf, r),
+            });
+            let d = 1 + inner.max().unwrap_or(0);
+            if d > MAX_NESTING {
+                let r = &done[i].0;
+                return Err(Bad::Malformed(format!(
+                    "{} {} nests records more than {MAX_NESTING} deep",
+                    kind(r),
+                    r.name
+                )));
+            }
+            depth[i] = d;
+            on_stack[i] = false;
+            stack.pop();
+        }
+    }
+    Ok(depth)
+}
+
 fn by_value(t: &Type, queue: &mut Vec<Rc<Record>>) {
     match t {
         Type::Record(r) if r.fields.get().is_none() => queue.push(r.clone()),
@@ -192,20 +282,23 @@ fn fill(btf: &Btf, mut queue: Vec<Rc<Record>>) -> Result<()> {
     let mut seen = HashSet::new();
     let mut done = Vec::new();
     while let Some(rec) = queue.pop() {
-        let addr = Rc::as_ptr(&rec) as usize;
-        if rec.fields.get().is_some() || !seen.insert(addr) {
+        if rec.fields.get().is_some() || !seen.insert(addr(&rec)) {
             continue;
         }
         // Records made elsewhere (an incomplete forward declaration) have
         // their fields already; anything else is not this reader's.
-        let Some((id, _)) = record(btf, addr) else { continue };
+        let Some((id, _)) = record(btf, addr(&rec)) else { continue };
         let fields = fields(btf, id, rec.size)?;
         for f in &fields {
             by_value(&f.ty, &mut queue);
         }
         done.push((rec, fields));
     }
-    for (rec, fields) in done {
+    let depths = nesting(btf, &done)?;
+    for ((rec, fields), depth) in done.into_iter().zip(depths) {
+        if let Some((id, _)) = record(btf, addr(&rec)) {
+            btf.owner(id).state.borrow_mut().depths.insert(addr(&rec), depth);
+        }
         let _ = rec.fields.set(fields);
     }
     Ok(())

@@ -231,22 +231,47 @@ impl Layout {
         std::str::from_utf8(&rest[..len]).map_err(|_| bad("is not UTF-8"))
     }
 
-    /// Every offset (global: with `str_base` added) at which the string
-    /// section holds exactly `name`, including offsets inside a longer
-    /// string (`read` at the end of `vfs_read`), which BTF may share.
-    pub(super) fn find_string(&self, data: &[u8], name: &str) -> Vec<u32> {
+    /// Whether the string at `off` of this blob's own section (already
+    /// less the base's length) is exactly `name`: its bytes, then a NUL.
+    pub(super) fn string_is(&self, data: &[u8], off: u32, name: &[u8]) -> bool {
         let s = data.get(self.strings.clone()).unwrap_or(&[]);
-        let name = name.as_bytes();
-        let mut out = Vec::new();
-        let mut start = 0usize;
-        for piece in s.split(|&b| b == 0) {
-            if piece.len() >= name.len() && piece.ends_with(name) {
-                let at = start + piece.len() - name.len();
-                out.push(self.str_base.saturating_add(at as u32));
-            }
-            start += piece.len() + 1;
+        let at = off as usize;
+        match at.checked_add(name.len()).and_then(|end| Some((s.get(at..end)?, s.get(end)?))) {
+            Some((bytes, &nul)) => nul == 0 && bytes == name,
+            None => false,
         }
-        out
+    }
+}
+
+/// Named entries by a hash of their name, sorted: (hash, id). Built once
+/// a blob has answered enough lookups by scanning (see [`super::Btf`]).
+pub(super) struct NameIndex(Vec<(u64, u32)>);
+
+/// FNV-1a: names are short, and the index only narrows the candidates.
+pub(super) fn name_hash(name: &[u8]) -> u64 {
+    name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+}
+
+impl NameIndex {
+    pub(super) fn new(mut pairs: Vec<(u64, u32)>) -> NameIndex {
+        pairs.sort_unstable();
+        NameIndex(pairs)
+    }
+
+    /// The ids whose name hashes as `name` does, in id order.
+    pub(super) fn candidates(&self, name: &[u8]) -> impl Iterator<Item = u32> + '_ {
+        let h = name_hash(name);
+        let from = self.0.partition_point(|&(k, _)| k < h);
+        self.0[from..].iter().take_while(move |&&(k, _)| k == h).map(|&(_, id)| id)
+    }
+}
+
+impl Layout {
+    /// The bytes of the own string at `off` (less the base's length), up to
+    /// its NUL; `None` past the section.
+    pub(super) fn string_bytes<'a>(&self, data: &'a [u8], off: u32) -> Option<&'a [u8]> {
+        let rest = data.get(self.strings.clone())?.get(off as usize..)?;
+        rest.split(|&b| b == 0).next()
     }
 }
 

@@ -240,7 +240,7 @@ impl Cx<'_> {
         // A kernel struct reached through a pointer gets its members when
         // first used (see `frontend::btf`).
         if rec.fields.get().is_none() {
-            if let Err(e) = btf::vmlinux().and_then(|b| b.complete(rec)) {
+            if let Err(e) = btf::complete_anywhere(rec) {
                 let msg = format!("cannot read the members of struct {} from the kernel's BTF: {e}", rec.name);
                 self.error(Diagnostic::error(msg).at(span, "here"));
                 return Type::Unknown;

@@ -685,6 +685,16 @@ impl Cx<'_> {
                 self.error(d);
                 Type::Unknown
             }
+            Some(NumberedArgs::Slots { count }) if i < count => Type::U64,
+            Some(NumberedArgs::Slots { count }) => {
+                let msg = format!("`arg{i}` is not available in `{}`", self.probe_name);
+                let label = match count {
+                    0 => "it has no arguments".to_string(),
+                    n => format!("only arg0 to arg{} here", n - 1),
+                };
+                self.error(Diagnostic::error(msg).at(span, label));
+                Type::Unknown
+            }
             // USDT arguments come from the probe's note.
             Some(NumberedArgs::Usdt(site)) => {
                 match probes::usdt_arg_type(&site.args, &site.args_text, self.probe_name, i, span) {
@@ -705,7 +715,7 @@ impl Cx<'_> {
     fn tracepoint_field(&mut self, tp: &Tracepoint, field: &str, span: Span) -> Type {
         let (format, category, name) = (&tp.format, &tp.category, &tp.name);
         match format.fields.iter().find(|f| f.name == field) {
-            Some(f) => match field_type(f) {
+            Some(f) => match field_type(tp, f) {
                 Some(t) => t,
                 None => {
                     let msg = format!("field `{field}` has type `{}`, which trace cannot read yet", f.c_type);

@@ -23,7 +23,7 @@ use crate::frontend::dwarf::{Function, Param, ParamLoc};
 use crate::frontend::kfuncs;
 use crate::frontend::names::{glob_match, is_glob, similar_names};
 use crate::frontend::types::Type;
-use crate::sys::ProgKind;
+use crate::sys::{ProgKind, TracingAttach};
 
 macro_rules! fentry_type {
     ($name:literal, $aliases:expr, $ret:literal) => {
@@ -47,10 +47,14 @@ pub const KRETFUNC: ProbeType = fentry_type!("kretfunc", &[], true);
 
 impl ProbeKind for Fentry {
     fn prog_kind(&self) -> ProgKind {
-        ProgKind::Fentry { btf_id: self.btf_id, ret: self.ret }
+        ProgKind::Tracing {
+            btf_id: self.btf_id,
+            btf_object: self.btf_object,
+            attach: if self.ret { TracingAttach::Fexit } else { TracingAttach::Fentry },
+        }
     }
     fn firing(&self) -> Firing<'_> {
-        Firing::On(AttachTarget::Fentry { function: &self.signature.name })
+        Firing::On(AttachTarget::Tracing { name: &self.signature.name })
     }
     fn context(&self) -> Context<'_> {
         Context {
@@ -72,9 +76,15 @@ fn kernel_btf(at: &At) -> Result<Rc<Btf>, Diagnostic> {
     btf::vmlinux().map_err(|e| at.err(0..at.text.len(), format!("cannot read the kernel's BTF: {e}"), "here"))
 }
 
-/// `FUNC` (or `vmlinux:FUNC`, as bpftrace lists them) from the attach
-/// point, or why not.
-fn function_part<'t>(at: &At<'t>, full: &str, ret: bool, rest: Option<usize>) -> Result<(&'t str, usize), Diagnostic> {
+/// `[MODULE:]FUNC` (`vmlinux:FUNC` as bpftrace lists them) from the
+/// attach point — the module (`None` for vmlinux), the function and where
+/// it starts — or why not.
+fn function_part<'t>(
+    at: &At<'t>,
+    full: &str,
+    ret: bool,
+    rest: Option<usize>,
+) -> Result<(Option<&'t str>, &'t str, usize), Diagnostic> {
     let text = at.text;
     let example = format!("{full}:vfs_read");
     let Some(rest) = rest.filter(|&r| r < text.len()) else {
@@ -84,19 +94,11 @@ fn function_part<'t>(at: &At<'t>, full: &str, ret: bool, rest: Option<usize>) ->
         return Err(refuse_fentry(at, full, Some(rest), ret));
     }
     let p = parts(text, rest);
-    let func_r = match p.as_slice() {
-        [f] => f.clone(),
-        [m, f] if &text[m.clone()] == "vmlinux" => f.clone(),
-        [m, _] => {
-            let module = &text[m.clone()];
-            return Err(at
-                .err(
-                    m.clone(),
-                    format!("{full} on functions of module `{module}` is not supported by trace yet"),
-                    "a module",
-                )
-                .note(format!("use `kprobe:{module}:FUNCTION` (or `kretprobe:`) for a module's functions")));
-        }
+    let (module, func_r) = match p.as_slice() {
+        [f] => (None, f.clone()),
+        [m, f] if &text[m.clone()] == "vmlinux" => (None, f.clone()),
+        [m, f] if !text[m.clone()].is_empty() => (Some(&text[m.clone()]), f.clone()),
+        [m, _] => return Err(missing(at, m.start, "module name", &format!("{full}:ext4:ext4_file_open"))),
         [_, _, x, ..] => {
             return Err(at.err(
                 x.start.saturating_sub(1)..text.len(),
@@ -110,17 +112,30 @@ fn function_part<'t>(at: &At<'t>, full: &str, ret: bool, rest: Option<usize>) ->
     if func.is_empty() {
         return Err(missing(at, func_r.start, "kernel function", &example));
     }
-    Ok((func, func_r.start))
+    Ok((module, func, func_r.start))
 }
 
-/// Names that BTF describes and the kernel can trace.
-fn traceable_names(btf: &Btf) -> Result<Vec<String>, String> {
+/// The BTF of `module` (vmlinux's for `None`), or why not.
+fn btf_of(at: &At, module: Option<&str>) -> Result<Rc<Btf>, Diagnostic> {
+    let Some(m) = module else { return kernel_btf(at) };
+    match btf::module(m) {
+        Ok(Some(b)) => Ok(b),
+        Ok(None) => Err(at
+            .err(0..at.text.len(), format!("no loaded module `{m}` has BTF"), "unknown module")
+            .note("loaded modules are in /proc/modules; their BTF is under /sys/kernel/btf/")),
+        Err(e) => Err(at.err(0..at.text.len(), format!("cannot read the BTF of module `{m}`: {e}"), "here")),
+    }
+}
+
+/// Names that BTF describes and the kernel can trace (in `module`, or in
+/// vmlinux for `None`).
+fn traceable_names(btf: &Btf, module: Option<&str>) -> Result<Vec<String>, String> {
     let mut names: Vec<String> =
         btf.function_names().map_err(|e| e.to_string())?.into_iter().map(String::from).collect();
     if let Ok(list) = kfuncs::traceable() {
         if !list.approximate {
             let traceable: std::collections::HashSet<&str> =
-                list.functions.iter().filter(|f| f.module.is_none()).map(|f| f.name.as_str()).collect();
+                list.functions.iter().filter(|f| f.module.as_deref() == module).map(|f| f.name.as_str()).collect();
             names.retain(|n| traceable.contains(n.as_str()));
         }
     }
@@ -130,11 +145,11 @@ fn traceable_names(btf: &Btf) -> Result<Vec<String>, String> {
 }
 
 fn expand(at: &At, full: &str, ret: bool, rest: Option<usize>) -> Result<Vec<ResolvedProbe>, Diagnostic> {
-    let (func, func_at) = function_part(at, full, ret, rest)?;
+    let (module, func, func_at) = function_part(at, full, ret, rest)?;
     let func_r = func_at..func_at + func.len();
-    let btf = kernel_btf(at)?;
+    let btf = btf_of(at, module)?;
     let names: Vec<String> = if is_glob(func) {
-        let all = traceable_names(&btf).map_err(|e| at.err(func_r.clone(), e, "here"))?;
+        let all = traceable_names(&btf, module).map_err(|e| at.err(func_r.clone(), e, "here"))?;
         let found: Vec<String> = all.into_iter().filter(|n| glob_match(func, n)).collect();
         if found.is_empty() {
             return Err(at
@@ -145,6 +160,19 @@ fn expand(at: &At, full: &str, ret: bool, rest: Option<usize>) -> Result<Vec<Res
     } else {
         vec![func.to_string()]
     };
+    // A module's functions are loaded against its BTF object.
+    let btf_object = match module {
+        None => 0,
+        Some(m) => match crate::sys::btf_object_id(m) {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                return Err(at.err(0..at.text.len(), format!("module `{m}` has no BTF object in the kernel"), "here"))
+            }
+            Err(e) => {
+                return Err(at.err(0..at.text.len(), format!("cannot find the BTF of module `{m}`: {e}"), "here"))
+            }
+        },
+    };
     let mut out = Vec::new();
     for name in names {
         let f = match btf.function(&name) {
@@ -153,20 +181,29 @@ fn expand(at: &At, full: &str, ret: bool, rest: Option<usize>) -> Result<Vec<Res
             Err(e) => return Err(at.err(func_r, format!("cannot read `{name}` from the kernel's BTF: {e}"), "here")),
         };
         if !is_glob(func) {
-            check_traceable(at, func_r.clone(), &name)?;
+            check_traceable(at, func_r.clone(), &name, module)?;
         }
         let (signature, slots) = signature(&f);
-        let spec = Fentry { btf_id: f.btf_id, ret, signature: Rc::new(signature), slots };
-        out.push(at.probe(ProbeSpec::Fentry(spec), format!("{full}:{name}")));
+        let spec = Fentry { btf_id: f.btf_id, btf_object, ret, signature: Rc::new(signature), slots };
+        let probe_name = match module {
+            Some(m) => format!("{full}:{m}:{name}"),
+            None => format!("{full}:{name}"),
+        };
+        out.push(at.probe(ProbeSpec::Fentry(spec), probe_name));
     }
     Ok(out)
 }
 
 /// A function in BTF that ftrace cannot trace (inlined into every caller
 /// but kept in BTF, `notrace`) cannot have a trampoline.
-fn check_traceable(at: &At, func_r: std::ops::Range<usize>, name: &str) -> Result<(), Diagnostic> {
+fn check_traceable(
+    at: &At,
+    func_r: std::ops::Range<usize>,
+    name: &str,
+    module: Option<&str>,
+) -> Result<(), Diagnostic> {
     let Ok(list) = kfuncs::traceable() else { return Ok(()) };
-    if list.approximate || list.find(name, None).next().is_some() {
+    if list.approximate || list.find(name, module).next().is_some() {
         return Ok(());
     }
     Err(at.err(func_r, format!("kernel function `{name}` cannot be traced"), "not traceable").note(format!(
@@ -206,31 +243,34 @@ fn signature(f: &KernelFunction) -> (Function, u16) {
     (function, slot)
 }
 
-/// `trace -l 'fentry:PATTERN'`.
+/// `trace -l 'fentry:PATTERN'` (`fentry:MODULE:PATTERN` for a module's).
 fn list(at: &At, full: &str, ret: bool, rest: Option<usize>) -> Result<Vec<String>, Diagnostic> {
-    let pattern = match rest.filter(|&r| r < at.text.len()) {
-        Some(_) => function_part(at, full, ret, rest)?.0,
+    let (module, pattern) = match rest.filter(|&r| r < at.text.len()) {
+        Some(_) => {
+            let (m, p, _) = function_part(at, full, ret, rest)?;
+            (m, p)
+        }
         None => {
             if !matches!(fentry_support(), Support::Present) {
                 return Err(refuse_fentry(at, full, rest, ret));
             }
-            "*"
+            (None, "*")
         }
     };
-    let btf = kernel_btf(at)?;
-    let names = traceable_names(&btf).map_err(Diagnostic::error)?;
-    Ok(names.into_iter().filter(|n| glob_match(pattern, n)).map(|n| format!("{full}:{n}")).collect())
+    let btf = btf_of(at, module)?;
+    let names = traceable_names(&btf, module).map_err(Diagnostic::error)?;
+    let prefix = module.map_or(format!("{full}:"), |m| format!("{full}:{m}:"));
+    Ok(names.into_iter().filter(|n| glob_match(pattern, n)).map(|n| format!("{prefix}{n}")).collect())
 }
 
 /// `-lv`: the BTF signature, as bpftrace prints a kfunc's.
 fn describe(probes: &[ResolvedProbe]) -> Listing {
     let mut out = Listing::default();
-    let Ok(btf) = btf::vmlinux() else { return out };
     for p in probes {
-        if let Some(name) = p.spec.context().function {
-            if let Ok(Some(f)) = btf.function(name) {
-                out.lines.extend(btf::signature_lines(&f));
-            }
+        if let Some(f) = p.spec.context().signature {
+            let ret = if f.ret == Type::Void { None } else { Some(f.ret_c_type.as_str()) };
+            out.lines
+                .extend(btf::signature_lines_of(f.params.iter().map(|p| (p.c_type.as_str(), p.name.as_str())), ret));
         }
     }
     out

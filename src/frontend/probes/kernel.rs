@@ -48,13 +48,25 @@ pub const SOFTWARE: ProbeType = refused!("software", ["s"], Status::NotImplement
 pub const HARDWARE: ProbeType = refused!("hardware", ["h"], Status::NotImplemented, Family::Other);
 pub const WATCHPOINT: ProbeType = refused!("watchpoint", ["w"], Status::NotImplemented, Family::Other);
 pub const ASYNCWATCHPOINT: ProbeType = refused!("asyncwatchpoint", ["aw"], Status::NotImplemented, Family::Other);
-pub const RAWTRACEPOINT: ProbeType = refused!("rawtracepoint", ["rt"], Status::NotImplemented, Family::Other);
 pub const ITER: ProbeType = refused!("iter", ["it"], Status::NotImplemented, Family::Other);
 
 /// The refusal of `fentry`/`fexit` where the kernel cannot run them (no
 /// BTF, or BPF may not attach to functions), with tracepoints instead.
 pub(super) fn refuse_fentry(at: &At, full: &str, rest: Option<usize>, ret: bool) -> Diagnostic {
     unavailable(at, Family::Fentry { ret }, full, rest)
+}
+
+/// The refusal of a probe that needs kernel BTF (`rawtracepoint`) where
+/// there is none (`support` says why), with the tracepoint to use.
+pub(super) fn refuse_btf_probe(at: &At, full: &str, rest: Option<usize>, support: Support) -> Diagnostic {
+    let reason = match support {
+        Support::Missing(r) | Support::Unknown(r) => r,
+        Support::Present => "the kernel's BTF cannot be read".into(),
+    };
+    let _ = rest;
+    at.err(0..at.type_end(), format!("{full} probes are not available on this kernel"), "needs kernel BTF")
+        .note(reason)
+        .note("use `tracepoint:CATEGORY:NAME`: the same events, with their fields copied out")
 }
 
 /// The refusal of `kprobe`/`kretprobe` on a kernel without kprobes (or
@@ -123,7 +135,6 @@ fn unavailable(at: &At, family: Family, full: &str, rest: Option<usize>) -> Diag
                 "software" | "hardware" => {
                     "for sampling use `profile:hz:N`; for periodic work `interval:s:N`".to_string()
                 }
-                "rawtracepoint" => "use `tracepoint:CATEGORY:NAME`".to_string(),
                 _ => format!("supported probe types: {}", supported_types(false)),
             };
             at.err(ty_r, format!("{full} probes are not supported by trace"), "not supported").note(hint)

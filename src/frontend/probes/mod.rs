@@ -14,6 +14,8 @@
 //! * `kprobe.rs` — `kprobe`, `kretprobe` (functions via `frontend::kfuncs`);
 //! * `fentry.rs` — `fentry`/`kfunc`, `fexit`/`kretfunc` (signatures via
 //!   `frontend::btf`);
+//! * `rawtracepoint.rs` — `rawtracepoint` (BTF raw tracepoints, arguments
+//!   typed by `frontend::btf`);
 //! * `kernel.rs` — the refusal of kernel probes on kernels without them
 //!   (with the tracepoint to use instead), and bpftrace's types trace does
 //!   not implement.
@@ -35,6 +37,7 @@
 mod fentry;
 mod kernel;
 mod kprobe;
+mod rawtracepoint;
 mod spec;
 mod special;
 mod text;
@@ -49,7 +52,7 @@ mod tests;
 pub use kprobe::coalesce;
 pub use spec::{
     AttachTarget, Context, Fentry, Firing, Interval, Kprobe, Memory, NamedArgs, NumberedArgs, ProbeContext, ProbeKind,
-    ProbeSpec, Profile, ResolvedProbe, ReturnValue, Tracepoint, Uprobe, Usdt,
+    ProbeSpec, Profile, RawTracepoint, ResolvedProbe, ReturnValue, Tracepoint, Uprobe, Usdt,
 };
 pub use text::At;
 pub use tracepoint::field_type;
@@ -124,7 +127,7 @@ pub const PROBE_TYPES: &[ProbeType] = &[
     kernel::HARDWARE,
     kernel::WATCHPOINT,
     kernel::ASYNCWATCHPOINT,
-    kernel::RAWTRACEPOINT,
+    rawtracepoint::RAWTRACEPOINT,
     kernel::ITER,
 ];
 

@@ -36,6 +36,7 @@ pub enum ProbeSpec {
     Usdt(Usdt),
     Kprobe(Kprobe),
     Fentry(Fentry),
+    RawTracepoint(RawTracepoint),
     Tracepoint(Tracepoint),
     Interval(Interval),
     Profile(Profile),
@@ -83,14 +84,29 @@ pub struct Kprobe {
 /// An fentry or fexit program on one kernel function, described by BTF.
 #[derive(Clone, Debug)]
 pub struct Fentry {
-    /// The function's `FUNC` id in vmlinux's BTF (the program's
-    /// `attach_btf_id`).
+    /// The function's `FUNC` id in vmlinux's BTF, or its module's (the
+    /// program's `attach_btf_id`).
     pub btf_id: u32,
+    /// The kernel's id of the module's BTF object; 0 for vmlinux.
+    pub btf_object: u32,
     /// At the function's return (fexit).
     pub ret: bool,
     /// Its parameters, each in its context slot, and return type.
     pub signature: Rc<Function>,
     /// The context slots the arguments fill; fexit's return value is next.
+    pub slots: u16,
+}
+
+/// A BTF raw tracepoint: a tracepoint's raw arguments, typed by BTF.
+#[derive(Clone, Debug)]
+pub struct RawTracepoint {
+    /// The id of the typedef `btf_trace_NAME` in vmlinux's BTF (the
+    /// program's `attach_btf_id`).
+    pub btf_id: u32,
+    /// The tracepoint (as the signature's name) and its arguments, each in
+    /// its context slot.
+    pub signature: Rc<Function>,
+    /// The context slots the arguments fill.
     pub slots: u16,
 }
 
@@ -173,10 +189,11 @@ pub enum AttachTarget<'a> {
         offset: u64,
         ret: bool,
     },
-    /// An fentry/fexit program: it was loaded for its function (see
-    /// `ProgKind::Fentry`); `function` names it.
-    Fentry {
-        function: &'a str,
+    /// A tracing program (fentry, fexit, BTF raw tracepoint): it was
+    /// loaded for what it attaches to (see `ProgKind::Tracing`); `name`
+    /// names that.
+    Tracing {
+        name: &'a str,
     },
     Tracepoint {
         category: &'a str,
@@ -217,6 +234,8 @@ pub enum NumberedArgs<'a> {
     Registers { count: u8 },
     /// The operands of a USDT probe site's note, one per argument.
     Usdt(&'a Site),
+    /// The first `count` 8-byte slots of a tracing program's context.
+    Slots { count: u8 },
 }
 
 /// What `args` is in a probe.
@@ -301,6 +320,7 @@ impl ProbeSpec {
             ProbeSpec::Usdt(p) => p,
             ProbeSpec::Kprobe(p) => p,
             ProbeSpec::Fentry(p) => p,
+            ProbeSpec::RawTracepoint(p) => p,
             ProbeSpec::Tracepoint(p) => p,
             ProbeSpec::Interval(p) => p,
             ProbeSpec::Profile(p) => p,

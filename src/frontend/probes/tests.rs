@@ -221,7 +221,6 @@ fn diagnostics() {
         ("fexit:vmlinux:vfs_read", "fexit probes are not", "fexit", "`tracepoint:syscalls:sys_exit_read`"),
         ("kretfunc:tcp_retransmit_skb", "kretfunc probes", "kretfunc", "`tracepoint:tcp:tcp_retransmit_skb`"),
         ("software:cpu-clock:1", "software probes are not supported", "software", "profile:hz:N"),
-        ("rt:sched_switch", "rawtracepoint probes are not supported", "rt", "tracepoint:CATEGORY:NAME"),
     ];
     let exe = build_target(true);
     // Tracepoints, and the tracepoints suggested for kernel probes, come

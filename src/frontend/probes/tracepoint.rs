@@ -49,8 +49,13 @@ impl ProbeKind for Tracepoint {
     }
 }
 
-/// The type a tracepoint field reads as; `None` if trace cannot read it.
-pub fn field_type(f: &TpField) -> Option<Type> {
+/// The type a field of `tp` reads as; `None` if trace cannot read it. A
+/// pointer is typed by what its format declares, looked up in kernel BTF
+/// (`const char *filename`, `struct sk_buff *skb`), so members and strings
+/// can be read through it; it points into user memory in the `syscalls`
+/// events (their arguments as the process passed them), else into the
+/// kernel's. Without BTF, or for `void *`, it is an address.
+pub fn field_type(tp: &Tracepoint, f: &TpField) -> Option<Type> {
     if f.data_loc {
         return Some(Type::Str { size: STR_SIZE });
     }
@@ -58,12 +63,30 @@ pub fn field_type(f: &TpField) -> Option<Type> {
         return f.c_type.contains("char").then_some(Type::Str { size: n });
     }
     if f.pointer {
-        return Some(Type::U64);
+        return Some(pointer_type(&f.c_type, tp.category == "syscalls").unwrap_or(Type::U64));
     }
     match f.size {
         1 | 2 | 4 | 8 => Some(Type::Int { size: f.size as u8, signed: f.signed }),
         _ => None,
     }
+}
+
+/// `const char *const *` ─► pointer to pointer to `char`, the base type
+/// from kernel BTF; `None` for `void *` or a base type BTF does not know.
+fn pointer_type(c_type: &str, user: bool) -> Option<Type> {
+    let depth = c_type.matches('*').count();
+    let words: Vec<&str> =
+        c_type.split(|c: char| c == '*' || c.is_whitespace()).filter(|w| !w.is_empty() && *w != "const").collect();
+    let base_name = words.join(" ");
+    if depth == 0 || base_name.is_empty() || base_name == "void" {
+        return None;
+    }
+    let base = crate::frontend::btf::vmlinux().ok()?.named_type(&base_name, None).ok()??;
+    let mut t = base;
+    for _ in 0..depth {
+        t = Type::Ptr { to: std::rc::Rc::new(t), user };
+    }
+    Some(t)
 }
 
 /// `tracepoint:CAT:NAME` (after the type), wildcards allowed in both parts.

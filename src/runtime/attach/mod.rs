@@ -1,5 +1,5 @@
 //! Attaching loaded programs to events: uprobes, kprobes, tracepoints, perf
-//! events, fentry/fexit.
+//! events, tracing programs (fentry/fexit, BTF raw tracepoints).
 //!
 //! Every attachment is a perf event (`perf_event_open`) with the program
 //! bound to it, preferably through a BPF link (`BPF_LINK_CREATE`, kernel
@@ -16,16 +16,16 @@ use std::path::PathBuf;
 use super::load::Prog;
 use crate::sys::{self, PerfEventSpec, ProgKind, SysError};
 
-mod fentry;
 mod kprobe;
 mod perf;
 mod tracepoint;
+mod tracing;
 mod uprobe;
 
-pub use fentry::attach_fentry;
 pub use kprobe::{attach_kprobe, attach_kprobe_multi};
 pub use perf::{attach_interval, attach_profile};
 pub use tracepoint::{attach_tracepoint, tracepoint_id};
+pub use tracing::attach_tracing;
 pub use uprobe::{attach_uprobe, attach_uprobe_with_ref_ctr};
 
 #[derive(thiserror::Error, Debug)]
