@@ -63,6 +63,16 @@
 //! top of [`vmlinux`]; a lookup in a module looks at the module's own
 //! entries, then at vmlinux's.
 //!
+//! # Limits
+//!
+//! Converted records are never freed: a record that points at itself
+//! (`struct list_head *next`) holds an `Rc` cycle, as the DWARF reader's
+//! do. trace keeps one reader per file for the life of the process, so a
+//! type is converted, and held, once. A malformed file cannot make
+//! records that hold themselves by value or nest deeper than
+//! `convert::MAX_NESTING` (both errors): those would overflow the stack of
+//! whatever walks them. Only little-endian BTF is read (x86-64's).
+//!
 //! The encoding is `raw.rs`; conversion to [`Type`] and C spellings is
 //! `convert.rs`.
 
