@@ -390,10 +390,33 @@ impl Btf {
         run().map_err(|e| e.at(&self.path))
     }
 
-    /// The id of the typedef `name` (`btf_trace_sched_switch`: a BTF raw
-    /// tracepoint program's `attach_btf_id`), or `None`.
-    pub fn typedef_id(&self, name: &str) -> Result<Option<u32>, BtfError> {
-        self.find(name, |k| k == Kind::Typedef).map_err(|e| e.at(&self.path))
+    /// The typedef `name` when it is a pointer to a function prototype
+    /// (`btf_trace_sched_switch`), as a function: its id (a BTF raw
+    /// tracepoint program's `attach_btf_id`) and parameters, which BTF
+    /// leaves unnamed.
+    pub fn typedef_function(&self, name: &str) -> Result<Option<KernelFunction>, BtfError> {
+        let run = || -> Result<Option<KernelFunction>> {
+            match self.find(name, |k| k == Kind::Typedef)? {
+                Some(id) => convert::typedef_prototype(self, id),
+                None => Ok(None),
+            }
+        };
+        run().map_err(|e| e.at(&self.path))
+    }
+
+    /// The names of this blob's own typedefs that start with `prefix`.
+    pub fn typedef_names(&self, prefix: &str) -> Result<Vec<&str>, BtfError> {
+        let data = self.data.bytes();
+        let mut out = Vec::new();
+        for (_, name, kind) in self.layout.names(data) {
+            if kind == Some(Kind::Typedef) {
+                let n = self.string(name).map_err(|e| e.at(&self.path))?;
+                if n.starts_with(prefix) {
+                    out.push(n);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// `struct name` with its fields.
