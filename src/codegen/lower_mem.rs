@@ -18,6 +18,7 @@ use crate::frontend::dwarf::ParamLoc;
 use crate::frontend::passes::dwarf_types::value_type;
 use crate::frontend::probes::Memory;
 use crate::frontend::types::{Field, Type};
+use crate::sys::ProgKind;
 
 /// `struct pt_regs` offset of the stack pointer.
 const SP_OFFSET: i16 = arch::SP_OFFSET as i16;
@@ -79,6 +80,59 @@ impl Lower<'_, '_> {
         }
     }
 
+    /// `p->member` as one load, where the verifier knows `p`'s BTF type:
+    /// in tracing programs (fentry, fexit, BTF raw tracepoints) an argument
+    /// that points to a kernel struct is a typed pointer, and so is every
+    /// struct pointer loaded from one, so their scalar members (through any
+    /// embedded structs) are read straight from memory (the kernel turns a
+    /// fault into 0) rather than with a helper call. Only for `->`/`.`
+    /// chains from `args.NAME`: a pointer that went through a map, a cast
+    /// or arithmetic is a plain number to the verifier, and reads with the
+    /// helper.
+    fn direct_member_load(&mut self, e: &Expr) -> Option<Val> {
+        if !matches!(self.spec.kind().prog_kind(), ProgKind::Tracing { .. }) || !e.ty.is_scalar() {
+            return None;
+        }
+        let size = match e.ty.as_int() {
+            Type::Int { size: 1, .. } => Size::B,
+            Type::Int { size: 2, .. } => Size::H,
+            Type::Int { size: 4, .. } => Size::W,
+            Type::Int { size: 8, .. } => Size::DW,
+            _ => return None,
+        };
+        let (pointer, off) = self.typed_place(e)?;
+        let off = i16::try_from(off).ok()?;
+        let ptr = self.int(pointer);
+        let dst = self.vreg();
+        self.emit(IrInsn::Load { size, dst, base: ptr, off });
+        self.extend(dst, &e.ty);
+        Some(Val::Int(dst))
+    }
+
+    /// For a member expression: the typed struct pointer it is read
+    /// through and the member's offset from it (see `direct_member_load`).
+    fn typed_place<'e>(&self, e: &'e Expr) -> Option<(&'e Expr, i64)> {
+        let ExprKind::Field { base, field, .. } = &e.kind else { return None };
+        let offset = i64::from(self.member_of(base, field)?.offset);
+        match &base.ty {
+            t if pointer_to_struct(t) && self.typed_pointer(base) => Some((base, offset)),
+            Type::Record(_) => self.typed_place(base).map(|(p, o)| (p, o + offset)),
+            _ => None,
+        }
+    }
+
+    /// Whether the verifier knows pointer `e`'s BTF type: `args.NAME`, or
+    /// a struct pointer member read from a typed pointer.
+    fn typed_pointer(&self, e: &Expr) -> bool {
+        if !pointer_to_struct(&e.ty) {
+            return false;
+        }
+        match &e.kind {
+            ExprKind::Field { base, .. } if base.ty == Type::Args => true,
+            _ => self.typed_place(e).is_some(),
+        }
+    }
+
     /// Where a pointer of type `ptr` points: where the probe's pointers
     /// do, except that a kernel pointer (`curtask`, kernel BTF types) in a
     /// probe on user memory points into the kernel.
@@ -95,6 +149,11 @@ impl Lower<'_, '_> {
             ExprKind::Field { base, field, .. } => self.member_of(base, field).and_then(|f| f.bitfield),
             _ => None,
         };
+        if bitfield.is_none() {
+            if let Some(v) = self.direct_member_load(e) {
+                return v;
+            }
+        }
         match self.place(e) {
             Some((addr, off, memory)) => self.read_memory(addr, off, &e.ty, bitfield, memory),
             None => self.internal("a member, index or dereference of something not in memory"),
@@ -178,4 +237,9 @@ impl Lower<'_, '_> {
         }
         Val::Int(r)
     }
+}
+
+/// A pointer to a struct or union.
+fn pointer_to_struct(t: &Type) -> bool {
+    matches!(t, Type::Ptr { to, .. } if matches!(**to, Type::Record(_)))
 }

@@ -278,6 +278,14 @@ impl Target for BtfTarget {
         exercise(&btf, name)
     }
 
+    /// Converted records that point at each other are never freed (their
+    /// `Rc`s form cycles; trace keeps one reader per file for the life of
+    /// the process, so there they are converted once). Thousands of
+    /// readers in one worker would add up to the memory limit.
+    fn inputs_per_worker(&self) -> u64 {
+        20_000
+    }
+
     fn reproducer(&self, input: &Input) -> (&'static str, Vec<u8>, String) {
         let how = format!(
             "a mutant of the `{}` BTF blob ({}); read it with trace::frontend::btf::Btf::from_bytes",

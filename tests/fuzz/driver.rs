@@ -53,6 +53,14 @@ pub trait Target {
     /// The reproducer: its file extension, its bytes, and how to replay it
     /// with the `trace` binary (`{}` stands for the file's path).
     fn reproducer(&self, input: &Self::Input) -> (&'static str, Vec<u8>, String);
+    /// How many inputs one worker runs before a fresh one takes over: for
+    /// code under test that keeps what it reads for the life of the
+    /// process (the BTF reader's records point at each other through `Rc`
+    /// and are never freed), so that memory held by earlier inputs is not
+    /// charged to a later one.
+    fn inputs_per_worker(&self) -> u64 {
+        u64::MAX
+    }
 }
 
 /// A target with its input type erased, driven by input number.
@@ -60,6 +68,9 @@ pub trait Driven {
     fn name(&self) -> &'static str;
     fn run_index(&self, seed: u64, index: u64) -> Result<&'static str, String>;
     fn reproducer_index(&self, seed: u64, index: u64) -> (&'static str, Vec<u8>, String);
+    fn inputs_per_worker(&self) -> u64 {
+        u64::MAX
+    }
 }
 
 impl<T: Target> Driven for T {
@@ -75,6 +86,10 @@ impl<T: Target> Driven for T {
     fn reproducer_index(&self, seed: u64, index: u64) -> (&'static str, Vec<u8>, String) {
         let input = self.generate(&mut Rng::for_input(seed, Target::name(self), index));
         self.reproducer(&input)
+    }
+
+    fn inputs_per_worker(&self) -> u64 {
+        Target::inputs_per_worker(self)
     }
 }
 
@@ -165,8 +180,11 @@ pub struct Report {
     pub labels: BTreeMap<String, u64>,
     pub findings: Vec<Finding>,
     pub elapsed: Duration,
-    /// Workers started (1 unless one died).
+    /// Workers started (1 unless one died, or the target asks for fresh
+    /// ones: `Target::inputs_per_worker`).
     pub workers: u32,
+    /// Of those, started because the one before had run its share.
+    pub recycled: u32,
     /// The longest an input that ended took, and its number.
     pub slowest: (Duration, u64),
 }
@@ -189,14 +207,21 @@ pub fn supervise(target: &dyn Driven, amount: Amount, s: &Settings) -> Report {
         Amount::Inputs(n) => (0, n),
         Amount::Time(_) => (0, u64::MAX),
     };
-    while next < end && report.workers < MAX_WORKERS {
+    while next < end && report.workers - report.recycled < MAX_WORKERS {
         let budget = match amount {
             Amount::Time(t) if started.elapsed() >= t => break,
             Amount::Time(t) => Some(t - started.elapsed()),
             Amount::Inputs(_) => None,
         };
         report.workers += 1;
-        match run_worker(target, s, next, end, budget, &mut report) {
+        let to = next.saturating_add(target.inputs_per_worker()).min(end);
+        match run_worker(target, s, next, to, budget, &mut report) {
+            // Its share run: a fresh worker goes on (if time is left, which
+            // the loop's head decides).
+            WorkerEnd::Done if to < end => {
+                report.recycled += 1;
+                next = to;
+            }
             WorkerEnd::Done => break,
             WorkerEnd::Died(index) => next = index + 1,
             WorkerEnd::Hung | WorkerEnd::Broken => break,

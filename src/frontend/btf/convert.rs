@@ -519,11 +519,28 @@ pub(super) fn function(btf: &Btf, id: u32) -> Result<KernelFunction> {
         2 => Linkage::Extern,
         n => return Err(Bad::Malformed(format!("function {name} (type {id}) has linkage {n}"))),
     };
-    let proto = btf.entry(e.size_or_type)?;
+    prototype(btf, name, id, linkage, e.size_or_type)
+}
+
+/// The typedef `id` of a pointer to a function prototype (`btf_trace_NAME`)
+/// as a function named after the typedef; `None` for any other typedef.
+pub(super) fn typedef_prototype(btf: &Btf, id: u32) -> Result<Option<KernelFunction>> {
+    let e = btf.entry(id)?;
+    let name = btf.string(e.name_off)?.to_string();
+    let ptr = btf.entry(e.size_or_type)?;
+    if ptr.kind != Kind::Ptr || btf.entry(ptr.size_or_type)?.kind != Kind::FuncProto {
+        return Ok(None);
+    }
+    prototype(btf, name, id, Linkage::Static, ptr.size_or_type).map(Some)
+}
+
+/// A function `name` (BTF id `id`) of the prototype `proto_id`.
+fn prototype(btf: &Btf, name: String, id: u32, linkage: Linkage, proto_id: u32) -> Result<KernelFunction> {
+    let proto = btf.entry(proto_id)?;
     if proto.kind != Kind::FuncProto {
         return Err(Bad::Malformed(format!(
-            "function {name} (type {id}) has type {}, a {:?}, not a prototype",
-            e.size_or_type, proto.kind
+            "function {name} (type {id}) has type {proto_id}, a {:?}, not a prototype",
+            proto.kind
         )));
     }
     let ret = type_of(btf, proto.size_or_type)?;

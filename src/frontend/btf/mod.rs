@@ -63,6 +63,16 @@
 //! top of [`vmlinux`]; a lookup in a module looks at the module's own
 //! entries, then at vmlinux's.
 //!
+//! # Limits
+//!
+//! Converted records are never freed: a record that points at itself
+//! (`struct list_head *next`) holds an `Rc` cycle, as the DWARF reader's
+//! do. trace keeps one reader per file for the life of the process, so a
+//! type is converted, and held, once. A malformed file cannot make
+//! records that hold themselves by value or nest deeper than
+//! `convert::MAX_NESTING` (both errors): those would overflow the stack of
+//! whatever walks them. Only little-endian BTF is read (x86-64's).
+//!
 //! The encoding is `raw.rs`; conversion to [`Type`] and C spellings is
 //! `convert.rs`.
 
@@ -380,10 +390,33 @@ impl Btf {
         run().map_err(|e| e.at(&self.path))
     }
 
-    /// The id of the typedef `name` (`btf_trace_sched_switch`: a BTF raw
-    /// tracepoint program's `attach_btf_id`), or `None`.
-    pub fn typedef_id(&self, name: &str) -> Result<Option<u32>, BtfError> {
-        self.find(name, |k| k == Kind::Typedef).map_err(|e| e.at(&self.path))
+    /// The typedef `name` when it is a pointer to a function prototype
+    /// (`btf_trace_sched_switch`), as a function: its id (a BTF raw
+    /// tracepoint program's `attach_btf_id`) and parameters, which BTF
+    /// leaves unnamed.
+    pub fn typedef_function(&self, name: &str) -> Result<Option<KernelFunction>, BtfError> {
+        let run = || -> Result<Option<KernelFunction>> {
+            match self.find(name, |k| k == Kind::Typedef)? {
+                Some(id) => convert::typedef_prototype(self, id),
+                None => Ok(None),
+            }
+        };
+        run().map_err(|e| e.at(&self.path))
+    }
+
+    /// The names of this blob's own typedefs that start with `prefix`.
+    pub fn typedef_names(&self, prefix: &str) -> Result<Vec<&str>, BtfError> {
+        let data = self.data.bytes();
+        let mut out = Vec::new();
+        for (_, name, kind) in self.layout.names(data) {
+            if kind == Some(Kind::Typedef) {
+                let n = self.string(name).map_err(|e| e.at(&self.path))?;
+                if n.starts_with(prefix) {
+                    out.push(n);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// `struct name` with its fields.

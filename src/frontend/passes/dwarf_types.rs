@@ -170,6 +170,17 @@ impl Cx<'_> {
                     t => t,
                 },
             },
+            None if !f.params.is_empty() && f.params.iter().all(|p| p.name.is_empty()) => {
+                let msg = format!("the arguments of `{}` have no names here", f.name);
+                let types: Vec<String> =
+                    f.params.iter().enumerate().map(|(i, p)| format!("arg{i} is `{}`", p.c_type)).collect();
+                let d = Diagnostic::error(msg)
+                    .at(span, "unnamed")
+                    .note("this kernel's BTF describes their types but not their names")
+                    .note(format!("read them by number, with a cast where needed: {}", types.join(", ")));
+                self.error(d);
+                Type::Unknown
+            }
             None => {
                 let names: Vec<&str> = f.params.iter().map(|p| p.name.as_str()).collect();
                 let mut d =

@@ -3,11 +3,13 @@
 //! `sched_switch` is a `struct task_struct *`, not a copied field.
 //!
 //! These are BTF raw tracepoint programs (`tp_btf`): loaded for the
-//! typedef `btf_trace_NAME`, with the arguments in context slots. Their
-//! names and types come from the kernel's `__bpf_trace_NAME` function (the
-//! typedef's prototype has no parameter names), less its first parameter
-//! (the tracepoint's private data). `arg0`.. read the same slots untyped,
-//! as bpftrace's rawtracepoint does.
+//! typedef `btf_trace_NAME`, whose prototype types the arguments (in
+//! context slots), less its first parameter (the tracepoint's private
+//! data). The prototype leaves them unnamed; their names come from the
+//! kernel's `__bpf_trace_NAME` function where it has one per event (on
+//! older kernels it has one per event class, and some events' arguments go
+//! unnamed there). `arg0`.. read the same slots untyped, as bpftrace's
+//! rawtracepoint does.
 
 use std::rc::Rc;
 
@@ -101,10 +103,11 @@ fn name_part<'t>(at: &At<'t>, full: &str, rest: Option<usize>) -> Result<(&'t st
     Ok((&text[r.clone()], r.start))
 }
 
-/// Every raw tracepoint BTF describes, sorted.
+/// Every raw tracepoint BTF describes (a `btf_trace_NAME` typedef each),
+/// sorted.
 fn all_names(btf: &Btf) -> Result<Vec<String>, String> {
-    let names = btf.function_names().map_err(|e| e.to_string())?;
-    let mut out: Vec<String> = names.iter().filter_map(|n| n.strip_prefix(STUB_PREFIX)).map(String::from).collect();
+    let names = btf.typedef_names(TYPEDEF_PREFIX).map_err(|e| e.to_string())?;
+    let mut out: Vec<String> = names.iter().filter_map(|n| n.strip_prefix(TYPEDEF_PREFIX)).map(String::from).collect();
     out.sort();
     out.dedup();
     Ok(out)
@@ -130,9 +133,7 @@ fn expand(at: &At, full: &str, rest: Option<usize>) -> Result<Vec<ResolvedProbe>
     for name in names {
         let read =
             |e: btf::BtfError| at.err(r.clone(), format!("cannot read `{name}` from the kernel's BTF: {e}"), "here");
-        let typedef = btf.typedef_id(&format!("{TYPEDEF_PREFIX}{name}")).map_err(read)?;
-        let stub = btf.function(&format!("{STUB_PREFIX}{name}")).map_err(read)?;
-        let (Some(btf_id), Some(stub)) = (typedef, stub) else {
+        let Some(typedef) = btf.typedef_function(&format!("{TYPEDEF_PREFIX}{name}")).map_err(read)? else {
             let mut d =
                 at.err(r.clone(), format!("no raw tracepoint `{name}` in the kernel's BTF"), "unknown tracepoint");
             if let Ok(all) = all_names(&btf) {
@@ -143,8 +144,19 @@ fn expand(at: &At, full: &str, rest: Option<usize>) -> Result<Vec<ResolvedProbe>
             }
             return Err(d);
         };
-        let (signature, slots) = signature(&name, &stub.params[1.min(stub.params.len())..]);
-        let spec = RawTracepoint { btf_id, signature: Rc::new(signature), slots };
+        // The arguments' names are the stub's, where the kernel has one
+        // per event with the same arguments (older kernels have one per
+        // event class, under the class's name); else they go unnamed.
+        let stub = btf.function(&format!("{STUB_PREFIX}{name}")).map_err(read)?;
+        let same = |s: &btf::KernelFunction| {
+            s.params.len() == typedef.params.len() && s.params.iter().zip(&typedef.params).all(|(a, b)| a.ty == b.ty)
+        };
+        let params = match &stub {
+            Some(s) if same(s) => &s.params,
+            _ => &typedef.params,
+        };
+        let (signature, slots) = signature(&name, &params[1.min(params.len())..]);
+        let spec = RawTracepoint { btf_id: typedef.btf_id, signature: Rc::new(signature), slots };
         out.push(at.probe(ProbeSpec::RawTracepoint(spec), format!("{full}:{name}")));
     }
     Ok(out)
@@ -181,7 +193,7 @@ fn describe(probes: &[ResolvedProbe]) -> Listing {
     let mut out = Listing::default();
     for p in probes {
         if let Some(f) = p.spec.context().signature {
-            out.lines.extend(f.params.iter().map(|p| format!("    {} {}", p.c_type, p.name)));
+            out.lines.extend(f.params.iter().map(|p| format!("    {} {}", p.c_type, p.name).trim_end().to_string()));
         }
     }
     out
