@@ -57,13 +57,8 @@ pub(super) fn refuse_fentry(at: &At, full: &str, rest: Option<usize>, ret: bool)
 }
 
 /// The refusal of a probe that needs kernel BTF (`rawtracepoint`) where
-/// there is none (`support` says why), with the tracepoint to use.
-pub(super) fn refuse_btf_probe(at: &At, full: &str, rest: Option<usize>, support: Support) -> Diagnostic {
-    let reason = match support {
-        Support::Missing(r) | Support::Unknown(r) => r,
-        Support::Present => "the kernel's BTF cannot be read".into(),
-    };
-    let _ = rest;
+/// there is none (`reason` says why), with the tracepoint to use.
+pub(super) fn refuse_btf_probe(at: &At, full: &str, reason: String) -> Diagnostic {
     at.err(0..at.type_end(), format!("{full} probes are not available on this kernel"), "needs kernel BTF")
         .note(reason)
         .note("use `tracepoint:CATEGORY:NAME`: the same events, with their fields copied out")

@@ -22,7 +22,7 @@ use super::spec::ResolvedProbe;
 use super::spec::{
     AttachTarget, Context, Firing, Kprobe, Memory, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec, ReturnValue,
 };
-use super::text::{missing, parse_u64, parts, quoted_list, At};
+use super::text::{missing, parts, quoted_list, split_offset, At};
 use super::{describe_nothing, starting_with, ProbeType, Status, MAX_COMPLETIONS};
 use crate::arch;
 use crate::diag::Diagnostic;
@@ -117,22 +117,8 @@ fn parse<'t>(at: &At<'t>, full: &str, ret: bool, rest: Option<usize>) -> Result<
             return Err(missing(at, r.start, "module name", &format!("{full}:ext4:ext4_file_open")));
         }
     }
-    let (func_r, offset) = match text[last.clone()].rfind('+') {
-        None => (last.clone(), 0),
-        Some(i) => {
-            let off_r = last.start + i + 1..last.end;
-            let off = parse_u64(&text[off_r.clone()]).ok_or_else(|| {
-                at.err(off_r.clone(), format!("invalid offset `{}`", &text[off_r.clone()]), "expected a number")
-                    .note("offsets are decimal or hex (`+16`, `+0x10`)")
-            })?;
-            if ret {
-                return Err(at
-                    .err(last.start + i..last.end, format!("`{full}` cannot take an offset"), "offset here")
-                    .note("a return probe fires when the function returns; offsets only make sense for `kprobe`"));
-            }
-            (last.start..last.start + i, off)
-        }
-    };
+    let (func_r, offset) = split_offset(at, last, full, "kprobe", ret)?;
+    let offset = offset.map_or(0, |(off, _)| off);
     let func = &text[func_r.clone()];
     if func.is_empty() {
         return Err(missing(at, func_r.start, "kernel function", &example));

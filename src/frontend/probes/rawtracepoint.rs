@@ -13,7 +13,7 @@
 
 use std::rc::Rc;
 
-use super::kernel::{refuse_btf_probe, Support};
+use super::kernel::refuse_btf_probe;
 use super::spec::{AttachTarget, Context, Firing, Memory, NamedArgs, NumberedArgs, ProbeContext, ProbeKind};
 use super::spec::{ProbeSpec, RawTracepoint, ResolvedProbe};
 use super::text::{missing, parts, quoted_list, At};
@@ -62,9 +62,9 @@ impl ProbeKind for RawTracepoint {
     }
 }
 
-fn kernel_btf(at: &At, full: &str, rest: Option<usize>) -> Result<Rc<Btf>, Diagnostic> {
+fn kernel_btf(at: &At, full: &str) -> Result<Rc<Btf>, Diagnostic> {
     btf::vmlinux().map_err(|e| match e {
-        btf::BtfError::Io { .. } => refuse_btf_probe(at, full, rest, Support::Missing(e.to_string())),
+        btf::BtfError::Io { .. } => refuse_btf_probe(at, full, e.to_string()),
         e => at.err(0..at.text.len(), format!("cannot read the kernel's BTF: {e}"), "here"),
     })
 }
@@ -116,7 +116,7 @@ fn all_names(btf: &Btf) -> Result<Vec<String>, String> {
 fn expand(at: &At, full: &str, rest: Option<usize>) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let (pattern, start) = name_part(at, full, rest)?;
     let r = start..start + pattern.len();
-    let btf = kernel_btf(at, full, rest)?;
+    let btf = kernel_btf(at, full)?;
     let names = if is_glob(pattern) {
         let all = all_names(&btf).map_err(|e| at.err(r.clone(), e, "here"))?;
         let found: Vec<String> = all.into_iter().filter(|n| glob_match(pattern, n)).collect();
@@ -183,7 +183,7 @@ fn list(at: &At, full: &str, rest: Option<usize>) -> Result<Vec<String>, Diagnos
         Some(_) => name_part(at, full, rest)?.0,
         None => "*",
     };
-    let btf = kernel_btf(at, full, rest)?;
+    let btf = kernel_btf(at, full)?;
     let names = all_names(&btf).map_err(Diagnostic::error)?;
     Ok(names.into_iter().filter(|n| glob_match(pattern, n)).map(|n| format!("{full}:{n}")).collect())
 }

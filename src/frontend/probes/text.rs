@@ -86,6 +86,34 @@ pub fn quoted_list(items: &[String]) -> String {
     }
 }
 
+/// An attach point's `+OFFSET`: the value and where it is written.
+pub type Offset = (u64, Range<usize>);
+
+/// `FUNC+OFFSET` in bytes `r` of the text: the function's range and the
+/// offset with its range (`None` without one). `kind` is the probe type the
+/// offset would belong to (`uprobe`), `full` the one written, which must
+/// not be a return probe (`ret`).
+pub fn split_offset(
+    at: &At,
+    r: Range<usize>,
+    full: &str,
+    kind: &str,
+    ret: bool,
+) -> Result<(Range<usize>, Option<Offset>), Diagnostic> {
+    let Some(i) = at.text[r.clone()].rfind('+') else { return Ok((r, None)) };
+    let off_r = r.start + i + 1..r.end;
+    let off = parse_u64(&at.text[off_r.clone()]).ok_or_else(|| {
+        at.err(off_r.clone(), format!("invalid offset `{}`", &at.text[off_r.clone()]), "expected a number")
+            .note("offsets are decimal or hex (`+16`, `+0x10`)")
+    })?;
+    if ret {
+        return Err(at
+            .err(r.start + i..r.end, format!("`{full}` cannot take an offset"), "offset here")
+            .note(format!("a return probe fires when the function returns; offsets only make sense for `{kind}`")));
+    }
+    Ok((r.start..r.start + i, Some((off, off_r))))
+}
+
 /// Decimal or `0x` hex.
 pub fn parse_u64(s: &str) -> Option<u64> {
     match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {

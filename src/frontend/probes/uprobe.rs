@@ -17,7 +17,7 @@ use super::spec::ResolvedProbe;
 use super::spec::Uprobe;
 use super::spec::{AttachTarget, Context, Firing, NamedArgs, NumberedArgs, ProbeContext, ProbeKind, ProbeSpec};
 use super::spec::{Memory, ReturnValue};
-use super::text::{missing, parse_u64, quoted_list, At};
+use super::text::{missing, parse_u64, quoted_list, split_offset, At};
 use super::{Listing, ProbeType, Status, MAX_COMPLETIONS};
 use crate::arch;
 use crate::diag::Diagnostic;
@@ -103,23 +103,7 @@ fn expand(
     let binary = resolve_for_probe(at, path_r.clone(), ctx.pid)?;
     let syms = open_for_probe(at, path_r.clone(), &binary)?;
 
-    let func_text = &text[func_r.clone()];
-    let (name_r, offset) = match func_text.rfind('+') {
-        None => (func_r.clone(), None),
-        Some(i) => {
-            let off_r = func_r.start + i + 1..func_r.end;
-            let off = parse_u64(&text[off_r.clone()]).ok_or_else(|| {
-                at.err(off_r.clone(), format!("invalid offset `{}`", &text[off_r.clone()]), "expected a number")
-                    .note("offsets are decimal or hex (`+16`, `+0x10`)")
-            })?;
-            if ret {
-                return Err(at
-                    .err(func_r.start + i..func_r.end, format!("`{full}` cannot take an offset"), "offset here")
-                    .note("a return probe fires when the function returns; offsets only make sense for `uprobe`"));
-            }
-            (func_r.start..func_r.start + i, Some((off, off_r)))
-        }
-    };
+    let (name_r, offset) = split_offset(at, func_r.clone(), full, "uprobe", ret)?;
     let name = &text[name_r.clone()];
     if name.is_empty() {
         return Err(missing(at, name_r.start, "function name", &example));
