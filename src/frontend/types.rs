@@ -38,6 +38,50 @@ pub enum Type {
     Agg(AggKind),
     /// A value that is a map's content used as a whole (`print(@m)`).
     MapHandle,
+    /// `ustack`/`kstack`: a stack id in the stack-trace map of its kind and
+    /// depth (user stacks also carry the process id); printed symbolized.
+    Stack(StackType),
+    /// An address that prints as the symbol containing it: `ksym(a)` (8
+    /// bytes), `usym(a)` (the address and the process id, 16 bytes).
+    Sym { user: bool },
+}
+
+/// How a stack prints: bpftrace's `ustack`, `ustack(perf)`, `ustack(raw)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StackMode {
+    Bpftrace,
+    Perf,
+    Raw,
+}
+
+impl StackMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            StackMode::Bpftrace => "bpftrace",
+            StackMode::Perf => "perf",
+            StackMode::Raw => "raw",
+        }
+    }
+}
+
+/// A stack value's kind: user or kernel frames, how it prints, and at most
+/// how many frames it keeps (the depth of its stack-trace map).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StackType {
+    pub user: bool,
+    pub mode: StackMode,
+    pub limit: u32,
+}
+
+impl StackType {
+    /// The builtin's name: `ustack` or `kstack`.
+    pub fn name(self) -> &'static str {
+        if self.user {
+            "ustack"
+        } else {
+            "kstack"
+        }
+    }
 }
 
 impl Type {
@@ -87,6 +131,8 @@ impl Type {
             Type::Str { size } => *size,
             Type::Record(r) => r.size,
             Type::Array { elem, len } => elem.storage_size() * len,
+            Type::Stack(_) | Type::Sym { user: false } => 8,
+            Type::Sym { user: true } => 16,
             _ => 0,
         }
     }
@@ -107,6 +153,8 @@ impl fmt::Display for Type {
             Type::Args => write!(f, "args"),
             Type::Agg(k) => write!(f, "{}()", k.name()),
             Type::MapHandle => write!(f, "map"),
+            Type::Stack(s) => write!(f, "{}({}, {})", s.name(), s.mode.name(), s.limit),
+            Type::Sym { user } => write!(f, "{}", if *user { "usym" } else { "ksym" }),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod hist;
 pub mod json;
 pub mod periodic;
 pub mod printf;
+pub mod stack;
 pub mod strings;
 pub mod text;
 pub mod value;
