@@ -18,10 +18,21 @@
 //! `memcpy@@GLIBC_2.14`, or `static` functions of the same name in different
 //! compilation units) one is chosen: the default symbol version first, then
 //! global over weak over local, then the lowest address.
+//!
+//! The other direction, address to symbol (naming the frames of a captured
+//! stack, `usym`), is a second index over the same mapping, built only when
+//! first asked for: `addresses.rs`.
+
+mod addresses;
+#[cfg(test)]
+mod tests;
+
+pub use addresses::SymbolAt;
 
 use super::names::glob_match;
 use crate::sys::Mmap;
-use std::cell::RefCell;
+use addresses::AddressTable;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -72,24 +83,51 @@ pub enum ElfError {
     Malformed { path: PathBuf, reason: String },
 }
 
+/// Where `uaddr("NAME")` points: a function's or data object's link-time
+/// address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SymbolAddress {
+    /// The symbol value (for a function, its entry).
+    pub vaddr: u64,
+    /// Size in bytes (0 when the symbol table does not say).
+    pub size: u64,
+    /// The file is position-independent (`ET_DYN`: a PIE or a shared
+    /// library), so the run-time address is `vaddr` plus the load base.
+    pub pie: bool,
+}
+
 /// The function symbols of one file; see the module docs.
 pub struct ElfSymbols {
     path: PathBuf,
     map: Mmap,
     /// Defined functions, one per name, sorted by name.
     funcs: Vec<RawSym>,
-    /// Names of defined non-function symbols, sorted.
-    data: Vec<NameRef>,
+    /// Defined non-function symbols, one per name, sorted by name.
+    data: Vec<DataSym>,
     /// Names of undefined (imported) symbols, sorted.
     imports: Vec<NameRef>,
     /// `DT_NEEDED` entries, in order.
     needed: Vec<String>,
     loads: Vec<Load>,
+    /// `ET_DYN`: a PIE or a shared library.
+    pie: bool,
+    /// Whether the file has a (non-empty) `.symtab`, or was stripped to
+    /// its `.dynsym`.
+    has_symtab: bool,
+    /// Symbols by address, built on first use (see `addresses.rs`).
+    addresses: OnceCell<AddressTable>,
 }
 
 /// A cached index and what identifies the file it was made from
 /// (modification time, size).
 type CacheEntry = (Option<SystemTime>, u64, Rc<ElfSymbols>);
+
+/// The link-time address of the function or data object `name` in the
+/// executable or library `path` (for `uaddr("NAME")`); `None` when `path`
+/// defines no such symbol.
+pub fn address_of(path: &Path, name: &str) -> Result<Option<SymbolAddress>, ElfError> {
+    Ok(open(path)?.address_of(name))
+}
 
 /// Open and index `path`.
 pub fn open(path: &Path) -> Result<Rc<ElfSymbols>, ElfError> {
@@ -145,6 +183,9 @@ fn open_uncached(path: &Path) -> Result<ElfSymbols, ElfError> {
         imports: index.imports,
         needed: index.needed,
         loads: index.loads,
+        pie: index.pie,
+        has_symtab: index.has_symtab,
+        addresses: OnceCell::new(),
     })
 }
 
@@ -171,14 +212,60 @@ impl ElfSymbols {
         if let Some(sym) = self.lookup(name) {
             return SymbolStatus::Function(sym);
         }
-        let has = |v: &[NameRef]| v.binary_search_by(|n| self.name(*n).cmp(name)).is_ok();
-        if has(&self.data) {
+        if self.data_symbol(name).is_some() {
             SymbolStatus::Data
-        } else if has(&self.imports) {
+        } else if self.imports.binary_search_by(|n| self.name(*n).cmp(name)).is_ok() {
             SymbolStatus::Imported
         } else {
             SymbolStatus::Missing
         }
+    }
+
+    /// The function or data object `name` (a function first), as
+    /// [`address_of`] reports it. Thread-local (`STT_TLS`) and common
+    /// symbols have no address.
+    pub fn address_of(&self, name: &str) -> Option<SymbolAddress> {
+        let (vaddr, size) = match self.lookup(name) {
+            Some(f) => (f.vaddr, f.size),
+            None => self.data_symbol(name).and_then(|d| Some((d.vaddr?, d.size)))?,
+        };
+        Some(SymbolAddress { vaddr, size, pie: self.pie })
+    }
+
+    fn data_symbol(&self, name: &str) -> Option<&DataSym> {
+        let i = self.data.binary_search_by(|d| self.name(d.name).cmp(name)).ok()?;
+        Some(&self.data[i])
+    }
+
+    /// Whether the file is `ET_DYN` (a PIE or a shared library).
+    pub fn is_pie(&self) -> bool {
+        self.pie
+    }
+
+    /// Whether the file has a `.symtab`; without one (a stripped binary)
+    /// only its exported symbols are known, and local functions must come
+    /// from its separate debug file.
+    pub fn has_symtab(&self) -> bool {
+        self.has_symtab
+    }
+
+    /// The virtual address that file offset `offset` is loaded at, through
+    /// the `PT_LOAD` segment holding it (for a mapping's offset in
+    /// `/proc/PID/maps`). An offset past a segment's file bytes but within
+    /// its memory size is in its `.bss`: an anonymous mapping continuing
+    /// the file's last one is translated that way.
+    pub fn vaddr_of_offset(&self, offset: u64) -> Option<u64> {
+        let within =
+            |end: fn(&Load) -> u64| self.loads.iter().find(|l| l.offset <= offset && offset - l.offset < end(l));
+        let seg = within(|l| l.filesz).or_else(|| within(|l| l.memsz))?;
+        (offset - seg.offset).checked_add(seg.vaddr)
+    }
+
+    /// The function or data object covering virtual address `vaddr`; see
+    /// `addresses.rs` for which one when several do.
+    pub fn symbol_at(&self, vaddr: u64) -> Option<SymbolAt<'_>> {
+        let table = self.addresses.get_or_init(|| AddressTable::build(self.map.bytes(), &self.loads));
+        table.find(vaddr, |n| self.name(n))
     }
 
     /// Names of all defined functions, sorted.
@@ -238,15 +325,34 @@ struct RawSym {
     rank: u8,
 }
 
-/// A `PT_LOAD` segment: `(p_vaddr, p_memsz, p_offset, executable)`.
-type Load = (u64, u64, u64, bool);
+/// A defined non-function symbol.
+#[derive(Clone, Copy, Debug)]
+struct DataSym {
+    name: NameRef,
+    /// `None` for thread-local and common symbols, whose value is no
+    /// address.
+    vaddr: Option<u64>,
+    size: u64,
+}
+
+/// A `PT_LOAD` segment.
+#[derive(Clone, Copy, Debug)]
+struct Load {
+    vaddr: u64,
+    memsz: u64,
+    offset: u64,
+    filesz: u64,
+    exec: bool,
+}
 
 struct Index {
     funcs: Vec<RawSym>,
-    data: Vec<NameRef>,
+    data: Vec<DataSym>,
     imports: Vec<NameRef>,
     needed: Vec<String>,
     loads: Vec<Load>,
+    pie: bool,
+    has_symtab: bool,
 }
 
 enum IndexError {
@@ -264,80 +370,56 @@ impl From<object::read::Error> for IndexError {
 fn index<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Index, IndexError> {
     let header = Elf::parse(data)?;
     let endian = header.endian()?;
-    match header.e_type(endian) {
-        elf::ET_EXEC | elf::ET_DYN => {}
+    let pie = match header.e_type(endian) {
+        elf::ET_EXEC => false,
+        elf::ET_DYN => true,
         elf::ET_REL => return Err(IndexError::Relocatable),
         other => return Err(IndexError::Type(other)),
-    }
-    let loads: Vec<Load> = header
-        .program_headers(endian, data)?
-        .iter()
-        .filter(|p| p.p_type(endian) == elf::PT_LOAD)
-        .map(|p| {
-            (
-                p.p_vaddr(endian).into(),
-                p.p_memsz(endian).into(),
-                p.p_offset(endian).into(),
-                p.p_flags(endian) & elf::PF_X != 0,
-            )
-        })
-        .collect();
-    let sections = header.sections(endian, data)?;
-    let base = data.as_ptr() as usize;
-    // Names are slices of `data`; remember where, not a copy.
-    let name_ref = |bytes: &[u8]| -> Option<NameRef> {
-        if bytes.is_empty() || std::str::from_utf8(bytes).is_err() {
-            return None;
-        }
-        Some(NameRef { start: bytes.as_ptr() as usize - base, len: u32::try_from(bytes.len()).ok()? })
     };
+    let loads = loads(header, endian, data)?;
+    let sections = header.sections(endian, data)?;
 
     let mut funcs = Vec::new();
     let mut others = Vec::new();
     let mut imports = Vec::new();
-    for sh_type in [elf::SHT_SYMTAB, elf::SHT_DYNSYM] {
-        let table = sections.symbols(endian, data, sh_type)?;
-        // Versions only rank duplicates; a damaged version table is not fatal.
-        let versions = if sh_type == elf::SHT_DYNSYM { sections.versions(endian, data).ok().flatten() } else { None };
-        for (i, sym) in table.enumerate() {
-            let Some(name) = sym.name(endian, table.strings()).ok().and_then(name_ref) else { continue };
-            if sym.is_undefined(endian) {
-                imports.push(name);
-                continue;
-            }
-            let st_type = sym.st_type();
-            let is_func = st_type == elf::STT_FUNC || st_type == elf::STT_GNU_IFUNC;
-            if !is_func {
-                if matches!(st_type, elf::STT_OBJECT | elf::STT_TLS | elf::STT_COMMON) {
-                    others.push(name);
-                }
-                continue;
-            }
-            let vaddr: u64 = sym.st_value(endian).into();
-            let Some(file_offset) = file_offset(&loads, vaddr) else { continue };
-            let hidden = versions.as_ref().is_some_and(|v| v.version_index(endian, i).is_hidden());
-            let bind_rank = match sym.st_bind() {
-                elf::STB_GLOBAL => 0,
-                elf::STB_WEAK => 1,
-                _ => 2,
-            };
-            funcs.push(RawSym {
-                name,
-                vaddr,
-                size: sym.st_size(endian).into(),
-                file_offset,
-                ifunc: st_type == elf::STT_GNU_IFUNC,
-                rank: u8::from(hidden) * 4 + bind_rank,
-            });
+    let has_symtab = each_symbol(endian, data, &sections, |sym| {
+        if sym.undefined {
+            imports.push(sym.name);
+            return;
         }
-    }
+        match sym.st_type {
+            elf::STT_FUNC | elf::STT_GNU_IFUNC => {
+                let Some(file_offset) = file_offset(&loads, sym.value) else { return };
+                funcs.push(RawSym {
+                    name: sym.name,
+                    vaddr: sym.value,
+                    size: sym.size,
+                    file_offset,
+                    ifunc: sym.st_type == elf::STT_GNU_IFUNC,
+                    rank: sym.version_rank * 4 + sym.bind_rank,
+                });
+            }
+            elf::STT_OBJECT | elf::STT_TLS | elf::STT_COMMON => others.push((
+                sym.version_rank * 4 + sym.bind_rank,
+                DataSym {
+                    name: sym.name,
+                    vaddr: (sym.st_type == elf::STT_OBJECT).then_some(sym.value),
+                    size: sym.size,
+                },
+            )),
+            _ => {}
+        }
+    })?;
     let bytes = |n: &NameRef| &data[n.start..n.start + n.len as usize];
     funcs.sort_by(|a, b| bytes(&a.name).cmp(bytes(&b.name)).then(a.rank.cmp(&b.rank)).then(a.vaddr.cmp(&b.vaddr)));
     funcs.dedup_by(|later, first| bytes(&later.name) == bytes(&first.name));
-    for v in [&mut others, &mut imports] {
-        v.sort_by(|a, b| bytes(a).cmp(bytes(b)));
-        v.dedup_by(|a, b| bytes(a) == bytes(b));
-    }
+    // Objects with an address before thread-locals, then as for functions.
+    others.sort_by(|(ra, a), (rb, b)| {
+        bytes(&a.name).cmp(bytes(&b.name)).then(a.vaddr.is_none().cmp(&b.vaddr.is_none())).then(ra.cmp(rb))
+    });
+    others.dedup_by(|later, first| bytes(&later.1.name) == bytes(&first.1.name));
+    imports.sort_by(|a, b| bytes(a).cmp(bytes(b)));
+    imports.dedup_by(|a, b| bytes(a) == bytes(b));
 
     let mut needed = Vec::new();
     // Only used for hints; a damaged dynamic section is not fatal.
@@ -355,7 +437,107 @@ fn index<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Index, Ind
             }
         }
     }
-    Ok(Index { funcs, data: others, imports, needed, loads })
+    let data = others.into_iter().map(|(_, d)| d).collect();
+    Ok(Index { funcs, data, imports, needed, loads, pie, has_symtab })
+}
+
+fn loads<Elf: FileHeader<Endian = Endianness>>(
+    header: &Elf,
+    endian: Endianness,
+    data: &[u8],
+) -> Result<Vec<Load>, IndexError> {
+    Ok(header
+        .program_headers(endian, data)?
+        .iter()
+        .filter(|p| p.p_type(endian) == elf::PT_LOAD)
+        .map(|p| Load {
+            vaddr: p.p_vaddr(endian).into(),
+            memsz: p.p_memsz(endian).into(),
+            offset: p.p_offset(endian).into(),
+            filesz: p.p_filesz(endian).into(),
+            exec: p.p_flags(endian) & elf::PF_X != 0,
+        })
+        .collect())
+}
+
+/// One named symbol of `.symtab` or `.dynsym`, as both indexes read it.
+#[derive(Clone, Copy, Debug)]
+struct SymEntry {
+    name: NameRef,
+    value: u64,
+    size: u64,
+    st_type: u8,
+    undefined: bool,
+    /// 0 global, 1 weak, 2 local.
+    bind_rank: u8,
+    /// 0 for a plain name (or the default version in `.dynsym`), 1 for a
+    /// default version spelt out (`foo@@V1`, in `.symtab`), 2 for any other
+    /// version (`foo@V0`, or hidden in `.dynsym`'s version table).
+    version_rank: u8,
+}
+
+/// Call `f` for every symbol with a UTF-8 name in `.symtab` and `.dynsym`
+/// (in that order); says whether there was a non-empty `.symtab`.
+fn each_symbol<Elf: FileHeader<Endian = Endianness>>(
+    endian: Endianness,
+    data: &[u8],
+    sections: &object::read::elf::SectionTable<'_, Elf>,
+    mut f: impl FnMut(SymEntry),
+) -> Result<bool, IndexError> {
+    let base = data.as_ptr() as usize;
+    // Names are slices of `data`; remember where, not a copy.
+    let name_ref = |bytes: &[u8]| -> Option<NameRef> {
+        if bytes.is_empty() || std::str::from_utf8(bytes).is_err() {
+            return None;
+        }
+        Some(NameRef { start: bytes.as_ptr() as usize - base, len: u32::try_from(bytes.len()).ok()? })
+    };
+    let mut has_symtab = false;
+    for sh_type in [elf::SHT_SYMTAB, elf::SHT_DYNSYM] {
+        let table = sections.symbols(endian, data, sh_type)?;
+        has_symtab |= sh_type == elf::SHT_SYMTAB && !table.is_empty();
+        // Versions only rank duplicates; a damaged version table is not fatal.
+        let versions = if sh_type == elf::SHT_DYNSYM { sections.versions(endian, data).ok().flatten() } else { None };
+        for (i, sym) in table.enumerate() {
+            let Ok(raw) = sym.name(endian, table.strings()) else { continue };
+            let Some(name) = name_ref(raw) else { continue };
+            let hidden = versions.as_ref().is_some_and(|v| v.version_index(endian, i).is_hidden());
+            let version_rank = match raw.iter().position(|&b| b == b'@') {
+                _ if hidden => 2,
+                None => 0,
+                Some(at) if raw.get(at + 1) == Some(&b'@') => 1,
+                Some(_) => 2,
+            };
+            f(SymEntry {
+                name,
+                value: sym.st_value(endian).into(),
+                size: sym.st_size(endian).into(),
+                st_type: sym.st_type(),
+                undefined: sym.is_undefined(endian),
+                bind_rank: match sym.st_bind() {
+                    elf::STB_GLOBAL => 0,
+                    elf::STB_WEAK => 1,
+                    _ => 2,
+                },
+                version_rank,
+            });
+        }
+    }
+    Ok(has_symtab)
+}
+
+/// [`each_symbol`] on the mapped file `data`, of either class.
+fn symbols_of(data: &[u8], f: impl FnMut(SymEntry)) -> Result<(), IndexError> {
+    fn walk<Elf: FileHeader<Endian = Endianness>>(data: &[u8], f: impl FnMut(SymEntry)) -> Result<(), IndexError> {
+        let header = Elf::parse(data)?;
+        let endian = header.endian()?;
+        each_symbol(endian, data, &header.sections(endian, data)?, f).map(drop)
+    }
+    match data.get(4) {
+        Some(&elf::ELFCLASS32) => walk::<elf::FileHeader32<Endianness>>(data, f),
+        Some(&elf::ELFCLASS64) => walk::<elf::FileHeader64<Endianness>>(data, f),
+        _ => Err(IndexError::Malformed("unknown ELF class".into())),
+    }
 }
 
 /// Translate a virtual address through the `PT_LOAD` segment containing it,
@@ -363,228 +545,12 @@ fn index<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Index, Ind
 /// segment overlapping the address would give a wrong offset). `None` also
 /// when a damaged `p_offset` puts it past any file.
 fn file_offset(loads: &[Load], vaddr: u64) -> Option<u64> {
-    let contains = |&&(v, memsz, _, _): &&Load| v <= vaddr && vaddr < v.saturating_add(memsz);
-    let seg = loads.iter().filter(|l| l.3).find(contains).or_else(|| loads.iter().find(contains))?;
-    (vaddr - seg.0).checked_add(seg.2)
+    let contains = |l: &&Load| l.vaddr <= vaddr && vaddr < l.vaddr.saturating_add(l.memsz);
+    let seg = loads.iter().filter(|l| l.exec).find(contains).or_else(|| loads.iter().find(contains))?;
+    (vaddr - seg.vaddr).checked_add(seg.offset)
 }
 
 /// Test targets built with gcc, and independent readings of them with
 /// binutils, shared by the tests of this module and of `probes`.
 #[cfg(test)]
-pub(crate) mod test_support {
-    use std::collections::HashMap;
-    use std::path::{Path, PathBuf};
-    use std::process::Command;
-    use std::sync::OnceLock;
-
-    const TARGET_C: &str = r#"
-#include <stdio.h>
-int db_counter = 0;
-static int __attribute__((noinline)) static_helper(int x) { return x * 3 + db_counter; }
-int __attribute__((noinline)) db_open(const char *p) { puts(p); return static_helper(1); }
-int __attribute__((noinline)) db_snapshot(int shard) { db_counter += shard; return static_helper(shard); }
-void __attribute__((noinline)) db_log_rotate(void) { db_counter++; }
-int main(int argc, char **argv) { db_open(argv[0]); db_log_rotate(); return db_snapshot(argc); }
-"#;
-
-    /// A directory private to this test process. Those of earlier runs
-    /// (whose process is gone) are removed.
-    pub fn temp_dir() -> PathBuf {
-        static DIR: OnceLock<PathBuf> = OnceLock::new();
-        DIR.get_or_init(|| {
-            const PREFIX: &str = "trace-probes-test-";
-            for e in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if let Some(pid) = name.strip_prefix(PREFIX) {
-                    if !Path::new("/proc").join(pid).exists() {
-                        let _ = std::fs::remove_dir_all(e.path());
-                    }
-                }
-            }
-            let d = std::env::temp_dir().join(format!("{PREFIX}{}", std::process::id()));
-            std::fs::create_dir_all(&d).expect("create temp dir");
-            d
-        })
-        .clone()
-    }
-
-    fn gcc(out: &str, extra: &[&str]) -> PathBuf {
-        let dir = temp_dir();
-        let src = dir.join("target.c");
-        if !src.exists() {
-            std::fs::write(&src, TARGET_C).expect("write target.c");
-        }
-        let out = dir.join(out);
-        let status = Command::new("gcc").args(["-g", "-O0"]).args(extra).arg("-o").arg(&out).arg(&src).status();
-        assert!(status.expect("run gcc").success(), "gcc {extra:?} failed");
-        out
-    }
-
-    /// The target as a PIE or a fixed-address executable, built once.
-    pub fn build_target(pie: bool) -> PathBuf {
-        static PIE: OnceLock<PathBuf> = OnceLock::new();
-        static FIXED: OnceLock<PathBuf> = OnceLock::new();
-        if pie {
-            PIE.get_or_init(|| gcc("db-pie", &["-pie", "-fPIE"])).clone()
-        } else {
-            FIXED.get_or_init(|| gcc("db-fixed", &["-no-pie", "-fno-pie"])).clone()
-        }
-    }
-
-    /// The target as a shared library `libdbt.so`.
-    pub fn build_library() -> PathBuf {
-        static LIB: OnceLock<PathBuf> = OnceLock::new();
-        LIB.get_or_init(|| gcc("libdbt.so", &["-shared", "-fPIC"])).clone()
-    }
-
-    /// The target compiled but not linked.
-    pub fn build_object() -> PathBuf {
-        static OBJ: OnceLock<PathBuf> = OnceLock::new();
-        OBJ.get_or_init(|| gcc("target.o", &["-c"])).clone()
-    }
-
-    /// `nm`'s function symbols (`nm -D` too, for stripped files): name →
-    /// address, the default version (`@@`) winning for versioned names.
-    pub fn nm_functions(path: &Path) -> HashMap<String, u64> {
-        let mut out = HashMap::new();
-        for args in [&[][..], &["-D"][..]] {
-            let text = Command::new("nm").args(args).arg(path).output().expect("run nm").stdout;
-            for l in String::from_utf8_lossy(&text).lines() {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                let [addr, kind, name] = w[..] else { continue };
-                let Ok(addr) = u64::from_str_radix(addr, 16) else { continue };
-                if !matches!(kind, "T" | "t" | "W" | "i") {
-                    continue;
-                }
-                let (base, default) = match name.split_once('@') {
-                    Some((b, v)) => (b, v.starts_with('@')),
-                    None => (name, true),
-                };
-                if default || !out.contains_key(base) {
-                    out.insert(base.to_string(), addr);
-                }
-            }
-        }
-        out
-    }
-
-    /// `readelf -l`'s PT_LOAD segments: (vaddr, memsz, offset).
-    pub fn readelf_loads(path: &Path) -> Vec<(u64, u64, u64)> {
-        let out = Command::new("readelf").args(["-lW"]).arg(path).output().expect("run readelf");
-        let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.trim_start().starts_with("LOAD"))
-            .filter_map(|l| {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                Some((hex(w.get(2)?)?, hex(w.get(5)?)?, hex(w.get(1)?)?))
-            })
-            .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::test_support::{build_object, build_target, nm_functions, readelf_loads, temp_dir};
-    use super::*;
-
-    fn expected_offset(path: &Path, vaddr: u64) -> u64 {
-        let loads = readelf_loads(path);
-        let (v, _, off) =
-            loads.iter().find(|(v, memsz, _)| *v <= vaddr && vaddr < v + memsz).copied().expect("address in a PT_LOAD");
-        vaddr - v + off
-    }
-
-    #[test]
-    fn lookup_matches_nm_and_readelf() {
-        for pie in [false, true] {
-            let exe = build_target(pie);
-            let syms = open(&exe).expect("open target");
-            let nm = nm_functions(&exe);
-            for name in ["db_snapshot", "db_log_rotate", "main", "static_helper"] {
-                let sym = syms.lookup(name).unwrap_or_else(|| panic!("{name} in {}", exe.display()));
-                assert_eq!(Some(&sym.vaddr), nm.get(name), "{name} vaddr");
-                assert_eq!(sym.file_offset, expected_offset(&exe, sym.vaddr), "{name} file offset");
-                assert!(sym.size > 0);
-            }
-            if !pie {
-                // Non-PIE executables load at 0x400000: offsets differ from addresses.
-                let s = syms.lookup("db_snapshot").unwrap();
-                assert_ne!(s.vaddr, s.file_offset);
-            }
-        }
-    }
-
-    /// Found by the fuzzer (tests/fuzz.rs): a segment whose `p_offset` was
-    /// damaged to near 2^64 overflowed the translation (a panic with
-    /// overflow checks, a wrapped-around offset without).
-    #[test]
-    fn an_offset_past_any_file_is_no_offset() {
-        let loads = [(0x1000, 0x2000, u64::MAX - 0x10, true)];
-        assert_eq!(file_offset(&loads, 0x1008), Some(u64::MAX - 8));
-        assert_eq!(file_offset(&loads, 0x1020), None);
-        assert_eq!(file_offset(&loads, 0x3000), None, "outside the segment");
-    }
-
-    #[test]
-    fn status_explains_missing_names() {
-        let syms = open(&build_target(true)).unwrap();
-        assert!(matches!(syms.status("db_snapshot"), SymbolStatus::Function(_)));
-        assert_eq!(syms.status("db_counter"), SymbolStatus::Data);
-        assert_eq!(syms.status("puts"), SymbolStatus::Imported);
-        assert_eq!(syms.status("no_such_fn"), SymbolStatus::Missing);
-        assert!(syms.needed().iter().any(|n| n == "libc.so.6"));
-    }
-
-    #[test]
-    fn matching_is_sorted_and_deduplicated() {
-        let syms = open(&build_target(true)).unwrap();
-        let names: Vec<String> = syms.matching("db_*").into_iter().map(|s| s.name).collect();
-        assert_eq!(names, ["db_log_rotate", "db_open", "db_snapshot"]);
-        assert!(syms.matching("zz*").is_empty());
-    }
-
-    #[test]
-    fn libc_versioned_symbols_pick_the_default_version() {
-        let libc = Path::new("/lib/x86_64-linux-gnu/libc.so.6");
-        if !libc.exists() {
-            return;
-        }
-        let syms = open(libc).unwrap();
-        let malloc = syms.lookup("malloc").expect("malloc");
-        assert_eq!(malloc.file_offset, expected_offset(libc, malloc.vaddr));
-        // realpath@@GLIBC_2.3 (default) and realpath@GLIBC_2.2.5 both exist;
-        // the default is what a program linked today calls.
-        let out = std::process::Command::new("readelf").args(["--dyn-syms", "-W"]).arg(libc).output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        let default = text
-            .lines()
-            .find(|l| l.trim_end().ends_with(" realpath@@GLIBC_2.3"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| u64::from_str_radix(v, 16).ok());
-        if let Some(v) = default {
-            assert_eq!(syms.lookup("realpath").unwrap().vaddr, v);
-        }
-        // Both versions appear once in listings.
-        assert_eq!(syms.matching("realpath").len(), 1);
-    }
-
-    #[test]
-    fn rejects_non_elf_and_object_files() {
-        let dir = temp_dir();
-        let txt = dir.join("not-elf.txt");
-        std::fs::write(&txt, "hello, this is text, long enough").unwrap();
-        assert!(matches!(open(&txt), Err(ElfError::NotElf { .. })));
-        let empty = dir.join("empty");
-        std::fs::write(&empty, "").unwrap();
-        assert!(matches!(open(&empty), Err(ElfError::NotElf { .. })));
-        let obj = build_object();
-        assert!(matches!(open(&obj), Err(ElfError::Relocatable { .. })));
-        assert!(matches!(open(Path::new("/nonexistent/x")), Err(ElfError::Io { .. })));
-        // A truncated ELF header must be an error, not a panic.
-        let trunc = dir.join("trunc");
-        let bytes = std::fs::read(build_target(true)).unwrap();
-        std::fs::write(&trunc, &bytes[..40]).unwrap();
-        assert!(open(&trunc).is_err());
-    }
-}
+pub(crate) mod test_support;

@@ -7,6 +7,10 @@
 //! traceable), and stands in for the list when tracefs's is unreadable
 //! (some kernels restrict it), though kallsyms includes functions kprobes
 //! refuse. Both are read once per process, on the first kernel probe.
+//!
+//! kallsyms also gives addresses: [`kernel_address`] for `kaddr("NAME")`,
+//! and [`kallsyms_line`] is the one parser of its lines, shared with the
+//! symbolizer of kernel stacks (`runtime/symbols/kernel.rs`).
 
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -76,7 +80,66 @@ fn read_traceable() -> Result<KernelFunctions, String> {
     Ok(KernelFunctions { functions, source: KALLSYMS.into(), approximate: true })
 }
 
-const KALLSYMS: &str = "/proc/kallsyms";
+/// Where the kernel lists its symbols.
+pub const KALLSYMS: &str = "/proc/kallsyms";
+
+/// One line of `/proc/kallsyms`: `ADDRESS TYPE NAME [MODULE]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KallsymsLine<'a> {
+    /// 0 for everything when kernel pointers are hidden from the reader
+    /// (`kernel.kptr_restrict`, not root).
+    pub addr: u64,
+    /// `nm`'s letter: `t`/`T` text, `w`/`W` weak, `d`/`D` data, ...
+    pub kind: char,
+    pub name: &'a str,
+    /// The module, `None` for the kernel image.
+    pub module: Option<&'a str>,
+}
+
+impl KallsymsLine<'_> {
+    /// A text symbol: code (a weak symbol in kallsyms is a function).
+    pub fn is_text(&self) -> bool {
+        matches!(self.kind, 't' | 'T' | 'w' | 'W')
+    }
+
+    /// The kernel's `__pfx_`/`__cfi_` padding before a function, not code
+    /// of its own.
+    pub fn is_padding(&self) -> bool {
+        self.name.starts_with("__pfx_") || self.name.starts_with("__cfi_")
+    }
+}
+
+/// Parse one kallsyms line; `None` for a line that is not one.
+pub fn kallsyms_line(line: &str) -> Option<KallsymsLine<'_>> {
+    let mut words = line.split_whitespace();
+    let addr = u64::from_str_radix(words.next()?, 16).ok()?;
+    let mut kind = words.next()?.chars();
+    let (Some(kind), None) = (kind.next(), kind.next()) else { return None };
+    let name = words.next()?;
+    let module = words.next().and_then(|m| m.strip_prefix('[')).and_then(|m| m.strip_suffix(']'));
+    Some(KallsymsLine { addr, kind, name, module })
+}
+
+/// The address of the kernel symbol `name` (any type, the kernel image's
+/// before a module's), for `kaddr("NAME")`. `Ok(None)` when there is no
+/// such symbol; an error when kallsyms is unreadable or hides addresses.
+pub fn kernel_address(name: &str) -> Result<Option<u64>, String> {
+    let text = std::fs::read_to_string(KALLSYMS).map_err(|e| format!("cannot read {KALLSYMS}: {e}"))?;
+    kernel_address_in(&text, name)
+}
+
+fn kernel_address_in(text: &str, name: &str) -> Result<Option<u64>, String> {
+    let mut found: Option<KallsymsLine> = None;
+    for l in text.lines().filter_map(kallsyms_line).filter(|l| l.name == name) {
+        if found.is_none_or(|f| f.module.is_some() && l.module.is_none()) {
+            found = Some(l);
+        }
+    }
+    match found {
+        Some(l) if l.addr == 0 => Err(format!("{KALLSYMS} hides kernel addresses (kernel.kptr_restrict; needs root)")),
+        found => Ok(found.map(|l| l.addr)),
+    }
+}
 
 /// Whether `/proc/kallsyms` has a function symbol `name` (to tell a
 /// `notrace` function from an inlined or misspelt one).
@@ -117,22 +180,30 @@ fn parse_filter_functions(text: &str) -> Vec<KernelFunction> {
 fn parse_kallsyms(text: &str) -> Vec<KernelFunction> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    for line in text.lines() {
-        let mut words = line.split_whitespace();
-        let (Some(_), Some(kind), Some(name)) = (words.next(), words.next(), words.next()) else { continue };
-        if !matches!(kind, "t" | "T")
-            || name.starts_with("__pfx_")
-            || name.starts_with("__cfi_")
-            || name.contains(".cold")
-        {
+    for l in text.lines().filter_map(kallsyms_line) {
+        if !matches!(l.kind, 't' | 'T') || l.is_padding() || l.name.contains(".cold") {
             continue;
         }
-        let module = words.next().and_then(|m| m.strip_prefix('[')).and_then(|m| m.strip_suffix(']'));
-        if seen.insert((name, module)) {
-            out.push(KernelFunction { name: name.to_string(), module: module.map(str::to_string) });
+        if seen.insert((l.name, l.module)) {
+            out.push(KernelFunction { name: l.name.to_string(), module: l.module.map(str::to_string) });
         }
     }
     out
+}
+
+/// Skip a test that needs real addresses in kallsyms (root, and
+/// `kernel.kptr_restrict` below 2); see `crate::testing`.
+#[cfg(test)]
+pub(crate) fn skip_without_kallsyms() -> bool {
+    let first = std::fs::read_to_string(KALLSYMS)
+        .map_err(|e| e.to_string())
+        .map(|text| text.lines().next().and_then(kallsyms_line).is_some_and(|l| l.addr != 0));
+    let available = match first {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("its addresses are hidden (kernel.kptr_restrict, or not root)".to_string()),
+        Err(e) => Err(e),
+    };
+    crate::testing::skip_unless(available, "kernel addresses in /proc/kallsyms (needs root)")
 }
 
 #[cfg(test)]
@@ -161,5 +232,32 @@ mod tests {
             names,
             [("_stext".to_string(), None), ("foo".to_string(), None), ("m_fn".to_string(), Some("mod".to_string()))]
         );
+    }
+
+    #[test]
+    fn kallsyms_lines_and_addresses() {
+        let l = kallsyms_line("ffffffffc0a01000 t snd_open\t[snd]").unwrap();
+        assert_eq!(l, KallsymsLine { addr: 0xffffffffc0a01000, kind: 't', name: "snd_open", module: Some("snd") });
+        assert!(l.is_text() && !l.is_padding());
+        assert!(kallsyms_line("not hex T foo").is_none());
+        assert!(kallsyms_line("ffffffff81000000 TT foo").is_none());
+        assert!(kallsyms_line("ffffffff81000000 T").is_none());
+
+        let text = "ffffffffc0000010 t dup\t[m]\nffffffff81000100 T dup\nffffffff82000000 D jiffies\n";
+        assert_eq!(kernel_address_in(text, "jiffies"), Ok(Some(0xffffffff82000000)));
+        assert_eq!(kernel_address_in(text, "dup"), Ok(Some(0xffffffff81000100)), "vmlinux before a module");
+        assert_eq!(kernel_address_in(text, "nope"), Ok(None));
+        let hidden = "0000000000000000 T vfs_read\n";
+        assert!(kernel_address_in(hidden, "vfs_read").unwrap_err().contains("kptr_restrict"));
+    }
+
+    #[test]
+    fn kernel_address_of_a_real_symbol() {
+        if skip_without_kallsyms() {
+            return;
+        }
+        let addr = kernel_address("vfs_read").unwrap().expect("vfs_read in kallsyms");
+        assert!(addr >= 0xffff_0000_0000_0000, "{addr:#x} is a kernel address");
+        assert_eq!(kernel_address("no_such_symbol_in_any_kernel").unwrap(), None);
     }
 }

@@ -13,8 +13,9 @@
 //!   output; [`live`] — the REPL's session, growing block by block.
 //! * `printer` turns ring-buffer events into output; [`decode`] reads
 //!   maps back ([`decode::MapReader`]); [`output`] is the one interface
-//!   every format implements ([`output::Output`]). The `-c` child is in
-//!   [`crate::sys`].
+//!   every format implements ([`output::Output`]); [`symbols`] names the
+//!   addresses of captured stacks ([`symbols::Symbolizer`]). The `-c` child
+//!   is in [`crate::sys`].
 //!
 //! Everything here releases its kernel objects on `Drop`, so a probe never
 //! outlives the process that created it.
@@ -28,6 +29,7 @@ pub mod output;
 pub(crate) mod printer;
 pub mod ringbuf;
 pub mod session;
+pub mod symbols;
 
 #[cfg(test)]
 pub(crate) mod testing;

@@ -4,8 +4,9 @@
 //! reader of binaries trace has, then used by the compiler:
 //!
 //! * `frontend::elf::open`, then lookups of every function, globs, the
-//!   status of data and imported names, and addresses in and out of
-//!   segments;
+//!   status of data and imported names, addresses in and out of segments,
+//!   and the other direction (`symbol_at`, `vaddr_of_offset`), as the
+//!   symbolizer of stacks uses it;
 //! * `frontend::dwarf::load`, then `function` (and its C prototype) for
 //!   the functions the symbol table names, and `named_type` of the
 //!   targets' types;
@@ -149,8 +150,17 @@ fn exercise(path: &Path) -> Result<(bool, bool), String> {
                 if let SymbolStatus::Function(sym) = syms.status(n) {
                     syms.at_address(sym.vaddr);
                     syms.at_address(sym.vaddr.wrapping_add(sym.size));
+                    // Naming stack frames: address to symbol, file offset to address.
+                    let _ = syms.symbol_at(sym.vaddr.wrapping_add(1)).map(|s| s.name.len());
+                    let _ = syms.symbol_at(sym.vaddr.wrapping_add(sym.size));
+                    let _ = syms.vaddr_of_offset(sym.file_offset).and_then(|v| syms.symbol_at(v));
                 }
+                let _ = syms.address_of(n).map(|a| syms.symbol_at(a.vaddr));
             }
+            for offset in [0, 0x1000, 0x3000, u64::MAX] {
+                let _ = syms.vaddr_of_offset(offset).map(|v| syms.symbol_at(v));
+            }
+            let _ = (syms.symbol_at(0), syms.symbol_at(u64::MAX), syms.has_symtab(), syms.is_pie());
             syms.matching("*");
             syms.matching("db_?e*");
             let _ = (syms.needed(), syms.at_address(0), syms.at_address(u64::MAX), syms.path());
@@ -175,7 +185,7 @@ fn exercise(path: &Path) -> Result<(bool, bool), String> {
                     let _ = e.to_string();
                 }
             }
-            let _ = (info.debug_file(), info.parsed_units());
+            let _ = (info.debug_file(), info.parsed_units(), dwarf::debug_file_of(path));
             true
         }
         Ok(None) => false,

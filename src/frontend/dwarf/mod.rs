@@ -231,6 +231,15 @@ pub fn lookup(binary: &Path) -> Result<Lookup, DwarfError> {
     Ok(lookup)
 }
 
+/// The separate debug file of `binary` (found by build-id or
+/// `.gnu_debuglink`, see `locate.rs`), whose `.symtab` keeps the local
+/// symbols a stripped binary lost. `None` when the binary carries its own
+/// DWARF, when there is none, or when the binary cannot be read.
+pub fn debug_file_of(binary: &Path) -> Option<PathBuf> {
+    let info = load(binary).ok()??;
+    (info.file.path != info.binary).then(|| info.file.path.clone())
+}
+
 impl DebugInfo {
     /// The file the DWARF was read from (the binary itself or its debug file).
     pub fn debug_file(&self) -> &Path {
