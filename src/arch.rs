@@ -36,6 +36,28 @@ pub fn pt_regs_offset(reg: &str) -> Option<u16> {
     PT_REGS.iter().find(|(name, _)| *name == reg).map(|r| r.1)
 }
 
+/// `reg(NAME)`'s names, as bpftrace spells them (the kernel's
+/// `pt_regs` field names: `ip`, `sp`, `ax`, `r8`, ...); the assembler's
+/// names (`rip`, `rax`) are accepted too.
+pub fn user_reg_offset(name: &str) -> Option<u16> {
+    let full = match name {
+        "ip" | "sp" | "bp" | "ax" | "bx" | "cx" | "dx" | "si" | "di" => format!("r{name}"),
+        "flags" => "eflags".to_string(),
+        "orig_ax" => "orig_rax".to_string(),
+        other => other.to_string(),
+    };
+    pt_regs_offset(&full)
+}
+
+/// The names [`user_reg_offset`] takes, bpftrace's spelling.
+pub fn user_reg_names() -> impl Iterator<Item = &'static str> {
+    const SHORT: [&str; 21] = [
+        "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si", "di", "orig_ax",
+        "ip", "cs", "flags", "sp", "ss",
+    ];
+    SHORT.into_iter()
+}
+
 /// `pt_regs` offset of the instruction pointer: at a uprobe hit, the
 /// address of the probed instruction.
 pub const IP_OFFSET: u16 = 128;
@@ -68,5 +90,15 @@ mod tests {
         let args: Vec<u16> = (0..6).filter_map(int_arg_offset).collect();
         assert_eq!(args, [112, 104, 96, 88, 72, 64]);
         assert_eq!(int_arg_offset(6), None);
+    }
+
+    #[test]
+    fn reg_names_are_bpftraces_and_the_assemblers() {
+        for (i, name) in user_reg_names().enumerate() {
+            assert_eq!(user_reg_offset(name), Some(8 * i as u16), "{name}");
+        }
+        assert_eq!(user_reg_offset("ip"), Some(IP_OFFSET));
+        assert_eq!(user_reg_offset("rip"), Some(IP_OFFSET));
+        assert_eq!(user_reg_offset("eip"), None);
     }
 }

@@ -1,11 +1,13 @@
 //! The `trace` command line: parse options, compile, load, run.
 
 use clap::{Arg, ArgAction, Command};
+use std::cell::RefCell;
 use std::io::Write;
 use std::process::ExitCode;
 use trace::diag::{render_to_stderr, Diagnostic};
 use trace::frontend::passes::Params;
 use trace::frontend::probes::{self, ProbeContext};
+use trace::runtime::output::flamegraph::WithFlamegraph;
 use trace::runtime::output::periodic::Argdist;
 use trace::runtime::output::{self, Output, Strings};
 use trace::runtime::session::{self, RunOptions};
@@ -70,6 +72,9 @@ fn base_cli() -> Command {
                 .default_value("text")
                 .help("output format"),
         )
+        .arg(Arg::new("flamegraph").long("flamegraph").value_name("FILE.svg").help(
+            "also write the stacks of stack-keyed maps (@[ustack] = count()) as an SVG flame graph to FILE.svg at exit",
+        ))
         .arg(Arg::new("raw_strings").long("raw-strings").action(ArgAction::SetTrue).help(
             "print traced strings raw on a terminal too (there, by default, their control characters print as C escapes such as \\x1b)",
         ))
@@ -199,6 +204,11 @@ fn main() -> ExitCode {
                 .note("use `-f json` with `-e PROGRAM` or a script file");
             return fail(&sources, vec![d]);
         }
+        if m.get_one::<String>("flamegraph").is_some() {
+            let d = Diagnostic::error("--flamegraph works with a program, not the interactive session")
+                .note("in the session, `.flamegraph FILE.svg` writes one from the maps as they are");
+            return fail(&sources, vec![d]);
+        }
         if m.get_one::<String>("command").is_some() {
             let d = Diagnostic::error("-c does not work with the interactive session").note("attach probes in the session, then run the command from another terminal; or use `trace -e PROGRAM -c CMD`");
             return fail(&sources, vec![d]);
@@ -269,6 +279,16 @@ fn main() -> ExitCode {
         (None, Some(o)) => o,
         (None, None) => return fail(&sources, vec![Diagnostic::error(format!("unknown output format `{format}`"))]),
     };
+    if let Some(path) = m.get_one::<String>("flamegraph") {
+        let file = match trace::sys::create_or_replace_own(std::path::Path::new(path)) {
+            Ok(f) => f,
+            Err(e) => {
+                return fail(&sources, vec![Diagnostic::error(format!("cannot write the flame graph to {path}: {e}"))])
+            }
+        };
+        let title = m.get_one::<String>("expr").cloned().unwrap_or_else(|| "trace".to_string());
+        output = Box::new(WithFlamegraph { inner: output, file: RefCell::new(Some(file)), title, path: path.clone() });
+    }
     let loaded = match trace::load(&program) {
         Ok(l) => l,
         Err(d) => return fail(&sources, d),

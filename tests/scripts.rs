@@ -361,38 +361,85 @@ fn kernel_unavailable() -> Option<String> {
     }
 }
 
-/// Builds every tests/targets/*.c at -O0 and -O2.  Built to a temporary
-/// name and renamed, so a leftover process running the old binary does not
-/// make the build fail with ETXTBSY.
+/// Builds every tests/targets/lib/*.c as `libNAME.so` (-O0), then every
+/// tests/targets/*.c at -O0 and -O2.  A target's header comment may add
+/// arguments to its builds (`trace-build: -L. -lstackslib`) and ask for
+/// variants (`trace-variant: nopie -no-pie` builds `NAME-nopie` and
+/// `NAME-O2-nopie` with `-no-pie` too).  Built to a temporary name and
+/// renamed, so a leftover process running the old binary does not make the
+/// build fail with ETXTBSY.
 fn build_targets(src: &Path, out: &Path) -> Result<usize, String> {
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(src)
-        .map_err(|e| format!("cannot read {}: {e}", src.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "c"))
-        .collect();
-    sources.sort();
+    let c_files = |dir: &Path| -> Result<Vec<PathBuf>, String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "c"))
+            .collect();
+        files.sort();
+        Ok(files)
+    };
+    let stem_of = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut built = 0;
-    for source in &sources {
-        let stem = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        for (opt, name) in [("-O0", stem.clone()), ("-O2", format!("{stem}-O2"))] {
-            let tmp = out.join(format!(".{name}.tmp"));
-            let result = Command::new("gcc")
-                .args(["-g", opt, "-fno-omit-frame-pointer", "-Wall", "-o"])
-                .arg(&tmp)
-                .arg(source)
-                .output()
-                .map_err(|e| format!("cannot run gcc to build the targets: {e}"))?;
-            if !result.status.success() {
-                return Err(format!(
-                    "gcc {opt} {} failed:\n{}",
-                    source.display(),
-                    String::from_utf8_lossy(&result.stderr)
-                ));
+    for source in c_files(&src.join("lib"))? {
+        let name = format!("lib{}.so", stem_of(&source));
+        let args = ["-shared", "-fPIC", "-g", "-O0", "-fno-omit-frame-pointer", "-Wall"].map(String::from);
+        gcc(&args, &source, out, &name)?;
+        built += 1;
+    }
+    for source in c_files(src)? {
+        let stem = stem_of(&source);
+        let text = std::fs::read_to_string(&source).map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+        let directive = |key: &str| -> Vec<String> {
+            text.lines()
+                .filter_map(|l| l.trim_start_matches([' ', '*']).strip_prefix(key))
+                .map(str::to_string)
+                .collect()
+        };
+        let mut variants = vec![(String::new(), Vec::new())];
+        for v in directive("trace-variant:") {
+            let mut words = v.split_whitespace().map(String::from);
+            let suffix = words.next().map(|s| format!("-{s}")).unwrap_or_default();
+            variants.push((suffix, words.collect()));
+        }
+        for (suffix, variant_args) in &variants {
+            for (opt, name) in [("-O0", format!("{stem}{suffix}")), ("-O2", format!("{stem}-O2{suffix}"))] {
+                let mut args: Vec<String> = ["-g", opt, "-fno-omit-frame-pointer", "-Wall"].map(String::from).to_vec();
+                args.extend(variant_args.iter().cloned());
+                gcc(&args, &source, out, &name)?;
+                built += 1;
             }
-            std::fs::rename(&tmp, out.join(&name)).map_err(|e| format!("cannot install {name}: {e}"))?;
-            built += 1;
         }
     }
     Ok(built)
+}
+
+/// `gcc ARGS -o NAME SOURCE BUILD` in `out`, BUILD being the source's
+/// `trace-build` arguments (after the source, as libraries must be).
+fn gcc(args: &[String], source: &Path, out: &Path, name: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(source).unwrap_or_default();
+    let extra: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim_start_matches([' ', '*']).strip_prefix("trace-build:"))
+        .flat_map(str::split_whitespace)
+        .collect();
+    let tmp = format!(".{name}.tmp");
+    let result = Command::new("gcc")
+        .current_dir(out)
+        .args(args)
+        .arg("-o")
+        .arg(&tmp)
+        .arg(source)
+        .args(&extra)
+        .output()
+        .map_err(|e| format!("cannot run gcc to build the targets: {e}"))?;
+    if !result.status.success() {
+        return Err(format!(
+            "gcc {} {} failed:\n{}",
+            args.join(" "),
+            source.display(),
+            String::from_utf8_lossy(&result.stderr)
+        ));
+    }
+    std::fs::rename(out.join(&tmp), out.join(name)).map_err(|e| format!("cannot install {name}: {e}"))
 }

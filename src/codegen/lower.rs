@@ -69,7 +69,7 @@ pub struct LowerOptions {
 }
 
 impl LowerOptions {
-    fn map_entries(&self) -> u32 {
+    pub(super) fn map_entries(&self) -> u32 {
         if self.map_keys == 0 {
             MAP_ENTRIES
         } else {
@@ -237,8 +237,8 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
     l.prologue();
     for (name, ty) in &probe.vars {
         let home = match ty {
-            Type::Str { size } => {
-                let size = round8(*size);
+            Type::Str { .. } | Type::Sym { .. } => {
+                let size = slot_size(ty);
                 let off = l.alloc(size);
                 l.zero(off, size);
                 VarHome::Mem { off, size }

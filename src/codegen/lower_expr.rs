@@ -189,6 +189,10 @@ impl Lower<'_, '_> {
                 self.extend(r, &e.ty);
                 Val::Int(r)
             }
+            Value::Stack => match e.ty {
+                Type::Stack(st) => self.stack(st),
+                _ => self.internal(format!("`{}` is not typed as a stack", b.name())),
+            },
             Value::Literal => self.internal(format!("`{}` was not replaced by its value", b.name())),
             Value::Record => self.internal(format!("`{}` read as a value", b.name())),
         }
@@ -496,6 +500,21 @@ impl Lower<'_, '_> {
                     _ => self.map_event(event::ZERO, m, &[]),
                 }
                 self.void()
+            }
+            Function::Ustack | Function::Kstack => match e.ty {
+                Type::Stack(st) => self.stack(st),
+                _ => self.internal(format!("{}() is not typed as a stack", f.name())),
+            },
+            Function::Usym | Function::Ksym => match args.first() {
+                Some(a) => self.symbol(f == Function::Usym, a),
+                None => self.internal(format!("{}() without an argument", f.name())),
+            },
+            Function::Reg => match args.first() {
+                Some(a) => self.register(a),
+                None => self.internal("reg() without an argument"),
+            },
+            Function::Uaddr | Function::Kaddr => {
+                self.internal(format!("{}() was not replaced by the address", f.name()))
             }
             Function::Count
             | Function::Sum

@@ -140,6 +140,7 @@ impl Lower<'_, '_> {
                 let (key, _) = self.build_key(m, 0);
                 let size = match self.map_value(&m.name) {
                     MapValue::Str { size } => round8(size),
+                    MapValue::Sym { .. } => 16,
                     _ => 8,
                 };
                 let val = self.alloc(size);
@@ -177,8 +178,8 @@ impl Lower<'_, '_> {
         let p = self.lookup(id, key);
         let done = self.label();
         match self.map_value(&m.name) {
-            MapValue::Str { size } => {
-                let size = round8(size);
+            v @ (MapValue::Str { .. } | MapValue::Sym { .. }) => {
+                let size = if let MapValue::Str { size } = v { round8(size) } else { 16 };
                 let off = self.alloc(size);
                 self.zero(off, size);
                 self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: p, b: Operand::Imm(0), target: done });
@@ -332,7 +333,7 @@ impl Lower<'_, '_> {
 
     /// Send `size` bytes at scratch `off` to userspace; count a loss if the
     /// ring buffer is full.
-    fn output(&mut self, off: u32, size: u32) {
+    pub(super) fn output(&mut self, off: u32, size: u32) {
         let m = self.vreg();
         self.emit(IrInsn::LoadMap { dst: m, map: EVENTS_MAP });
         let data = self.addr(off);

@@ -151,6 +151,18 @@ impl World for Kernel {
                 self.events.push(mem.bytes(word(args, 1)?, word(args, 2)? as usize)?);
                 0
             }
+            // Stack ids: 9 for the user stack, 7 for the kernel's.
+            helpers::GET_STACKID => {
+                let (_, decl) = self.decl(word(args, 1)?)?;
+                if decl.kind != MapKind::StackTrace {
+                    return Err(format!("get_stackid into {}", decl.name));
+                }
+                if word(args, 2)? & (1 << 8) != 0 {
+                    9
+                } else {
+                    7
+                }
+            }
             helpers::GET_CURRENT_PID_TGID => (PID << 32) | TID,
             helpers::GET_CURRENT_UID_GID => (GID << 32) | UID,
             helpers::GET_SMP_PROCESSOR_ID => 0,
@@ -478,4 +490,34 @@ fn updates_of_a_full_map_are_counted() {
         let drops = |name: &str| u64_at(&scratch, drop_counter(id(name)) as usize / 8);
         assert_eq!((drops("@m"), drops("@c")), (2, 0), "-E2BIG as {e2big:#x}");
     }
+}
+
+#[test]
+fn stacks_are_ids_with_the_process_and_a_process_is_announced_once() {
+    let (k, mem) = program(
+        r#"BEGIN { @[ustack] = count(); @[ustack] = count(); @k[kstack(perf, 5)] = count(); @s = usym(77); @q = ksym(88); }"#,
+    );
+    let user_key = ((PID << 32) | 9).to_le_bytes();
+    let count = k.value(&mem, "@", &user_key).expect("@[ustack]");
+    assert_eq!(u64_at(&count, 0), 2);
+    assert!(k.value(&mem, "@k", &7u64.to_le_bytes()).is_some(), "@k[kstack]");
+    // usym: the address and the process; ksym: the address and 0.
+    assert_eq!(k.value(&mem, "@s", &[0; 8]).map(|v| (u64_at(&v, 0), u64_at(&v, 1))), Some((77, PID)));
+    assert_eq!(k.value(&mem, "@q", &[0; 8]).map(|v| (u64_at(&v, 0), u64_at(&v, 1))), Some((88, 0)));
+    // One stack map per kind and depth; the process announced once.
+    let names: Vec<&str> = k.decls.iter().map(|d| d.name.as_str()).collect();
+    assert!(names.contains(&"ustack_127") && names.contains(&"kstack_5"), "{names:?}");
+    let announced: Vec<u64> =
+        k.events.iter().filter(|e| u64_at(e, 0) == event::PROCESS).map(|e| u64_at(e, 1)).collect();
+    assert_eq!(announced, [PID]);
+}
+
+#[test]
+fn reg_reads_the_saved_registers() {
+    let (k, mem) = run(
+        expanded(r#"interval:ms:1 { @ip = reg("ip"); @sp = reg("sp"); }"#),
+        &pt_regs(&[("rip", 0x401000), ("rsp", 0x7ff0)]),
+        &[],
+    );
+    assert_eq!((k.int(&mem, "@ip"), k.int(&mem, "@sp")), (0x401000, 0x7ff0));
 }

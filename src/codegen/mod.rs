@@ -1,7 +1,8 @@
 //! Code generation: checked program ─► virtual-register IR ─► eBPF
 //! instructions.
 //!
-//! [`lower`] (with `lower_expr`, `lower_map`, `lower_mem`, `lower_usdt`)
+//! [`lower`] (with `lower_expr`, `lower_map`, `lower_mem`, `lower_stack`,
+//! `lower_usdt`)
 //! turns each checked probe into IR ([`ir`]) and fills the tables the
 //! runtime needs ([`program`]: maps, printf formats, event kinds);
 //! [`regalloc`] assigns machine registers and stack slots; [`link`]
@@ -18,6 +19,7 @@ pub mod lower;
 mod lower_expr;
 mod lower_map;
 mod lower_mem;
+pub mod lower_stack;
 mod lower_usdt;
 pub mod opcode;
 pub mod program;

@@ -6,7 +6,7 @@
 use crate::frontend::passes::{MapInfo, MapValue};
 use crate::frontend::printf::Piece;
 use crate::frontend::probes::ResolvedProbe;
-use crate::frontend::types::{AggKind, Type};
+use crate::frontend::types::{AggKind, StackType, Type};
 use crate::sys::MapKind;
 
 use super::ir::{IrFunc, MapId};
@@ -72,6 +72,19 @@ pub mod event {
     pub const TIME: u64 = 6;
     /// `[kind, print id, value]`
     pub const PRINT_VALUE: u64 = 7;
+    /// `[kind, process id]`: a process was first seen capturing a user
+    /// stack or symbol; userspace keeps its mappings while it lives.
+    pub const PROCESS: u64 = 8;
+}
+
+/// The internal map of processes already announced with
+/// [`event::PROCESS`] (u32 process id → unused byte).
+pub const PROCESSES_MAP: &str = "processes";
+
+/// The internal stack-trace map a stack of this kind is captured into:
+/// one per user/kernel and depth (the depth is the map's value size).
+pub fn stack_map_name(st: StackType) -> String {
+    format!("{}stack_{}", if st.user { "u" } else { "k" }, st.limit)
 }
 
 #[derive(Clone, Debug)]
@@ -109,6 +122,7 @@ impl UserMap {
 pub fn slot_size(t: &Type) -> u32 {
     match t {
         Type::Str { size } => round8(*size),
+        Type::Sym { .. } => 16,
         _ => 8,
     }
 }
@@ -128,6 +142,8 @@ impl MapDecl {
         let (kind, value_size) = match value {
             MapValue::Int { .. } => (MapKind::Hash, 8),
             MapValue::Str { size } => (MapKind::Hash, round8(size)),
+            MapValue::Stack(_) => (MapKind::Hash, 8),
+            MapValue::Sym { .. } => (MapKind::Hash, 16),
             MapValue::Agg(a) => match a {
                 AggKind::Count | AggKind::Sum => (MapKind::PercpuHash, 8),
                 AggKind::Min | AggKind::Max | AggKind::Avg | AggKind::Stats => (MapKind::PercpuHash, 16),

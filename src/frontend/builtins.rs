@@ -14,7 +14,7 @@
 //! type in the checker if the probe decides it, and its [`Value`]'s
 //! lowering in `codegen::lower_expr` (see ARCHITECTURE.md).
 
-use crate::frontend::types::Type;
+use crate::frontend::types::{StackMode, StackType, Type};
 
 /// A resolved builtin variable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +35,8 @@ pub enum Builtin {
     Probe,
     Args,
     Curtask,
+    Ustack,
+    Kstack,
 }
 
 /// Where a builtin variable exists: everywhere, or only in probes whose
@@ -85,6 +87,9 @@ pub enum Value {
     Record,
     /// `bpf_get_current_task`: the current thread's `task_struct`.
     CurrentTask,
+    /// `bpf_get_stackid` into the stack-trace map of the value's
+    /// [`StackType`] (see `codegen::lower_stack`).
+    Stack,
 }
 
 /// One builtin variable.
@@ -132,7 +137,7 @@ pub const VARIABLES: &[Var] = &[
         builtin: Builtin::Func,
         ty: None,
         scope: Scope::Function,
-        only_in: "uprobe, uretprobe, kprobe and kretprobe",
+        only_in: "uprobe, kprobe, fentry, USDT, profile and interval",
         value: Value::Literal,
     },
     Var {
@@ -159,7 +164,15 @@ pub const VARIABLES: &[Var] = &[
         only_in: "",
         value: Value::CurrentTask,
     },
+    everywhere("ustack", Builtin::Ustack, Type::Stack(DEFAULT_USTACK), Value::Stack),
+    everywhere("kstack", Builtin::Kstack, Type::Stack(DEFAULT_KSTACK), Value::Stack),
 ];
+
+/// Frames a stack keeps when the program does not say (`ustack`, as
+/// bpftrace's default and the kernel's `perf_event_max_stack`).
+pub const DEFAULT_STACK_LIMIT: u32 = 127;
+const DEFAULT_USTACK: StackType = StackType { user: true, mode: StackMode::Bpftrace, limit: DEFAULT_STACK_LIMIT };
+const DEFAULT_KSTACK: StackType = StackType { user: false, mode: StackMode::Bpftrace, limit: DEFAULT_STACK_LIMIT };
 
 const fn everywhere(name: &'static str, builtin: Builtin, ty: Type, value: Value) -> Var {
     Var { name, builtin, ty: Some(ty), scope: Scope::Everywhere, only_in: "", value }
@@ -198,6 +211,8 @@ impl Builtin {
             Probe => 11,
             Args => 12,
             Curtask => 13,
+            Ustack => 14,
+            Kstack => 15,
         };
         &VARIABLES[row]
     }
@@ -239,6 +254,13 @@ pub enum Function {
     Delete,
     Clear,
     Zero,
+    Ustack,
+    Kstack,
+    Usym,
+    Ksym,
+    Uaddr,
+    Kaddr,
+    Reg,
 }
 
 /// What kind of call a function is.
@@ -279,20 +301,20 @@ pub const FUNCTIONS: &[Func] = &[
     Func { name: "delete", function: Function::Delete, kind: CallKind::Action },
     Func { name: "clear", function: Function::Clear, kind: CallKind::Action },
     Func { name: "zero", function: Function::Zero, kind: CallKind::Action },
+    Func { name: "ustack", function: Function::Ustack, kind: CallKind::Value },
+    Func { name: "kstack", function: Function::Kstack, kind: CallKind::Value },
+    Func { name: "usym", function: Function::Usym, kind: CallKind::Value },
+    Func { name: "ksym", function: Function::Ksym, kind: CallKind::Value },
+    Func { name: "uaddr", function: Function::Uaddr, kind: CallKind::Value },
+    Func { name: "kaddr", function: Function::Kaddr, kind: CallKind::Value },
+    Func { name: "reg", function: Function::Reg, kind: CallKind::Value },
 ];
 
 /// bpftrace functions that exist there but not (yet) here: a clearer message
 /// than "unknown function".
 pub const UNSUPPORTED_FUNCTIONS: &[&str] = &[
-    "kstack",
-    "ustack",
-    "ksym",
-    "usym",
-    "kaddr",
-    "uaddr",
     "ntop",
     "pton",
-    "reg",
     "join",
     "system",
     "cat",
@@ -341,6 +363,13 @@ impl Function {
             Delete => 13,
             Clear => 14,
             Zero => 15,
+            Ustack => 16,
+            Kstack => 17,
+            Usym => 18,
+            Ksym => 19,
+            Uaddr => 20,
+            Kaddr => 21,
+            Reg => 22,
         };
         &FUNCTIONS[row]
     }
@@ -388,10 +417,12 @@ mod tests {
         use Builtin::*;
         // A new variant fails to compile here until it is listed below.
         let listed = |b: Builtin| match b {
-            Pid | Tid | Uid | Gid | Cpu | Comm | Nsecs | Elapsed | Arg(_) | Retval | Func | Probe | Args | Curtask => b,
+            Pid | Tid | Uid | Gid | Cpu | Comm | Nsecs | Elapsed | Arg(_) | Retval | Func | Probe | Args | Curtask
+            | Ustack | Kstack => b,
         };
         let all =
-            [Pid, Tid, Uid, Gid, Cpu, Comm, Nsecs, Elapsed, Arg(3), Retval, Func, Probe, Args, Curtask].map(listed);
+            [Pid, Tid, Uid, Gid, Cpu, Comm, Nsecs, Elapsed, Arg(3), Retval, Func, Probe, Args, Curtask, Ustack, Kstack]
+                .map(listed);
         for b in all {
             assert_eq!(Builtin::from_name(&b.name()), Some(b), "{b:?}");
             assert_eq!(std::mem::discriminant(&b.var().builtin), std::mem::discriminant(&b), "{b:?}");
@@ -405,9 +436,12 @@ mod tests {
         // A new variant fails to compile here until it is listed below.
         let listed = |f: Function| match f {
             Count | Sum | Avg | Min | Max | Stats | Hist | Lhist | Str | Printf | Print | Exit | Time | Delete
-            | Clear | Zero => f,
+            | Clear | Zero | Ustack | Kstack | Usym | Ksym | Uaddr | Kaddr | Reg => f,
         };
-        let all = [Count, Sum, Avg, Min, Max, Stats, Hist, Lhist, Str, Printf, Print, Exit, Time, Delete, Clear, Zero];
+        let all = [
+            Count, Sum, Avg, Min, Max, Stats, Hist, Lhist, Str, Printf, Print, Exit, Time, Delete, Clear, Zero, Ustack,
+            Kstack, Usym, Ksym, Uaddr, Kaddr, Reg,
+        ];
         for f in all.map(listed) {
             assert_eq!(f.def().function, f, "{f:?} has a row");
             assert_eq!(Function::from_name(f.name()), Some(f));

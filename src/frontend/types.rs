@@ -111,6 +111,12 @@ impl Type {
         matches!(self, Type::Str { .. })
     }
 
+    /// Values that print as text made in userspace from what the probe
+    /// recorded: stacks and symbols (`printf("%s")` takes them).
+    pub fn is_symbolized(&self) -> bool {
+        matches!(self, Type::Stack(_) | Type::Sym { .. })
+    }
+
     /// `sizeof` in the traced program: what an array element or a member
     /// of this type occupies in memory.
     pub fn c_size(&self) -> u32 {

@@ -1,8 +1,9 @@
 //! The REPL's `.commands`: help, listing and detaching probes, listing maps,
-//! saving the session as a script and loading one.
+//! saving the session as a script and loading one, stack maps as folded
+//! stacks or a flame graph.
 //!
-//! `.save FILE` creates FILE and refuses if anything is there; `.save! FILE`
-//! replaces a regular file. Neither writes through a symbolic link, nor to
+//! `.save FILE` (and `.flamegraph FILE.svg`) creates FILE and refuses if
+//! anything is there; `.save! FILE` replaces a regular file. Neither writes through a symbolic link, nor to
 //! a FIFO or device (see `sys::open_existing`).
 
 use std::io::Write;
@@ -35,6 +36,9 @@ pub fn run(repl: &mut Repl, file: FileId) -> Flow {
         ".save" => save(repl, arg, arg_span, Replace::No),
         ".save!" => save(repl, arg, arg_span, Replace::Yes),
         ".load" => load(repl, arg, arg_span),
+        ".folded" => folded(repl),
+        ".flamegraph" => flamegraph(repl, arg, arg_span, Replace::No),
+        ".flamegraph!" => flamegraph(repl, arg, arg_span, Replace::Yes),
         ".quit" => return Flow::Quit,
         _ => {
             let names = COMMANDS.iter().map(|(c, _)| *c);
@@ -174,20 +178,63 @@ fn save(repl: &mut Repl, path: &str, span: Span, replace: Replace) {
     }
 }
 
+/// `.folded`: the stack-keyed maps as folded stacks, as `-f folded`
+/// prints them (for flamegraph.pl, inferno or speedscope).
+fn folded(repl: &mut Repl) {
+    let lines = crate::runtime::output::flamegraph::folded(&repl.live.dumps());
+    if lines.is_empty() {
+        return say(repl, "no stacks: no map has a stack in its key (e.g. @[ustack] = count())\n");
+    }
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    say(repl, &text);
+}
+
+/// `.flamegraph FILE.svg`: the stack-keyed maps as they are now, as an
+/// SVG flame graph (`.flamegraph!` replaces an existing file).
+fn flamegraph(repl: &mut Repl, path: &str, span: Span, replace: Replace) {
+    if path.is_empty() {
+        let d = Diagnostic::error("`.flamegraph` needs a file name").at(span, "e.g. `.flamegraph cpu.svg`");
+        return repl.report(&[d]);
+    }
+    let dumps = repl.live.dumps();
+    let stacks = crate::runtime::output::flamegraph::folded(&dumps).len();
+    if stacks == 0 {
+        let d = Diagnostic::error("no stacks to draw: no map has a stack in its key")
+            .at(span, "not written")
+            .note("e.g. `profile:hz:99 { @[ustack] = count(); }`");
+        return repl.report(&[d]);
+    }
+    let file = match open_for_writing(Path::new(path), replace) {
+        Ok(f) => f,
+        Err(d) => return repl.report(&[d.at(span, "not written")]),
+    };
+    match crate::runtime::output::flamegraph::write_svg(file, "trace", &dumps) {
+        Ok(()) => say(repl, &format!("wrote {stacks} stack{} to {path}\n", if stacks == 1 { "" } else { "s" })),
+        Err(e) => repl.report(&[Diagnostic::error(format!("cannot write {path}: {e}")).at(span, "not written")]),
+    }
+}
+
 /// Writes a new file, or with [`Replace::Yes`] replaces a regular one.
 fn write_script(path: &Path, text: &str, replace: Replace) -> Result<(), Diagnostic> {
+    let shown = path.display();
+    let file = open_for_writing(path, replace)?;
+    (&file).write_all(text.as_bytes()).map_err(|e| Diagnostic::error(format!("cannot write {shown}: {e}")))
+}
+
+/// A new file, or with [`Replace::Yes`] an existing regular one, emptied.
+fn open_for_writing(path: &Path, replace: Replace) -> Result<std::fs::File, Diagnostic> {
     let shown = path.display();
     let file = match (sys::create_new(path, 0o666), replace) {
         (Ok(file), _) => file,
         (Err(OpenRefused::Exists), Replace::No) => {
             return Err(Diagnostic::error(format!("{shown} exists: not overwritten"))
-                .note(format!("`.save! {shown}` replaces it")));
+                .note("add `!` to the command to replace it"));
         }
         (Err(OpenRefused::Exists), Replace::Yes) => sys::open_existing(path, Access::Replace, None)
             .map_err(|e| Diagnostic::error(format!("cannot write {shown}: {e}")))?,
         (Err(e), _) => return Err(Diagnostic::error(format!("cannot write {shown}: {e}"))),
     };
-    (&file).write_all(text.as_bytes()).map_err(|e| Diagnostic::error(format!("cannot write {shown}: {e}")))
+    Ok(file)
 }
 
 fn load(repl: &mut Repl, path: &str, span: Span) {

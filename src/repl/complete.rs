@@ -4,7 +4,7 @@
 //! The context decides what the word is:
 //!
 //! * **Commands**: input whose first non-blank character is `.` completes
-//!   the REPL commands of [`COMMANDS`]; after `.save `, `.save! ` or
+//!   the REPL commands of [`COMMANDS`]; after `.save `, `.save! `, `.flamegraph[!] ` or
 //!   `.load ` a file path (a plain listing of the directory, relative to
 //!   the cwd; directories get a trailing `/`), after `.detach ` the word
 //!   `all`.
@@ -50,6 +50,9 @@ pub const COMMANDS: &[(&str, &str)] = &[
     (".save", ".save FILE       write the session's probes to FILE as a script (a new file)"),
     (".save!", ".save! FILE      the same, replacing FILE if it exists"),
     (".load", ".load FILE       attach the probes of the script FILE"),
+    (".folded", ".folded          print the stack-keyed maps as folded stacks (for flame graphs)"),
+    (".flamegraph", ".flamegraph F   write the stack-keyed maps as an SVG flame graph to F (a new file)"),
+    (".flamegraph!", ".flamegraph! F  the same, replacing F if it exists"),
     (".quit", ".quit            detach every probe and leave"),
 ];
 
@@ -97,7 +100,7 @@ fn command(text: &str) -> (usize, Vec<String>) {
         return (lead, matching(word, COMMANDS.iter().map(|c| c.0)));
     }
     let found = match text[lead..].split_whitespace().next() {
-        Some(".save" | ".save!" | ".load") => paths(word),
+        Some(".save" | ".save!" | ".load" | ".flamegraph" | ".flamegraph!") => paths(word),
         Some(".detach") => matching(word, ["all"]),
         _ => Vec::new(),
     };
@@ -260,7 +263,10 @@ mod tests {
     #[test]
     fn probe_types() {
         // A first word may also start a bare statement (`uid`, `union`).
-        assert_eq!(words("u"), ["u:", "uid", "union", "uprobe:", "ur:", "uretprobe:", "usdt:"]);
+        assert_eq!(
+            words("u"),
+            ["u:", "uaddr(", "uid", "union", "uprobe:", "ur:", "uretprobe:", "usdt:", "ustack", "ustack(", "usym("]
+        );
         assert_eq!(words("B"), ["BEGIN"]);
         assert_eq!(words("").len(), completable_types().count());
         assert_eq!(words("  \n").len(), completable_types().count());
@@ -372,7 +378,7 @@ mod tests {
         assert_eq!(args[..3], ["arg0", "arg1", "arg10"]);
         // Predicates too.
         assert_eq!(at_end("BEGIN /co"), (7, strs(&["comm", "count("])));
-        assert_eq!(words("t:a:b / pid == 1 && u"), ["uid", "union"]);
+        assert_eq!(words("t:a:b / pid == 1 && ui"), ["uid"]);
         // A fresh word inside code offers everything.
         let all = words("BEGIN { ");
         assert_eq!(all.len(), KEYWORDS.len() + variable_names().count() + function_names().count());

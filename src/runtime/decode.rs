@@ -6,8 +6,10 @@ use crate::codegen::program::{slot_size, MapDecl, UserMap};
 use crate::frontend::passes::MapValue;
 use crate::frontend::types::{AggKind, Type};
 use crate::runtime::maps::Map;
+use crate::runtime::names::{Names, Symbols};
 use crate::runtime::output::value::{AggValue, MapDump, Scalar};
 use crate::sys::SysError;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// Decode a NUL-terminated string buffer.
@@ -30,12 +32,12 @@ pub fn scalar(ty: &Type, bytes: &[u8]) -> Scalar {
 }
 
 /// Split a user key into its slots.
-fn key_parts(user: &UserMap, key: &[u8]) -> Vec<Scalar> {
+fn key_parts(user: &UserMap, key: &[u8], names: &Names) -> Vec<Scalar> {
     let mut out = Vec::new();
     let mut at = 0usize;
     for t in &user.keys {
         let size = slot_size(t) as usize;
-        out.push(scalar(t, key.get(at..at + size).unwrap_or(&[])));
+        out.push(names.scalar(t, key.get(at..at + size).unwrap_or(&[])));
         at += size;
     }
     out
@@ -43,7 +45,7 @@ fn key_parts(user: &UserMap, key: &[u8]) -> Vec<Scalar> {
 
 /// Every entry of a user map, decoded. `ncpus` is the number of possible
 /// CPUs (per-CPU values come back one per possible CPU).
-pub fn dump(map: &Map, decl: &MapDecl, ncpus: usize) -> Result<MapDump, SysError> {
+pub fn dump(map: &Map, decl: &MapDecl, ncpus: usize, names: &Names) -> Result<MapDump, SysError> {
     let Some(user) = &decl.user else {
         return Ok(MapDump { name: decl.name.clone(), keys_arity: 0, entries: Vec::new() });
     };
@@ -58,6 +60,8 @@ pub fn dump(map: &Map, decl: &MapDecl, ncpus: usize) -> Result<MapDump, SysError
         let agg = match user.value {
             MapValue::Int { signed } => AggValue::Plain(scalar(&Type::Int { size: 8, signed }, &value)),
             MapValue::Str { .. } => AggValue::Plain(Scalar::Str(c_string(&value))),
+            MapValue::Stack(st) => AggValue::Plain(names.scalar(&Type::Stack(st), &value)),
+            MapValue::Sym { user } => AggValue::Plain(names.scalar(&Type::Sym { user }, &value)),
             MapValue::Agg(kind) => match kind {
                 AggKind::Count => AggValue::Plain(Scalar::UInt((0..n).map(|i| u64_at(per_cpu(i), 0)).sum())),
                 AggKind::Sum => AggValue::Plain(Scalar::Int(
@@ -92,10 +96,10 @@ pub fn dump(map: &Map, decl: &MapDecl, ncpus: usize) -> Result<MapDump, SysError
                 }
             },
         };
-        entries.push((key_parts(user, &key), agg));
+        entries.push((key_parts(user, &key, names), agg));
     }
     for (key, buckets) in hists {
-        let parts = key_parts(user, &key);
+        let parts = key_parts(user, &key, names);
         let agg = match user.value {
             MapValue::Agg(AggKind::Lhist { min, max, step }) => {
                 let mut b = buckets;
@@ -129,19 +133,25 @@ pub struct MapReader<'a> {
     pub maps: &'a [Map],
     /// Possible CPUs (per-CPU values come back one per possible CPU).
     pub ncpus: usize,
+    pub symbols: &'a RefCell<Symbols>,
 }
 
 impl MapReader<'_> {
     /// The map's contents, or `None` after a warning on stderr.
     pub fn dump(&self, id: usize) -> Option<MapDump> {
         let (map, decl) = (self.maps.get(id)?, self.decls.get(id)?);
-        match dump(map, decl, self.ncpus) {
+        match dump(map, decl, self.ncpus, &self.names()) {
             Ok(d) => Some(d),
             Err(e) => {
                 crate::diag::warn(format_args!("cannot read {}: {e}", decl.name));
                 None
             }
         }
+    }
+
+    /// What names stacks and symbols in these maps.
+    pub fn names(&self) -> Names<'_> {
+        Names { decls: self.decls, maps: self.maps, symbols: self.symbols }
     }
 
     /// The id of the user map `@name` (with its `@`).

@@ -14,14 +14,17 @@
 use crate::codegen::program::{Compiled, EVENTS_MAP};
 use crate::frontend::probes::Firing;
 use crate::runtime::attach::Link;
+use crate::runtime::decode::MapReader;
 use crate::runtime::load::Prog;
 use crate::runtime::maps::{self, Map};
+use crate::runtime::names::{Names, Symbols};
 use crate::runtime::output::text::Text;
 use crate::runtime::output::Strings;
 use crate::runtime::printer::{LossReport, Printer};
 use crate::runtime::ringbuf::EventQueue;
 use crate::runtime::session::{attach_order, attach_probe, create_maps, SessionError};
 use crate::sys;
+use std::cell::RefCell;
 use std::io::Write;
 use std::os::fd::{OwnedFd, RawFd};
 
@@ -67,6 +70,8 @@ pub struct LiveSession {
     losses: LossReport,
     /// The output: bpftrace's text, traced strings as the terminal needs.
     text: Text,
+    /// Names stacks and symbols; what it learns is kept across lines.
+    symbols: RefCell<Symbols>,
 }
 
 impl LiveSession {
@@ -85,6 +90,7 @@ impl LiveSession {
             stats: sys::enable_run_stats().ok(),
             exit_requested: false,
             text: Text { strings },
+            symbols: RefCell::new(Symbols::new()),
             losses: LossReport::default(),
         })
     }
@@ -243,7 +249,15 @@ impl LiveSession {
 
     /// The session prints bpftrace's text output.
     fn printer<'a>(&'a self, out: &'a mut dyn Write, output: &'a mut Text) -> Printer<'a> {
-        Printer::new(&self.tables, &self.maps, self.ncpus, output, out)
+        Printer::new(&self.tables, &self.maps, self.ncpus, &self.symbols, output, out)
+    }
+
+    /// Every user map that has entries, read now (stacks and symbols
+    /// named).
+    pub fn dumps(&self) -> Vec<crate::runtime::output::MapDump> {
+        let reader =
+            MapReader { decls: &self.tables.maps, maps: &self.maps, ncpus: self.ncpus, symbols: &self.symbols };
+        reader.nonempty_user_maps().into_iter().filter_map(|id| reader.dump(id)).collect()
     }
 
     /// Every user map: its id, name and number of entries (keys, for a
@@ -256,7 +270,8 @@ impl LiveSession {
             .zip(&self.maps)
             .filter(|(d, _)| d.user.is_some())
             .map(|(d, m)| {
-                let n = crate::runtime::decode::dump(m, d, self.ncpus).map_or(0, |dump| dump.entries.len());
+                let names = Names { decls: &self.tables.maps, maps: &self.maps, symbols: &self.symbols };
+                let n = crate::runtime::decode::dump(m, d, self.ncpus, &names).map_or(0, |dump| dump.entries.len());
                 (d.name.clone(), n)
             })
             .collect();

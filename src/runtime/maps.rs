@@ -133,7 +133,7 @@ impl Map {
     /// of an array map.
     pub fn clear(&self) -> Result<(), SysError> {
         match self.kind {
-            MapKind::Hash | MapKind::PercpuHash => {
+            MapKind::Hash | MapKind::PercpuHash | MapKind::StackTrace => {
                 for key in self.keys()? {
                     self.handle.delete(&key)?;
                 }

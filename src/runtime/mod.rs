@@ -25,6 +25,7 @@ pub mod decode;
 pub mod live;
 pub mod load;
 pub mod maps;
+pub mod names;
 pub mod output;
 pub(crate) mod printer;
 pub mod ringbuf;

@@ -13,7 +13,9 @@ use crate::codegen::ir::MapId;
 use crate::codegen::program::{drop_counter, event, slot_size, Compiled, LOST_COUNTER, NMI_SCRATCH_MAP, SCRATCH_MAP};
 use crate::runtime::decode::{self, MapReader};
 use crate::runtime::maps::{self, Map};
+use crate::runtime::names::Symbols;
 use crate::runtime::output::{printf, Output};
+use std::cell::RefCell;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,8 @@ pub(crate) struct Printer<'a> {
     pub compiled: &'a Compiled,
     pub maps: &'a [Map],
     pub ncpus: usize,
+    /// Names stacks and symbols, with what it learnt so far.
+    pub symbols: &'a RefCell<Symbols>,
     pub output: &'a mut dyn Output,
     /// An `exit()` event was seen.
     pub exit_requested: bool,
@@ -56,6 +60,7 @@ impl<'a> Printer<'a> {
         compiled: &'a Compiled,
         maps: &'a [Map],
         ncpus: usize,
+        symbols: &'a RefCell<Symbols>,
         output: &'a mut dyn Output,
         out: &'a mut dyn Write,
     ) -> Printer<'a> {
@@ -63,6 +68,7 @@ impl<'a> Printer<'a> {
             compiled,
             maps,
             ncpus,
+            symbols,
             output,
             exit_requested: false,
             mute: false,
@@ -82,7 +88,7 @@ impl Printer<'_> {
 
     /// The session's maps, as outputs read them.
     pub fn reader(&self) -> MapReader<'_> {
-        MapReader { decls: &self.compiled.maps, maps: self.maps, ncpus: self.ncpus }
+        MapReader { decls: &self.compiled.maps, maps: self.maps, ncpus: self.ncpus, symbols: self.symbols }
     }
 
     /// Act on one event. After `exit()` every event is dropped until
@@ -98,9 +104,11 @@ impl Printer<'_> {
                 let Some(decl) = self.compiled.printfs.get(id) else { return };
                 let mut at = 16;
                 let mut args = Vec::new();
+                let reader = self.reader();
+                let names = reader.names();
                 for t in &decl.args {
                     let size = slot_size(t) as usize;
-                    args.push(decode::scalar(t, bytes.get(at..at + size).unwrap_or(&[])));
+                    args.push(names.scalar(t, bytes.get(at..at + size).unwrap_or(&[])));
                     at += size;
                 }
                 let text = self.output.printf(&decl.pieces, &args);
@@ -108,7 +116,8 @@ impl Printer<'_> {
             }
             event::PRINT_VALUE => {
                 let Some(t) = self.compiled.prints.get(id) else { return };
-                let text = self.output.value(&decode::scalar(t, bytes.get(16..).unwrap_or(&[])));
+                let value = self.reader().names().scalar(t, bytes.get(16..).unwrap_or(&[]));
+                let text = self.output.value(&value);
                 self.write(&text);
             }
             event::TIME => {
@@ -133,6 +142,7 @@ impl Printer<'_> {
                 }
             }
             event::EXIT => self.exit_requested = true,
+            event::PROCESS => self.reader().names().note_process(id as u32),
             _ => {}
         }
     }
@@ -171,7 +181,8 @@ impl Printer<'_> {
     /// A periodic report, if the output has one due; true when the
     /// session is over.
     pub fn report(&mut self) -> bool {
-        let reader = MapReader { decls: &self.compiled.maps, maps: self.maps, ncpus: self.ncpus };
+        let reader =
+            MapReader { decls: &self.compiled.maps, maps: self.maps, ncpus: self.ncpus, symbols: self.symbols };
         let report = self.output.report(&reader);
         self.write(&report.text);
         report.done
@@ -180,7 +191,8 @@ impl Printer<'_> {
     /// The probes were disabled after running: the output's last periodic
     /// report, if it has one.
     pub fn stopped(&mut self) {
-        let reader = MapReader { decls: &self.compiled.maps, maps: self.maps, ncpus: self.ncpus };
+        let reader =
+            MapReader { decls: &self.compiled.maps, maps: self.maps, ncpus: self.ncpus, symbols: self.symbols };
         let text = self.output.stopped(&reader);
         self.write(&text);
     }
@@ -188,7 +200,8 @@ impl Printer<'_> {
     /// At the end of the session: what the output prints last (every
     /// non-empty map, unless the output reported periodically).
     pub fn at_exit(&mut self) {
-        let reader = MapReader { decls: &self.compiled.maps, maps: self.maps, ncpus: self.ncpus };
+        let reader =
+            MapReader { decls: &self.compiled.maps, maps: self.maps, ncpus: self.ncpus, symbols: self.symbols };
         let text = self.output.at_exit(&reader);
         self.write(&text);
     }

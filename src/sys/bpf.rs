@@ -22,6 +22,9 @@ pub enum MapKind {
     /// `max_entries` is the ring size in bytes (a power-of-two multiple of
     /// the page size); key and value sizes are always 0.
     RingBuf,
+    /// Stack traces by id (`bpf_get_stackid`): u32 keys, values of
+    /// `depth * 8` bytes of instruction addresses.
+    StackTrace,
 }
 
 impl MapKind {
@@ -42,6 +45,7 @@ impl MapKind {
             MapKind::Array => bpf::BPF_MAP_TYPE_ARRAY,
             MapKind::PercpuArray => bpf::BPF_MAP_TYPE_PERCPU_ARRAY,
             MapKind::RingBuf => bpf::BPF_MAP_TYPE_RINGBUF,
+            MapKind::StackTrace => bpf::BPF_MAP_TYPE_STACK_TRACE,
         }
     }
 }
@@ -54,6 +58,7 @@ impl fmt::Display for MapKind {
             MapKind::Array => "array",
             MapKind::PercpuArray => "percpu array",
             MapKind::RingBuf => "ringbuf",
+            MapKind::StackTrace => "stack trace",
         })
     }
 }

@@ -82,6 +82,16 @@ pub fn create_new(path: &Path, mode: u32) -> Result<File, OpenRefused> {
         })
 }
 
+/// A file the user named for trace to write (`--flamegraph FILE`):
+/// created, or, if it exists, replaced only when it is a regular file of
+/// the user's own (never through a symbolic link).
+pub fn create_or_replace_own(path: &Path) -> Result<File, OpenRefused> {
+    match create_new(path, 0o666) {
+        Err(OpenRefused::Exists) => open_existing(path, Access::Replace, Some(euid())),
+        other => other,
+    }
+}
+
 /// Opens the existing regular file `path` (not a symbolic link to one),
 /// owned by `owner` if given.
 pub fn open_existing(path: &Path, access: Access, owner: Option<u32>) -> Result<File, OpenRefused> {

@@ -57,7 +57,7 @@ mod time;
 
 pub use bpf::{bpf_available, btf_object_id, object_name, quiet_libbpf, MapKind, ProgKind, TracingAttach};
 pub(crate) use bpf::{prog_load, prog_test_run, MapHandle};
-pub use files::{create_new, euid, open_existing, Access, OpenRefused};
+pub use files::{create_new, create_or_replace_own, euid, open_existing, Access, OpenRefused};
 pub use links::kprobe_multi_available;
 pub(crate) use links::{link_create_kprobe_multi, link_tracing};
 pub use mmap::Mmap;

@@ -88,7 +88,7 @@ impl Cx<'_> {
                     }
                     Some(_) if nargs == 1 => {
                         let t = self.expr(&mut args[0]);
-                        if !(t.is_scalar() || t.is_str() || t == Type::Unknown) {
+                        if !(t.is_scalar() || t.is_str() || t.is_symbolized() || t == Type::Unknown) {
                             self.error(
                                 Diagnostic::error(format!("cannot print {t}")).at(args[0].span, "not printable"),
                             );
@@ -164,7 +164,7 @@ impl Cx<'_> {
                 }
                 Type::Void
             }
-            _ => Type::Unknown,
+            f => self.stack_call(f, args, name_span, span).unwrap_or(Type::Unknown),
         }
     }
 
@@ -204,7 +204,7 @@ impl Cx<'_> {
         for (a, kind) in rest.iter_mut().zip(specs.iter().chain(std::iter::repeat(&ArgKind::Int))) {
             let t = self.expr(a);
             let ok = match kind {
-                ArgKind::Str => t.is_str(),
+                ArgKind::Str => t.is_str() || t.is_symbolized(),
                 ArgKind::Int => t.is_scalar(),
             };
             if !ok && t != Type::Unknown {

@@ -10,7 +10,7 @@
 //! layout (a longer string slot) gets a diagnostic instead.
 
 use crate::diag::Diagnostic;
-use crate::frontend::types::{AggKind, Type};
+use crate::frontend::types::{AggKind, StackType, Type};
 use crate::source::Span;
 use std::collections::BTreeMap;
 
@@ -23,6 +23,10 @@ pub enum MapValue {
     Int { signed: bool },
     /// A plain string of this buffer size.
     Str { size: u32 },
+    /// A stack (`@last = ustack`).
+    Stack(StackType),
+    /// A symbol (`@where = usym(reg("ip"))`).
+    Sym { user: bool },
 }
 
 #[derive(Clone, Debug)]
@@ -54,6 +58,8 @@ impl MapInfo {
         match self.value {
             Some(MapValue::Int { signed }) => Type::Int { size: 8, signed },
             Some(MapValue::Str { size }) => Type::Str { size },
+            Some(MapValue::Stack(st)) => Type::Stack(st),
+            Some(MapValue::Sym { user }) => Type::Sym { user },
             Some(MapValue::Agg(k)) => Type::Agg(k),
             None => Type::I64,
         }
@@ -111,6 +117,7 @@ impl MapTable {
                 (Type::Str { size: a }, Type::Str { size: b }) => {
                     *slot = Type::Str { size: (*a).max(*b) };
                 }
+                (a, b) if a == b => {}
                 (a, b) => {
                     if report {
                         diags.push(
@@ -237,5 +244,7 @@ fn describe(v: MapValue) -> String {
         MapValue::Agg(k) => format!("{}()", k.name()),
         MapValue::Int { .. } => "an integer".into(),
         MapValue::Str { .. } => "a string".into(),
+        MapValue::Stack(st) => format!("{}", Type::Stack(st)),
+        MapValue::Sym { user } => format!("{}", Type::Sym { user }),
     }
 }

@@ -17,6 +17,7 @@
 mod calls;
 pub mod dwarf_types;
 pub mod maps;
+mod stacks;
 pub mod typeck;
 
 use crate::diag::Diagnostic;
@@ -24,6 +25,7 @@ use crate::frontend::ast::{Block, Expr, ExprKind, Program};
 use crate::frontend::probes::{coalesce, expand, ProbeContext, ResolvedProbe};
 use crate::frontend::types::Type;
 pub use maps::{MapInfo, MapTable, MapValue};
+pub use stacks::max_stack_frames;
 
 /// One probe body specialised to one resolved attach point, typed.
 #[derive(Clone, Debug)]

@@ -66,7 +66,7 @@ fn names_get_suggestions() {
     assert!(e.contains("unknown identifier `cmm`") && e.contains("did you mean `comm`?"), "{e}");
     let e = error_of("BEGIN { cont(); }");
     assert!(e.contains("unknown function `cont`") && e.contains("did you mean `count()`?"), "{e}");
-    assert!(error_of("BEGIN { ustack(); }").contains("trace does not support yet"));
+    assert!(error_of("BEGIN { ntop(1); }").contains("trace does not support yet"));
 }
 
 #[test]

@@ -19,7 +19,7 @@ use crate::source::Span;
 
 pub(super) struct Cx<'a> {
     pub(super) spec: &'a ProbeSpec,
-    probe_name: &'a str,
+    pub(super) probe_name: &'a str,
     pub(super) maps: &'a mut MapTable,
     params: &'a Params,
     report: bool,
@@ -118,12 +118,12 @@ impl Cx<'_> {
                 }
                 let t = match t {
                     Type::Int { signed, .. } => Type::Int { size: 8, signed },
-                    Type::Str { .. } | Type::Ptr { .. } => t,
+                    Type::Str { .. } | Type::Ptr { .. } | Type::Stack(_) | Type::Sym { .. } => t,
                     Type::Unknown => return,
                     other => {
                         self.error(
                             Diagnostic::error(format!("cannot store {other} in a variable"))
-                                .at(value.span, "only integers and strings can be stored"),
+                                .at(value.span, "only integers, strings, stacks and symbols can be stored"),
                         );
                         return;
                     }
@@ -159,12 +159,12 @@ impl Cx<'_> {
             let t = self.expr(k);
             keys.push(match t.as_int() {
                 Type::Int { signed, .. } => Type::Int { size: 8, signed },
-                Type::Str { .. } => t,
+                Type::Str { .. } | Type::Stack(_) | Type::Sym { .. } => t,
                 Type::Unknown => Type::I64,
                 other => {
                     self.error(
                         Diagnostic::error(format!("{other} cannot be a map key"))
-                            .at(k.span, "only integers and strings can be keys"),
+                            .at(k.span, "only integers, strings, stacks and symbols can be keys"),
                     );
                     Type::I64
                 }
@@ -195,11 +195,13 @@ impl Cx<'_> {
         let v = match t.as_int() {
             Type::Int { signed, .. } => MapValue::Int { signed },
             Type::Str { size } => MapValue::Str { size },
+            Type::Stack(st) => MapValue::Stack(st),
+            Type::Sym { user } => MapValue::Sym { user },
             Type::Unknown => return,
             other => {
                 self.error(
                     Diagnostic::error(format!("cannot store {other} in a map"))
-                        .at(value.span, "only integers, strings and aggregations can be stored"),
+                        .at(value.span, "only integers, strings, stacks, symbols and aggregations can be stored"),
                 );
                 return;
             }
@@ -325,6 +327,8 @@ impl Cx<'_> {
                     }
                     Some(MapValue::Str { size }) => Type::Str { size },
                     Some(MapValue::Int { signed }) => Type::Int { size: 8, signed },
+                    Some(MapValue::Stack(st)) => Type::Stack(st),
+                    Some(MapValue::Sym { user }) => Type::Sym { user },
                     None => Type::I64,
                 }
             }
@@ -632,7 +636,8 @@ impl Cx<'_> {
             Scope::NumberedArgs => context.numbered_args.is_some(),
             Scope::Retval => context.retval.is_some(),
             Scope::NamedArgs => context.named_args.is_some(),
-            Scope::Function => context.function.is_some(),
+            // In a timer, the function it interrupted.
+            Scope::Function => context.function.is_some() || context.regs,
         };
         if !here {
             let msg = format!("`{}` is not available in `{}`", b.name(), self.probe_name);
@@ -647,6 +652,15 @@ impl Cx<'_> {
             Builtin::Arg(i) => self.numbered_arg(i, span),
             Builtin::Retval => self.typed_retval(),
             Builtin::Curtask => self.curtask_type(),
+            Builtin::Func if context.function.is_none() => {
+                // `usym(reg("ip"))`: resolved by address, so a kernel
+                // address names a kernel function.
+                let ip = Expr { kind: ExprKind::Str("ip".into()), span, ty: Type::Unknown };
+                let reg = ExprKind::Call { name: "reg".into(), name_span: span, args: vec![ip] };
+                let reg = Expr { kind: reg, span, ty: Type::Unknown };
+                e.kind = ExprKind::Call { name: "usym".into(), name_span: span, args: vec![reg] };
+                self.expr_inner(e)
+            }
             Builtin::Func | Builtin::Probe => {
                 let text = match b {
                     Builtin::Func => context.function.unwrap_or_default().to_string(),
@@ -665,7 +679,9 @@ impl Cx<'_> {
             | Builtin::Comm
             | Builtin::Nsecs
             | Builtin::Elapsed
-            | Builtin::Args => {
+            | Builtin::Args
+            | Builtin::Ustack
+            | Builtin::Kstack => {
                 let msg = format!("internal error: the builtins table gives `{}` no type", b.name());
                 self.error(Diagnostic::error(msg).at(span, "here"));
                 Type::Unknown

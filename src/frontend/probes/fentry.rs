@@ -67,6 +67,7 @@ impl ProbeKind for Fentry {
             binary: None,
             memory: Memory::ByAddress,
             nmi: false,
+            regs: false,
         }
     }
 }

@@ -83,6 +83,7 @@ impl ProbeKind for Kprobe {
             binary: None,
             memory: Memory::ByAddress,
             nmi: false,
+            regs: true,
         }
     }
 }

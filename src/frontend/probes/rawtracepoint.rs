@@ -58,6 +58,7 @@ impl ProbeKind for RawTracepoint {
             binary: None,
             memory: Memory::ByAddress,
             nmi: false,
+            regs: false,
         }
     }
 }

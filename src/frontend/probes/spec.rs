@@ -283,6 +283,10 @@ pub struct Context<'a> {
     /// another probe's program on the same CPU (so it needs scratch space
     /// of its own).
     pub nmi: bool,
+    /// Whether the program's context is the interrupted registers
+    /// (`struct pt_regs`, first in a perf event's context too): `reg()`,
+    /// and in a timer `func`, the function interrupted.
+    pub regs: bool,
 }
 
 /// Where a function's return value is at its return.

@@ -55,6 +55,7 @@ const NOTHING: Context = Context {
     binary: None,
     memory: Memory::Kernel,
     nmi: false,
+    regs: false,
 };
 
 impl ProbeKind for Begin {

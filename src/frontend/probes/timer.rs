@@ -47,6 +47,7 @@ const INTERRUPTED: Context = Context {
     binary: None,
     memory: Memory::Kernel,
     nmi: true,
+    regs: true,
 };
 
 impl ProbeKind for Interval {

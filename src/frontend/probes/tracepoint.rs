@@ -45,6 +45,7 @@ impl ProbeKind for Tracepoint {
             // pointers are the kernel's.
             memory: if self.category == "syscalls" { Memory::User } else { Memory::Kernel },
             nmi: false,
+            regs: false,
         }
     }
 }

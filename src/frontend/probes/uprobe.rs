@@ -73,6 +73,7 @@ impl ProbeKind for Uprobe {
             binary: Some(&self.binary),
             memory: Memory::User,
             nmi: false,
+            regs: true,
         }
     }
 }

@@ -67,6 +67,7 @@ impl ProbeKind for Usdt {
             binary: None,
             memory: Memory::User,
             nmi: false,
+            regs: true,
         }
     }
 }

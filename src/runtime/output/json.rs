@@ -74,12 +74,13 @@ fn quote(s: &str) -> String {
 fn scalar(v: &Scalar) -> String {
     match v {
         Scalar::Str(s) => quote(s),
+        Scalar::Stack(s) => quote(&s.text(8)),
         v => v.to_string(),
     }
 }
 
 fn key(keys: &[Scalar]) -> String {
-    let parts: Vec<String> = keys.iter().map(Scalar::to_string).collect();
+    let parts: Vec<String> = keys.iter().map(Scalar::key_text).collect();
     quote(&parts.join(","))
 }
 

@@ -7,8 +7,9 @@
 //! `print(@m)`), the session asks it when a periodic report is due and what
 //! to print when the session ends. Neither branches on the format. Each
 //! format is one file implementing the trait — `text.rs`, `json.rs`,
-//! `periodic.rs` (argdist's reports) — and a row of [`FORMATS`] when `-f`
-//! names it.
+//! `periodic.rs` (argdist's reports), `folded.rs` (stacks for flame
+//! graphs) — and a row of [`FORMATS`] when `-f` names it; `flamegraph.rs`
+//! wraps any of them to also write an SVG at exit (`--flamegraph`).
 //!
 //! The formatters themselves are pure functions over plain values
 //! ([`MapDump`], [`Scalar`]): the session reads maps from the kernel,
@@ -17,6 +18,8 @@
 //! output.
 
 pub mod argdist;
+pub mod flamegraph;
+pub mod folded;
 pub mod hist;
 pub mod json;
 pub mod periodic;
@@ -91,8 +94,11 @@ pub struct Report {
 pub type MakeOutput = fn(Strings) -> Box<dyn Output>;
 
 /// The formats `-f` names, with their constructors.
-pub const FORMATS: &[(&str, MakeOutput)] =
-    &[("text", |strings| Box::new(text::Text { strings })), ("json", |_| Box::new(json::Json))];
+pub const FORMATS: &[(&str, MakeOutput)] = &[
+    ("text", |strings| Box::new(text::Text { strings })),
+    ("json", |_| Box::new(json::Json)),
+    ("folded", |strings| Box::new(folded::Folded { strings })),
+];
 
 /// The output `-f NAME` asks for.
 pub fn by_name(name: &str, strings: Strings) -> Option<Box<dyn Output>> {

@@ -64,6 +64,10 @@ fn render_spec(spec: &Spec, arg: &Scalar, strings: Strings, out: &mut String) {
             let text = strings.show(truncate(s, spec.precision));
             return pad(out, &text, text.len(), spec.width, spec.flags.left);
         }
+        Scalar::Stack(s) => {
+            let text = s.text(8);
+            return pad(out, &text, text.len(), spec.width, spec.flags.left);
+        }
     };
     match spec.conv {
         Conversion::Str => {

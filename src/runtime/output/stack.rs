@@ -21,6 +21,9 @@ use crate::frontend::types::StackMode;
 use std::fmt::Write;
 use std::rc::Rc;
 
+/// What a stack the kernel could not record prints as.
+const LOST: &str = "[lost stack]";
+
 /// One return address and what it resolved to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
@@ -65,15 +68,20 @@ pub struct Stack {
     /// User or kernel frames (perf mode names the file of user frames).
     pub user: bool,
     pub frames: Vec<Frame>,
+    /// The kernel could not record it (see `runtime/names.rs`).
+    pub lost: bool,
 }
 
 impl Stack {
     /// The text `print`/`printf` (indent 8) or a map key (indent 4) shows.
     pub fn text(&self, indent: usize) -> String {
+        let pad = " ".repeat(indent);
+        if self.lost {
+            return format!("\n{pad}{LOST}\n");
+        }
         if self.frames.is_empty() {
             return String::new();
         }
-        let pad = " ".repeat(indent);
         let mut out = String::from("\n");
         for f in &self.frames {
             let _ = match self.mode {
@@ -92,8 +100,11 @@ impl Stack {
     /// The frames outermost first, as folded stacks list them
     /// (`main;a;b`): names without offsets, `[unknown]` for an address
     /// without a symbol, so that samples in one function fold together.
-    pub fn folded_frames(&self) -> impl Iterator<Item = String> + '_ {
-        self.frames.iter().rev().map(|f| f.symbol.as_deref().unwrap_or("[unknown]").to_string())
+    pub fn folded_frames(&self) -> Vec<String> {
+        if self.lost {
+            return vec![LOST.to_string()];
+        }
+        self.frames.iter().rev().map(|f| f.symbol.as_deref().unwrap_or("[unknown]").to_string()).collect()
     }
 }
 
@@ -114,6 +125,7 @@ mod tests {
                 frame(0x40117c, Some("b"), 24, Some("/tmp/st/stacks-nopie")),
                 frame(0x7f4f2ee7c24a, None, 0, None),
             ],
+            lost: false,
         }
     }
 
@@ -139,6 +151,7 @@ mod tests {
             mode: StackMode::Perf,
             user: false,
             frames: vec![frame(0xffffffff814c2e8b, Some("perf_syscall_enter"), 475, None)],
+            lost: false,
         };
         assert_eq!(k.text(8), "\n\tffffffff814c2e8b perf_syscall_enter+475\n");
     }
@@ -146,13 +159,16 @@ mod tests {
     #[test]
     fn raw_mode_is_bare_hex_and_empty_is_nothing() {
         assert_eq!(stack(StackMode::Raw, true).text(8), "\n401146\n40117c\n7f4f2ee7c24a\n");
-        let empty = Stack { mode: StackMode::Bpftrace, user: false, frames: vec![] };
+        let mut empty = Stack { mode: StackMode::Bpftrace, user: false, frames: vec![], lost: false };
         assert_eq!(empty.text(4), "");
+        empty.lost = true;
+        assert_eq!(empty.text(4), "\n    [lost stack]\n");
+        assert_eq!(empty.folded_frames(), ["[lost stack]"]);
     }
 
     #[test]
     fn folded_frames_are_outermost_first_without_offsets() {
-        let got: Vec<String> = stack(StackMode::Bpftrace, true).folded_frames().collect();
+        let got = stack(StackMode::Bpftrace, true).folded_frames();
         assert_eq!(got, ["[unknown]", "b", "c"]);
     }
 }

@@ -67,7 +67,7 @@ fn key_text(keys: &[Scalar]) -> String {
     if keys.is_empty() {
         return String::new();
     }
-    let parts: Vec<String> = keys.iter().map(Scalar::to_string).collect();
+    let parts: Vec<String> = keys.iter().map(Scalar::key_text).collect();
     format!("[{}]", parts.join(", "))
 }
 

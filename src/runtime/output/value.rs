@@ -6,8 +6,10 @@
 //! text and JSON printers are pure functions that unit tests can feed
 //! directly, and the runtime only has to build a [`MapDump`].
 
+use super::stack::Stack;
 use std::cmp::Ordering;
 use std::fmt;
+use std::rc::Rc;
 
 /// One key component or one plain value.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,6 +17,19 @@ pub enum Scalar {
     Int(i64),
     UInt(u64),
     Str(String),
+    /// `ustack`/`kstack`, symbolized.
+    Stack(Rc<Stack>),
+}
+
+impl Scalar {
+    /// As a map key prints it: like [`Display`](fmt::Display), but a
+    /// stack's frames are indented by 4 (bpftrace's `@[` + stack + `]`).
+    pub fn key_text(&self) -> String {
+        match self {
+            Scalar::Stack(s) => s.text(4),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Scalar {
@@ -25,6 +40,7 @@ impl fmt::Display for Scalar {
             Scalar::Int(v) => write!(f, "{v}"),
             Scalar::UInt(v) => write!(f, "{v}"),
             Scalar::Str(s) => f.write_str(s),
+            Scalar::Stack(s) => f.write_str(&s.text(8)),
         }
     }
 }
@@ -80,6 +96,11 @@ pub(crate) fn cmp_keys(a: &[Scalar], b: &[Scalar]) -> Ordering {
     for (x, y) in a.iter().zip(b) {
         let ord = match (x, y) {
             (Scalar::Str(x), Scalar::Str(y)) => x.as_bytes().cmp(y.as_bytes()),
+            (Scalar::Stack(x), Scalar::Stack(y)) => {
+                x.frames.iter().map(|f| f.addr).cmp(y.frames.iter().map(|f| f.addr))
+            }
+            (Scalar::Stack(_), _) => Ordering::Greater,
+            (_, Scalar::Stack(_)) => Ordering::Less,
             (Scalar::Str(_), _) => Ordering::Greater,
             (_, Scalar::Str(_)) => Ordering::Less,
             (x, y) => key_bits(x).cmp(&key_bits(y)),
@@ -95,7 +116,7 @@ fn key_bits(v: &Scalar) -> u64 {
     match v {
         Scalar::Int(i) => *i as u64,
         Scalar::UInt(u) => *u,
-        Scalar::Str(_) => 0,
+        Scalar::Str(_) | Scalar::Stack(_) => 0,
     }
 }
 
@@ -105,7 +126,7 @@ fn sort_rank(v: &AggValue) -> Option<i128> {
     match v {
         AggValue::Plain(Scalar::Int(i)) => Some(i128::from(*i)),
         AggValue::Plain(Scalar::UInt(u)) => Some(i128::from(*u)),
-        AggValue::Plain(Scalar::Str(_)) => None,
+        AggValue::Plain(Scalar::Str(_) | Scalar::Stack(_)) => None,
         AggValue::Stats { average, .. } => Some(i128::from(*average)),
         AggValue::Hist(b) | AggValue::Lhist { buckets: b, .. } => Some(b.iter().map(|&c| i128::from(c)).sum()),
     }
@@ -141,7 +162,7 @@ pub(crate) fn divide(v: &Scalar, div: u64) -> Scalar {
             Err(_) => 0,
         }),
         Scalar::UInt(u) => Scalar::UInt(u / div),
-        Scalar::Str(s) => Scalar::Str(s.clone()),
+        Scalar::Str(_) | Scalar::Stack(_) => v.clone(),
     }
 }
 
