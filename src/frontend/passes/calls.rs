@@ -30,6 +30,9 @@ impl Cx<'_> {
             }
             return Type::Unknown;
         }
+        if let Some(t) = self.address_call(e) {
+            return t;
+        }
         let ExprKind::FnCall { func: f, name_span, args } = &mut e.kind else { return Type::Unknown };
         let (f, name_span, name) = (*f, *name_span, f.name());
         if f.is_aggregation() {

@@ -13,6 +13,7 @@ use crate::frontend::ast::*;
 use crate::frontend::builtins::{Function, DEFAULT_STACK_LIMIT};
 use crate::frontend::types::{StackMode, StackType, Type};
 use crate::source::Span;
+use std::path::Path;
 
 /// The most frames the kernel keeps in one stack
 /// (`kernel.perf_event_max_stack`, 127 unless changed).
@@ -60,6 +61,96 @@ impl Cx<'_> {
             }
             _ => return None,
         })
+    }
+
+    /// `uaddr("name")`, `kaddr("name")`: replaced by the address, once.
+    /// In a position-independent binary the address is only known at run
+    /// time: where the uprobe fires, `reg("ip")` minus the probed
+    /// instruction's link-time address places the binary.
+    pub(super) fn address_call(&mut self, e: &mut Expr) -> Option<Type> {
+        let span = e.span;
+        let ExprKind::FnCall { func: f @ (Function::Uaddr | Function::Kaddr), name_span, args } = &mut e.kind else {
+            return None;
+        };
+        let (f, name_span) = (*f, *name_span);
+        let name = self.literal_arg(f, args, name_span, span)?;
+        let arg_span = args[0].span;
+        let kind = if f == Function::Kaddr {
+            self.kernel_symbol(&name, arg_span)?
+        } else {
+            self.user_symbol(&name, arg_span)?
+        };
+        // An address: unsigned, as kernel addresses have the top bit set.
+        let ty = TypeName { tag: None, name: "uint64".into(), pointers: 0, span };
+        e.kind = ExprKind::Cast { ty, expr: Box::new(Expr { kind, span, ty: Type::Unknown }) };
+        Some(self.expr(e))
+    }
+
+    fn kernel_symbol(&mut self, name: &str, span: Span) -> Option<ExprKind> {
+        match crate::frontend::kfuncs::kernel_address(name) {
+            Ok(Some(addr)) => Some(ExprKind::Int(addr as i64)),
+            Ok(None) => {
+                self.error(Diagnostic::error(format!("no kernel symbol `{name}`")).at(span, "not in /proc/kallsyms"));
+                None
+            }
+            Err(why) => {
+                self.error(Diagnostic::error(format!("cannot look up kernel symbol `{name}`: {why}")).at(span, "here"));
+                None
+            }
+        }
+    }
+
+    fn user_symbol(&mut self, name: &str, span: Span) -> Option<ExprKind> {
+        let context = self.spec.context();
+        let Some(binary) = context.binary.map(Path::to_path_buf) else {
+            self.error(
+                Diagnostic::error(format!("uaddr() is not available in `{}`", self.probe_name))
+                    .at(span, "no binary to look in")
+                    .note("uaddr() looks the symbol up in the binary of a uprobe or uretprobe"),
+            );
+            return None;
+        };
+        let found = match crate::frontend::elf::address_of(&binary, name) {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                self.error(
+                    Diagnostic::error(format!("no symbol `{name}` in {}", binary.display()))
+                        .at(span, "not in its symbol tables"),
+                );
+                return None;
+            }
+            Err(e) => {
+                self.error(Diagnostic::error(e.to_string()).at(span, "looking up this symbol"));
+                return None;
+            }
+        };
+        if !found.pie {
+            return Some(ExprKind::Int(found.vaddr as i64));
+        }
+        let entry = context.entry_offset.and_then(|off| crate::frontend::elf::open(&binary).ok()?.vaddr_of_offset(off));
+        let Some(entry) = entry else {
+            self.error(
+                Diagnostic::error(format!(
+                    "uaddr() in `{}`: {} is position-independent",
+                    self.probe_name,
+                    binary.display()
+                ))
+                .at(span, "its load address is unknown here")
+                .note(
+                    "where a uprobe fires on entry, the instruction pointer places the binary: use uaddr() in a uprobe",
+                ),
+            );
+            return None;
+        };
+        // reg("ip") - entry + vaddr
+        let lit = |k: ExprKind| Box::new(Expr { kind: k, span, ty: Type::Unknown });
+        let ip = ExprKind::Call {
+            name: "reg".into(),
+            name_span: span,
+            args: vec![Expr { kind: ExprKind::Str("ip".into()), span, ty: Type::Unknown }],
+        };
+        let bias = ExprKind::Binary { op: BinOp::Sub, lhs: lit(ip), rhs: lit(ExprKind::Int(entry as i64)) };
+        Some(ExprKind::Binary { op: BinOp::Add, lhs: lit(bias), rhs: lit(ExprKind::Int(found.vaddr as i64)) })
     }
 
     /// `ustack`, `ustack(N)`, `ustack(MODE)`, `ustack(MODE, N)`.

@@ -68,6 +68,7 @@ impl ProbeKind for Fentry {
             memory: Memory::ByAddress,
             nmi: false,
             regs: false,
+            entry_offset: None,
         }
     }
 }

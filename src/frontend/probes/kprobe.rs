@@ -84,6 +84,7 @@ impl ProbeKind for Kprobe {
             memory: Memory::ByAddress,
             nmi: false,
             regs: true,
+            entry_offset: None,
         }
     }
 }

@@ -59,6 +59,7 @@ impl ProbeKind for RawTracepoint {
             memory: Memory::ByAddress,
             nmi: false,
             regs: false,
+            entry_offset: None,
         }
     }
 }

@@ -287,6 +287,10 @@ pub struct Context<'a> {
     /// (`struct pt_regs`, first in a perf event's context too): `reg()`,
     /// and in a timer `func`, the function interrupted.
     pub regs: bool,
+    /// The file offset of the instruction a uprobe fires at (not at a
+    /// return): there `reg("ip")` is its run-time address, which places
+    /// a position-independent binary (`uaddr()`).
+    pub entry_offset: Option<u64>,
 }
 
 /// Where a function's return value is at its return.

@@ -56,6 +56,7 @@ const NOTHING: Context = Context {
     memory: Memory::Kernel,
     nmi: false,
     regs: false,
+    entry_offset: None,
 };
 
 impl ProbeKind for Begin {

@@ -48,6 +48,7 @@ const INTERRUPTED: Context = Context {
     memory: Memory::Kernel,
     nmi: true,
     regs: true,
+    entry_offset: None,
 };
 
 impl ProbeKind for Interval {

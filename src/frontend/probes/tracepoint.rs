@@ -46,6 +46,7 @@ impl ProbeKind for Tracepoint {
             memory: if self.category == "syscalls" { Memory::User } else { Memory::Kernel },
             nmi: false,
             regs: false,
+            entry_offset: None,
         }
     }
 }

@@ -74,6 +74,7 @@ impl ProbeKind for Uprobe {
             memory: Memory::User,
             nmi: false,
             regs: true,
+            entry_offset: (!self.ret).then_some(self.file_offset),
         }
     }
 }

@@ -68,6 +68,7 @@ impl ProbeKind for Usdt {
             memory: Memory::User,
             nmi: false,
             regs: true,
+            entry_offset: None,
         }
     }
 }
