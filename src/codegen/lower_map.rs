@@ -334,11 +334,17 @@ impl Lower<'_, '_> {
     /// Send `size` bytes at scratch `off` to userspace; count a loss if the
     /// ring buffer is full.
     pub(super) fn output(&mut self, off: u32, size: u32) {
+        self.output_flags(off, size, 0);
+    }
+
+    /// [`output`](Self::output) with `bpf_ringbuf_output` flags
+    /// (`BPF_RB_FORCE_WAKEUP` wakes the session at once).
+    pub(super) fn output_flags(&mut self, off: u32, size: u32, flags: i64) {
         let m = self.vreg();
         self.emit(IrInsn::LoadMap { dst: m, map: EVENTS_MAP });
         let data = self.addr(off);
         let n = self.imm(size as i64);
-        let fl = self.imm(0);
+        let fl = self.imm(flags);
         let ret = self.vreg();
         self.emit(IrInsn::Call { helper: helpers::RINGBUF_OUTPUT as u32, args: vec![m, data, n, fl], ret: Some(ret) });
         self.count_failure(ret, LOST_COUNTER);

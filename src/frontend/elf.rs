@@ -261,6 +261,18 @@ impl ElfSymbols {
         (offset - seg.offset).checked_add(seg.vaddr)
     }
 
+    /// Whether a `PT_LOAD` segment holds link-time address `vaddr`.
+    pub fn contains_vaddr(&self, vaddr: u64) -> bool {
+        self.loads.iter().any(|l| l.vaddr <= vaddr && vaddr - l.vaddr < l.memsz)
+    }
+
+    /// The file's `NT_GNU_BUILD_ID`, if it has one.
+    pub fn build_id(&self) -> Option<Vec<u8>> {
+        use object::read::Object;
+        let file = object::read::File::parse(self.map.bytes()).ok()?;
+        file.build_id().ok().flatten().map(<[u8]>::to_vec)
+    }
+
     /// The function or data object covering virtual address `vaddr`; see
     /// `addresses.rs` for which one when several do.
     pub fn symbol_at(&self, vaddr: u64) -> Option<SymbolAt<'_>> {

@@ -145,6 +145,7 @@ impl LiveSession {
         // Committed from here on: maps and tables together.
         self.maps.extend(new_maps);
         self.tables = compiled.tables();
+        self.symbols.borrow_mut().add_probes(compiled);
         let firing = |i: usize| compiled.probes[i].resolved.spec.kind().firing();
         let at_start = |i: usize| matches!(firing(i), Firing::AtStart);
         let at_end = |i: usize| matches!(firing(i), Firing::AtEnd);

@@ -10,7 +10,8 @@
 //! as nothing, as bpftrace prints it.
 
 use crate::codegen::lower_stack::split_stack_value;
-use crate::codegen::program::{stack_map_name, MapDecl};
+use crate::codegen::program::{spill_map_name, stack_map_name, Compiled, MapDecl, SPILLED_STACK};
+use crate::frontend::probes::{AttachTarget, Firing};
 use crate::frontend::types::{StackType, Type};
 use crate::runtime::decode;
 use crate::runtime::maps::Map;
@@ -86,6 +87,29 @@ impl Symbols {
     }
 }
 
+impl Symbols {
+    /// Symbols for a session running `compiled`'s probes: the binaries
+    /// uprobes and USDT probes attach to are where the code of a process
+    /// gone before its mappings were read is looked for.
+    pub fn for_probes(compiled: &Compiled, command: Option<&str>) -> Symbols {
+        let mut symbols = Symbols::new();
+        symbols.add_probes(compiled);
+        let program = command.and_then(crate::sys::command_program);
+        let libc = crate::frontend::libpath::find_library("libc.so.6");
+        symbols.symbolizer.add_candidates(libc.into_iter().chain(program));
+        symbols
+    }
+
+    /// Remember the binaries of more probes (a REPL line).
+    pub fn add_probes(&mut self, compiled: &Compiled) {
+        let binaries = compiled.probes.iter().filter_map(|p| match p.resolved.spec.kind().firing() {
+            Firing::On(AttachTarget::Uprobe { binary, .. }) => Some(binary.to_path_buf()),
+            _ => None,
+        });
+        self.symbolizer.add_candidates(binaries.collect::<Vec<_>>());
+    }
+}
+
 impl Default for Symbols {
     fn default() -> Self {
         Symbols::new()
@@ -112,9 +136,12 @@ impl Names<'_> {
         }
     }
 
-    /// A process was first seen recording user addresses.
-    pub fn note_process(&self, pid: u32) {
-        self.symbols.borrow_mut().symbolizer.note_process(pid);
+    /// A process was first seen recording user addresses; `ips` and
+    /// `build_ids` are its user stack then, as addresses and as the
+    /// kernel resolved them (see `symbols/anchors.rs`).
+    pub fn note_process(&self, pid: u32, ips: &[u8], build_ids: &[u8]) {
+        let anchors = crate::runtime::symbols::decode_anchors(ips, build_ids);
+        self.symbols.borrow_mut().symbolizer.note_process_anchored(pid, &anchors);
     }
 
     fn symbol(&self, user: bool, addr: u64, pid: u32) -> Frame {
@@ -156,7 +183,8 @@ impl Names<'_> {
     /// The addresses of stack `id` (up to the first zero), or `None` when
     /// the map does not have it.
     fn frames(&self, st: StackType, id: u32) -> Option<Vec<u64>> {
-        let name = stack_map_name(st);
+        let (name, id) =
+            if id & SPILLED_STACK != 0 { (spill_map_name(st), id & !SPILLED_STACK) } else { (stack_map_name(st), id) };
         let map = self.decls.iter().position(|d| d.user.is_none() && d.name == name).and_then(|i| self.maps.get(i))?;
         let bytes = map.lookup(&id.to_le_bytes()).ok().flatten()?;
         let words = bytes.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));

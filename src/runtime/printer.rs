@@ -10,6 +10,7 @@
 //! session runs, at most once a second, and in total at the end.
 
 use crate::codegen::ir::MapId;
+use crate::codegen::lower_stack::ANCHOR_FRAMES;
 use crate::codegen::program::{drop_counter, event, slot_size, Compiled, LOST_COUNTER, NMI_SCRATCH_MAP, SCRATCH_MAP};
 use crate::runtime::decode::{self, MapReader};
 use crate::runtime::maps::{self, Map};
@@ -142,7 +143,13 @@ impl Printer<'_> {
                 }
             }
             event::EXIT => self.exit_requested = true,
-            event::PROCESS => self.reader().names().note_process(id as u32),
+            event::PROCESS => {
+                let size = |i: usize| (Self::word(bytes, i) as i64).clamp(0, i64::from(ANCHOR_FRAMES) * 32) as usize;
+                let ips = bytes.get(32..32 + size(2).min(ANCHOR_FRAMES as usize * 8)).unwrap_or(&[]);
+                let at = 32 + ANCHOR_FRAMES as usize * 8;
+                let ids = bytes.get(at..at + size(3)).unwrap_or(&[]);
+                self.reader().names().note_process(id as u32, ips, ids);
+            }
             _ => {}
         }
     }

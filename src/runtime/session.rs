@@ -128,7 +128,8 @@ pub fn run(
     let events_map = &maps[crate::codegen::program::EVENTS_MAP.0 as usize];
     let mut ring = EventQueue::new(events_map)?;
     let mut stdout = std::io::stdout().lock();
-    let symbols = std::cell::RefCell::new(crate::runtime::names::Symbols::new());
+    let symbols =
+        std::cell::RefCell::new(crate::runtime::names::Symbols::for_probes(compiled, opts.command.as_deref()));
     let mut printer = Printer::new(compiled, &maps, ncpus, &symbols, output, &mut stdout);
     // One bounded batch of events (see `EventQueue`).
     let batch = |ring: &mut EventQueue, printer: &mut Printer| -> Result<(), SessionError> {

@@ -233,6 +233,17 @@ struct KernelSigaction {
 /// Fail early, with a clear message, when the command cannot be started:
 /// its program is not found or not executable, or the shell cannot parse
 /// it (the shell would only say so after probes were attached).
+/// The program a `-c` command runs: its first word, through `PATH`
+/// unless it has a `/` (`None` for a shell word such as `exec`).
+pub fn command_program(cmd: &str) -> Option<std::path::PathBuf> {
+    let first = cmd.split_whitespace().next()?.trim_matches(|c| c == '\'' || c == '"');
+    if first.contains('/') {
+        return Some(first.into());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    std::env::split_paths(&path).map(|d| d.join(first)).find(|p| executable(p))
+}
+
 pub fn check_command(cmd: &str) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind};
     let Some(first) = cmd.split_whitespace().next() else {

@@ -39,6 +39,11 @@ impl FileSymbols {
         FileSymbols { elf, debug, names: HashMap::new() }
     }
 
+    /// Whether the file loads anything at link-time address `vaddr`.
+    pub(super) fn contains_vaddr(&self, vaddr: u64) -> bool {
+        self.elf.as_ref().is_some_and(|e| e.contains_vaddr(vaddr))
+    }
+
     /// The link-time virtual address at file offset `offset`.
     pub(super) fn vaddr_of_offset(&self, offset: u64) -> Option<u64> {
         self.elf.as_ref()?.vaddr_of_offset(offset)

@@ -16,6 +16,9 @@
 //!   library since), at most once per `REREAD_AFTER`.
 //! * **Kernel addresses**: `/proc/kallsyms`, read on the first one
 //!   (`kernel.rs`).
+//!   A process that exited before its mappings could be read is named
+//!   through the frames of its first stack as the kernel resolved them
+//!   (file by build id and offset: `anchors.rs`).
 //! * Names are demangled (C++, Rust) as bpftrace shows them (`demangle.rs`).
 //!
 //! Every answer is cached: a user frame per (process, address), a kernel
@@ -29,6 +32,7 @@
 //! damaged, kallsyms hidden) is a [`Frame`] with the address alone, and the
 //! reason is said once on stderr.
 
+mod anchors;
 mod demangle;
 mod files;
 mod kernel;
@@ -39,6 +43,8 @@ mod tests;
 use crate::diag;
 use crate::frontend::kfuncs::KALLSYMS;
 use crate::runtime::output::stack::Frame;
+pub use anchors::{decode as decode_anchors, Anchor};
+use anchors::{Anchored, Candidates};
 use files::FileSymbols;
 use kernel::KernelSymbols;
 use process::{FileId, Mapping};
@@ -62,6 +68,8 @@ pub struct Symbolizer {
     kernel: Option<KernelSymbols>,
     kernel_names: HashMap<u32, Rc<str>>,
     kernel_frames: HashMap<u64, Frame>,
+    /// Files that may hold a vanished process's code (`anchors.rs`).
+    candidates: Candidates,
 }
 
 /// What is known of one process.
@@ -73,6 +81,8 @@ struct Process {
     gone: bool,
     /// Frames named so far, by address.
     frames: HashMap<u64, Frame>,
+    /// Files placed by anchors, when the mappings could not be read.
+    anchored: Vec<Anchored>,
 }
 
 impl Symbolizer {
@@ -89,6 +99,26 @@ impl Symbolizer {
         p.read_at = None;
         p.reread(pid);
         self.open_fleeting(pid);
+    }
+
+    /// Files the session's probes name (uprobe binaries), where the code
+    /// of a process that vanished before its mappings were read is looked
+    /// for (with the libraries they link).
+    pub fn add_candidates(&mut self, paths: impl IntoIterator<Item = PathBuf>) {
+        self.candidates.add(paths);
+    }
+
+    /// [`note_process`](Self::note_process), with the frames of the
+    /// process's first stack as the kernel resolved them: when its
+    /// mappings cannot be read (it has exited already), they place the
+    /// files they are in (see `anchors.rs`).
+    pub fn note_process_anchored(&mut self, pid: u32, anchors: &[Anchor]) {
+        self.note_process(pid);
+        let Some(p) = self.processes.get_mut(&pid) else { return };
+        if p.maps.is_empty() && !anchors.is_empty() {
+            p.anchored = self.candidates.place(anchors);
+            p.frames.clear();
+        }
     }
 
     /// User address `addr` of process `pid`: the symbol covering it and the
@@ -108,7 +138,7 @@ impl Symbolizer {
         let Some(p) = self.processes.get_mut(&pid) else { return Frame::unknown(addr) };
         let frame = match process::mapping_at(&p.maps, addr) {
             Some(m) => name_user(&mut self.files, pid, m, addr),
-            None => Frame::unknown(addr),
+            None => name_anchored(&mut self.candidates, &p.anchored, addr),
         };
         p.frames.insert(addr, frame.clone());
         frame
@@ -156,7 +186,7 @@ impl Symbolizer {
 
 impl Process {
     fn new() -> Process {
-        Process { maps: Vec::new(), read_at: None, gone: false, frames: HashMap::new() }
+        Process { maps: Vec::new(), read_at: None, gone: false, frames: HashMap::new(), anchored: Vec::new() }
     }
 
     /// Read the maps again if the process lives and the last reading is
@@ -198,6 +228,20 @@ fn name_user(files: &mut HashMap<FileId, FileSymbols>, pid: u32, m: &Mapping, ad
         Some((vaddr, (symbol, start))) => Frame { addr, symbol: Some(symbol), offset: vaddr - start, module },
         None => Frame { addr, symbol: None, offset: 0, module },
     }
+}
+
+/// Name `addr` in the files anchors placed (a vanished process's).
+fn name_anchored(candidates: &mut Candidates, anchored: &[Anchored], addr: u64) -> Frame {
+    for a in anchored {
+        let vaddr = addr.wrapping_sub(a.bias);
+        let Some(file) = candidates.files.get_mut(&a.key).filter(|f| f.contains_vaddr(vaddr)) else { continue };
+        let module = Some(a.path.clone());
+        return match file.symbol(vaddr) {
+            Some((symbol, start)) => Frame { addr, symbol: Some(symbol), offset: vaddr - start, module },
+            None => Frame { addr, symbol: None, offset: 0, module },
+        };
+    }
+    Frame::unknown(addr)
 }
 
 /// The kernel's symbol table; empty (every kernel address unknown) when
