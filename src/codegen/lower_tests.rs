@@ -163,6 +163,8 @@ impl World for Kernel {
                     7
                 }
             }
+            // No user stack to give.
+            helpers::GET_STACK => 0,
             helpers::GET_CURRENT_PID_TGID => (PID << 32) | TID,
             helpers::GET_CURRENT_UID_GID => (GID << 32) | UID,
             helpers::GET_SMP_PROCESSOR_ID => 0,
