@@ -6,7 +6,7 @@
 //!   `-g -fno-omit-frame-pointer`, as `tests/scripts.rs` builds them, so
 //!   the corpus programs' `./db`, `./usdt-O2`, ... resolve;
 //! * `libusdtlib.so` from `tests/targets/lib/usdtlib.c` (a shared library
-//!   with a USDT note);
+//!   with a USDT note) and `libstackslib.so`, which `stacks` links;
 //! * `db` with compressed DWARF three ways: `db-gz` (`SHF_COMPRESSED`,
 //!   zlib), `db-zstd` (the same, zstd, by objcopy) and `db-zdebug` (GNU
 //!   `.zdebug_*` sections);
@@ -70,18 +70,30 @@ fn recipes(src: &Path, dir: &Path) -> Result<Vec<Recipe>, String> {
     sources.sort();
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let mut out = Vec::new();
+    // Libraries first: a target may link one (`trace-build:` in its header,
+    // as tests/scripts.rs reads it).
+    for lib in ["usdtlib", "stackslib"] {
+        let source = src.join(format!("lib/{lib}.c"));
+        let lib_args = s(&["-shared", "-fPIC", "-g", "-o", "{out}", &source.display().to_string()]);
+        out.push(Recipe { out: format!("lib{lib}.so"), inputs: vec![source], steps: vec![("gcc", lib_args)] });
+    }
     for source in &sources {
         let stem = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let c = source.display().to_string();
+        let text = std::fs::read_to_string(source).unwrap_or_default();
+        let build: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.trim_start_matches([' ', '*']).strip_prefix("trace-build:"))
+            .flat_map(str::split_whitespace)
+            .map(String::from)
+            .collect();
         for (opt, name) in [("-O0", stem.clone()), ("-O2", format!("{stem}-O2"))] {
-            let args = s(&["-g", opt, "-fno-omit-frame-pointer", "-Wall", "-o", "{out}", &c]);
+            let mut args = s(&["-g", opt, "-fno-omit-frame-pointer", "-Wall", "-o", "{out}", &c]);
+            args.extend(build.iter().cloned());
             out.push(Recipe { out: name, inputs: vec![source.clone()], steps: vec![("gcc", args)] });
         }
     }
     let db = src.join("db.c").display().to_string();
-    let lib = src.join("lib/usdtlib.c");
-    let lib_args = s(&["-shared", "-fPIC", "-g", "-o", "{out}", &lib.display().to_string()]);
-    out.push(Recipe { out: "libusdtlib.so".into(), inputs: vec![lib], steps: vec![("gcc", lib_args)] });
     for (name, gz) in [("db-gz", "-gz=zlib"), ("db-zdebug", "-gz=zlib-gnu")] {
         let args = s(&["-g", gz, "-O0", "-fno-omit-frame-pointer", "-o", "{out}", &db]);
         out.push(Recipe { out: name.into(), inputs: vec![src.join("db.c")], steps: vec![("gcc", args)] });
