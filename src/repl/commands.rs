@@ -204,7 +204,7 @@ fn flamegraph(repl: &mut Repl, path: &str, span: Span, replace: Replace) {
             .note("e.g. `profile:hz:99 { @[ustack] = count(); }`");
         return repl.report(&[d]);
     }
-    let file = match open_for_writing(Path::new(path), replace) {
+    let file = match open_for_writing(Path::new(path), replace, ".flamegraph") {
         Ok(f) => f,
         Err(d) => return repl.report(&[d.at(span, "not written")]),
     };
@@ -217,18 +217,19 @@ fn flamegraph(repl: &mut Repl, path: &str, span: Span, replace: Replace) {
 /// Writes a new file, or with [`Replace::Yes`] replaces a regular one.
 fn write_script(path: &Path, text: &str, replace: Replace) -> Result<(), Diagnostic> {
     let shown = path.display();
-    let file = open_for_writing(path, replace)?;
+    let file = open_for_writing(path, replace, ".save")?;
     (&file).write_all(text.as_bytes()).map_err(|e| Diagnostic::error(format!("cannot write {shown}: {e}")))
 }
 
 /// A new file, or with [`Replace::Yes`] an existing regular one, emptied.
-fn open_for_writing(path: &Path, replace: Replace) -> Result<std::fs::File, Diagnostic> {
+/// `cmd` is the command that writes (`.save`), for the hint.
+fn open_for_writing(path: &Path, replace: Replace, cmd: &str) -> Result<std::fs::File, Diagnostic> {
     let shown = path.display();
     let file = match (sys::create_new(path, 0o666), replace) {
         (Ok(file), _) => file,
         (Err(OpenRefused::Exists), Replace::No) => {
             return Err(Diagnostic::error(format!("{shown} exists: not overwritten"))
-                .note("add `!` to the command to replace it"));
+                .note(format!("`{cmd}! {shown}` replaces it")));
         }
         (Err(OpenRefused::Exists), Replace::Yes) => sys::open_existing(path, Access::Replace, None)
             .map_err(|e| Diagnostic::error(format!("cannot write {shown}: {e}")))?,
