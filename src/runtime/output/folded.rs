@@ -16,8 +16,7 @@
 //! values are not plain numbers, print as text; printf, print and time as
 //! in text.
 
-use super::printf::render_with;
-use super::text::{format_map, format_scalar};
+use super::text::Text;
 use super::value::{AggValue, MapDump, Scalar};
 use super::{Output, Strings};
 use crate::frontend::printf::Piece;
@@ -31,19 +30,26 @@ pub struct Folded {
 
 impl Output for Folded {
     fn printf(&self, pieces: &[Piece], args: &[Scalar]) -> String {
-        render_with(pieces, args, self.strings)
+        self.text().printf(pieces, args)
     }
     fn value(&self, v: &Scalar) -> String {
-        format!("{}\n", format_scalar(&self.strings.scalar(v)))
+        self.text().value(v)
     }
     fn time(&self, now: &str) -> String {
-        now.to_string()
+        self.text().time(now)
     }
     fn map(&self, dump: &MapDump, top: usize, div: u64) -> String {
         match folded_lines(dump) {
             Some(lines) => lines.into_iter().map(|(stack, n)| format!("{stack} {n}\n")).collect(),
-            None => format_map(&self.strings.map(dump), top, div),
+            None => self.text().map(dump, top, div),
         }
+    }
+}
+
+impl Folded {
+    /// What prints as text here.
+    fn text(&self) -> Text {
+        Text { strings: self.strings }
     }
 }
 

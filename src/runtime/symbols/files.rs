@@ -39,6 +39,12 @@ impl FileSymbols {
         FileSymbols { elf, debug, names: HashMap::new() }
     }
 
+    /// Whether the file was indexed with all its symbols: its own
+    /// `.symtab`, or a debug file's for a stripped file.
+    pub(super) fn is_complete(&self) -> bool {
+        self.elf.as_ref().is_some_and(|e| e.has_symtab()) || self.debug.is_some()
+    }
+
     /// Whether the file loads anything at link-time address `vaddr`.
     pub(super) fn contains_vaddr(&self, vaddr: u64) -> bool {
         self.elf.as_ref().is_some_and(|e| e.contains_vaddr(vaddr))

@@ -178,7 +178,14 @@ impl Symbolizer {
                 continue;
             }
             if let Some((path, false)) = process::locate(pid, m) {
-                self.files.insert(f.id, FileSymbols::open(&path, &f.path));
+                // The process may exit while its file (or the file's debug
+                // file, found through it) is opened through `/proc/PID/`:
+                // then the file waits for its first address, and is opened
+                // by the path it was mapped from.
+                let file = FileSymbols::open(&path, &f.path);
+                if file.is_complete() {
+                    self.files.insert(f.id, file);
+                }
             }
         }
     }
