@@ -42,7 +42,7 @@ impl Lower<'_, '_> {
     /// `ustack`/`kstack` of type `st`: the stack id, with the process id in
     /// the upper 32 bits for a user stack.
     pub(super) fn stack(&mut self, st: StackType) -> Val {
-        let entries = self.t.opts.map_entries();
+        let entries = stack_map_entries(st, self.t.opts.map_entries());
         let map = self.internal_map(&stack_map_name(st), MapKind::StackTrace, 4, 8 * st.limit, entries);
         let id = self.get_stackid(map, st);
         // A hash bucket taken by another stack: try the spill map, whose
@@ -180,6 +180,20 @@ impl Lower<'_, '_> {
         maps.push(MapDecl { name: name.into(), kind, key_size, value_size, max_entries, user: None });
         MapId(maps.len() as u32 - 1)
     }
+}
+
+/// What a stack map may take of kernel memory by default (they are
+/// preallocated): more entries than `--max-map-keys` when the stacks are
+/// short, since fewer collisions lose fewer stacks.
+const STACK_MAP_BUDGET: u32 = 8 << 20;
+/// The most entries a stack map gets from the budget.
+const MAX_STACK_ENTRIES: u32 = 1 << 20;
+
+/// Entries of the stack map of `st`: the map limit, or what the budget
+/// affords at its depth if more (8,256 at the default 127 frames, 104,857
+/// at 10).
+pub fn stack_map_entries(st: StackType, map_entries: u32) -> u32 {
+    (STACK_MAP_BUDGET / (8 * st.limit.max(1))).min(MAX_STACK_ENTRIES).max(map_entries)
 }
 
 /// The smallest spill map.

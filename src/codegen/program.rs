@@ -94,9 +94,10 @@ pub fn stack_map_name(st: StackType) -> String {
 /// so the same hash picks a bucket among other neighbours; its ids carry
 /// [`SPILLED_STACK`]. The kernel hashes stacks with a fixed seed, so only
 /// another map's bucket count gives a colliding stack a second chance.
-/// Measured with bench/tree.c: 1,024 distinct stacks at the default 4,096
-/// entries lose 7–11 instead of about 115; 16,384 with 20,000 entries lose
-/// 650–690 instead of about 3,550.
+/// Measured with bench/tree.c: 1,024 distinct stacks in a 4,096-entry map
+/// lose 7–11 instead of about 115; 16,384 in a 20,000-entry map lose
+/// 650–690 instead of about 3,550. (Stack maps are larger by default:
+/// `lower_stack::stack_map_entries`.)
 pub fn spill_map_name(st: StackType) -> String {
     format!("{}_spill", stack_map_name(st))
 }
