@@ -512,7 +512,7 @@ fn stacks_are_ids_with_the_process_and_a_process_is_announced_once() {
     // Sized by the 8 MB budget at their depth, spill maps half as large.
     let entries = |name: &str| k.decls.iter().find(|d| d.name == name).map(|d| d.max_entries);
     assert_eq!((entries("ustack_127"), entries("ustack_127_spill")), (Some(8256), Some(4128)));
-    assert_eq!(entries("kstack_5"), Some(1 << 20));
+    assert_eq!(entries("kstack_5"), Some((8 << 20) / 40));
     let announced: Vec<u64> =
         k.events.iter().filter(|e| u64_at(e, 0) == event::PROCESS).map(|e| u64_at(e, 1)).collect();
     assert_eq!(announced, [PID]);
