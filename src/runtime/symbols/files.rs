@@ -30,6 +30,22 @@ impl FileSymbols {
     /// Index the file at `path` (`shown` is how the process named it, for
     /// messages).
     pub(super) fn open(path: &Path, shown: &str) -> FileSymbols {
+        Self::open_reporting(path, shown, true)
+    }
+
+    /// [`open`](Self::open) without a word on failure: for a path through
+    /// `/proc/PID/`, which vanishes with the process (the caller tries the
+    /// file's own path later).
+    pub(super) fn open_quietly(path: &Path, shown: &str) -> FileSymbols {
+        Self::open_reporting(path, shown, false)
+    }
+
+    fn open_reporting(path: &Path, shown: &str, say: bool) -> FileSymbols {
+        let report = |shown: &str, e: &ElfError| {
+            if say {
+                report(shown, e)
+            }
+        };
         let elf = elf::open(path).map_err(|e| report(shown, &e)).ok();
         let debug = elf
             .as_ref()

@@ -182,7 +182,7 @@ impl Symbolizer {
                 // file, found through it) is opened through `/proc/PID/`:
                 // then the file waits for its first address, and is opened
                 // by the path it was mapped from.
-                let file = FileSymbols::open(&path, &f.path);
+                let file = FileSymbols::open_quietly(&path, &f.path);
                 if file.is_complete() {
                     self.files.insert(f.id, file);
                 }
