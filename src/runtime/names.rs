@@ -85,9 +85,7 @@ impl Symbols {
         ));
         self.warned_truncated.push(module);
     }
-}
 
-impl Symbols {
     /// Symbols for a session running `compiled`'s probes: the binaries
     /// uprobes and USDT probes attach to are where the code of a process
     /// gone before its mappings were read is looked for.
@@ -197,10 +195,10 @@ impl Names<'_> {
             return;
         }
         symbols.warned_lost = true;
-        let why = match -id {
-            libc::EEXIST => "another stack took its slot in the stack map (hash collision)".to_string(),
+        let why = match id.wrapping_neg() {
+            _ if id >= 0 => "it was no longer in the stack map".to_string(),
+            libc::EEXIST => "other stacks held its hash bucket in the stack map and its spill map".to_string(),
             libc::ENOMEM => "the stack map was full".to_string(),
-            0.. if id >= 0 => "it was no longer in the stack map".to_string(),
             e => format!("error {e}"),
         };
         crate::diag::warn(format_args!(
