@@ -124,8 +124,18 @@ pub fn kallsyms_line(line: &str) -> Option<KallsymsLine<'_>> {
 /// before a module's), for `kaddr("NAME")`. `Ok(None)` when there is no
 /// such symbol; an error when kallsyms is unreadable or hides addresses.
 pub fn kernel_address(name: &str) -> Result<Option<u64>, String> {
+    // The kernel writes kallsyms anew on every read (30 ms here, seconds
+    // under emulation): once per name and process.
+    thread_local! {
+        static FOUND: std::cell::RefCell<std::collections::HashMap<String, Option<u64>>> = Default::default();
+    }
+    if let Some(found) = FOUND.with(|f| f.borrow().get(name).copied()) {
+        return Ok(found);
+    }
     let text = std::fs::read_to_string(KALLSYMS).map_err(|e| format!("cannot read {KALLSYMS}: {e}"))?;
-    kernel_address_in(&text, name)
+    let found = kernel_address_in(&text, name)?;
+    FOUND.with(|f| f.borrow_mut().insert(name.to_string(), found));
+    Ok(found)
 }
 
 fn kernel_address_in(text: &str, name: &str) -> Result<Option<u64>, String> {
