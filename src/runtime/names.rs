@@ -92,9 +92,7 @@ impl Symbols {
     pub fn for_probes(compiled: &Compiled, command: Option<&str>) -> Symbols {
         let mut symbols = Symbols::new();
         symbols.add_probes(compiled);
-        let program = command.and_then(crate::sys::command_program);
-        let libc = crate::frontend::libpath::find_library("libc.so.6");
-        symbols.symbolizer.add_candidates(libc.into_iter().chain(program));
+        symbols.symbolizer.add_candidates(command.and_then(crate::sys::command_program));
         symbols
     }
 

@@ -46,31 +46,48 @@ pub(super) struct Anchored {
 /// Files that may hold a vanished process's code, by build id.
 #[derive(Default)]
 pub(super) struct Candidates {
+    /// Files the session named, not looked at yet: their libraries are
+    /// found only when a vanished process needs them, not at start-up.
+    named: Vec<PathBuf>,
     /// Paths to look at, not opened yet.
     pending: Vec<PathBuf>,
+    /// libc was added to `pending`.
+    libc_added: bool,
     by_build_id: HashMap<Vec<u8>, PathBuf>,
     /// Opened files, by path.
     pub files: HashMap<PathBuf, FileSymbols>,
 }
 
 impl Candidates {
-    /// Files worth looking in, with the libraries they link (`DT_NEEDED`,
-    /// found as the dynamic linker finds them).
+    /// Files worth looking in; the libraries they link (`DT_NEEDED`,
+    /// found as the dynamic linker finds them) and libc are looked in too.
+    /// Nothing is read until a vanished process needs it.
     pub fn add(&mut self, paths: impl IntoIterator<Item = PathBuf>) {
-        for path in paths {
-            if self.pending.contains(&path) {
-                continue;
+        self.named.extend(paths);
+    }
+
+    /// Move the named files, with their libraries, to `pending`.
+    fn expand(&mut self) {
+        let push = |pending: &mut Vec<PathBuf>, p: PathBuf| {
+            if !pending.contains(&p) {
+                pending.push(p);
             }
+        };
+        if !self.libc_added {
+            self.libc_added = true;
+            if let Some(libc) = crate::frontend::libpath::find_library("libc.so.6") {
+                push(&mut self.pending, libc);
+            }
+        }
+        for path in std::mem::take(&mut self.named) {
             if let Ok(syms) = elf::open(&path) {
                 for lib in syms.needed() {
                     if let Some(found) = crate::frontend::libpath::find_library(lib) {
-                        if !self.pending.contains(&found) {
-                            self.pending.push(found);
-                        }
+                        push(&mut self.pending, found);
                     }
                 }
             }
-            self.pending.push(path);
+            push(&mut self.pending, path);
         }
     }
 
@@ -98,6 +115,7 @@ impl Candidates {
         if let Some(p) = self.by_build_id.get(id) {
             return Some(p.clone());
         }
+        self.expand();
         while let Some(path) = self.pending.pop() {
             let Some(theirs) = elf::open(&path).ok().and_then(|s| s.build_id()) else { continue };
             self.by_build_id.insert(theirs.clone(), path.clone());
