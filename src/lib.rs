@@ -132,7 +132,7 @@ pub fn compile_ast(ast: frontend::ast::Program, opts: &CompileOptions) -> Result
         return Err(vec![d]);
     }
     let ctx = ProbeContext { pid: opts.pid };
-    let probes = passes::expand_all(&ast, &ctx)?;
+    let probes = passes::expand_all(&ast, &ctx, &opts.params)?;
     check_probe_count(&ast, &probes, opts.max_probes)?;
     let checked = passes::check_expanded(probes, &opts.params, Default::default()).map_err(diag::dedup)?;
     let compiled = codegen::lower::lower_program(&checked, &opts.lowering()).map_err(diag::dedup)?;
@@ -158,7 +158,7 @@ pub fn compile_more(
     for info in known.maps.values_mut() {
         info.live = true;
     }
-    let probes = passes::expand_all(&ast, &ctx)?;
+    let probes = passes::expand_all(&ast, &ctx, &opts.params)?;
     check_probe_count(&ast, &probes, opts.max_probes)?;
     let mut checked = passes::check_expanded(probes, &opts.params, known).map_err(diag::dedup)?;
     // A map's layout is fixed once it exists, so string slots of new maps

@@ -416,7 +416,8 @@ impl Lower<'_, '_> {
     }
 
     fn incdec(&mut self, target: &Expr, inc: bool, prefix: bool) -> Val {
-        let delta = if inc { 1 } else { -1 };
+        let step = target.ty.pointer_step() as i32;
+        let delta = if inc { step } else { -step };
         match &target.kind {
             ExprKind::Var(name) => {
                 let Some(VarHome::Reg(r, _)) = self.vars.get(name).copied() else {

@@ -304,17 +304,22 @@ fn block_comment(lex: &mut Lexer<Tok>) -> Result<(), LexError> {
 }
 
 /// Decodes an integer literal: decimal, `0x` hex, leading-`0` octal, with
-/// `_` separators anywhere after the first digit. The regex deliberately
-/// swallows trailing letters so that `12ab` is one bad literal, not `12`
-/// followed by a surprising identifier.
+/// `_` separators anywhere after the first digit, C's `U`/`L`/`LL`
+/// suffixes, and bpftrace's scientific form for integers (`1e6`). The regex
+/// deliberately swallows trailing letters so that `12ab` is one bad
+/// literal, not `12` followed by a surprising identifier.
 fn number(lex: &mut Lexer<Tok>) -> Result<i64, LexError> {
     let text: String = lex.slice().chars().filter(|&c| c != '_').collect();
+    let text = strip_int_suffix(&text);
+    if let Some((mantissa, exponent)) = text.split_once(['e', 'E']).filter(|_| !text.starts_with("0x")) {
+        return scientific(mantissa, exponent);
+    }
     let (digits, radix) = if let Some(hex) = text.strip_prefix("0x").or(text.strip_prefix("0X")) {
         (hex, 16)
     } else if text.len() > 1 && text.starts_with('0') {
         (&text[1..], 8)
     } else {
-        (text.as_str(), 10)
+        (text, 10)
     };
     if digits.is_empty() {
         return Err(LexError::BadNumber("hex literal without digits"));
@@ -330,6 +335,32 @@ fn number(lex: &mut Lexer<Tok>) -> Result<i64, LexError> {
     u64::from_str_radix(digits, radix)
         .map(|v| v as i64)
         .map_err(|_| LexError::BadNumber("integer literal does not fit in 64 bits"))
+}
+
+/// `text` without a C integer suffix (`u`, `l`, `ul`, `ll`, `ull` in any
+/// case): the value is the same 64-bit integer either way.
+fn strip_int_suffix(text: &str) -> &str {
+    let body = text.trim_end_matches(['u', 'U', 'l', 'L']);
+    let suffix = text[body.len()..].to_ascii_lowercase();
+    let known = matches!(suffix.as_str(), "" | "u" | "l" | "ul" | "lu" | "ll" | "ull" | "llu");
+    if known && !body.is_empty() {
+        body
+    } else {
+        text
+    }
+}
+
+/// `MeE`: M times ten to the E, both decimal, which must be an integer
+/// that fits in 64 bits.
+fn scientific(mantissa: &str, exponent: &str) -> Result<i64, LexError> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(mantissa) || !digits(exponent) {
+        return Err(LexError::BadNumber("invalid scientific literal (integers only, e.g. 1e6)"));
+    }
+    let too_big = LexError::BadNumber("integer literal does not fit in 64 bits");
+    let m: u64 = mantissa.parse().map_err(|_| too_big.clone())?;
+    let e: u32 = exponent.parse().map_err(|_| too_big.clone())?;
+    10u64.checked_pow(e).and_then(|p| m.checked_mul(p)).map(|v| v as i64).ok_or(too_big)
 }
 
 fn positional(lex: &mut Lexer<Tok>) -> Result<u32, LexError> {

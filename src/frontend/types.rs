@@ -130,6 +130,16 @@ impl Type {
         }
     }
 
+    /// The bytes `p + 1` moves a pointer of this type: its element's size
+    /// (1 for an element without a size, as GNU C does for `void *`, and
+    /// for integers).
+    pub fn pointer_step(&self) -> i64 {
+        match self {
+            Type::Ptr { to, .. } => i64::from(to.c_size().max(1)),
+            _ => 1,
+        }
+    }
+
     /// Bytes this value takes when stored in a map key, value or event.
     pub fn storage_size(&self) -> u32 {
         match self {

@@ -48,6 +48,7 @@ impl Cx<'_> {
                     self.arity(f, name_span, 1, args.len(), span);
                     return Type::Unknown;
                 }
+                positional_text(&mut args[0], &self.params.args);
                 let t = self.expr(&mut args[0]);
                 if t.is_str() {
                     return t;
@@ -237,4 +238,20 @@ pub(super) fn resolve_call(e: &mut Expr) -> Option<Function> {
         }
         _ => None,
     }
+}
+
+/// `str($1)` is the parameter's text even when it reads as a number (and
+/// empty when it was not given); `str($1 + n)` skips its first n bytes, as
+/// in bpftrace, where a parameter inside `str()` is a string.
+fn positional_text(arg: &mut Expr, params: &[String]) {
+    let (n, skip) = match &arg.kind {
+        ExprKind::Positional(n) => (*n, 0),
+        ExprKind::Binary { op: BinOp::Add, lhs, rhs } => match (&lhs.kind, &rhs.kind) {
+            (ExprKind::Positional(n), ExprKind::Int(k)) if *k >= 0 => (*n, *k as usize),
+            _ => return,
+        },
+        _ => return,
+    };
+    let text = params.get((n as usize).wrapping_sub(1)).map_or("", |s| s.as_str());
+    arg.kind = ExprKind::Str(text.get(skip..).unwrap_or("").to_string());
 }

@@ -29,6 +29,18 @@ pub enum MapValue {
     Sym { user: bool },
 }
 
+/// What kind of integers a map holds: pointers of one type keep their
+/// type when read back; any other integer assigned makes them plain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PointerValue {
+    /// No integer assigned yet.
+    Unseen,
+    /// Every integer assigned so far was this pointer type.
+    Ptr(Type),
+    /// Plain integers, or pointers of different types.
+    Plain,
+}
+
 #[derive(Clone, Debug)]
 pub struct MapInfo {
     /// Without the `@` ("" for the anonymous map).
@@ -47,6 +59,9 @@ pub struct MapInfo {
     /// The map exists in the kernel (created by an earlier REPL line), so
     /// its layout is fixed: string slots cannot grow.
     pub live: bool,
+    /// Whether the map's integer values are all one pointer type, so a
+    /// read keeps it (`@p = (int32 *)arg0; *(@p + 1)`).
+    pub pointer: PointerValue,
 }
 
 impl MapInfo {
@@ -86,6 +101,7 @@ impl MapTable {
             read_at: None,
             keys_known: true,
             live: false,
+            pointer: PointerValue::Unseen,
         });
         if !info.keys_known {
             info.keys = keys.to_vec();
@@ -167,6 +183,17 @@ impl MapTable {
         }
     }
 
+    /// Record the type of an integer assigned to `@name`: a pointer keeps
+    /// its type while every assignment agrees.
+    pub fn note_integer(&mut self, name: &str, ty: &Type) {
+        let Some(info) = self.maps.get_mut(name) else { return };
+        info.pointer = match (&info.pointer, ty) {
+            (PointerValue::Unseen, Type::Ptr { .. }) => PointerValue::Ptr(ty.clone()),
+            (PointerValue::Ptr(p), t) if p == t => return,
+            _ => PointerValue::Plain,
+        };
+    }
+
     /// `print(@m)`, `clear(@m)`, `zero(@m)`: the map as a whole, whatever
     /// its keys turn out to be.
     pub fn use_whole(&mut self, name: &str, span: Span) {
@@ -178,6 +205,7 @@ impl MapTable {
             read_at: Some(span),
             keys_known: false,
             live: false,
+            pointer: PointerValue::Unseen,
         });
     }
 

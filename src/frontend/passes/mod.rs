@@ -14,9 +14,12 @@
 //! Errors of a pass are collected; the pipeline stops after a pass that
 //! produced any.
 
+mod aggregations;
 mod calls;
 pub mod dwarf_types;
 pub mod maps;
+mod pointer;
+mod positional;
 mod stacks;
 pub mod typeck;
 
@@ -65,12 +68,18 @@ pub fn check_with_maps(
     params: &Params,
     known: MapTable,
 ) -> Result<CheckedProgram, Vec<Diagnostic>> {
-    check_expanded(expand_all(program, ctx)?, params, known)
+    check_expanded(expand_all(program, ctx, params)?, params, known)
 }
 
 /// Step 1: every attach point of `program` expanded into the probes it
-/// denotes, each with its own copy of the block.
-pub fn expand_all(program: &Program, ctx: &ProbeContext) -> Result<Vec<CheckedProbe>, Vec<Diagnostic>> {
+/// denotes (after its positional parameters), each with its own copy of
+/// the block.
+pub fn expand_all(
+    program: &Program,
+    ctx: &ProbeContext,
+    params: &Params,
+) -> Result<Vec<CheckedProbe>, Vec<Diagnostic>> {
+    let program = positional::in_attach_points(program, params)?;
     let mut diags = Vec::new();
     let mut probes = Vec::new();
     for probe in &program.probes {

@@ -8,20 +8,21 @@
 
 use super::calls;
 use super::dwarf_types::DwarfCache;
-use super::maps::{MapTable, MapValue};
+use super::maps::{MapTable, MapValue, PointerValue};
+use super::pointer;
 use super::{CheckedProbe, Params};
 use crate::diag::Diagnostic;
 use crate::frontend::ast::*;
 use crate::frontend::builtins::{self, Builtin, Function, Scope};
 use crate::frontend::probes::{self, field_type, NamedArgs, NumberedArgs, ProbeSpec, Tracepoint};
-use crate::frontend::types::{AggKind, Type};
+use crate::frontend::types::Type;
 use crate::source::Span;
 
 pub(super) struct Cx<'a> {
     pub(super) spec: &'a ProbeSpec,
     pub(super) probe_name: &'a str,
     pub(super) maps: &'a mut MapTable,
-    params: &'a Params,
+    pub(super) params: &'a Params,
     report: bool,
     pub(super) diags: &'a mut Vec<Diagnostic>,
     vars: Vec<(String, Type)>,
@@ -104,6 +105,7 @@ impl Cx<'_> {
                 if op.is_some() {
                     self.want_int(&t, value.span, "the right-hand side");
                     match existing.map(|i| self.vars[i].1.clone()) {
+                        Some(v @ Type::Ptr { .. }) => pointer::scale_step(*op, &v, value, self.report),
                         Some(v) if v.is_scalar() => {}
                         Some(v) => self.error(
                             Diagnostic::error(format!("${name} is {v}; compound assignment needs an integer"))
@@ -153,6 +155,14 @@ impl Cx<'_> {
         }
     }
 
+    /// The pointer type `@name`'s values keep, if they are pointers.
+    fn map_pointer(&self, name: &str) -> Option<Type> {
+        match &self.maps.get(name)?.pointer {
+            PointerValue::Ptr(t) => Some(t.clone()),
+            _ => None,
+        }
+    }
+
     pub(super) fn map_keys(&mut self, map: &mut MapRef) {
         let mut keys = Vec::new();
         for k in &mut map.keys {
@@ -178,6 +188,9 @@ impl Cx<'_> {
         if op.is_some() {
             let t = self.expr(value);
             self.want_int(&t, value.span, "the right-hand side");
+            if let Some(ptr) = self.map_pointer(&map.name) {
+                pointer::scale_step(op, &ptr, value, self.report);
+            }
             self.maps.assign(&map.name, MapValue::Int { signed: true }, map.span, self.report, self.diags);
             return;
         }
@@ -193,7 +206,10 @@ impl Cx<'_> {
         }
         let t = self.expr(value);
         let v = match t.as_int() {
-            Type::Int { signed, .. } => MapValue::Int { signed },
+            Type::Int { signed, .. } => {
+                self.maps.note_integer(&map.name, &t);
+                MapValue::Int { signed }
+            }
             Type::Str { size } => MapValue::Str { size },
             Type::Stack(st) => MapValue::Stack(st),
             Type::Sym { user } => MapValue::Sym { user },
@@ -209,64 +225,6 @@ impl Cx<'_> {
         self.maps.assign(&map.name, v, value.span, self.report, self.diags);
     }
 
-    pub(super) fn aggregation(
-        &mut self,
-        f: Function,
-        name_span: Span,
-        args: &mut [Expr],
-        span: Span,
-    ) -> Option<AggKind> {
-        let want = match f {
-            Function::Count => 0,
-            Function::Lhist => 4,
-            _ => 1,
-        };
-        if args.len() != want {
-            self.arity(f, name_span, want, args.len(), span);
-            return None;
-        }
-        for (i, a) in args.iter_mut().enumerate() {
-            let t = self.expr(a);
-            if i == 0 {
-                self.want_int(&t, a.span, "the aggregated value");
-            }
-        }
-        Some(match f {
-            Function::Count => AggKind::Count,
-            Function::Sum => AggKind::Sum,
-            Function::Avg => AggKind::Avg,
-            Function::Min => AggKind::Min,
-            Function::Max => AggKind::Max,
-            Function::Stats => AggKind::Stats,
-            Function::Hist => AggKind::Hist,
-            _ => {
-                let mut consts = [0i64; 3];
-                for (i, a) in args[1..].iter().enumerate() {
-                    match a.kind {
-                        ExprKind::Int(v) => consts[i] = v,
-                        _ => {
-                            self.error(
-                                Diagnostic::error("lhist() bounds must be integer literals")
-                                    .at(a.span, "not a constant"),
-                            );
-                            return None;
-                        }
-                    }
-                }
-                let [min, max, step] = consts;
-                let buckets = max.checked_sub(min).and_then(|r| r.checked_div(step));
-                if step <= 0 || max <= min || buckets.is_none_or(|n| n > 1000) {
-                    self.error(
-                        Diagnostic::error("lhist() needs min < max, step > 0 and at most 1000 buckets")
-                            .at(span, format!("min {min}, max {max}, step {step}")),
-                    );
-                    return None;
-                }
-                AggKind::Lhist { min, max, step }
-            }
-        })
-    }
-
     pub(super) fn arity(&mut self, f: Function, span: Span, want: usize, got: usize, call: Span) {
         let name = f.name();
         self.error(
@@ -274,6 +232,34 @@ impl Cx<'_> {
                 .at(call, "wrong number of arguments")
                 .also(span, "function"),
         );
+    }
+
+    /// The type of `lhs op rhs` on integers (pointers as addresses) and
+    /// strings, once both sides are typed as `a` and `b`.
+    fn binary_type(&mut self, e: &Expr, a: Type, b: Type) -> Type {
+        let ExprKind::Binary { op, lhs, rhs } = &e.kind else { return Type::Unknown };
+        let (op, span) = (*op, e.span);
+        match (&a, &b) {
+            (Type::Int { signed: sa, .. }, Type::Int { signed: sb, .. }) => {
+                if op.is_comparison() || matches!(op, BinOp::LogAnd | BinOp::LogOr) {
+                    Type::I64
+                } else {
+                    Type::Int { size: 8, signed: *sa && *sb }
+                }
+            }
+            (Type::Str { .. }, Type::Str { .. }) if matches!(op, BinOp::Eq | BinOp::Ne) => Type::I64,
+            (Type::Unknown, _) | (_, Type::Unknown) => Type::Unknown,
+            _ => {
+                let msg = format!("operator `{}` cannot be applied to {a} and {b}", op.symbol());
+                self.error(
+                    Diagnostic::error(msg)
+                        .at(span, "type mismatch")
+                        .also(lhs.span, format!("{a}"))
+                        .also(rhs.span, format!("{b}")),
+                );
+                Type::Unknown
+            }
+        }
     }
 
     pub(super) fn expr(&mut self, e: &mut Expr) -> Type {
@@ -284,6 +270,13 @@ impl Cx<'_> {
 
     fn expr_inner(&mut self, e: &mut Expr) -> Type {
         let span = e.span;
+        if let ExprKind::Binary { lhs, rhs, .. } = &mut e.kind {
+            let (a, b) = (self.expr(lhs), self.expr(rhs));
+            if let Some(t) = pointer::binary(e, &a, &b, self.report) {
+                return t;
+            }
+            return self.binary_type(e, a.as_int(), b.as_int());
+        }
         match &mut e.kind {
             ExprKind::Int(_) => Type::I64,
             ExprKind::Str(s) => Type::Str { size: s.len() as u32 + 1 },
@@ -326,38 +319,18 @@ impl Cx<'_> {
                         Type::Unknown
                     }
                     Some(MapValue::Str { size }) => Type::Str { size },
-                    Some(MapValue::Int { signed }) => Type::Int { size: 8, signed },
+                    Some(MapValue::Int { signed }) => {
+                        self.map_pointer(&map.name).unwrap_or(Type::Int { size: 8, signed })
+                    }
                     Some(MapValue::Stack(st)) => Type::Stack(st),
                     Some(MapValue::Sym { user }) => Type::Sym { user },
                     None => Type::I64,
                 }
             }
             ExprKind::Call { .. } | ExprKind::FnCall { .. } => self.call(e),
-            ExprKind::Binary { op, lhs, rhs } => {
-                let op = *op;
-                let (a, b) = (self.expr(lhs).as_int(), self.expr(rhs).as_int());
-                match (&a, &b) {
-                    (Type::Int { signed: sa, .. }, Type::Int { signed: sb, .. }) => {
-                        if op.is_comparison() || matches!(op, BinOp::LogAnd | BinOp::LogOr) {
-                            Type::I64
-                        } else {
-                            Type::Int { size: 8, signed: *sa && *sb }
-                        }
-                    }
-                    (Type::Str { .. }, Type::Str { .. }) if matches!(op, BinOp::Eq | BinOp::Ne) => Type::I64,
-                    (Type::Unknown, _) | (_, Type::Unknown) => Type::Unknown,
-                    _ => {
-                        let msg = format!("operator `{}` cannot be applied to {a} and {b}", op.symbol());
-                        self.error(
-                            Diagnostic::error(msg)
-                                .at(span, "type mismatch")
-                                .also(lhs.span, format!("{a}"))
-                                .also(rhs.span, format!("{b}")),
-                        );
-                        Type::Unknown
-                    }
-                }
-            }
+            // Typed before this match, in `binary` (pointer arithmetic
+            // may rewrite the node itself).
+            ExprKind::Binary { .. } => Type::Unknown,
             ExprKind::Unary { op, expr } => {
                 let op = *op;
                 let t = self.expr(expr);
@@ -494,6 +467,10 @@ impl Cx<'_> {
                     ExprKind::Var(name) => {
                         let name = name.clone();
                         match self.vars.iter().find(|(n, _)| *n == name).map(|v| v.1.clone()) {
+                            Some(t @ Type::Ptr { .. }) => {
+                                target.ty = t.clone();
+                                return t;
+                            }
                             Some(t) if t.is_scalar() => {}
                             Some(t) => self.error(
                                 Diagnostic::error(format!("${name} is {t}; ++/-- need an integer"))
@@ -506,6 +483,10 @@ impl Cx<'_> {
                         self.map_keys(map);
                         let mspan = map.span;
                         self.maps.assign(&map.name, MapValue::Int { signed: true }, mspan, self.report, self.diags);
+                        if let Some(t) = self.map_pointer(&map.name) {
+                            target.ty = t.clone();
+                            return t;
+                        }
                     }
                     _ => {
                         self.error(
@@ -775,12 +756,25 @@ pub fn int_type_name(t: &TypeName) -> Option<Type> {
 }
 
 /// An integer as bpftrace accepts positional parameters: decimal or `0x` hex.
+/// A positional parameter as a number, read as bpftrace reads it: decimal,
+/// `0x` hex or leading-`0` octal, with an optional sign.
 fn parse_int(s: &str) -> Option<i64> {
     let t = s.trim();
-    if let Some(h) = t.strip_prefix("0x") {
-        return u64::from_str_radix(h, 16).ok().map(|v| v as i64);
-    }
-    t.parse::<i64>().ok()
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, t),
+    };
+    let v = if let Some(h) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+        u64::from_str_radix(h, 16).ok()?
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        u64::from_str_radix(&digits[1..], 8).ok()?
+    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse::<u64>().ok()?
+    } else {
+        return None;
+    };
+    let v = v as i64;
+    Some(if negative { v.wrapping_neg() } else { v })
 }
 
 /// A short description of an expression for messages: `args.shard`.
