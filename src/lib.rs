@@ -103,6 +103,7 @@ impl CompileOptions {
             start_ns: self.start_ns,
             ignore_pid: self.ignore_pid,
             map_keys: self.max_map_keys,
+            ncpus: sys::possible_cpus().map_or(1, |n| n as u32),
         }
     }
 }

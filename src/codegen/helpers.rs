@@ -37,6 +37,7 @@ pub const RINGBUF_SUBMIT: i32 = 132;
 pub const RINGBUF_DISCARD: i32 = 133;
 pub const GET_CURRENT_TASK_BTF: i32 = 158;
 pub const GET_FUNC_IP: i32 = 173;
+pub const MAP_LOOKUP_PERCPU_ELEM: i32 = 195;
 
 /// Every helper this module knows, with its kernel name.
 const NAMES: &[(i32, &str)] = &[
@@ -71,6 +72,7 @@ const NAMES: &[(i32, &str)] = &[
     (RINGBUF_DISCARD, "bpf_ringbuf_discard"),
     (GET_CURRENT_TASK_BTF, "bpf_get_current_task_btf"),
     (GET_FUNC_IP, "bpf_get_func_ip"),
+    (MAP_LOOKUP_PERCPU_ELEM, "bpf_map_lookup_percpu_elem"),
 ];
 
 /// The kernel's name for helper `id` (e.g. `bpf_map_lookup_elem`), or `None`

@@ -66,6 +66,9 @@ pub struct LowerOptions {
     pub ignore_pid: Option<u32>,
     /// Entries of each user map (0: [`MAP_ENTRIES`]).
     pub map_keys: u32,
+    /// The machine's possible CPUs: how many per-CPU values a probe sums
+    /// when it reads an aggregation (`if (@count > 10)`).
+    pub ncpus: u32,
 }
 
 impl LowerOptions {

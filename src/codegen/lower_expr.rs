@@ -478,8 +478,12 @@ impl Lower<'_, '_> {
                 (None, _) => self.internal("print() without an argument"),
             },
             Function::Exit => {
-                self.simple_event(event::EXIT, &[]);
-                self.set_stop_flag();
+                let code = match args.first().map(|a| &a.kind) {
+                    Some(ExprKind::Int(v)) => *v & 0xff,
+                    _ => 0,
+                };
+                self.simple_event(event::EXIT, &[code]);
+                self.set_stop_flag(code);
                 self.emit(IrInsn::Exit);
                 self.void()
             }

@@ -19,7 +19,7 @@ use crate::frontend::types::{AggKind, Type};
 const BPF_ANY: i64 = 0;
 
 impl Lower<'_, '_> {
-    fn map_id(&mut self, name: &str) -> MapId {
+    pub(super) fn map_id(&mut self, name: &str) -> MapId {
         match self.t.map_ids.get(name) {
             Some(id) => *id,
             None => {
@@ -37,7 +37,7 @@ impl Lower<'_, '_> {
 
     /// Build `@m[k...]`'s key in scratch; `extra` bytes are left after the
     /// user key (the hist bucket). Returns (offset, user key size).
-    fn build_key(&mut self, m: &MapRef, extra: u32) -> (u32, u32) {
+    pub(super) fn build_key(&mut self, m: &MapRef, extra: u32) -> (u32, u32) {
         let slots: Vec<Type> = match self.t.program.maps.get(&m.name) {
             Some(info) => info.keys.clone(),
             None => {
@@ -173,6 +173,9 @@ impl Lower<'_, '_> {
 
     /// `@m[k]` as a value: zero (or an empty string) when absent.
     pub fn read_map(&mut self, m: &MapRef) -> Val {
+        if let MapValue::Agg(kind) = self.map_value(&m.name) {
+            return self.read_aggregation(m, kind);
+        }
         let id = self.map_id(&m.name);
         let (key, _) = self.build_key(m, 0);
         let p = self.lookup(id, key);
@@ -350,10 +353,10 @@ impl Lower<'_, '_> {
         self.count_failure(ret, LOST_COUNTER);
     }
 
-    /// `exit()`'s mark in [`STOP_MAP`], set after its event: every probe
-    /// stops at once, and a session whose ring buffer was too full for the
-    /// event still ends.
-    pub fn set_stop_flag(&mut self) {
+    /// `exit(code)`'s mark in [`STOP_MAP`], set after its event: every
+    /// probe stops at once, and a session whose ring buffer was too full
+    /// for the event still ends, with its status (`1 | code << 8`).
+    pub fn set_stop_flag(&mut self, code: i64) {
         let key = self.alloc(8);
         self.store_scratch(key, Operand::Imm(0));
         let m = self.vreg();
@@ -363,7 +366,8 @@ impl Lower<'_, '_> {
         self.emit(IrInsn::Call { helper: helpers::MAP_LOOKUP_ELEM as u32, args: vec![m, k], ret: Some(slot) });
         let missing = self.label();
         self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: slot, b: Operand::Imm(0), target: missing });
-        self.emit(IrInsn::Store { size: Size::DW, base: slot, off: 0, src: Operand::Imm(1) });
+        let mark = 1 | (code as i32 & 0xff) << 8;
+        self.emit(IrInsn::Store { size: Size::DW, base: slot, off: 0, src: Operand::Imm(mark) });
         self.emit(IrInsn::Label(missing));
     }
 

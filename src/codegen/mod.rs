@@ -16,6 +16,7 @@ pub mod ir;
 pub(crate) mod ir_interp;
 pub mod link;
 pub mod lower;
+mod lower_agg;
 mod lower_expr;
 mod lower_map;
 mod lower_mem;

@@ -301,6 +301,25 @@ pub(crate) fn assign(lhs: Expr, (op, symbol): (Option<BinOp>, &'static str), val
     Stmt { kind, span }
 }
 
+/// `let $x: type = value;` (current bpftrace): an assignment whose value
+/// is cast to the declared type; without a value the variable starts as
+/// zero (or an empty `string`); `let $x;` alone declares nothing trace
+/// needs, as variables are typed by their first assignment.
+pub(crate) fn declare(name: String, name_span: Span, ty: Option<TypeName>, value: Option<Expr>, span: Span) -> Stmt {
+    let is_string = |t: &TypeName| t.tag.is_none() && t.pointers == 0 && t.name == "string";
+    let value = match (ty, value) {
+        (Some(t), value) if is_string(&t) => value.unwrap_or_else(|| Expr::new(ExprKind::Str(String::new()), t.span)),
+        (Some(t), value) => {
+            let value = value.unwrap_or_else(|| Expr::new(ExprKind::Int(0), t.span));
+            let span = t.span.to(value.span);
+            Expr::new(ExprKind::Cast { ty: t, expr: Box::new(value) }, span)
+        }
+        (None, Some(value)) => value,
+        (None, None) => return Stmt { kind: StmtKind::Expr(Expr::new(ExprKind::Int(0), span)), span },
+    };
+    Stmt { kind: StmtKind::AssignVar { name, name_span, op: None, value }, span }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

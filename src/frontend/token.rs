@@ -91,6 +91,8 @@ pub enum Tok {
     // Keywords.
     #[token("if")]
     If,
+    #[token("let")]
+    Let,
     #[token("else")]
     Else,
     #[token("sizeof")]
@@ -233,6 +235,7 @@ impl Tok {
             PositionalCount => "$#",
             EndPred => "/",
             If => "if",
+            Let => "let",
             Else => "else",
             Sizeof => "sizeof",
             Offsetof => "offsetof",

@@ -177,8 +177,18 @@ pub fn stop_probes(maps: &[Map]) -> Result<(), SysError> {
 /// Whether a session's probes are stopped: a probe called `exit()` (whose
 /// event may have found the ring buffer full), or [`stop_probes`] ran.
 pub fn probes_stopped(maps: &[Map]) -> bool {
+    stop_word(maps) != 0
+}
+
+/// The exit status a probe's `exit(code)` left in the stop word (0 when
+/// the probes were stopped otherwise, or not at all).
+pub fn exit_status(maps: &[Map]) -> u8 {
+    (stop_word(maps) >> 8) as u8
+}
+
+fn stop_word(maps: &[Map]) -> u64 {
     let value = maps.get(STOP_MAP.0 as usize).and_then(|m| m.lookup(&0u32.to_le_bytes()).ok().flatten());
-    value.and_then(|v| v.get(..8).map(|w| w.iter().any(|b| *b != 0))).unwrap_or(false)
+    value.and_then(|v| v.get(..8).and_then(|w| w.try_into().ok())).map(u64::from_le_bytes).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ pub(crate) struct Printer<'a> {
     pub output: &'a mut dyn Output,
     /// An `exit()` event was seen.
     pub exit_requested: bool,
+    /// The status its `exit(code)` asked for.
+    pub exit_status: u8,
     /// Apply events (clear, zero, exit) but print nothing: the user
     /// interrupted the output.
     pub mute: bool,
@@ -72,6 +74,7 @@ impl<'a> Printer<'a> {
             symbols,
             output,
             exit_requested: false,
+            exit_status: 0,
             mute: false,
             out,
             closed: false,
@@ -142,7 +145,10 @@ impl Printer<'_> {
                     let _ = decode::zero(m, d, self.ncpus);
                 }
             }
-            event::EXIT => self.exit_requested = true,
+            event::EXIT => {
+                self.exit_requested = true;
+                self.exit_status = Self::word(bytes, 1) as u8;
+            }
             event::PROCESS => {
                 let size = |i: usize| (Self::word(bytes, i) as i64).clamp(0, i64::from(ANCHOR_FRAMES) * 32) as usize;
                 let ips = bytes.get(32..32 + size(2).min(ANCHOR_FRAMES as usize * 8)).unwrap_or(&[]);
@@ -284,6 +290,16 @@ impl Printer<'_> {
     /// Whether the probes are stopped (see [`maps::probes_stopped`]).
     pub fn stop_flagged(&self) -> bool {
         maps::probes_stopped(self.maps)
+    }
+
+    /// The status an `exit(code)` asked for, from its event or, when the
+    /// ring had no room for that, from its mark in the stop word.
+    pub fn exit_status(&self) -> u8 {
+        if self.exit_requested {
+            self.exit_status
+        } else {
+            maps::exit_status(self.maps)
+        }
     }
 
     fn lost_events(&self) -> u64 {

@@ -211,6 +211,9 @@ pub fn run(
         printer.stopped();
     }
 
+    // `exit(code)`'s status, read before the teardown's own stop mark
+    // replaces it.
+    let status = printer.exit_status();
     // Teardown: stop every probe first, so END runs after the last event
     // was delivered (a program already running may still finish); the
     // slow detach happens after the results are out.
@@ -230,7 +233,7 @@ pub fn run(
     attach::detach_all(links);
     match printer.write_error.take() {
         Some(e) => Err(SessionError::Output(e)),
-        None => Ok(0),
+        None => Ok(i32::from(status)),
     }
 }
 

@@ -103,8 +103,20 @@ impl Cx<'_> {
                 Type::Void
             }
             Function::Exit => {
-                if !args.is_empty() {
-                    self.arity(f, name_span, 0, args.len(), span);
+                match &mut args[..] {
+                    [] => {}
+                    [code] => {
+                        let t = self.expr(code);
+                        match code.kind {
+                            ExprKind::Int(v) if (0..=255).contains(&v) => {}
+                            _ if t == Type::Unknown => {}
+                            _ => self.error(
+                                Diagnostic::error("exit()'s status must be an integer literal from 0 to 255")
+                                    .at(code.span, "trace's exit status"),
+                            ),
+                        }
+                    }
+                    _ => self.arity(f, name_span, 1, args.len(), span),
                 }
                 Type::Void
             }
@@ -122,6 +134,17 @@ impl Cx<'_> {
                 Type::Void
             }
             Function::Delete | Function::Clear | Function::Zero => {
+                // Current bpftrace's `delete(@m, key)` is `delete(@m[key])`.
+                if f == Function::Delete && args.len() == 2 {
+                    if let [Expr { kind: ExprKind::Map(m), span: mspan, .. }, key] = &mut args[..] {
+                        if m.keys.is_empty() {
+                            let key = std::mem::replace(key, Expr::new(ExprKind::Int(0), key.span));
+                            *mspan = mspan.to(key.span);
+                            m.keys.push(key);
+                            args.truncate(1);
+                        }
+                    }
+                }
                 if args.len() != 1 {
                     self.arity(f, name_span, 1, args.len(), span);
                     return Type::Void;

@@ -54,8 +54,9 @@ fn conflicting_map_uses_point_at_both() {
 }
 
 #[test]
-fn aggregations_are_not_values() {
-    assert!(error_of("BEGIN { @c = count(); printf(\"%d\\n\", @c); }").contains("cannot be read in an expression"));
+fn aggregations_are_values_only_where_they_are_one_integer() {
+    assert!(check_text("BEGIN { @c = count(); printf(\"%d\\n\", @c + 1); }", &[]).is_ok());
+    assert!(error_of("BEGIN { @h = hist(1); printf(\"%d\\n\", @h); }").contains("cannot be read in an expression"));
     assert!(error_of("BEGIN { $x = count(); }").contains("can only be assigned to a map"));
     assert!(error_of("BEGIN { @l = lhist(1, 10, 0, 1); }").contains("min < max"));
 }

@@ -15,7 +15,7 @@ use crate::diag::Diagnostic;
 use crate::frontend::ast::*;
 use crate::frontend::builtins::{self, Builtin, Function, Scope};
 use crate::frontend::probes::{self, field_type, NamedArgs, NumberedArgs, ProbeSpec, Tracepoint};
-use crate::frontend::types::Type;
+use crate::frontend::types::{AggKind, Type};
 use crate::source::Span;
 
 pub(super) struct Cx<'a> {
@@ -309,6 +309,11 @@ impl Cx<'_> {
                 self.maps.note_read(&map.name, span);
                 let info = self.maps.get(&map.name).cloned();
                 match info.and_then(|i| i.value) {
+                    // Current bpftrace reads these as the integer they
+                    // print as (summed over CPUs in the probe).
+                    Some(MapValue::Agg(AggKind::Count | AggKind::Sum | AggKind::Min | AggKind::Max | AggKind::Avg)) => {
+                        Type::I64
+                    }
                     Some(MapValue::Agg(k)) => {
                         let msg = format!("@{} is a {}() map and cannot be read in an expression", map.name, k.name());
                         self.error(

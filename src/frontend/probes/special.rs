@@ -12,7 +12,8 @@ use crate::sys::ProgKind;
 
 pub const BEGIN: ProbeType = ProbeType {
     name: "BEGIN",
-    aliases: &[],
+    // Current bpftrace's spelling.
+    aliases: &["begin"],
     status: Status::Supported,
     takes_parts: false,
     expand: |at, full, rest, _| expand(at, full, rest, ProbeSpec::Begin),
@@ -23,7 +24,7 @@ pub const BEGIN: ProbeType = ProbeType {
 
 pub const END: ProbeType = ProbeType {
     name: "END",
-    aliases: &[],
+    aliases: &["end"],
     status: Status::Supported,
     takes_parts: false,
     expand: |at, full, rest, _| expand(at, full, rest, ProbeSpec::End),

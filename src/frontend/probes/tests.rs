@@ -165,7 +165,7 @@ fn diagnostics() {
     #[rustfmt::skip]
     let cases: &[(&str, &str, &str, &str)] = &[
         ("uprob:./db:f", "unknown probe type `uprob`", "uprob", "did you mean `uprobe`?"),
-        ("begin", "unknown probe type", "begin", "did you mean `BEGIN`?"),
+        ("Begin", "unknown probe type", "Begin", "did you mean `BEGIN`?"),
         ("tracpoint:a:b", "unknown probe type", "tracpoint", "did you mean `tracepoint`?"),
         ("BEGIN:x", "takes no arguments", ":x", ""),
         // Binaries.
