@@ -64,6 +64,7 @@ fn base_cli() -> Command {
                 .help("entries of each map (default 4096); updates of a full map are dropped and reported"),
         )
         .arg(Arg::new("verbose").short('v').action(ArgAction::SetTrue).help("more detail (with -l)"))
+        .arg(Arg::new("quiet").short('q').action(ArgAction::SetTrue).help("do not print the `Attaching N probes...` line"))
         .arg(
             Arg::new("format")
                 .short('f')
@@ -293,7 +294,7 @@ fn main() -> ExitCode {
         Ok(l) => l,
         Err(d) => return fail(&sources, d),
     };
-    let run_opts = RunOptions { pid, command: m.get_one::<String>("command").cloned() };
+    let run_opts = RunOptions { pid, command: m.get_one::<String>("command").cloned(), quiet: m.get_flag("quiet") };
     let trace::Loaded { maps, progs, linked } = loaded;
     match session::run(&program.compiled, maps, progs, output.as_mut(), &run_opts) {
         Ok(code) => ExitCode::from(code as u8),

@@ -22,6 +22,8 @@ use std::time::Duration;
 pub struct RunOptions {
     pub pid: Option<i32>,
     pub command: Option<String>,
+    /// `-q`: no `Attaching N probes...` line.
+    pub quiet: bool,
 }
 
 /// Why a session could not start or went wrong.
@@ -168,7 +170,9 @@ pub fn run(
             _ => 1,
         })
         .sum();
-    crate::diag::stderr_line(format_args!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" }));
+    if !opts.quiet {
+        crate::diag::stderr_line(format_args!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" }));
+    }
     run_once(compiled, &progs, true)?;
     drain(&mut ring, &mut printer)?;
 

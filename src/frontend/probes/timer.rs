@@ -98,16 +98,25 @@ fn expand(at: &At, full: &str, profile: bool, rest: Option<usize>) -> Result<Vec
         return Err(missing(at, text.len(), "unit and count", example).note(format!("units: {units}")));
     };
     let p = parts(text, rest);
-    if p.len() == 1 {
-        return Err(missing(at, text.len(), "count", example)
-            .note(format!("write `{full}:UNIT:COUNT` with a unit among {units}")));
-    }
     if p.len() > 2 {
         return Err(at
             .err(p[1].end..text.len(), format!("too many parts in `{full}` probe"), "unexpected")
             .note(format!("for example `{example}`")));
     }
-    let (unit_r, n_r) = (p[0].clone(), p[1].clone());
+    // Current bpftrace also writes the count first, in one part: `1s`,
+    // `100ms`, `99hz`.
+    let (unit_r, n_r) = match &p[..] {
+        [one] => {
+            let digits = text[one.clone()].bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 || digits == one.len() {
+                let what = if digits == 0 { "count" } else { "unit" };
+                return Err(missing(at, text.len(), what, example)
+                    .note(format!("write `{full}:UNIT:COUNT` or `{full}:COUNTUNIT` with a unit among {units}")));
+            }
+            (one.start + digits..one.end, one.start..one.start + digits)
+        }
+        _ => (p[0].clone(), p[1].clone()),
+    };
     let (unit, n) = (&text[unit_r.clone()], &text[n_r.clone()]);
     let unit_ns: Option<u64> = match unit {
         "s" => Some(1_000_000_000),
