@@ -10,10 +10,33 @@ use crate::frontend::builtins::{Builtin, Function};
 use crate::frontend::types::Type;
 use crate::source::Span;
 
-/// A whole program: probe blocks in source order.
+/// A whole program: probe blocks in source order, and the macros they
+/// may call.
 #[derive(Clone, Debug, Default)]
 pub struct Program {
     pub probes: Vec<Probe>,
+    pub macros: Vec<MacroDef>,
+}
+
+/// `macro name(params) { statements; value }` (current bpftrace): expanded
+/// into the probes that call it by `frontend::macros`, before checking.
+#[derive(Clone, Debug)]
+pub struct MacroDef {
+    pub name: String,
+    pub name_span: Span,
+    pub params: Vec<MacroParam>,
+    pub body: Vec<Stmt>,
+    /// The final expression, without `;`: what a call evaluates to.
+    pub value: Option<Expr>,
+    pub span: Span,
+}
+
+/// A macro's parameter as written: `$x` (any expression), `@x` (a map) or
+/// `x` (any expression).
+#[derive(Clone, Debug)]
+pub struct MacroParam {
+    pub name: String,
+    pub span: Span,
 }
 
 /// `attach, attach /pred/ { body }`
@@ -116,6 +139,34 @@ impl Expr {
             | ExprKind::Cast { expr, .. }
             | ExprKind::IncDec { target: expr, .. }
             | ExprKind::Sizeof(SizeofArg::Expr(expr)) => expr.any(found),
+        }
+    }
+}
+
+impl Expr {
+    /// The expressions directly inside this one, for passes that rewrite
+    /// the tree (macro expansion).
+    pub fn children_mut(&mut self) -> Vec<&mut Expr> {
+        match &mut self.kind {
+            ExprKind::Int(_)
+            | ExprKind::Str(_)
+            | ExprKind::Ident(_)
+            | ExprKind::Builtin(_)
+            | ExprKind::Positional(_)
+            | ExprKind::PositionalCount
+            | ExprKind::Var(_)
+            | ExprKind::Offsetof { .. }
+            | ExprKind::Sizeof(SizeofArg::Type(_)) => Vec::new(),
+            ExprKind::Map(m) => m.keys.iter_mut().collect(),
+            ExprKind::Call { args, .. } | ExprKind::FnCall { args, .. } => args.iter_mut().collect(),
+            ExprKind::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+            ExprKind::Ternary { cond, then, els } => vec![cond, then, els],
+            ExprKind::Index { base, index } => vec![base, index],
+            ExprKind::Unary { expr, .. }
+            | ExprKind::Field { base: expr, .. }
+            | ExprKind::Cast { expr, .. }
+            | ExprKind::IncDec { target: expr, .. }
+            | ExprKind::Sizeof(SizeofArg::Expr(expr)) => vec![expr],
         }
     }
 }

@@ -214,6 +214,14 @@ impl<'s> Lexer<'s> {
                     })
                     .unwrap_or(self.src.len() - start);
                 self.pos += len;
+                if &self.src[start..start + len] == "macro" {
+                    // A macro definition: its header and body lex as code,
+                    // and its closing brace returns here.
+                    self.state = State::Code;
+                    self.depth = 0;
+                    self.stmt_tokens = 0;
+                    return Some(Ok((start, Tok::MacroKw, start + len)));
+                }
                 Some(Ok((start, Tok::AttachPoint(self.src[start..start + len].to_string()), start + len)))
             }
             // Anything else cannot start an attach point; lex it as code so

@@ -16,6 +16,7 @@ pub mod elf;
 pub mod kfuncs;
 pub mod lexer;
 pub mod libpath;
+pub mod macros;
 pub mod names;
 pub mod parser;
 pub mod passes;

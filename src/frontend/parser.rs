@@ -190,6 +190,11 @@ pub fn expected_label(expected: &[String]) -> String {
         if (expression && EXPR_START.contains(&raw.as_str())) || (operator && OPERATORS.contains(&raw.as_str())) {
             continue;
         }
+        // Between probes, definitions are possible too; "attach point"
+        // says what is missing better.
+        if has("AttachPoint") && raw == "\"macro\"" {
+            continue;
+        }
         let name = token_name(raw);
         if !names.contains(&name) {
             names.push(name);
@@ -299,6 +304,12 @@ pub(crate) fn assign(lhs: Expr, (op, symbol): (Option<BinOp>, &'static str), val
         }
     };
     Stmt { kind, span }
+}
+
+/// What may stand between probes.
+pub(crate) enum Top {
+    Probe(Probe),
+    Macro(MacroDef),
 }
 
 /// `let $x: type = value;` (current bpftrace): an assignment whose value

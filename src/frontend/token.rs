@@ -93,6 +93,9 @@ pub enum Tok {
     If,
     #[token("let")]
     Let,
+    /// `macro` between probes (made by the wrapper in `lexer.rs`; inside a
+    /// block it is an identifier).
+    MacroKw,
     #[token("else")]
     Else,
     #[token("sizeof")]
@@ -236,6 +239,7 @@ impl Tok {
             EndPred => "/",
             If => "if",
             Let => "let",
+            MacroKw => "macro",
             Else => "else",
             Sizeof => "sizeof",
             Offsetof => "offsetof",

@@ -182,7 +182,13 @@ fn parse_input(text: &str, file: FileId) -> Result<(Ast, bool), Vec<Diagnostic>>
         Ok(stmts) => {
             let span = Span::new(file, 0, text.trim_end().len());
             let attach = vec![AttachPoint { text: "BEGIN".into(), span }];
-            Ok((Ast { probes: vec![Probe { attach, pred: None, body: Block { stmts, span }, span }] }, true))
+            Ok((
+                Ast {
+                    probes: vec![Probe { attach, pred: None, body: Block { stmts, span }, span }],
+                    macros: Vec::new(),
+                },
+                true,
+            ))
         }
         Err(stmt_errors) if looks_like_probe(text) => as_program.and(Err(stmt_errors)),
         Err(stmt_errors) => Err(stmt_errors),

@@ -80,6 +80,7 @@ pub fn expand_all(
     params: &Params,
 ) -> Result<Vec<CheckedProbe>, Vec<Diagnostic>> {
     let program = positional::in_attach_points(program, params)?;
+    let program = crate::frontend::macros::expand(&program)?;
     let mut diags = Vec::new();
     let mut probes = Vec::new();
     for probe in &program.probes {
