@@ -98,6 +98,20 @@ pub fn own_events_ignored(pid: Option<i32>) -> Option<u32> {
 }
 
 impl CompileOptions {
+    /// These options under a program's `config` block: what the command
+    /// line left at its default, the block decides.
+    fn with_config(&self, settings: frontend::config::Settings) -> CompileOptions {
+        let mut opts = self.clone();
+        if opts.max_map_keys == 0 {
+            opts.max_map_keys = settings.max_map_keys.unwrap_or(0);
+        }
+        if opts.max_probes == 0 {
+            opts.max_probes = settings.max_probes.unwrap_or(0);
+        }
+        opts.params.settings = settings;
+        opts
+    }
+
     fn lowering(&self) -> codegen::lower::LowerOptions {
         codegen::lower::LowerOptions {
             start_ns: self.start_ns,
@@ -132,6 +146,7 @@ pub fn compile_ast(ast: frontend::ast::Program, opts: &CompileOptions) -> Result
             .note("a program looks like `BEGIN { printf(\"hello\\n\"); exit(); }`");
         return Err(vec![d]);
     }
+    let opts = &opts.with_config(frontend::config::read(&ast.config)?);
     let ctx = ProbeContext { pid: opts.pid };
     let probes = passes::expand_all(&ast, &ctx, &opts.params)?;
     check_probe_count(&ast, &probes, opts.max_probes)?;

@@ -254,7 +254,7 @@ fn main() -> ExitCode {
                     return fail(&sources, vec![d]);
                 }
             };
-            let opts = CompileOptions { params: Params { args: rest }, ..opts };
+            let opts = CompileOptions { params: Params { args: rest, ..Params::default() }, ..opts };
             (trace::compile(&sources, file, &opts), None)
         }
     };

@@ -16,6 +16,26 @@ use crate::source::Span;
 pub struct Program {
     pub probes: Vec<Probe>,
     pub macros: Vec<MacroDef>,
+    /// `config = { key = value; ... }` entries, in order.
+    pub config: Vec<ConfigEntry>,
+}
+
+/// One `key = value` of a `config = { ... }` block (read by
+/// `frontend::config`).
+#[derive(Clone, Debug)]
+pub struct ConfigEntry {
+    pub key: String,
+    pub key_span: Span,
+    pub value: ConfigValue,
+    pub value_span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigValue {
+    Int(i64),
+    Str(String),
+    /// A bare word: `perf`, `true`, `warn`.
+    Word(String),
 }
 
 /// `macro name(params) { statements; value }` (current bpftrace): expanded

@@ -213,15 +213,23 @@ impl<'s> Lexer<'s> {
                         c.is_whitespace() || c == ',' || c == '{' || (c == '/' && !seen_colon)
                     })
                     .unwrap_or(self.src.len() - start);
-                self.pos += len;
-                if &self.src[start..start + len] == "macro" {
-                    // A macro definition: its header and body lex as code,
-                    // and its closing brace returns here.
+                let word = &self.src[start..start + len];
+                let keyword = match word.split('=').next() {
+                    Some("macro") if word == "macro" => Some(Tok::MacroKw),
+                    Some("config") if self.src[start + 6..].trim_start().starts_with('=') => Some(Tok::ConfigKw),
+                    _ => None,
+                };
+                if let Some(tok) = keyword {
+                    // A macro or a config block: its header and body lex as
+                    // code, and its closing brace returns here.
+                    let end = start + tok.fixed_text().map_or(len, str::len);
+                    self.pos = end;
                     self.state = State::Code;
                     self.depth = 0;
                     self.stmt_tokens = 0;
-                    return Some(Ok((start, Tok::MacroKw, start + len)));
+                    return Some(Ok((start, tok, end)));
                 }
+                self.pos += len;
                 Some(Ok((start, Tok::AttachPoint(self.src[start..start + len].to_string()), start + len)))
             }
             // Anything else cannot start an attach point; lex it as code so

@@ -192,7 +192,7 @@ pub fn expected_label(expected: &[String]) -> String {
         }
         // Between probes, definitions are possible too; "attach point"
         // says what is missing better.
-        if has("AttachPoint") && raw == "\"macro\"" {
+        if has("AttachPoint") && (raw == "\"macro\"" || raw == "\"config\"") {
             continue;
         }
         let name = token_name(raw);
@@ -310,6 +310,7 @@ pub(crate) fn assign(lhs: Expr, (op, symbol): (Option<BinOp>, &'static str), val
 pub(crate) enum Top {
     Probe(Probe),
     Macro(MacroDef),
+    Config(Vec<ConfigEntry>),
 }
 
 /// `let $x: type = value;` (current bpftrace): an assignment whose value

@@ -96,6 +96,8 @@ pub enum Tok {
     /// `macro` between probes (made by the wrapper in `lexer.rs`; inside a
     /// block it is an identifier).
     MacroKw,
+    /// `config` between probes (likewise).
+    ConfigKw,
     #[token("else")]
     Else,
     #[token("sizeof")]
@@ -240,6 +242,7 @@ impl Tok {
             If => "if",
             Let => "let",
             MacroKw => "macro",
+            ConfigKw => "config",
             Else => "else",
             Sizeof => "sizeof",
             Offsetof => "offsetof",

@@ -183,10 +183,7 @@ fn parse_input(text: &str, file: FileId) -> Result<(Ast, bool), Vec<Diagnostic>>
             let span = Span::new(file, 0, text.trim_end().len());
             let attach = vec![AttachPoint { text: "BEGIN".into(), span }];
             Ok((
-                Ast {
-                    probes: vec![Probe { attach, pred: None, body: Block { stmts, span }, span }],
-                    macros: Vec::new(),
-                },
+                Ast { probes: vec![Probe { attach, pred: None, body: Block { stmts, span }, span }], ..Ast::default() },
                 true,
             ))
         }

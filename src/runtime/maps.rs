@@ -167,8 +167,10 @@ impl Map {
 
 /// Set the stop word of a session's maps (`program::STOP_MAP`): every probe
 /// that fires on events does nothing from now on; BEGIN and END still run.
+/// A mark already there (`exit(code)`'s, with its status) stays.
 pub fn stop_probes(maps: &[Map]) -> Result<(), SysError> {
     match maps.get(STOP_MAP.0 as usize) {
+        Some(_) if stop_word(maps) != 0 => Ok(()),
         Some(m) => m.update(&0u32.to_le_bytes(), &1u64.to_le_bytes()),
         None => Ok(()),
     }

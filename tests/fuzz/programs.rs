@@ -116,7 +116,10 @@ impl Target for Programs {
     fn run(&self, input: &Input) -> Result<&'static str, String> {
         let mut sources = SourceMap::new();
         let file = sources.add("<fuzz>", input.text.clone());
-        let opts = CompileOptions { params: Params { args: input.params.clone() }, ..CompileOptions::default() };
+        let opts = CompileOptions {
+            params: Params { args: input.params.clone(), ..Params::default() },
+            ..CompileOptions::default()
+        };
         match trace::compile(&sources, file, &opts) {
             Ok(program) => check::accepted(&sources, &program).map(|_| "compiled"),
             Err(diags) => check::diagnostics(&sources, &diags).map(|_| "rejected"),

@@ -54,7 +54,7 @@ impl Cx<'_> {
                     return t;
                 }
                 self.want_int(&t, args[0].span, "str()'s pointer");
-                let mut size = STR_SIZE;
+                let mut size = self.params.settings.max_strlen.unwrap_or(STR_SIZE);
                 if let Some(n) = args.get_mut(1) {
                     let nt = self.expr(n);
                     self.want_int(&nt, n.span, "str()'s length");

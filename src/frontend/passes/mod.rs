@@ -49,10 +49,12 @@ pub struct CheckedProgram {
     pub maps: MapTable,
 }
 
-/// Positional parameters (`$1`, `$2`, ...) given after the program.
+/// Positional parameters (`$1`, `$2`, ...) given after the program, and
+/// what its `config` block says about types.
 #[derive(Clone, Debug, Default)]
 pub struct Params {
     pub args: Vec<String>,
+    pub settings: crate::frontend::config::Settings,
 }
 
 pub fn check(program: &Program, ctx: &ProbeContext, params: &Params) -> Result<CheckedProgram, Vec<Diagnostic>> {

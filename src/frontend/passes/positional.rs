@@ -1,6 +1,7 @@
-//! Positional parameters inside attach points: `interval:ms:$1`,
-//! `uprobe:$1:main`. bpftrace substitutes the parameter's text before it
-//! reads the attach point; so does this, before probes are expanded.
+//! Positional parameters: how they read as numbers (as C literals), and
+//! inside attach points (`interval:ms:$1`, `uprobe:$1:main`), where
+//! bpftrace substitutes the parameter's text before it reads the attach
+//! point; so does this, before probes are expanded.
 
 use super::Params;
 use crate::diag::Diagnostic;
@@ -68,13 +69,34 @@ fn substitute(text: &str, params: &Params) -> Result<String, (usize, usize, u32)
     Ok(out)
 }
 
+/// A positional parameter as a number, read as bpftrace reads it: decimal,
+/// `0x` hex or leading-`0` octal, with an optional sign.
+pub fn parse_int(s: &str) -> Option<i64> {
+    let t = s.trim();
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, t),
+    };
+    let v = if let Some(h) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+        u64::from_str_radix(h, 16).ok()?
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        u64::from_str_radix(&digits[1..], 8).ok()?
+    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse::<u64>().ok()?
+    } else {
+        return None;
+    };
+    let v = v as i64;
+    Some(if negative { v.wrapping_neg() } else { v })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn parameters_replace_their_dollar_forms() {
-        let params = Params { args: vec!["100".into(), "./db".into()] };
+        let params = Params { args: vec!["100".into(), "./db".into()], ..Params::default() };
         assert_eq!(substitute("interval:ms:$1", &params).unwrap(), "interval:ms:100");
         assert_eq!(substitute("uprobe:$2:snapshot", &params).unwrap(), "uprobe:./db:snapshot");
         assert_eq!(substitute("i:s:$#", &params).unwrap(), "i:s:2");

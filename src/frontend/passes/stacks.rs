@@ -156,7 +156,8 @@ impl Cx<'_> {
     /// `ustack`, `ustack(N)`, `ustack(MODE)`, `ustack(MODE, N)`.
     fn stack_args(&mut self, user: bool, args: &mut [Expr], name_span: Span, span: Span) -> Type {
         let f = if user { Function::Ustack } else { Function::Kstack };
-        let mut st = StackType { user, mode: StackMode::Bpftrace, limit: DEFAULT_STACK_LIMIT };
+        let mode = self.params.settings.stack_mode.unwrap_or(StackMode::Bpftrace);
+        let mut st = StackType { user, mode, limit: DEFAULT_STACK_LIMIT };
         if args.len() > 2 {
             self.arity(f, name_span, 2, args.len(), span);
             return Type::Unknown;

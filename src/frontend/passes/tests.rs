@@ -13,7 +13,7 @@ fn check_text(text: &str, args: &[&str]) -> Result<CheckedProgram, String> {
     let mut sources = SourceMap::new();
     let file = sources.add("<test>", text);
     let ast = parse_program(text, file).map_err(|d| render_to_string(&sources, &d))?;
-    let params = Params { args: args.iter().map(|s| s.to_string()).collect() };
+    let params = Params { args: args.iter().map(|s| s.to_string()).collect(), ..Params::default() };
     check(&ast, &ProbeContext::default(), &params).map_err(|d| render_to_string(&sources, &d))
 }
 

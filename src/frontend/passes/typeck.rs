@@ -10,12 +10,13 @@ use super::calls;
 use super::dwarf_types::DwarfCache;
 use super::maps::{MapTable, MapValue, PointerValue};
 use super::pointer;
+use super::positional;
 use super::{CheckedProbe, Params};
 use crate::diag::Diagnostic;
 use crate::frontend::ast::*;
 use crate::frontend::builtins::{self, Builtin, Function, Scope};
 use crate::frontend::probes::{self, field_type, NamedArgs, NumberedArgs, ProbeSpec, Tracepoint};
-use crate::frontend::types::{AggKind, Type};
+use crate::frontend::types::{AggKind, StackType, Type};
 use crate::source::Span;
 
 pub(super) struct Cx<'a> {
@@ -283,7 +284,7 @@ impl Cx<'_> {
             ExprKind::Positional(n) => {
                 let n = *n as usize;
                 e.kind = match self.params.args.get(n.wrapping_sub(1)) {
-                    Some(a) => match parse_int(a) {
+                    Some(a) => match positional::parse_int(a) {
                         Some(v) => ExprKind::Int(v),
                         None => ExprKind::Str(a.clone()),
                     },
@@ -631,8 +632,13 @@ impl Cx<'_> {
             return Type::Unknown;
         }
         e.kind = ExprKind::Builtin(b);
-        if let Some(t) = &var.ty {
-            return t.clone();
+        match &var.ty {
+            Some(Type::Stack(st)) => {
+                let mode = self.params.settings.stack_mode.unwrap_or(st.mode);
+                return Type::Stack(StackType { mode, ..*st });
+            }
+            Some(t) => return t.clone(),
+            None => {}
         }
         match b {
             Builtin::Arg(i) => self.numbered_arg(i, span),
@@ -761,27 +767,6 @@ pub fn int_type_name(t: &TypeName) -> Option<Type> {
 }
 
 /// An integer as bpftrace accepts positional parameters: decimal or `0x` hex.
-/// A positional parameter as a number, read as bpftrace reads it: decimal,
-/// `0x` hex or leading-`0` octal, with an optional sign.
-fn parse_int(s: &str) -> Option<i64> {
-    let t = s.trim();
-    let (negative, digits) = match t.strip_prefix('-') {
-        Some(d) => (true, d),
-        None => (false, t),
-    };
-    let v = if let Some(h) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
-        u64::from_str_radix(h, 16).ok()?
-    } else if digits.len() > 1 && digits.starts_with('0') {
-        u64::from_str_radix(&digits[1..], 8).ok()?
-    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        digits.parse::<u64>().ok()?
-    } else {
-        return None;
-    };
-    let v = v as i64;
-    Some(if negative { v.wrapping_neg() } else { v })
-}
-
 /// A short description of an expression for messages: `args.shard`.
 fn base_text(e: &Expr) -> String {
     match &e.kind {
