@@ -176,6 +176,17 @@ pub fn compile_more(
     }
     let probes = passes::expand_all(&ast, &ctx, &opts.params)?;
     check_probe_count(&ast, &probes, opts.max_probes)?;
+    // The REPL waits on the terminal, not on signals.
+    if let Some(p) =
+        probes.iter().find(|p| matches!(p.resolved.spec.kind().firing(), frontend::probes::Firing::OnSignal(_)))
+    {
+        let d = Diagnostic::error(format!(
+            "`{}` probes run in a session started with -e or a script, not in the REPL",
+            p.resolved.name
+        ))
+        .at(p.resolved.span, "not in the REPL");
+        return Err(vec![d]);
+    }
     let mut checked = passes::check_expanded(probes, &opts.params, known).map_err(diag::dedup)?;
     // A map's layout is fixed once it exists, so string slots of new maps
     // get room for what later lines may store (`@name = "a"` then

@@ -324,7 +324,7 @@ impl Lower<'_, '_> {
     fn prologue(&mut self) {
         self.emit(IrInsn::Ctx { dst: self.ctx });
         let firing = self.spec.kind().firing();
-        let on_event = matches!(firing, Firing::On(_));
+        let on_event = matches!(firing, Firing::On(_) | Firing::OnSignal(_));
         let caused_by_a_process = matches!(firing, Firing::On(t) if !t.is_timer());
         if on_event {
             self.leave_when_stopping();

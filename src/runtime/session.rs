@@ -73,7 +73,7 @@ pub fn load_all(compiled: &Compiled, linked: &[Linked]) -> Result<Vec<Prog>, Ses
 pub(crate) fn attach_order(compiled: &Compiled) -> Vec<usize> {
     let newest_first = |i: &usize| match compiled.probes[*i].resolved.spec.kind().firing() {
         Firing::On(target) => target.runs_newest_first(),
-        Firing::AtStart | Firing::AtEnd => false,
+        Firing::AtStart | Firing::AtEnd | Firing::OnSignal(_) => false,
     };
     let all: Vec<usize> = (0..compiled.probes.len()).collect();
     let mut order: Vec<usize> = all.iter().copied().filter(|i| !newest_first(i)).collect();
@@ -112,6 +112,18 @@ fn run_once(compiled: &Compiled, progs: &[Prog], at_start: bool) -> Result<(), S
         if matches!((firing, at_start), (Firing::AtStart, true) | (Firing::AtEnd, false)) {
             prog.test_run()?;
         }
+    }
+    Ok(())
+}
+
+/// Run the `self:signal` probes of each signal trace received since the
+/// last look, in program order.
+fn run_on_signals(on_signal: &[(i32, usize)], progs: &[Prog]) -> Result<(), SessionError> {
+    let mut arrived: Vec<i32> = on_signal.iter().map(|(s, _)| *s).collect();
+    arrived.dedup();
+    arrived.retain(|s| sys::take_user_signal(*s));
+    for (_, i) in on_signal.iter().filter(|(s, _)| arrived.contains(s)) {
+        progs[*i].test_run()?;
     }
     Ok(())
 }
@@ -192,6 +204,16 @@ pub fn run(
             c.release();
         }
         printer.output.started();
+        // `self:signal` probes: (signal, probe) in program order.
+        let on_signal: Vec<(i32, usize)> = (compiled.probes.iter().enumerate())
+            .filter_map(|(i, p)| match p.resolved.spec.kind().firing() {
+                Firing::OnSignal(s) => Some((s, i)),
+                _ => None,
+            })
+            .collect();
+        for (s, _) in &on_signal {
+            sys::catch_user_signal(*s);
+        }
         // An exit() whose event the ring had no room for still ends the
         // session (its mark in the stop map); the teardown prints what
         // was queued before the event.
@@ -199,6 +221,7 @@ pub fn run(
             let wait = printer.output.until_report().map_or(POLL, |d| d.min(POLL));
             ring.poll(wait.as_millis() as i32)?;
             batch(&mut ring, &mut printer)?;
+            run_on_signals(&on_signal, &progs)?;
             printer.report_lost_events();
             let done = printer.report();
             printer.flush();

@@ -67,8 +67,8 @@ pub(crate) use perf::{
 };
 pub use poll::wait_readable;
 pub use process::{
-    catch_stop_signals, check_command, clear_stop, close_in_background, command_program, process_alive,
-    raise_open_file_limit, stop_requested, stop_signal, HeldChild, TerminalMode,
+    catch_stop_signals, catch_user_signal, check_command, clear_stop, close_in_background, command_program,
+    process_alive, raise_open_file_limit, stop_requested, stop_signal, take_user_signal, HeldChild, TerminalMode,
 };
 pub(crate) use ring::RawRingBuffer;
 pub use ring::SampleHandler;

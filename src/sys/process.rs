@@ -65,6 +65,29 @@ pub fn stop_signal() -> Option<i32> {
     Some(STOP.load(Ordering::SeqCst)).filter(|s| *s != 0)
 }
 
+/// User signals caught and not yet handled: bit N for signal N.
+static USER_SIGNALS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn on_user_signal(signal: libc::c_int) {
+    USER_SIGNALS.fetch_or(1 << (signal as u32 & 63), Ordering::SeqCst);
+}
+
+/// Make `signal` (SIGUSR1, SIGUSR2) set a flag, read with
+/// [`take_user_signal`], instead of killing the process; waits in `poll`
+/// return early when it arrives.
+pub fn catch_user_signal(signal: i32) {
+    // SAFETY: the handler only updates an atomic.
+    unsafe {
+        libc::signal(signal, on_user_signal as *const () as usize);
+    }
+}
+
+/// Whether `signal` arrived since the last call (and forget it).
+pub fn take_user_signal(signal: i32) -> bool {
+    let bit = 1 << (signal as u32 & 63);
+    USER_SIGNALS.fetch_and(!bit, Ordering::SeqCst) & bit != 0
+}
+
 /// Forget a caught stop signal (the REPL turns SIGINT into "back to the
 /// prompt", not the end of the session).
 pub fn clear_stop() {

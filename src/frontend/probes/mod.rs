@@ -6,6 +6,7 @@
 //! notes. Each row points at the functions of its kind's file:
 //!
 //! * `special.rs` — `BEGIN`, `END`;
+//! * `signal.rs` — `self:signal:SIGUSR1`;
 //! * `uprobe.rs` — `uprobe`, `uretprobe` (paths via `libpath`, functions
 //!   via `elf`);
 //! * `usdt.rs` — `usdt` (notes via `frontend::usdt`);
@@ -38,6 +39,7 @@ mod fentry;
 mod kernel;
 mod kprobe;
 mod rawtracepoint;
+mod signal;
 mod spec;
 mod special;
 mod text;
@@ -111,6 +113,7 @@ pub struct ProbeType {
 pub const PROBE_TYPES: &[ProbeType] = &[
     special::BEGIN,
     special::END,
+    signal::SELF,
     uprobe::UPROBE,
     uprobe::URETPROBE,
     usdt::USDT,

@@ -40,6 +40,7 @@ pub enum ProbeSpec {
     Tracepoint(Tracepoint),
     Interval(Interval),
     Profile(Profile),
+    SelfSignal(SelfSignal),
 }
 
 /// A uprobe or uretprobe on one function (or address) of one file.
@@ -139,6 +140,12 @@ pub struct Begin;
 #[derive(Clone, Copy, Debug)]
 pub struct End;
 
+/// `self:signal:SIGUSR1`: runs each time trace receives `signal`.
+#[derive(Clone, Copy, Debug)]
+pub struct SelfSignal {
+    pub signal: i32,
+}
+
 #[derive(Clone, Debug)]
 pub struct ResolvedProbe {
     pub spec: ProbeSpec,
@@ -166,6 +173,8 @@ pub enum Firing<'a> {
     AtEnd,
     /// Whenever the event it is attached to happens.
     On(AttachTarget<'a>),
+    /// With `BPF_PROG_TEST_RUN`, each time trace receives this signal.
+    OnSignal(i32),
 }
 
 /// The kernel event a program is attached to, as the runtime's attach
@@ -332,6 +341,7 @@ impl ProbeSpec {
             ProbeSpec::Tracepoint(p) => p,
             ProbeSpec::Interval(p) => p,
             ProbeSpec::Profile(p) => p,
+            ProbeSpec::SelfSignal(p) => p,
         }
     }
 

@@ -47,7 +47,7 @@ fn list_itself(_: &At, full: &'static str, _: Option<usize>, _: &ProbeContext) -
 
 /// BEGIN and END run in no event: nothing to read but the builtins every
 /// probe has, in kernel context.
-const NOTHING: Context = Context {
+pub(super) const NOTHING: Context = Context {
     numbered_args: None,
     named_args: None,
     retval: None,
