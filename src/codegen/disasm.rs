@@ -100,6 +100,9 @@ fn ir_line(out: &mut String, insn: &IrInsn) -> fmt::Result {
         }
         IrInsn::Exit => write!(out, "exit"),
         IrInsn::StackAddr { dst, off } => write!(out, "{} = r10 {:+}", V(*dst), off),
+        IrInsn::Param { dst, index } => write!(out, "{} = r{}", V(*dst), index + 1),
+        IrInsn::FuncAddr { dst, func } => write!(out, "{} = &sub{func}", V(*dst)),
+        IrInsn::Return(v) => write!(out, "return {v}"),
         IrInsn::Label(_) => Ok(()),
     }?;
     out.push('\n');
@@ -113,6 +116,10 @@ pub fn dump_ir(func: &IrFunc) -> String {
     for line in &func.lines {
         // Writing to a String cannot fail.
         let _ = ir_line(&mut out, &line.insn);
+    }
+    for (i, sub) in func.subs.iter().enumerate() {
+        let _ = writeln!(out, "sub{i}:");
+        out.push_str(&dump_ir(sub));
     }
     out
 }

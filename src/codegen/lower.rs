@@ -14,7 +14,7 @@
 //!   variables get regions for the whole probe.
 //!
 //! Expressions are in `lower_expr.rs`, maps, aggregations and events in
-//! `lower_map.rs`.
+//! `lower_map.rs`, loops in `lower_loop.rs`.
 
 use super::insn::{AluOp, JmpOp, Size};
 use super::ir::*;
@@ -66,6 +66,9 @@ pub struct LowerOptions {
     pub ignore_pid: Option<u32>,
     /// Entries of each user map (0: [`MAP_ENTRIES`]).
     pub map_keys: u32,
+    /// Whether the kernel has a BPF helper (loops need `bpf_loop` and
+    /// `bpf_for_each_map_elem`); `None` asks this machine's kernel.
+    pub helpers: Option<fn(u32) -> bool>,
 }
 
 impl LowerOptions {
@@ -103,6 +106,12 @@ pub(super) struct Lower<'t, 'a> {
     pub errors: Vec<Diagnostic>,
     /// The probed function's parameters (uprobes with debug info).
     pub function: Option<std::rc::Rc<crate::frontend::dwarf::Function>>,
+    /// The probe's loop callbacks lowered so far (`lower_loop.rs`).
+    pub subs: Vec<IrFunc>,
+    /// Inside a loop callback: where `break` and `continue` go.
+    pub in_loop: Option<super::lower_loop::LoopExits>,
+    /// Inside a loop: the scratch word that says the probe is leaving.
+    pub leaving: Option<u32>,
 }
 
 /// Lower a whole checked program.
@@ -233,6 +242,9 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
         span,
         errors: Vec::new(),
         function: probe.dwarf.function.clone().flatten(),
+        subs: Vec::new(),
+        in_loop: None,
+        leaving: None,
     };
     l.prologue();
     for (name, ty) in &probe.vars {
@@ -264,6 +276,7 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
     l.block(&probe.body);
     l.f.push(IrInsn::Exit, span);
     l.f.prune_unreachable();
+    l.f.subs = std::mem::take(&mut l.subs);
     if l.peak > MAX_SCRATCH {
         l.errors.push(
             Diagnostic::error(format!(
@@ -276,6 +289,7 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
     let used: std::collections::BTreeSet<u32> =
         l.f.lines
             .iter()
+            .chain(l.f.subs.iter().flat_map(|f| &f.lines))
             .filter_map(|line| match line.insn {
                 IrInsn::LoadMap { map, .. } => Some(map.0),
                 _ => None,
@@ -507,6 +521,8 @@ impl Lower<'_, '_> {
                 }
             }
             StmtKind::AssignMap { map, op, value } => self.assign_map(map, *op, value),
+            StmtKind::Loop(l) => self.loop_stmt(l, s.span),
+            StmtKind::Jump(j) => self.jump(*j),
         }
         self.top = mark;
     }

@@ -24,7 +24,7 @@ pub(super) struct Cx<'a> {
     params: &'a Params,
     report: bool,
     pub(super) diags: &'a mut Vec<Diagnostic>,
-    vars: Vec<(String, Type)>,
+    pub(super) vars: Vec<(String, Type)>,
     pub(super) dwarf: DwarfCache,
 }
 
@@ -69,7 +69,7 @@ impl Cx<'_> {
         }
     }
 
-    fn block(&mut self, b: &mut Block) {
+    pub(super) fn block(&mut self, b: &mut Block) {
         for s in &mut b.stmts {
             self.stmt(s);
         }
@@ -150,6 +150,8 @@ impl Cx<'_> {
                 }
             }
             StmtKind::AssignMap { map, op, value } => self.assign_map(map, *op, value),
+            StmtKind::Loop(l) => self.loop_stmt(l),
+            StmtKind::Jump(_) => {}
         }
     }
 
