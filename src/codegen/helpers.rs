@@ -39,6 +39,7 @@ pub const GET_CURRENT_TASK_BTF: i32 = 158;
 pub const FOR_EACH_MAP_ELEM: i32 = 164;
 pub const GET_FUNC_IP: i32 = 173;
 pub const LOOP: i32 = 181;
+pub const MAP_LOOKUP_PERCPU_ELEM: i32 = 195;
 
 /// Every helper this module knows, with its kernel name.
 const NAMES: &[(i32, &str)] = &[
@@ -75,6 +76,7 @@ const NAMES: &[(i32, &str)] = &[
     (FOR_EACH_MAP_ELEM, "bpf_for_each_map_elem"),
     (GET_FUNC_IP, "bpf_get_func_ip"),
     (LOOP, "bpf_loop"),
+    (MAP_LOOKUP_PERCPU_ELEM, "bpf_map_lookup_percpu_elem"),
 ];
 
 /// The kernel's name for helper `id` (e.g. `bpf_map_lookup_elem`), or `None`
@@ -122,6 +124,7 @@ mod tests {
             (RINGBUF_OUTPUT, 130),
             (FOR_EACH_MAP_ELEM, 164),
             (LOOP, 181),
+            (MAP_LOOKUP_PERCPU_ELEM, 195),
         ];
         for (got, want) in expect {
             assert_eq!(got, want);

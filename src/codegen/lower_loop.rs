@@ -32,6 +32,7 @@ use crate::codegen::helpers;
 use crate::diag::Diagnostic;
 use crate::frontend::ast::*;
 use crate::frontend::passes::MapValue;
+use crate::frontend::types::AggKind;
 use crate::source::Span;
 
 /// `bpf_loop`'s limit on iterations (`BPF_MAX_LOOPS`): a `while` loop
@@ -123,6 +124,12 @@ impl Lower<'_, '_> {
                 }
                 let parts: Vec<String> =
                     self.vars.keys().filter(|n| n.starts_with(&format!("{var}."))).cloned().collect();
+                let aggregated =
+                    self.t.program.maps.get(&m.name).is_some_and(|i| matches!(i.value, Some(MapValue::Agg(_))));
+                let (what, name) = ("`for` loops over an aggregation", "bpf_map_lookup_percpu_elem");
+                if aggregated && !self.has_helper(helpers::MAP_LOOKUP_PERCPU_ELEM, what, name, "5.19", span) {
+                    return;
+                }
                 self.call_back(span, Driver::Map { map: m }, body, &parts, |l, params| {
                     l.entry_parts(m, var, &parts, params[1], params[2]);
                 });
@@ -350,8 +357,16 @@ impl Lower<'_, '_> {
                     }
                 },
             };
-            if matches!(info.value, Some(MapValue::Agg(_))) && path == "1" {
-                self.internal("a loop over an aggregation map");
+            if let (Some(MapValue::Agg(kind)), "1") = (info.value, path) {
+                let total = self.all_cpus(m, kind, key);
+                match self.vars.get(part).copied() {
+                    Some(VarHome::Reg(_, signed)) => {
+                        self.vars.insert(part.clone(), VarHome::Reg(total, signed));
+                    }
+                    _ => {
+                        self.internal(format!("${part} is not an integer variable"));
+                    }
+                }
                 continue;
             }
             match self.vars.get(part).copied() {
@@ -366,6 +381,57 @@ impl Lower<'_, '_> {
                 }
             }
         }
+    }
+}
+
+impl Lower<'_, '_> {
+    /// An aggregation's value for `key` over every CPU, as userspace
+    /// reduces it (`runtime::decode`): a sum for count() and sum(), the
+    /// least or greatest of the CPUs that saw a value for min() and max().
+    /// The helper reads one CPU's slot: one call per possible CPU.
+    fn all_cpus(&mut self, m: &MapRef, kind: AggKind, key: VReg) -> VReg {
+        let total = self.imm(0);
+        let cpus = match crate::sys::possible_cpus() {
+            Ok(n) => n,
+            Err(e) => {
+                self.errors.push(
+                    Diagnostic::error(format!("cannot count this machine's CPUs: {e}"))
+                        .at(m.span, "a loop over an aggregation reads every CPU's value"),
+                );
+                return total;
+            }
+        };
+        let Some(id) = self.t.map_ids.get(&m.name).copied() else {
+            self.internal(format!("{} has no map id", m.display_name()));
+            return total;
+        };
+        let seen = self.imm(0);
+        for cpu in 0..cpus {
+            let (map, c, p) = (self.vreg(), self.imm(cpu as i64), self.vreg());
+            self.emit(IrInsn::LoadMap { dst: map, map: id });
+            let h = helpers::MAP_LOOKUP_PERCPU_ELEM as u32;
+            self.emit(IrInsn::Call { helper: h, args: vec![map, key, c], ret: Some(p) });
+            let next = self.label();
+            self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: p, b: Operand::Imm(0), target: next });
+            let v = self.vreg();
+            self.emit(IrInsn::Load { size: Size::DW, dst: v, base: p, off: 0 });
+            match kind {
+                AggKind::Min | AggKind::Max => {
+                    let (set, flag) = (self.label(), self.vreg());
+                    self.emit(IrInsn::Load { size: Size::DW, dst: flag, base: p, off: 8 });
+                    self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: flag, b: Operand::Imm(0), target: next });
+                    self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: seen, b: Operand::Imm(0), target: set });
+                    let keep = if kind == AggKind::Min { JmpOp::Jsge } else { JmpOp::Jsle };
+                    self.emit(IrInsn::Branch { op: keep, a: v, b: Operand::Reg(total), target: next });
+                    self.emit(IrInsn::Label(set));
+                    self.emit(IrInsn::Mov { dst: total, src: v });
+                    self.emit(IrInsn::LoadImm { dst: seen, imm: 1 });
+                }
+                _ => self.emit(IrInsn::Alu { op: super::insn::AluOp::Add, dst: total, src: Operand::Reg(v) }),
+            }
+            self.emit(IrInsn::Label(next));
+        }
+        total
     }
 }
 
@@ -444,6 +510,10 @@ mod tests {
         let no_each = |h: u32| h != helpers::FOR_EACH_MAP_ELEM as u32;
         let (msg, _) = refusal("BEGIN { @m[1] = 2; for ($kv : @m) { @n = $kv.1; } }", no_each);
         assert!(msg.contains("bpf_for_each_map_elem helper (Linux 5.13"), "{msg}");
+        let no_percpu = |h: u32| h != helpers::MAP_LOOKUP_PERCPU_ELEM as u32;
+        let (msg, _) = refusal("BEGIN { @c[1] = count(); for ($kv : @c) { @n = $kv.1; } }", no_percpu);
+        assert!(msg.contains("over an aggregation need the kernel's bpf_map_lookup_percpu_elem helper (Linux 5.19"));
+        lower("BEGIN { @m[1] = 2; for ($kv : @m) { @n = $kv.1; } }", no_percpu).expect("plain maps need no more");
         // unroll is repeated code: no helper at all.
         let c = lower("BEGIN { unroll(3) { @n++; } }", |_| false).expect("unroll needs no helper");
         assert!(c.probes[0].ir.subs.is_empty());

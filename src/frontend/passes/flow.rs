@@ -19,7 +19,7 @@ use super::typeck::Cx;
 use super::CheckedProbe;
 use crate::diag::Diagnostic;
 use crate::frontend::ast::*;
-use crate::frontend::types::Type;
+use crate::frontend::types::{AggKind, Type};
 use crate::source::Span;
 
 /// The most times `unroll` repeats its block (bpftrace's limit).
@@ -241,8 +241,25 @@ impl Cx<'_> {
             Loop::For { var, iter: ForIter::Map(m), body, .. } => {
                 self.maps.use_whole(&m.name, m.span);
                 self.maps.note_read(&m.name, m.span);
+                let walkable = match self.maps.get(&m.name).and_then(|i| i.value) {
+                    // A histogram's entries are its buckets; avg() and
+                    // stats() values are not one number.
+                    Some(MapValue::Agg(
+                        k @ (AggKind::Avg | AggKind::Stats | AggKind::Hist | AggKind::Lhist { .. }),
+                    )) => {
+                        let name = m.display_name();
+                        let a = if k.name().starts_with('a') { "an" } else { "a" };
+                        self.error(
+                            Diagnostic::error(format!("a `for` loop cannot walk {name}, {a} {}() map", k.name()))
+                                .at(m.span, format!("a {}() map", k.name()))
+                                .note("loops walk maps of plain values and count(), sum(), min() and max() maps; print this one with print()"),
+                        );
+                        false
+                    }
+                    _ => true,
+                };
                 for (part, span) in entry_parts(body, var) {
-                    let t = self.entry_part_type(m, &part, span);
+                    let t = if walkable { self.entry_part_type(m, &part, span) } else { Type::Unknown };
                     self.declare(&part, t);
                 }
                 self.block(body);
@@ -274,12 +291,9 @@ impl Cx<'_> {
                 Some(MapValue::Str { size }) => Ok(Type::Str { size }),
                 Some(MapValue::Stack(st)) => Ok(Type::Stack(st)),
                 Some(MapValue::Sym { user }) => Ok(Type::Sym { user }),
-                Some(MapValue::Agg(k)) => Err(Diagnostic::error(format!(
-                    "a `for` loop over {name}, a {}() map, is not supported yet",
-                    k.name()
-                ))
-                .at(m.span, "aggregated per CPU")
-                .note("loop over a map of plain values (`@m[k] = v`), or print the aggregation with print()")),
+                Some(MapValue::Agg(AggKind::Count)) => Ok(Type::Int { size: 8, signed: false }),
+                Some(MapValue::Agg(AggKind::Sum | AggKind::Min | AggKind::Max)) => Ok(Type::I64),
+                Some(MapValue::Agg(_)) => Ok(Type::Unknown),
                 None => Ok(Type::Unknown),
             },
             (["0"], 1) => Ok(keys[0].clone()),
