@@ -44,7 +44,13 @@ pub const MAX_LOOPS: i64 = 1 << 23;
 pub(super) struct LoopExits {
     brk: Label,
     cont: Label,
+    /// Loop bodies this one is inside of, itself included.
+    depth: u32,
 }
+
+/// How deep loops (`while`, `for`) may nest: each body is a call frame,
+/// and the kernel allows 8 (`MAX_CALL_FRAMES`), the probe's own included.
+pub const MAX_NESTING: u32 = 7;
 
 /// The helper calls a loop's body with: `bpf_loop(index, ctx)` or
 /// `bpf_for_each_map_elem(map, key, value, ctx)`.
@@ -153,7 +159,7 @@ impl Lower<'_, '_> {
     }
 
     fn exits(&mut self) -> LoopExits {
-        self.in_loop.unwrap_or(LoopExits { brk: Label(0), cont: Label(0) })
+        self.in_loop.unwrap_or(LoopExits { brk: Label(0), cont: Label(0), depth: 0 })
     }
 
     /// Whether the kernel has `helper` (or the options say so); if not, a
@@ -198,6 +204,14 @@ impl Lower<'_, '_> {
         own: &[String],
         entry: impl FnOnce(&mut Self, &[VReg]),
     ) {
+        if self.in_loop.is_some_and(|x| x.depth >= MAX_NESTING) {
+            self.errors.push(
+                Diagnostic::error(format!("loops nest at most {MAX_NESTING} deep"))
+                    .at(span, format!("loop number {} inside each other", MAX_NESTING + 1))
+                    .note("each `while` or `for` body is a call, and the kernel allows 8 calls deep, the probe's own included"),
+            );
+            return;
+        }
         let used = vars_in(body);
         let shared: Vec<(String, VReg, bool)> = used
             .iter()
@@ -300,7 +314,8 @@ impl Lower<'_, '_> {
             self.vars.insert(name.clone(), VarHome::Reg(r, *signed));
             mine.push(r);
         }
-        let exits = LoopExits { brk: self.label(), cont: self.label() };
+        let depth = self.in_loop.map_or(0, |x| x.depth) + 1;
+        let exits = LoopExits { brk: self.label(), cont: self.label(), depth };
         self.in_loop = Some(exits);
         entry(self, &args);
         self.block(body);

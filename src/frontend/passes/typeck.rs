@@ -399,6 +399,7 @@ impl Cx<'_> {
                         Type::Int { size: 8, signed: *sa && *sb }
                     }
                     (Type::Str { size: x }, Type::Str { size: y }) => Type::Str { size: (*x).max(*y) },
+                    (Type::Void, Type::Void) => Type::Void, // `c ? printf(..) : exit()`, a statement
                     (Type::Unknown, _) | (_, Type::Unknown) => Type::Unknown,
                     _ => {
                         self.error(
