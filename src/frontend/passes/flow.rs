@@ -2,7 +2,7 @@
 //! `continue`, `return`.
 //!
 //! [`prepare`] runs once per probe, before type checking. It checks where
-//! jumps may stand and what `unroll` counts, and gives each `for` loop's
+//! jumps may stand, and gives each `for` loop's
 //! variable a name of its own (the `$i` of the second loop becomes `i~2`):
 //! as in bpftrace, the variable exists only inside its loop, so two loops
 //! may both use `$i`, and a `$i` after them is another variable. A map
@@ -25,8 +25,7 @@ use crate::source::Span;
 /// The most times `unroll` repeats its block (bpftrace's limit).
 pub const MAX_UNROLL: i64 = 100;
 
-/// Checks jumps and `unroll` counts and renames loop variables (see the
-/// module doc).
+/// Checks jumps and renames loop variables (see the module doc).
 pub fn prepare(probe: &mut CheckedProbe, diags: &mut Vec<Diagnostic>) {
     let mut p = Prep { diags, loops: 0, next: 0, scopes: Vec::new(), assigned: HashSet::new() };
     p.block(&mut probe.body);
@@ -81,20 +80,7 @@ impl Prep<'_> {
                 self.block(body);
                 self.loops -= 1;
             }
-            StmtKind::Loop(Loop::Unroll { count, body }) => {
-                match count.kind {
-                    ExprKind::Int(n) if (1..=MAX_UNROLL).contains(&n) => {}
-                    ExprKind::Int(n) => self.diags.push(
-                        Diagnostic::error(format!("unroll repeats its block 1 to {MAX_UNROLL} times, not {n}"))
-                            .at(count.span, "out of range"),
-                    ),
-                    _ => self.diags.push(
-                        Diagnostic::error("unroll needs an integer literal: the block is repeated when compiling")
-                            .at(count.span, "not a literal"),
-                    ),
-                }
-                self.block(body);
-            }
+            StmtKind::Loop(Loop::Unroll { body, .. }) => self.block(body),
             StmtKind::Loop(Loop::For { var, var_span, iter, body }) => {
                 if let ForIter::Range { start, end } = iter {
                     self.expr(start);
@@ -227,7 +213,19 @@ impl Cx<'_> {
                 self.block(body);
             }
             Loop::Unroll { count, body } => {
+                // A positional parameter is a literal by now.
                 self.expr(count);
+                let d = match count.kind {
+                    ExprKind::Int(n) if (1..=MAX_UNROLL).contains(&n) => None,
+                    ExprKind::Int(n) if n > MAX_UNROLL => Some(format!(
+                        "unroll maximum value is {MAX_UNROLL}: unroll({n}) would repeat the block too often"
+                    )),
+                    ExprKind::Int(n) => Some(format!("unroll minimum value is 1: unroll({n}) repeats nothing")),
+                    _ => Some("unroll needs an integer literal: the block is repeated when compiling".into()),
+                };
+                if let Some(msg) = d {
+                    self.error(Diagnostic::error(msg).at(count.span, "not 1 to 100"));
+                }
                 self.block(body);
             }
             Loop::For { var, iter: ForIter::Range { start, end }, body, .. } => {
