@@ -73,7 +73,7 @@ impl Lower<'_, '_> {
                     return;
                 }
                 let count = self.imm(MAX_LOOPS);
-                self.call_back(span, Driver::Loop { count }, body, &[], |l, _| {
+                self.call_back(span, Driver::Loop { count }, body, Some(cond), &[], |l, _| {
                     let brk = l.exits().brk;
                     l.cond_false(cond, brk);
                 });
@@ -114,7 +114,7 @@ impl Lower<'_, '_> {
                 self.emit(IrInsn::LoadImm { dst: count, imm: 1 });
                 self.emit(IrInsn::Label(nonzero));
                 let var = var.clone();
-                self.call_back(span, Driver::Loop { count }, body, std::slice::from_ref(&var), |l, params| {
+                self.call_back(span, Driver::Loop { count }, body, None, std::slice::from_ref(&var), |l, params| {
                     let n = l.load_scratch(count_at);
                     let brk = l.exits().brk;
                     l.emit(IrInsn::Branch { op: JmpOp::Jge, a: params[0], b: Operand::Reg(n), target: brk });
@@ -136,7 +136,7 @@ impl Lower<'_, '_> {
                 if aggregated && !self.has_helper(helpers::MAP_LOOKUP_PERCPU_ELEM, what, name, "5.19", span) {
                     return;
                 }
-                self.call_back(span, Driver::Map { map: m }, body, &parts, |l, params| {
+                self.call_back(span, Driver::Map { map: m }, body, None, &parts, |l, params| {
                     l.entry_parts(m, var, &parts, params[1], params[2]);
                 });
             }
@@ -193,14 +193,16 @@ impl Lower<'_, '_> {
     }
 
     /// Lowers `body` as a callback of `driver`'s helper and calls it.
-    /// `own` are the loop's own variables (set by `entry` on each
-    /// iteration, not shared with the caller); `entry` lowers what each
-    /// iteration does before the body, given the callback's arguments.
+    /// `cond` is what the callback evaluates besides the body (a `while`
+    /// condition); `own` are the loop's own variables (set by `entry` on
+    /// each iteration, not shared with the caller); `entry` lowers what
+    /// each iteration does before the body, given the callback's arguments.
     fn call_back(
         &mut self,
         span: Span,
         driver: Driver<'_>,
         body: &Block,
+        cond: Option<&Expr>,
         own: &[String],
         entry: impl FnOnce(&mut Self, &[VReg]),
     ) {
@@ -212,7 +214,7 @@ impl Lower<'_, '_> {
             );
             return;
         }
-        let used = vars_in(body);
+        let used = vars_in(body, cond);
         let shared: Vec<(String, VReg, bool)> = used
             .iter()
             .filter(|n| !own.contains(n))
@@ -240,7 +242,7 @@ impl Lower<'_, '_> {
             Driver::Loop { .. } => 2,
             Driver::Map { .. } => 4,
         };
-        let func = self.callback(span, params, &shared, area, body, entry);
+        let func = self.callback(span, params, (&shared, own), area, body, entry);
 
         let f = self.vreg();
         self.emit(IrInsn::FuncAddr { dst: f, func });
@@ -289,7 +291,7 @@ impl Lower<'_, '_> {
         &mut self,
         span: Span,
         params: u8,
-        shared: &[(String, VReg, bool)],
+        (shared, own): (&[(String, VReg, bool)], &[String]),
         area: u32,
         body: &Block,
         entry: impl FnOnce(&mut Self, &[VReg]),
@@ -308,6 +310,10 @@ impl Lower<'_, '_> {
         self.ctx = self.vreg();
         self.emit(IrInsn::Load { size: Size::DW, dst: self.scratch, base: cx, off: 0 });
         self.emit(IrInsn::Load { size: Size::DW, dst: self.ctx, base: cx, off: 8 });
+        // The caller's registers are not the callback's: only shared
+        // variables, those in the scratch buffer, and the loop's own
+        // (whose homes `entry` replaces) exist in here.
+        self.vars.retain(|name, home| matches!(home, VarHome::Mem { .. }) || own.contains(name));
         let mut mine = Vec::new();
         for (i, (name, _, signed)) in shared.iter().enumerate() {
             let r = self.load_scratch(area + 8 * i as u32);
@@ -450,16 +456,20 @@ impl Lower<'_, '_> {
     }
 }
 
-/// Every variable a block names (read, assigned or counted), loops inside
-/// it included.
-fn vars_in(b: &Block) -> BTreeSet<String> {
+/// Every variable a block (and `cond`) names (read, assigned or counted),
+/// loops inside it included.
+fn vars_in(b: &Block, cond: Option<&Expr>) -> BTreeSet<String> {
     let found = std::cell::RefCell::new(BTreeSet::new());
-    b.any_expr(&|e| {
+    let note = |e: &Expr| {
         if let ExprKind::Var(n) = &e.kind {
             found.borrow_mut().insert(n.clone());
         }
         false
-    });
+    };
+    b.any_expr(&note);
+    if let Some(c) = cond {
+        c.any(&note);
+    }
     let mut names = found.into_inner();
     assigned_in(b, &mut names);
     names
