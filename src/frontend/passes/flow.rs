@@ -335,7 +335,66 @@ fn entry_parts(body: &Block, var: &str) -> Vec<(String, Span)> {
 
 #[cfg(test)]
 mod tests {
-    use super::shown;
+    use super::*;
+    use crate::frontend::parser::parse_program;
+    use crate::frontend::passes::expand_all;
+    use crate::frontend::probes::ProbeContext;
+
+    /// The probe's body after [`prepare`], and what it said.
+    fn prepared(text: &str) -> (Block, Vec<String>) {
+        let ast = parse_program(text, 0).unwrap_or_else(|d| panic!("{d:?}"));
+        let mut probes = expand_all(&ast, &ProbeContext::default()).expect("expands");
+        let mut diags = Vec::new();
+        prepare(&mut probes[0], &mut diags);
+        (probes[0].body.clone(), diags.into_iter().map(|d| d.message).collect())
+    }
+
+    fn vars(b: &Block) -> Vec<String> {
+        let found = RefCell::new(Vec::new());
+        b.any_expr(&|e| {
+            if let ExprKind::Var(n) = &e.kind {
+                found.borrow_mut().push(n.clone());
+            }
+            false
+        });
+        found.into_inner()
+    }
+
+    #[test]
+    fn each_loop_variable_gets_a_name_of_its_own() {
+        let (body, said) = prepared(
+            "BEGIN { for ($i : 0..2) { @a = $i; } for ($i : 0..$n) { @b = $i; } \
+             for ($kv : @m) { @c = $kv.0 + $kv.1 + $kv.0.2; } $i = 1; }",
+        );
+        assert!(said.is_empty(), "{said:?}");
+        assert_eq!(vars(&body), ["i~1", "n", "i~2", "kv~3.0", "kv~3.1", "kv~3.0.2"]);
+        let names: Vec<&str> = body
+            .stmts
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StmtKind::Loop(Loop::For { var, .. }) => Some(var.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, ["i~1", "i~2", "kv~3"]);
+    }
+
+    #[test]
+    fn jumps_stand_in_loops_and_loop_variables_stay_put() {
+        let (_, said) = prepared(
+            "BEGIN { break; while (1) { unroll(2) { continue; } } unroll(2) { break; } \
+             $x = 1; for ($x : 0..2) { } for ($j : 0..2) { $j++; } return; }",
+        );
+        assert_eq!(
+            said,
+            [
+                "`break` outside of a loop",
+                "`break` outside of a loop",
+                "the loop variable $x shadows a variable of the same name",
+                "the loop variable $j cannot be assigned",
+            ]
+        );
+    }
 
     #[test]
     fn parts_are_shown_as_written() {
