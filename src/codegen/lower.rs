@@ -229,7 +229,7 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
     let ctx = f.new_vreg();
     let scratch = f.new_vreg();
     // The counters come first (see `program::LOST_COUNTER`).
-    let counters = drop_counter(MapId(t.compiled.drop_counters));
+    let counters = loop_cut_counter(t.compiled.drop_counters) + 8;
     let mut l = Lower {
         t,
         f,

@@ -55,8 +55,17 @@ pub const MAX_NESTING: u32 = 7;
 /// The helper calls a loop's body with: `bpf_loop(index, ctx)` or
 /// `bpf_for_each_map_elem(map, key, value, ctx)`.
 enum Driver<'a> {
-    Loop { count: VReg },
+    Loop { count: VReg, cut: LoopCut },
     Map { map: &'a MapRef },
+}
+
+/// When `bpf_loop`'s limit cuts a loop short.
+#[derive(Clone, Copy, PartialEq)]
+enum LoopCut {
+    /// A range: known before the call.
+    Counted,
+    /// A `while`: when no iteration stopped it.
+    Whenever,
 }
 
 impl Lower<'_, '_> {
@@ -73,7 +82,8 @@ impl Lower<'_, '_> {
                     return;
                 }
                 let count = self.imm(MAX_LOOPS);
-                self.call_back(span, Driver::Loop { count }, body, Some(cond), &[], |l, _| {
+                let driver = Driver::Loop { count, cut: LoopCut::Whenever };
+                self.call_back(span, driver, body, Some(cond), &[], |l, _| {
                     let brk = l.exits().brk;
                     l.cond_false(cond, brk);
                 });
@@ -101,6 +111,8 @@ impl Lower<'_, '_> {
                     target: capped,
                 });
                 self.emit(IrInsn::LoadImm { dst: count, imm: MAX_LOOPS });
+                let one = self.imm(1);
+                self.count_cut(one);
                 self.emit(IrInsn::Label(capped));
                 let (first_at, count_at) = (self.alloc(8), self.alloc(8));
                 self.store_scratch(first_at, Operand::Reg(first));
@@ -114,7 +126,8 @@ impl Lower<'_, '_> {
                 self.emit(IrInsn::LoadImm { dst: count, imm: 1 });
                 self.emit(IrInsn::Label(nonzero));
                 let var = var.clone();
-                self.call_back(span, Driver::Loop { count }, body, None, std::slice::from_ref(&var), |l, params| {
+                let driver = Driver::Loop { count, cut: LoopCut::Counted };
+                self.call_back(span, driver, body, None, std::slice::from_ref(&var), |l, params| {
                     let n = l.load_scratch(count_at);
                     let brk = l.exits().brk;
                     l.emit(IrInsn::Branch { op: JmpOp::Jge, a: params[0], b: Operand::Reg(n), target: brk });
@@ -182,6 +195,14 @@ impl Lower<'_, '_> {
         present
     }
 
+    /// Add `n` (0 or 1) to the counter of loops the limit cut short.
+    fn count_cut(&mut self, n: VReg) {
+        let at = super::program::loop_cut_counter(self.t.compiled.drop_counters);
+        let total = self.load_scratch(at);
+        self.emit(IrInsn::Alu { op: super::insn::AluOp::Add, dst: total, src: Operand::Reg(n) });
+        self.store_scratch(at, Operand::Reg(total));
+    }
+
     /// Set the word that makes the code after each loop leave the probe.
     fn set_leaving(&mut self) {
         match self.leaving {
@@ -242,15 +263,24 @@ impl Lower<'_, '_> {
             Driver::Loop { .. } => 2,
             Driver::Map { .. } => 4,
         };
-        let func = self.callback(span, params, (&shared, own), area, body, entry);
+        // A while loop still running at bpf_loop's last iteration was cut.
+        let stopped = matches!(driver, Driver::Loop { cut: LoopCut::Whenever, .. }).then(|| self.alloc(8));
+        if let Some(word) = stopped {
+            self.store_scratch(word, Operand::Imm(1));
+        }
+        let func = self.callback(span, params, (&shared, own), (area, stopped), body, entry);
 
         let f = self.vreg();
         self.emit(IrInsn::FuncAddr { dst: f, func });
         let flags = self.imm(0);
         match driver {
-            Driver::Loop { count } => {
+            Driver::Loop { count, .. } => {
                 let h = helpers::LOOP as u32;
                 self.emit(IrInsn::Call { helper: h, args: vec![count, f, cx, flags], ret: None });
+                if let Some(word) = stopped {
+                    let cut = self.load_scratch(word);
+                    self.count_cut(cut);
+                }
             }
             Driver::Map { map } => {
                 let m = self.vreg();
@@ -292,7 +322,7 @@ impl Lower<'_, '_> {
         span: Span,
         params: u8,
         (shared, own): (&[(String, VReg, bool)], &[String]),
-        area: u32,
+        (area, stopped): (u32, Option<u32>),
         body: &Block,
         entry: impl FnOnce(&mut Self, &[VReg]),
     ) -> u32 {
@@ -328,6 +358,12 @@ impl Lower<'_, '_> {
         self.span = span;
         for (label, answer) in [(exits.cont, 0), (exits.brk, 1)] {
             self.emit(IrInsn::Label(label));
+            // `stopped`: a scratch word the callback clears whenever it
+            // stops the loop (a `while`'s, to tell a loop that ended from
+            // one the limit cut).
+            if let (Some(word), 1) = (stopped, answer) {
+                self.store_scratch(word, Operand::Imm(0));
+            }
             for (i, r) in mine.iter().enumerate() {
                 self.store_scratch(area + 8 * i as u32, Operand::Reg(*r));
             }

@@ -17,7 +17,7 @@ pub(crate) mod ir_interp;
 pub mod link;
 pub mod lower;
 mod lower_expr;
-mod lower_loop;
+pub mod lower_loop;
 mod lower_map;
 mod lower_mem;
 pub mod lower_stack;
