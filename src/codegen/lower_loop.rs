@@ -171,8 +171,16 @@ impl Lower<'_, '_> {
         }
     }
 
+    /// Where the loop body being lowered stops and goes on.
     fn exits(&mut self) -> LoopExits {
-        self.in_loop.unwrap_or(LoopExits { brk: Label(0), cont: Label(0), depth: 0 })
+        match self.in_loop {
+            Some(x) => x,
+            None => {
+                self.internal("a loop's exits outside of its body");
+                let l = self.label();
+                LoopExits { brk: l, cont: l, depth: 0 }
+            }
+        }
     }
 
     /// Whether the kernel has `helper` (or the options say so); if not, a
