@@ -25,7 +25,7 @@ mod testing;
 use codegen::ir::RESERVED_STACK;
 use codegen::link::{link, Linked};
 use codegen::program::Compiled;
-use codegen::regalloc::{allocate_below, AsmLine};
+use codegen::regalloc::{allocate_all, AsmLine};
 use diag::Diagnostic;
 use frontend::passes::{self, MapTable, Params};
 use frontend::probes::ProbeContext;
@@ -118,6 +118,7 @@ impl CompileOptions {
             ignore_pid: self.ignore_pid,
             map_keys: self.max_map_keys,
             ncpus: sys::possible_cpus().map_or(1, |n| n as u32),
+            helpers: None,
         }
     }
 }
@@ -200,7 +201,7 @@ pub fn compile_more(
 fn allocate(ast: frontend::ast::Program, compiled: Compiled, maps: MapTable) -> Result<Program, Vec<Diagnostic>> {
     let mut asm = Vec::new();
     for p in &compiled.probes {
-        let lines = allocate_below(&p.ir, RESERVED_STACK as u32).map_err(|e| match e {
+        let lines = allocate_all(&p.ir, RESERVED_STACK as u32).map_err(|e| match e {
             codegen::regalloc::RegallocError::StackOverflow { needed, span } => vec![Diagnostic::error(format!(
                 "this probe keeps too many values alive at once: it needs {needed} bytes of the 512-byte BPF stack"
             ))

@@ -334,7 +334,7 @@ fn dump(sources: &SourceMap, program: &trace::Program, what: &str) -> ExitCode {
             text += &format!("\n{}:\n", p.resolved.name);
             text += &match what {
                 "ir" => codegen::disasm::dump_ir(&p.ir),
-                _ => codegen::disasm::disassemble(&l.insns, &l.spans, sources),
+                _ => codegen::disasm::disassemble_funcs(&l.insns, &l.spans, &l.funcs, sources),
             };
         }
     }

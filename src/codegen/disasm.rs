@@ -17,12 +17,22 @@ use crate::source::{SourceMap, Span};
 /// the same span preceded by `; <first line of its source text>`.
 /// Instructions whose span has no source text get no comment.
 pub fn disassemble(insns: &[Insn], spans: &[Span], sources: &SourceMap) -> String {
+    disassemble_funcs(insns, spans, &[], sources)
+}
+
+/// [`disassemble`] with a `subN:` line where each subprogram (a loop body)
+/// starts, at the slots `funcs`.
+pub fn disassemble_funcs(insns: &[Insn], spans: &[Span], funcs: &[u32], sources: &SourceMap) -> String {
     let total: usize = insns.iter().map(Insn::slots).sum();
     let width = total.saturating_sub(1).to_string().len().max(2);
     let mut out = String::new();
     let mut prev: Option<Span> = None;
     let mut pc = 0;
     for (i, insn) in insns.iter().enumerate() {
+        if let Some(n) = funcs.iter().position(|f| *f as usize == pc) {
+            let _ = writeln!(out, "sub{n}:");
+            prev = None;
+        }
         let span = spans.get(i).copied();
         if span.is_some() && span != prev {
             let text = span.map(|s| sources.slice(s)).unwrap_or("");
@@ -100,6 +110,9 @@ fn ir_line(out: &mut String, insn: &IrInsn) -> fmt::Result {
         }
         IrInsn::Exit => write!(out, "exit"),
         IrInsn::StackAddr { dst, off } => write!(out, "{} = r10 {:+}", V(*dst), off),
+        IrInsn::Param { dst, index } => write!(out, "{} = r{}", V(*dst), index + 1),
+        IrInsn::FuncAddr { dst, func } => write!(out, "{} = &sub{func}", V(*dst)),
+        IrInsn::Return(v) => write!(out, "return {v}"),
         IrInsn::Label(_) => Ok(()),
     }?;
     out.push('\n');
@@ -113,6 +126,10 @@ pub fn dump_ir(func: &IrFunc) -> String {
     for line in &func.lines {
         // Writing to a String cannot fail.
         let _ = ir_line(&mut out, &line.insn);
+    }
+    for (i, sub) in func.subs.iter().enumerate() {
+        let _ = writeln!(out, "sub{i}:");
+        out.push_str(&dump_ir(sub));
     }
     out
 }

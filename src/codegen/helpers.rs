@@ -36,7 +36,9 @@ pub const RINGBUF_RESERVE: i32 = 131;
 pub const RINGBUF_SUBMIT: i32 = 132;
 pub const RINGBUF_DISCARD: i32 = 133;
 pub const GET_CURRENT_TASK_BTF: i32 = 158;
+pub const FOR_EACH_MAP_ELEM: i32 = 164;
 pub const GET_FUNC_IP: i32 = 173;
+pub const LOOP: i32 = 181;
 pub const MAP_LOOKUP_PERCPU_ELEM: i32 = 195;
 
 /// Every helper this module knows, with its kernel name.
@@ -71,7 +73,9 @@ const NAMES: &[(i32, &str)] = &[
     (RINGBUF_SUBMIT, "bpf_ringbuf_submit"),
     (RINGBUF_DISCARD, "bpf_ringbuf_discard"),
     (GET_CURRENT_TASK_BTF, "bpf_get_current_task_btf"),
+    (FOR_EACH_MAP_ELEM, "bpf_for_each_map_elem"),
     (GET_FUNC_IP, "bpf_get_func_ip"),
+    (LOOP, "bpf_loop"),
     (MAP_LOOKUP_PERCPU_ELEM, "bpf_map_lookup_percpu_elem"),
 ];
 
@@ -118,6 +122,9 @@ mod tests {
             (PROBE_READ_KERNEL_STR, 115),
             (KTIME_GET_BOOT_NS, 125),
             (RINGBUF_OUTPUT, 130),
+            (FOR_EACH_MAP_ELEM, 164),
+            (LOOP, 181),
+            (MAP_LOOKUP_PERCPU_ELEM, 195),
         ];
         for (got, want) in expect {
             assert_eq!(got, want);

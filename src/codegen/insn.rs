@@ -332,6 +332,12 @@ pub enum Insn {
         dst: Reg,
         fd: i32,
     },
+    /// `ld_imm64` with `src_reg = BPF_PSEUDO_FUNC`: the address of the
+    /// subprogram `off` slots after the next slot (a callback).
+    LdFunc {
+        dst: Reg,
+        off: i32,
+    },
     Ldx {
         size: Size,
         dst: Reg,
@@ -407,7 +413,7 @@ impl Insn {
     /// Number of 8-byte slots the instruction occupies.
     pub fn slots(&self) -> usize {
         match self {
-            Insn::LdImm64 { .. } | Insn::LdMapFd { .. } => 2,
+            Insn::LdImm64 { .. } | Insn::LdMapFd { .. } | Insn::LdFunc { .. } => 2,
             _ => 1,
         }
     }
@@ -427,6 +433,11 @@ impl Insn {
             Insn::LdMapFd { dst, fd } => {
                 let code = BPF_LD | BPF_IMM | BPF_DW;
                 push_slot(out, code, dst.index(), BPF_PSEUDO_MAP_FD, 0, fd);
+                push_slot(out, 0, 0, 0, 0, 0);
+            }
+            Insn::LdFunc { dst, off } => {
+                let code = BPF_LD | BPF_IMM | BPF_DW;
+                push_slot(out, code, dst.index(), BPF_PSEUDO_FUNC, 0, off);
                 push_slot(out, 0, 0, 0, 0, 0);
             }
             Insn::Ldx { size, dst, src, off } => {
@@ -497,7 +508,8 @@ impl Insn {
                 let insn = match src_n {
                     0 => Insn::LdImm64 { dst, imm: (i64::from(hi) << 32) | i64::from(imm as u32) },
                     BPF_PSEUDO_MAP_FD if hi == 0 => Insn::LdMapFd { dst, fd: imm },
-                    BPF_PSEUDO_MAP_FD => return Err(DecodeError::BadImm64Tail),
+                    BPF_PSEUDO_FUNC if hi == 0 => Insn::LdFunc { dst, off: imm },
+                    BPF_PSEUDO_MAP_FD | BPF_PSEUDO_FUNC => return Err(DecodeError::BadImm64Tail),
                     other => return Err(DecodeError::BadPseudo { src: other }),
                 };
                 return Ok((insn, 2));
@@ -575,6 +587,7 @@ impl fmt::Display for Insn {
             }
             Insn::LdImm64 { dst, imm } => write!(f, "{dst} = {:#x} ll", imm as u64),
             Insn::LdMapFd { dst, fd } => write!(f, "{dst} = map[fd:{fd}]"),
+            Insn::LdFunc { dst, off } => write!(f, "{dst} = subprog[{off:+}]"),
             Insn::Ldx { size, dst, src, off } => {
                 write!(f, "{dst} = *({} *)({src} {off:+})", size.c_type())
             }

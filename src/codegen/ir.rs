@@ -6,7 +6,8 @@
 //!
 //! Invariant that register allocation relies on: control flow only jumps
 //! forward (no loops), so a virtual register's live range is the linear range
-//! from its first definition to its last use.
+//! from its first definition to its last use. Loops are calls: their bodies
+//! are subprograms that a helper (`bpf_loop`) calls back.
 
 use crate::codegen::insn::{AluOp, JmpOp, Size};
 use crate::source::Span;
@@ -66,11 +67,28 @@ pub enum IrInsn {
     /// `off` in `[-RESERVED_STACK, 0)`. Register allocation puts its spill
     /// slots below the reserved area.
     StackAddr { dst: VReg, off: i16 },
+    /// `dst = r(index + 1)` at a subprogram's entry: one of the arguments a
+    /// helper calls it back with. Only at the very start of a function.
+    Param { dst: VReg, index: u8 },
+    /// `dst = &subprogram` (`ld_imm64` with `BPF_PSEUDO_FUNC`): a callback
+    /// for `bpf_loop` and `bpf_for_each_map_elem`, by its index in the
+    /// probe's [`IrFunc::subs`].
+    FuncAddr { dst: VReg, func: u32 },
+    /// `return value` from a subprogram (a callback's answer to the helper
+    /// calling it: 0 goes on, 1 stops).
+    Return(i32),
 }
 
-/// Bytes at the top of the frame that belong to lowering (the key of the
-/// scratch-buffer lookup; everything bigger lives in the scratch buffer).
-pub const RESERVED_STACK: i16 = 8;
+/// Bytes at the top of the frame that belong to lowering: the key of the
+/// scratch-buffer lookup at `-8` (everything bigger lives in the scratch
+/// buffer), and at `-24` [`CALLBACK_CTX`].
+pub const RESERVED_STACK: i16 = 24;
+
+/// Where a function keeps what its loop callbacks need: the scratch
+/// pointer at `r10 - 24` and the context pointer at `r10 - 16`. A callback
+/// gets the address and reads both through it (the verifier follows
+/// pointers spilled to a caller's stack).
+pub const CALLBACK_CTX: i16 = -24;
 
 /// One IR instruction with the source span it was lowered from.
 #[derive(Clone, Debug)]
@@ -87,6 +105,10 @@ pub struct IrFunc {
     pub vregs: u32,
     /// Number of labels used.
     pub labels: u32,
+    /// The probe's subprograms (loop callbacks), each with its own
+    /// registers; only the probe's main function has any. Labels are
+    /// numbered across all of them, so the linker can place them together.
+    pub subs: Vec<IrFunc>,
 }
 
 impl IrFunc {
@@ -125,7 +147,7 @@ impl IrFunc {
                 IrInsn::Branch { target, .. } => {
                     targeted.insert(target.0);
                 }
-                IrInsn::Exit => reachable = false,
+                IrInsn::Exit | IrInsn::Return(_) => reachable = false,
                 _ => {}
             }
             true

@@ -196,6 +196,8 @@ pub fn run_ir(func: &IrFunc, mem: &mut Mem, world: &mut dyn World) -> Result<Out
             }
             IrInsn::Label(_) => {}
             IrInsn::Exit => return Ok(Outcome { ret: 0, calls, ctx: mem.ctx() }),
+            IrInsn::Return(v) => return Ok(Outcome { ret: *v as u64, calls, ctx: mem.ctx() }),
+            IrInsn::Param { .. } | IrInsn::FuncAddr { .. } => return Err("subprograms are not interpreted".into()),
         }
     }
     Err("step limit".into())

@@ -28,6 +28,9 @@ pub const MAX_SLOTS: usize = 1_000_000;
 pub struct Linked {
     pub insns: Vec<Insn>,
     pub spans: Vec<Span>,
+    /// The slot where each subprogram starts (the main function, at 0,
+    /// not counted): what the kernel's BTF function info must list.
+    pub funcs: Vec<u32>,
 }
 
 #[derive(Clone, Debug, Error, PartialEq)]
@@ -42,14 +45,16 @@ pub enum LinkError {
     JumpOutOfRange { offset: i64, span: Span },
     #[error("program is {slots} instructions long, more than the kernel's {MAX_SLOTS}")]
     TooLong { slots: usize },
+    #[error("subprogram #{func} is never placed")]
+    UnknownFunc { func: u32, span: Span },
 }
 
 fn slots(asm: &Asm) -> usize {
     match asm {
         Asm::Insn(i) => i.slots(),
-        Asm::Label(_) => 0,
+        Asm::Label(_) | Asm::Func(_) => 0,
         Asm::Jump { .. } => 1,
-        Asm::LoadMap { .. } => 2,
+        Asm::LoadMap { .. } | Asm::FuncAddr { .. } => 2,
     }
 }
 
@@ -57,12 +62,16 @@ fn slots(asm: &Asm) -> usize {
 pub fn link(lines: &[AsmLine], map_fds: &[i32]) -> Result<Linked, LinkError> {
     // Pass 1: the slot index of every label.
     let mut labels: HashMap<u32, usize> = HashMap::new();
+    let mut funcs: Vec<(u32, usize)> = Vec::new();
     let mut pc = 0usize;
     for line in lines {
         if let Asm::Label(Label(l)) = line.asm {
             if labels.insert(l, pc).is_some() {
                 return Err(LinkError::DuplicateLabel { label: l, span: line.span });
             }
+        }
+        if let Asm::Func(f) = line.asm {
+            funcs.push((f, pc));
         }
         pc += slots(&line.asm);
     }
@@ -71,12 +80,22 @@ pub fn link(lines: &[AsmLine], map_fds: &[i32]) -> Result<Linked, LinkError> {
     }
 
     // Pass 2: emit.
-    let mut out = Linked::default();
+    // Below MAX_SLOTS, so they fit in u32.
+    let mut out = Linked { funcs: funcs.iter().map(|(_, at)| *at as u32).collect(), ..Linked::default() };
     let mut pc = 0usize;
     for line in lines {
         let insn = match line.asm {
             Asm::Insn(insn) => insn,
-            Asm::Label(_) => continue,
+            Asm::Label(_) | Asm::Func(_) => continue,
+            Asm::FuncAddr { dst, func } => {
+                let at = funcs
+                    .iter()
+                    .find(|(f, _)| *f == func)
+                    .map(|(_, at)| *at)
+                    .ok_or(LinkError::UnknownFunc { func, span: line.span })?;
+                // Both are at most MAX_SLOTS, so the offset fits in i32.
+                Insn::LdFunc { dst, off: (at as i64 - (pc as i64 + 1)) as i32 }
+            }
             Asm::Jump { cond, target } => {
                 let at = labels
                     .get(&target.0)

@@ -14,7 +14,7 @@
 //!   variables get regions for the whole probe.
 //!
 //! Expressions are in `lower_expr.rs`, maps, aggregations and events in
-//! `lower_map.rs`.
+//! `lower_map.rs`, loops in `lower_loop.rs`.
 
 use super::insn::{AluOp, JmpOp, Size};
 use super::ir::*;
@@ -69,6 +69,9 @@ pub struct LowerOptions {
     /// The machine's possible CPUs: how many per-CPU values a probe sums
     /// when it reads an aggregation (`if (@count > 10)`).
     pub ncpus: u32,
+    /// Whether the kernel has a BPF helper (loops need `bpf_loop` and
+    /// `bpf_for_each_map_elem`); `None` asks this machine's kernel.
+    pub helpers: Option<fn(u32) -> bool>,
 }
 
 impl LowerOptions {
@@ -106,6 +109,12 @@ pub(super) struct Lower<'t, 'a> {
     pub errors: Vec<Diagnostic>,
     /// The probed function's parameters (uprobes with debug info).
     pub function: Option<std::rc::Rc<crate::frontend::dwarf::Function>>,
+    /// The probe's loop callbacks lowered so far (`lower_loop.rs`).
+    pub subs: Vec<IrFunc>,
+    /// Inside a loop callback: where `break` and `continue` go.
+    pub in_loop: Option<super::lower_loop::LoopExits>,
+    /// Inside a loop: the scratch word that says the probe is leaving.
+    pub leaving: Option<u32>,
 }
 
 /// Lower a whole checked program.
@@ -223,7 +232,7 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
     let ctx = f.new_vreg();
     let scratch = f.new_vreg();
     // The counters come first (see `program::LOST_COUNTER`).
-    let counters = drop_counter(MapId(t.compiled.drop_counters));
+    let counters = loop_cut_counter(t.compiled.drop_counters) + 8;
     let mut l = Lower {
         t,
         f,
@@ -236,6 +245,9 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
         span,
         errors: Vec::new(),
         function: probe.dwarf.function.clone().flatten(),
+        subs: Vec::new(),
+        in_loop: None,
+        leaving: None,
     };
     l.prologue();
     for (name, ty) in &probe.vars {
@@ -267,6 +279,7 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
     l.block(&probe.body);
     l.f.push(IrInsn::Exit, span);
     l.f.prune_unreachable();
+    l.f.subs = std::mem::take(&mut l.subs);
     if l.peak > MAX_SCRATCH {
         l.errors.push(
             Diagnostic::error(format!(
@@ -279,6 +292,7 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
     let used: std::collections::BTreeSet<u32> =
         l.f.lines
             .iter()
+            .chain(l.f.subs.iter().flat_map(|f| &f.lines))
             .filter_map(|line| match line.insn {
                 IrInsn::LoadMap { map, .. } => Some(map.0),
                 _ => None,
@@ -510,6 +524,8 @@ impl Lower<'_, '_> {
                 }
             }
             StmtKind::AssignMap { map, op, value } => self.assign_map(map, *op, value),
+            StmtKind::Loop(l) => self.loop_stmt(l, s.span),
+            StmtKind::Jump(j) => self.jump(*j),
         }
         self.top = mark;
     }

@@ -211,7 +211,7 @@ fn run_ignoring(
     extra: &[(u64, &[u8])],
     ignore_pid: Option<u32>,
 ) -> (Kernel, Mem) {
-    run_with(probes, ctx, extra, LowerOptions { start_ns: START_NS, ignore_pid, map_keys: 0, ncpus: 2 })
+    run_with(probes, ctx, extra, LowerOptions { start_ns: START_NS, ignore_pid, map_keys: 0, ncpus: 2, helpers: None })
 }
 
 /// [`run`], lowered with `opts`.
@@ -316,7 +316,7 @@ fn signed_division_without_cpu_v4() {
         Default::default(),
     )
     .expect("checks");
-    let opts = LowerOptions { start_ns: START_NS, ignore_pid: None, map_keys: 0, ncpus: 2 };
+    let opts = LowerOptions { start_ns: START_NS, ignore_pid: None, map_keys: 0, ncpus: 2, helpers: None };
     let compiled = lower_program(&checked, &opts).expect("lowers");
     let ir = crate::codegen::disasm::dump_ir(&compiled.probes[0].ir);
     assert!(!ir.contains("s/") && !ir.contains("s%"), "{ir}");
@@ -483,7 +483,7 @@ fn after_exit_only_end_runs() {
 #[test]
 fn updates_of_a_full_map_are_counted() {
     for e2big in [E2BIG, E2BIG_INT] {
-        let opts = LowerOptions { start_ns: START_NS, ignore_pid: None, map_keys: 2, ncpus: 2 };
+        let opts = LowerOptions { start_ns: START_NS, ignore_pid: None, map_keys: 2, ncpus: 2, helpers: None };
         let text = "BEGIN { @m[1] = 1; @m[2] = 2; @m[3] = 3; @m[4] = 4; @c[1] = count(); }";
         let (k, mem) = run_e2big(expanded(text), &[], &[], opts, e2big);
         let id = |name: &str| MapId(k.decls.iter().position(|d| d.name == name).expect("map") as u32);

@@ -1,8 +1,8 @@
 //! Code generation: checked program ─► virtual-register IR ─► eBPF
 //! instructions.
 //!
-//! [`lower`] (with `lower_expr`, `lower_map`, `lower_mem`, `lower_stack`,
-//! `lower_usdt`)
+//! [`lower`] (with `lower_expr`, `lower_loop`, `lower_map`, `lower_mem`,
+//! `lower_stack`, `lower_usdt`)
 //! turns each checked probe into IR ([`ir`]) and fills the tables the
 //! runtime needs ([`program`]: maps, printf formats, event kinds);
 //! [`regalloc`] assigns machine registers and stack slots; [`link`]
@@ -18,6 +18,7 @@ pub mod link;
 pub mod lower;
 mod lower_agg;
 mod lower_expr;
+pub mod lower_loop;
 mod lower_map;
 mod lower_mem;
 pub mod lower_stack;

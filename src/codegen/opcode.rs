@@ -74,6 +74,9 @@ pub const BPF_JSLE: u8 = 0xd0;
 
 /// `src_reg` of an `ld_imm64` whose immediate is a map file descriptor.
 pub const BPF_PSEUDO_MAP_FD: u8 = 1;
+/// `ld_imm64` src_reg: the immediate is a subprogram's offset in slots,
+/// relative to the slot after the instruction's first.
+pub const BPF_PSEUDO_FUNC: u8 = 4;
 
 /// Atomic operation selector in `imm` of a `BPF_ATOMIC` store: plain add
 /// (no `BPF_FETCH`), the same value as the ALU add operation.

@@ -43,6 +43,14 @@ pub fn drop_counter(id: MapId) -> u32 {
     8 + 8 * id.0
 }
 
+/// The scratch offset of the counter of loops the kernel's `bpf_loop`
+/// limit cut short (a `while` still true after
+/// [`MAX_LOOPS`](super::lower_loop::MAX_LOOPS) iterations, a longer range),
+/// right after the drop counters; the probes' temporaries follow it.
+pub fn loop_cut_counter(drop_counters: u32) -> u32 {
+    drop_counter(MapId(drop_counters))
+}
+
 /// Drop counters in a live session (the REPL), whose maps come later:
 /// updates of maps with higher ids are not counted.
 pub const SESSION_DROP_COUNTERS: u32 = 256;

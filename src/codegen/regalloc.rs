@@ -61,6 +61,13 @@ pub enum Asm {
         dst: Reg,
         map: MapId,
     },
+    /// `dst = &subprogram` (an `ld_imm64` with `BPF_PSEUDO_FUNC`, two slots).
+    FuncAddr {
+        dst: Reg,
+        func: u32,
+    },
+    /// Where subprogram `func` starts (no instruction).
+    Func(u32),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -90,6 +97,8 @@ pub enum RegallocError {
     VRegOutOfRange { vreg: u32, count: u32, span: Span },
     #[error("program needs {needed} bytes of stack, more than the {STACK_LIMIT} BPF allows")]
     StackOverflow { needed: u32, span: Span },
+    #[error("a subprogram's argument is read after its first instruction")]
+    LateParam { span: Span },
 }
 
 /// Size of the BPF stack frame.
@@ -117,6 +126,18 @@ enum Loc {
 /// Allocates `func` with the whole 512-byte stack available for spills.
 pub fn allocate(func: &IrFunc) -> Result<Vec<AsmLine>, RegallocError> {
     allocate_below(func, 0)
+}
+
+/// [`allocate_below`] for a probe's main function and then each of its
+/// subprograms, in order, each starting with an [`Asm::Func`] marker.
+pub fn allocate_all(func: &IrFunc, reserved_stack: u32) -> Result<Vec<AsmLine>, RegallocError> {
+    let mut out = allocate_below(func, reserved_stack)?;
+    for (i, sub) in func.subs.iter().enumerate() {
+        let span = sub.lines.first().map(|l| l.span).unwrap_or_default();
+        out.push(AsmLine { asm: Asm::Func(i as u32), span });
+        out.extend(allocate_below(sub, reserved_stack)?);
+    }
+    Ok(out)
 }
 
 /// Like [`allocate`], but leaves the top `reserved_stack` bytes of the frame
@@ -166,7 +187,9 @@ fn uses_defs(insn: &IrInsn) -> (Vec<VReg>, Option<VReg>) {
         IrInsn::Ctx { dst }
         | IrInsn::LoadImm { dst, .. }
         | IrInsn::LoadMap { dst, .. }
-        | IrInsn::StackAddr { dst, .. } => (vec![], Some(*dst)),
+        | IrInsn::StackAddr { dst, .. }
+        | IrInsn::Param { dst, .. }
+        | IrInsn::FuncAddr { dst, .. } => (vec![], Some(*dst)),
         IrInsn::Mov { dst, src } => (vec![*src], Some(*dst)),
         // `mov` does not read its destination, and `neg` has no operand.
         IrInsn::Alu { op: AluOp::Mov, dst, src } => (opnd(src).into_iter().collect(), Some(*dst)),
@@ -177,7 +200,7 @@ fn uses_defs(insn: &IrInsn) -> (Vec<VReg>, Option<VReg>) {
         IrInsn::AtomicAdd { base, src, .. } => (vec![*base, *src], None),
         IrInsn::Call { args, ret, .. } => (args.clone(), *ret),
         IrInsn::Branch { a, b, .. } => (std::iter::once(*a).chain(opnd(b)).collect(), None),
-        IrInsn::Jump(_) | IrInsn::Label(_) | IrInsn::Exit => (vec![], None),
+        IrInsn::Jump(_) | IrInsn::Label(_) | IrInsn::Exit | IrInsn::Return(_) => (vec![], None),
     }
 }
 
@@ -362,9 +385,27 @@ fn expand(func: &IrFunc, locs: &[Loc]) -> Result<Vec<AsmLine>, RegallocError> {
     let loc = |v: VReg| locs.get(v.0 as usize).copied().unwrap_or(Loc::Dead);
     let mut e = Emitter { out: Vec::with_capacity(func.lines.len() * 2), span: Span::default() };
     let mut called = false;
-    for line in &func.lines {
+    for (i, line) in func.lines.iter().enumerate() {
         e.span = line.span;
         match &line.insn {
+            IrInsn::Param { dst, index } => {
+                // Arguments arrive in r1-r5, which any other expansion may
+                // use as scratch: only the first lines may read them.
+                if func.lines[..i].iter().any(|l| !matches!(l.insn, IrInsn::Param { .. })) {
+                    return Err(RegallocError::LateParam { span: line.span });
+                }
+                let reg = ARGS.get(usize::from(*index)).copied().ok_or(RegallocError::LateParam { span: line.span })?;
+                e.write(loc(*dst), reg);
+            }
+            IrInsn::FuncAddr { dst, func } => {
+                let d = Emitter::target(loc(*dst), TMP_A);
+                e.emit(Asm::FuncAddr { dst: d, func: *func });
+                e.write(loc(*dst), d);
+            }
+            IrInsn::Return(v) => {
+                e.insn(Insn::Alu64 { op: AluOp::Mov, dst: Reg::R0, src: Src::Imm(*v) });
+                e.insn(Insn::Exit);
+            }
             IrInsn::Ctx { dst } => {
                 if called {
                     return Err(RegallocError::CtxAfterCall { span: line.span });

@@ -113,7 +113,7 @@ pub(super) fn run_insns(insns: &[Insn], ctx: &[u8]) -> Result<Outcome, String> {
                 regs[0] = Some(r);
             }
             Insn::Exit => return Ok(Outcome { ret: get(Reg::R0)?, calls, ctx: mem.ctx() }),
-            Insn::Alu32 { .. } => return Err(format!("unexpected {insn}")),
+            Insn::Alu32 { .. } | Insn::LdFunc { .. } => return Err(format!("unexpected {insn}")),
         }
     }
     Err("step limit".into())

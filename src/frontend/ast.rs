@@ -96,12 +96,75 @@ pub enum StmtKind {
     /// `@x++`, `count()`-less calls such as `delete(@m[k])`.
     Expr(Expr),
     /// `@m[k] = e`, or with `op` set the compound form `@m[k] += e`.
-    AssignMap { map: MapRef, op: Option<BinOp>, value: Expr },
+    AssignMap {
+        map: MapRef,
+        op: Option<BinOp>,
+        value: Expr,
+    },
     /// `$x = e`, or `$x += e` with `op` set.
-    AssignVar { name: String, name_span: Span, op: Option<BinOp>, value: Expr },
+    AssignVar {
+        name: String,
+        name_span: Span,
+        op: Option<BinOp>,
+        value: Expr,
+    },
     /// `if (c) { } else if (d) { } else { }`; an `else if` is an `els`
     /// block holding a single `If` statement.
-    If { cond: Expr, then: Block, els: Option<Block> },
+    If {
+        cond: Expr,
+        then: Block,
+        els: Option<Block>,
+    },
+    /// `while (cond) { body }`, `for ($var : iter) { body }`,
+    /// `unroll(count) { body }`, `break`, `continue`, `return`
+    /// (`frontend::passes::flow` checks them, `codegen::lower_loop` lowers).
+    Loop(Loop),
+    Jump(Jump),
+}
+
+#[derive(Clone, Debug)]
+pub enum Loop {
+    While {
+        cond: Expr,
+        body: Block,
+    },
+    /// `var` is the name without `$`.
+    For {
+        var: String,
+        var_span: Span,
+        iter: ForIter,
+        body: Block,
+    },
+    /// The count must be an integer literal (checked by `passes::flow`).
+    Unroll {
+        count: Expr,
+        body: Block,
+    },
+}
+
+/// What a `for` loop walks.
+#[derive(Clone, Debug)]
+pub enum ForIter {
+    /// `start..end`: from `start` up to but excluding `end`.
+    Range { start: Box<Expr>, end: Box<Expr> },
+    /// `@map`: its entries.
+    Map(MapRef),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Jump {
+    Break,
+    Continue,
+    Return,
+}
+
+impl Loop {
+    /// The loop's body.
+    pub fn body(&self) -> &Block {
+        match self {
+            Loop::While { body, .. } | Loop::For { body, .. } | Loop::Unroll { body, .. } => body,
+        }
+    }
 }
 
 /// A map reference `@name` or `@name[k1, k2]`; the anonymous map `@` has an
@@ -161,12 +224,9 @@ impl Expr {
             | ExprKind::Sizeof(SizeofArg::Expr(expr)) => expr.any(found),
         }
     }
-}
 
-impl Expr {
-    /// The expressions directly inside this one, for passes that rewrite
-    /// the tree (macro expansion).
-    pub fn children_mut(&mut self) -> Vec<&mut Expr> {
+    /// Calls `f` on each expression directly inside this one.
+    pub fn children_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
         match &mut self.kind {
             ExprKind::Int(_)
             | ExprKind::Str(_)
@@ -176,17 +236,23 @@ impl Expr {
             | ExprKind::PositionalCount
             | ExprKind::Var(_)
             | ExprKind::Offsetof { .. }
-            | ExprKind::Sizeof(SizeofArg::Type(_)) => Vec::new(),
-            ExprKind::Map(m) => m.keys.iter_mut().collect(),
-            ExprKind::Call { args, .. } | ExprKind::FnCall { args, .. } => args.iter_mut().collect(),
-            ExprKind::Binary { lhs, rhs, .. } => vec![lhs, rhs],
-            ExprKind::Ternary { cond, then, els } => vec![cond, then, els],
-            ExprKind::Index { base, index } => vec![base, index],
+            | ExprKind::Sizeof(SizeofArg::Type(_)) => {}
+            ExprKind::Map(m) => m.keys.iter_mut().for_each(f),
+            ExprKind::Call { args, .. } | ExprKind::FnCall { args, .. } => args.iter_mut().for_each(f),
+            ExprKind::Binary { lhs: a, rhs: b, .. } | ExprKind::Index { base: a, index: b } => {
+                f(a);
+                f(b);
+            }
+            ExprKind::Ternary { cond, then, els } => {
+                f(cond);
+                f(then);
+                f(els);
+            }
             ExprKind::Unary { expr, .. }
             | ExprKind::Field { base: expr, .. }
             | ExprKind::Cast { expr, .. }
             | ExprKind::IncDec { target: expr, .. }
-            | ExprKind::Sizeof(SizeofArg::Expr(expr)) => vec![expr],
+            | ExprKind::Sizeof(SizeofArg::Expr(expr)) => f(expr),
         }
     }
 }
@@ -201,6 +267,15 @@ impl Block {
             StmtKind::If { cond, then, els } => {
                 cond.any(found) || then.any_expr(found) || els.as_ref().is_some_and(|b| b.any_expr(found))
             }
+            StmtKind::Loop(l) => {
+                let head = match l {
+                    Loop::While { cond, .. } | Loop::Unroll { count: cond, .. } => cond.any(found),
+                    Loop::For { iter: ForIter::Range { start, end }, .. } => start.any(found) || end.any(found),
+                    Loop::For { iter: ForIter::Map(m), .. } => m.keys.iter().any(|k| k.any(found)),
+                };
+                head || l.body().any_expr(found)
+            }
+            StmtKind::Jump(_) => false,
         })
     }
 }

@@ -500,7 +500,7 @@ mod tests {
         );
         assert_eq!(
             code("uint32 int sizeof while"),
-            vec![IntType("uint32".into()), IntType("int".into()), Sizeof, Unsupported("while".into())]
+            vec![IntType("uint32".into()), IntType("int".into()), Sizeof, While]
         );
     }
 

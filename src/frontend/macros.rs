@@ -77,9 +77,7 @@ impl Expander<'_> {
         for mut stmt in stmts.drain(..) {
             if let StmtKind::Expr(e) = &mut stmt.kind {
                 let mut before = Vec::new();
-                for arg in e.children_mut() {
-                    self.expr(arg, &mut before, false);
-                }
+                e.children_mut(&mut |arg| self.expr(arg, &mut before, false));
                 if let Some((body, value)) = self.call(e) {
                     out.extend(before);
                     out.extend(body);
@@ -117,6 +115,24 @@ impl Expander<'_> {
                     self.block(&mut b.stmts);
                 }
             }
+            // A while condition runs each time round: statements hoisted
+            // before the loop would run once.
+            StmtKind::Loop(Loop::While { cond, body }) => {
+                self.expr(cond, before, true);
+                self.block(&mut body.stmts);
+            }
+            StmtKind::Loop(Loop::For { iter, body, .. }) => {
+                if let ForIter::Range { start, end } = iter {
+                    self.expr(start, before, false);
+                    self.expr(end, before, false);
+                }
+                self.block(&mut body.stmts);
+            }
+            StmtKind::Loop(Loop::Unroll { count, body }) => {
+                self.expr(count, before, false);
+                self.block(&mut body.stmts);
+            }
+            StmtKind::Jump(_) => {}
         }
     }
 
@@ -130,9 +146,11 @@ impl Expander<'_> {
             ExprKind::Ternary { .. } => 1,
             _ => usize::MAX,
         };
-        for (i, child) in e.children_mut().into_iter().enumerate() {
+        let mut i = 0;
+        e.children_mut(&mut |child| {
             self.expr(child, before, maybe || i >= lazy);
-        }
+            i += 1;
+        });
         let Some((body, value)) = self.call(e) else { return };
         let name = call_name(e).unwrap_or_default().to_string();
         if let (true, Some(s)) = (maybe, body.first()) {
@@ -264,6 +282,29 @@ impl Substitution<'_> {
                     self.stmt(s);
                 }
             }
+            StmtKind::Loop(l) => {
+                let body = match l {
+                    Loop::While { cond, body } | Loop::Unroll { count: cond, body } => {
+                        self.expr(cond);
+                        body
+                    }
+                    Loop::For { var, iter, body, .. } => {
+                        var.push_str(&self.suffix);
+                        match iter {
+                            ForIter::Range { start, end } => {
+                                self.expr(start);
+                                self.expr(end);
+                            }
+                            ForIter::Map(m) => self.map(m),
+                        }
+                        body
+                    }
+                };
+                for s in &mut body.stmts {
+                    self.stmt(s);
+                }
+            }
+            StmtKind::Jump(_) => {}
         }
     }
 
@@ -281,9 +322,7 @@ impl Substitution<'_> {
             ExprKind::Var(name) => name.push_str(&self.suffix),
             ExprKind::Map(m) => self.map(m),
             _ => {
-                for child in e.children_mut() {
-                    self.expr(child);
-                }
+                e.children_mut(&mut |child| self.expr(child));
             }
         }
     }

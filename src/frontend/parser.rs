@@ -179,12 +179,18 @@ const OPERATORS: &[&str] = &[
 /// At most this many alternatives are listed.
 const MAX_EXPECTED: usize = 6;
 
+/// The keywords that start a statement.
+const STMT_START: &[&str] =
+    &["\"if\"", "\"while\"", "\"for\"", "\"unroll\"", "\"break\"", "\"continue\"", "\"return\"", "\"let\""];
+
 /// Turns lalrpop's expected-token list into a label such as
 /// "expected one of `;`, `}`, operator".
 pub fn expected_label(expected: &[String]) -> String {
     let has = |t: &str| expected.iter().any(|e| e == t);
     let expression = has("Ident") && has("Int");
     let operator = has("\"+\"") && has("\"==\"");
+    // Where a statement may start, its keywords are one item.
+    let statement = has("\"while\"");
     let mut names: Vec<String> = Vec::new();
     for raw in expected {
         if (expression && EXPR_START.contains(&raw.as_str())) || (operator && OPERATORS.contains(&raw.as_str())) {
@@ -193,6 +199,12 @@ pub fn expected_label(expected: &[String]) -> String {
         // Between probes, definitions are possible too; "attach point"
         // says what is missing better.
         if has("AttachPoint") && (raw == "\"macro\"" || raw == "\"config\"") {
+            continue;
+        }
+        if statement && STMT_START.contains(&raw.as_str()) {
+            if !names.iter().any(|n| n == "statement") {
+                names.push("statement".into());
+            }
             continue;
         }
         let name = token_name(raw);
@@ -401,6 +413,15 @@ mod tests {
                 Some(els) => format!("if {} {} else {}", sx(cond), block_sx(then), block_sx(els)),
                 None => format!("if {} {}", sx(cond), block_sx(then)),
             },
+            StmtKind::Loop(Loop::While { cond, body }) => format!("while {} {}", sx(cond), block_sx(body)),
+            StmtKind::Loop(Loop::Unroll { count, body }) => format!("unroll {} {}", sx(count), block_sx(body)),
+            StmtKind::Loop(Loop::For { var, iter: ForIter::Range { start, end }, body, .. }) => {
+                format!("for ${var} : {}..{} {}", sx(start), sx(end), block_sx(body))
+            }
+            StmtKind::Loop(Loop::For { var, iter: ForIter::Map(m), body, .. }) => {
+                format!("for ${var} : {} {}", map_sx(m), block_sx(body))
+            }
+            StmtKind::Jump(j) => format!("{j:?}"),
         }
     }
 
@@ -606,6 +627,16 @@ mod tests {
     }
 
     #[test]
+    fn loops_and_jumps() {
+        assert_eq!(
+            stmts("while ($i < 3) { $i++; if ($i == 2) { continue } } unroll(2) { break; return }"),
+            "while (< $i 3) { ($i ++); if (== $i 2) { Continue } }; unroll 2 { Break; Return }"
+        );
+        assert_eq!(stmts("for ($i : -1..$n) { }"), "for $i : -1..$n {  }");
+        assert_eq!(stmts("for ($kv : @m) { print($kv.0.1) }"), "for $kv : @m { print($kv.0.1) }");
+    }
+
+    #[test]
     fn syntax_errors_point_at_the_right_byte() {
         let (msg, label, at) = program_error("BEGIN { @x = 1;");
         assert_eq!(msg, "syntax error: unexpected end of input");
@@ -635,8 +666,8 @@ mod tests {
         assert_eq!((msg.as_str(), at), ("syntax error: unexpected `END`", 6..9));
         assert_eq!(label, "expected one of `{`, `,`, `/`");
 
-        let (msg, _, at) = program_error("BEGIN { while (1) { } }");
-        assert_eq!((msg.as_str(), at), ("syntax error: `while` is not supported by trace", 8..13));
+        let (msg, _, at) = program_error("BEGIN { for ($i : 0..) { } }");
+        assert_eq!((msg.as_str(), at), ("syntax error: unexpected `)`", 21..22));
 
         let (msg, _, at) = program_error("BEGIN { 1 + 2 = 3; }");
         assert_eq!((msg.as_str(), at), ("cannot use `=` here: the target must be a map or a $variable", 8..13));

@@ -110,14 +110,20 @@ pub enum Tok {
     Union,
     #[token("enum")]
     Enum,
-    /// bpftrace keywords that `trace` does not implement; reserved so the
-    /// parser can say so instead of reporting a confusing call.
-    #[token("while", |lex| lex.slice().to_string())]
-    #[token("unroll", |lex| lex.slice().to_string())]
-    #[token("return", |lex| lex.slice().to_string())]
-    #[token("break", |lex| lex.slice().to_string())]
-    #[token("continue", |lex| lex.slice().to_string())]
-    #[token("for", |lex| lex.slice().to_string())]
+    #[token("while")]
+    While,
+    #[token("for")]
+    For,
+    #[token("unroll")]
+    Unroll,
+    #[token("break")]
+    Break,
+    #[token("continue")]
+    Continue,
+    #[token("return")]
+    Return,
+    /// bpftrace keywords that `trace` does not implement (none at the
+    /// moment); the parser says so instead of reporting a confusing call.
     Unsupported(String),
 
     // Punctuation.
@@ -139,6 +145,9 @@ pub enum Tok {
     Comma,
     #[token(".")]
     Dot,
+    /// `..` in a `for` range.
+    #[token("..")]
+    DotDot,
     #[token("->")]
     Arrow,
     #[token("?")]
@@ -249,6 +258,13 @@ impl Tok {
             Struct => "struct",
             Union => "union",
             Enum => "enum",
+            While => "while",
+            For => "for",
+            Unroll => "unroll",
+            Break => "break",
+            Continue => "continue",
+            Return => "return",
+            DotDot => "..",
             LParen => "(",
             RParen => ")",
             LBracket => "[",

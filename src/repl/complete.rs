@@ -142,6 +142,12 @@ fn is_word(tok: &Tok) -> bool {
             | Map(_)
             | If
             | Else
+            | While
+            | For
+            | Unroll
+            | Break
+            | Continue
+            | Return
             | Sizeof
             | Offsetof
             | Struct
@@ -265,7 +271,20 @@ mod tests {
         // A first word may also start a bare statement (`uid`, `union`).
         assert_eq!(
             words("u"),
-            ["u:", "uaddr(", "uid", "union", "uprobe:", "ur:", "uretprobe:", "usdt:", "ustack", "ustack(", "usym("]
+            [
+                "u:",
+                "uaddr(",
+                "uid",
+                "union",
+                "unroll",
+                "uprobe:",
+                "ur:",
+                "uretprobe:",
+                "usdt:",
+                "ustack",
+                "ustack(",
+                "usym("
+            ]
         );
         assert_eq!(words("B"), ["BEGIN"]);
         assert_eq!(words("").len(), completable_types().count());
@@ -351,7 +370,7 @@ mod tests {
     #[test]
     fn bare_statements_complete_like_code() {
         assert_eq!(at_end("print(@c"), (6, strs(&["@calls", "@count"])));
-        assert_eq!(words("@x = co"), ["comm", "count("]);
+        assert_eq!(words("@x = co"), ["comm", "continue", "count("]);
         assert_eq!(words("clear(@"), ["@", "@calls", "@count", "@x"]);
         let first = words("pr");
         assert!(first.contains(&"print(".to_string()) && first.contains(&"profile:".to_string()), "{first:?}");
@@ -369,7 +388,7 @@ mod tests {
     fn maps_builtins_and_functions_in_code() {
         assert_eq!(at_end("BEGIN { @c"), (8, strs(&["@calls", "@count"])));
         assert_eq!(words("BEGIN { @").len(), 4);
-        assert_eq!(words("BEGIN { @x = co"), ["comm", "count("]);
+        assert_eq!(words("BEGIN { @x = co"), ["comm", "continue", "count("]);
         assert_eq!(words("BEGIN { printf(\"%d\", pi"), ["pid"]);
         assert_eq!(words("BEGIN { i"), ["if"]);
         assert_eq!(words("BEGIN { if (1) { } el"), ["elapsed", "else"]);
@@ -377,7 +396,7 @@ mod tests {
         assert_eq!(args.len(), 13, "arg0..arg11, args: {args:?}");
         assert_eq!(args[..3], ["arg0", "arg1", "arg10"]);
         // Predicates too.
-        assert_eq!(at_end("BEGIN /co"), (7, strs(&["comm", "count("])));
+        assert_eq!(at_end("BEGIN /co"), (7, strs(&["comm", "continue", "count("])));
         assert_eq!(words("t:a:b / pid == 1 && ui"), ["uid"]);
         // A fresh word inside code offers everything.
         let all = words("BEGIN { ");
@@ -411,7 +430,7 @@ mod tests {
         assert_eq!(at_end(block), (block.len() - 3, strs(&["print(", "printf("])));
         // Only the text before the cursor matters.
         let line = "BEGIN {\n  co\n}\nEND { exit(); }";
-        assert_eq!(complete(line, 12, &ctx()), (10, strs(&["comm", "count("])));
+        assert_eq!(complete(line, 12, &ctx()), (10, strs(&["comm", "continue", "count("])));
         assert_eq!(complete(line, 15, &ctx()).1, words(""));
         assert_eq!(complete(line, 16, &ctx()), (15, strs(&["END"])));
         assert_eq!(complete("BEGIN, E", 1, &ctx()), (0, strs(&["BEGIN"])));

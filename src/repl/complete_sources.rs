@@ -12,7 +12,10 @@ pub(super) use crate::frontend::probes::file_paths as paths;
 
 /// Keywords the grammar accepts inside code (not the reserved `while`,
 /// `unroll`, ... that it rejects).
-pub(super) const KEYWORDS: &[&str] = &["if", "else", "sizeof", "offsetof", "struct", "union", "enum"];
+pub(super) const KEYWORDS: &[&str] = &[
+    "if", "else", "while", "for", "unroll", "break", "continue", "return", "sizeof", "offsetof", "struct", "union",
+    "enum",
+];
 
 /// Keywords, builtin variables and builtin functions starting with `prefix`.
 pub(super) fn identifiers(prefix: &str) -> Vec<String> {

@@ -52,13 +52,21 @@ const MAX_LOG_SIZE: usize = 64 << 20;
 /// Loads `insns` (raw `struct bpf_insn` bytes) as a `kind` program named
 /// `name` (sanitized to the kernel's 15-character rule), license "GPL".
 pub fn load_program(kind: ProgKind, name: &str, insns: &[u8]) -> Result<Prog, LoadError> {
-    load_with_log_size(kind, name, insns, INITIAL_LOG_SIZE)
+    load_with_log_size(kind, name, insns, &[], INITIAL_LOG_SIZE)
+}
+
+/// [`load_program`] for a program with subprograms (loop callbacks)
+/// starting at the slots `funcs`: the kernel then wants BTF naming every
+/// function (`sys::prog_load` makes it).
+pub fn load_program_with_funcs(kind: ProgKind, name: &str, insns: &[u8], funcs: &[u32]) -> Result<Prog, LoadError> {
+    load_with_log_size(kind, name, insns, funcs, INITIAL_LOG_SIZE)
 }
 
 pub(crate) fn load_with_log_size(
     kind: ProgKind,
     name: &str,
     insns: &[u8],
+    funcs: &[u32],
     initial_log_size: usize,
 ) -> Result<Prog, LoadError> {
     if insns.is_empty() || !insns.len().is_multiple_of(8) {
@@ -73,7 +81,7 @@ pub(crate) fn load_with_log_size(
     let mut level = 0;
     loop {
         let mut log = vec![0u8; size];
-        let failure = match sys::prog_load(kind, name, insns, level, &mut log) {
+        let failure = match sys::prog_load(kind, name, insns, funcs, level, &mut log) {
             Ok(fd) => return Ok(Prog { fd, name: sys::object_name(name), kind, insn_count: insns.len() / 8 }),
             Err(failure) => failure,
         };
@@ -300,7 +308,7 @@ mod tests {
         }
         asm.mov64_imm(1, 0).ldx_dw(0, 1, 0).exit();
         let (_, log, insn, reason) =
-            expect_verifier(load_with_log_size(ProgKind::RawTracepoint, "big", &asm.bytes(), 1024));
+            expect_verifier(load_with_log_size(ProgKind::RawTracepoint, "big", &asm.bytes(), &[], 1024));
         assert!(log.len() > 1024, "log was not grown: {} bytes", log.len());
         assert!(log.starts_with("0: "), "log lost its head: {:?}", &log[..40.min(log.len())]);
         assert_eq!(insn, Some(201));

@@ -39,6 +39,6 @@ pub use attach::{
     attach_interval, attach_kprobe, attach_profile, attach_tracepoint, attach_uprobe, attach_uprobe_with_ref_ctr,
     AttachError, Link,
 };
-pub use load::{load_program, LoadError, Prog};
+pub use load::{load_program, load_program_with_funcs, LoadError, Prog};
 pub use maps::Map;
 pub use ringbuf::RingBuf;

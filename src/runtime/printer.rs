@@ -11,7 +11,9 @@
 
 use crate::codegen::ir::MapId;
 use crate::codegen::lower_stack::ANCHOR_FRAMES;
-use crate::codegen::program::{drop_counter, event, slot_size, Compiled, LOST_COUNTER, NMI_SCRATCH_MAP, SCRATCH_MAP};
+use crate::codegen::program::{
+    drop_counter, event, loop_cut_counter, slot_size, Compiled, LOST_COUNTER, NMI_SCRATCH_MAP, SCRATCH_MAP,
+};
 use crate::runtime::decode::{self, MapReader};
 use crate::runtime::maps::{self, Map};
 use crate::runtime::names::Symbols;
@@ -56,6 +58,17 @@ pub(crate) struct LossReport {
     checked: Option<Instant>,
     /// By map id.
     drops: Vec<u64>,
+    /// Loops cut short.
+    cut: u64,
+}
+
+/// What to say about `n` loops the kernel's `bpf_loop` limit cut short.
+fn loops_cut_text(n: u64) -> String {
+    format!(
+        "{n} loops stopped after {} iterations, the kernel's limit (bpf_loop): a `while` whose condition still held, \
+         or a longer `for` range",
+        crate::codegen::lower_loop::MAX_LOOPS
+    )
 }
 
 impl<'a> Printer<'a> {
@@ -242,6 +255,12 @@ impl Printer<'_> {
                 self.losses.drops[id] = total;
             }
         }
+        let cut = self.loops_cut();
+        if cut > self.losses.cut {
+            let text = loops_cut_text(cut - self.losses.cut);
+            self.warn(&format!("{text} ({cut} so far)"));
+            self.losses.cut = cut;
+        }
         let lost = self.lost_events();
         if lost > self.losses.lost {
             let new = lost - self.losses.lost;
@@ -265,6 +284,10 @@ impl Printer<'_> {
     /// At the end: say on stderr if the ring buffer overflowed or a map
     /// was full.
     pub fn warn_lost_events(&self) {
+        let cut = self.loops_cut();
+        if cut > 0 {
+            crate::diag::warn(loops_cut_text(cut));
+        }
         let lost = self.lost_events();
         if lost > 0 {
             crate::diag::warn(format_args!("{lost} events were lost because the ring buffer was full"));
@@ -304,6 +327,11 @@ impl Printer<'_> {
 
     fn lost_events(&self) -> u64 {
         self.scratch_counter(LOST_COUNTER)
+    }
+
+    /// Loops the kernel's `bpf_loop` limit cut short (`codegen::lower_loop`).
+    fn loops_cut(&self) -> u64 {
+        self.scratch_counter(loop_cut_counter(self.compiled.drop_counters))
     }
 
     /// A counter at `offset` of the scratch buffers, summed over both

@@ -10,7 +10,7 @@ use crate::codegen::link::Linked;
 use crate::codegen::program::{Compiled, MapDecl, EVENTS_SIZE};
 use crate::frontend::probes::{AttachTarget, Firing, ProbeSpec};
 use crate::runtime::attach::{self, Link};
-use crate::runtime::load::{load_program, LoadError, Prog};
+use crate::runtime::load::{load_program_with_funcs, LoadError, Prog};
 use crate::runtime::maps::{self, Map};
 use crate::runtime::output::Output;
 use crate::runtime::printer::Printer;
@@ -60,7 +60,7 @@ pub fn load_all(compiled: &Compiled, linked: &[Linked]) -> Result<Vec<Prog>, Ses
     for (i, (p, l)) in compiled.probes.iter().zip(linked).enumerate() {
         let bytes = crate::codegen::insn::to_bytes(&l.insns);
         let name = format!("trace_{i}");
-        let prog = load_program(p.resolved.spec.kind().prog_kind(), &name, &bytes)
+        let prog = load_program_with_funcs(p.resolved.spec.kind().prog_kind(), &name, &bytes, &l.funcs)
             .map_err(|source| SessionError::Load { probe: i, source })?;
         progs.push(prog);
     }

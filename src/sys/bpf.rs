@@ -323,10 +323,15 @@ pub(crate) struct ProgLoadFailure {
 /// `insns` must be whole 8-byte `struct bpf_insn`s. With `log_level` 0 and a
 /// log buffer, libbpf loads without a log and only on failure retries with
 /// level 1 into `log`, so successful loads pay nothing for the log.
+///
+/// `funcs` are the slots where subprograms start (the main function's 0
+/// left out); with any, the program is loaded with BTF naming each
+/// function, which the kernel requires of programs passing a callback.
 pub(crate) fn prog_load(
     kind: ProgKind,
     name: &str,
     insns: &[u8],
+    funcs: &[u32],
     log_level: u32,
     log: &mut [u8],
 ) -> Result<OwnedFd, ProgLoadFailure> {
@@ -347,6 +352,19 @@ pub(crate) fn prog_load(
         },
         _ => None,
     };
+    let func_btf = match funcs {
+        [] => None,
+        _ => match btf_load(&func_btf(funcs.len() + 1)) {
+            Ok(fd) => Some(fd),
+            Err(e) => return Err(ProgLoadFailure { errno: e.errno().unwrap_or(libc::EINVAL), log_true_size: 0 }),
+        },
+    };
+    // Function i is the BTF type 3 + i (see `func_btf`).
+    let func_info: Vec<bpf::bpf_func_info> = std::iter::once(0)
+        .chain(funcs.iter().copied())
+        .enumerate()
+        .map(|(i, insn_off)| bpf::bpf_func_info { insn_off, type_id: 3 + i as u32 })
+        .collect();
     let mut opts = bpf::bpf_prog_load_opts {
         sz: std::mem::size_of::<bpf::bpf_prog_load_opts>() as bpf::size_t,
         expected_attach_type: kind.attach_type(),
@@ -354,6 +372,12 @@ pub(crate) fn prog_load(
         attach_btf_obj_fd: btf_object.as_ref().map_or(0, |fd| fd.as_raw_fd() as u32),
         ..Default::default()
     };
+    if let Some(fd) = &func_btf {
+        opts.prog_btf_fd = fd.as_raw_fd() as u32;
+        opts.func_info = func_info.as_ptr().cast();
+        opts.func_info_cnt = func_info.len() as u32;
+        opts.func_info_rec_size = std::mem::size_of::<bpf::bpf_func_info>() as u32;
+    }
     if !log.is_empty() {
         opts.log_level = log_level;
         opts.log_size = log.len() as u32;
@@ -394,6 +418,73 @@ pub(crate) fn prog_test_run(prog: BorrowedFd<'_>) -> Result<u32, SysError> {
 }
 
 // ---------------------------------------------------------------- BTF objects
+
+/// The BTF of a program of `count` functions: type 1 `long`, type 2 a
+/// prototype `long (void)`, then one `FUNC` per function named
+/// `trace_fN`: the main one global, the others (callbacks, which the
+/// kernel wants static) static. The kernel checks only the kinds and the
+/// linkage of a static callback, not its arguments.
+pub(crate) fn func_btf(count: usize) -> Vec<u8> {
+    const KIND_INT: u32 = 1;
+    const KIND_FUNC: u32 = 12;
+    const KIND_FUNC_PROTO: u32 = 13;
+    let mut strings = b"\0long\0".to_vec();
+    let mut types: Vec<u32> = vec![
+        1,
+        KIND_INT << 24,
+        8,
+        (1 << 24) | 64, // "long": signed, 64 bits
+        0,
+        KIND_FUNC_PROTO << 24,
+        1, // long (void)
+    ];
+    for i in 0..count {
+        let name = strings.len() as u32;
+        strings.extend_from_slice(format!("trace_f{i}\0").as_bytes());
+        let linkage = u32::from(i == 0);
+        types.extend([name, (KIND_FUNC << 24) | linkage, 2]);
+    }
+    let type_len = (types.len() * 4) as u32;
+    let header: [u32; 6] = [0x0001_eb9f, 24, 0, type_len, type_len, strings.len() as u32];
+    let mut out: Vec<u8> = header.iter().flat_map(|w| w.to_le_bytes()).collect();
+    // magic 0xeb9f (u16), version 1, flags 0: the first word above, little-endian.
+    out.extend(types.iter().flat_map(|w| w.to_le_bytes()));
+    out.extend(strings);
+    out
+}
+
+/// Loads a BTF blob into the kernel.
+fn btf_load(blob: &[u8]) -> Result<OwnedFd, SysError> {
+    // SAFETY: the blob is `blob.len()` readable bytes, alive for the call;
+    // no options.
+    let fd = unsafe { bpf::bpf_btf_load(blob.as_ptr().cast(), blob.len() as bpf::size_t, std::ptr::null_mut()) };
+    if fd < 0 {
+        return Err(SysError::os(Op::ProgLoad, "BTF of the program's functions", last_errno()));
+    }
+    // SAFETY: the kernel just returned this fd to us alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether this kernel lets tracing programs call BPF helper `helper`
+/// (libbpf loads a small program calling it): `None` when it cannot tell
+/// (no BPF here, not root). Asked once per helper per process.
+pub fn helper_available(helper: u32) -> Option<bool> {
+    static SEEN: std::sync::Mutex<Vec<(u32, Option<bool>)>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, known)) = seen.iter().find(|(h, _)| *h == helper) {
+        return *known;
+    }
+    quiet_libbpf();
+    // SAFETY: plain integers and no options.
+    let rc = unsafe { bpf::libbpf_probe_bpf_helper(bpf::BPF_PROG_TYPE_KPROBE, helper, std::ptr::null()) };
+    let known = match rc {
+        1 => Some(true),
+        0 => Some(false),
+        _ => None,
+    };
+    seen.push((helper, known));
+    known
+}
 
 /// An fd for the kernel's BTF object `id`.
 fn btf_fd_by_id(id: u32) -> Result<OwnedFd, SysError> {

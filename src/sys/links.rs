@@ -71,7 +71,7 @@ pub fn kprobe_multi_available() -> bool {
     *AVAILABLE.get_or_init(|| {
         // r0 = 0; exit
         let insns: [u8; 16] = [0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
-        let Ok(prog) = prog_load(ProgKind::KprobeMulti, "kpm_check", &insns, 0, &mut []) else { return false };
+        let Ok(prog) = prog_load(ProgKind::KprobeMulti, "kpm_check", &insns, &[], 0, &mut []) else { return false };
         let missing = [CString::from(c"trace_no_such_function_for_a_feature_check")];
         match link_create_kprobe_multi(std::os::fd::AsFd::as_fd(&prog), &missing, false) {
             Ok(_) => true,

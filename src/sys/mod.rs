@@ -55,7 +55,9 @@ mod stats;
 mod system;
 mod time;
 
-pub use bpf::{bpf_available, btf_object_id, object_name, quiet_libbpf, MapKind, ProgKind, TracingAttach};
+pub use bpf::{
+    bpf_available, btf_object_id, helper_available, object_name, quiet_libbpf, MapKind, ProgKind, TracingAttach,
+};
 pub(crate) use bpf::{prog_load, prog_test_run, MapHandle};
 pub use files::{create_new, create_or_replace_own, euid, open_existing, Access, OpenRefused};
 pub use links::kprobe_multi_available;

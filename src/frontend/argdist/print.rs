@@ -54,6 +54,22 @@ fn stmt(out: &mut String, s: &Stmt) {
                 block(out, e);
             }
         }
+        StmtKind::Loop(l) => {
+            let _ = match l {
+                Loop::While { cond, .. } => write!(out, "while ({}) ", expr_text(cond)),
+                Loop::Unroll { count, .. } => write!(out, "unroll ({}) ", expr_text(count)),
+                Loop::For { var, iter: ForIter::Range { start, end }, .. } => {
+                    write!(out, "for (${var} : {}..{}) ", expr_text(start), expr_text(end))
+                }
+                Loop::For { var, iter: ForIter::Map(m), .. } => write!(out, "for (${var} : {}) ", map_text(m)),
+            };
+            block(out, l.body());
+        }
+        StmtKind::Jump(j) => out.push_str(match j {
+            Jump::Break => "break;",
+            Jump::Continue => "continue;",
+            Jump::Return => "return;",
+        }),
     }
 }
 

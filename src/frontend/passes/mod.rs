@@ -7,7 +7,8 @@
 //!    checked probe per match, because `args`, `func` and `probe` differ —
 //!    except kprobes whose block asks neither `func` nor `probe`, which
 //!    `probes::coalesce` makes one probe on many functions.
-//! 2. `typeck` runs over every checked probe twice: the first round only
+//! 2. `flow::prepare` checks jumps and names each loop's variable apart.
+//! 3. `typeck` runs over every checked probe twice: the first round only
 //!    learns map types (a map may be read in a probe that comes before the
 //!    one assigning it), the second reports errors with all map types known.
 //!
@@ -17,6 +18,7 @@
 mod aggregations;
 mod calls;
 pub mod dwarf_types;
+pub mod flow;
 pub mod maps;
 mod pointer;
 mod positional;
@@ -122,6 +124,9 @@ pub fn check_expanded(
 ) -> Result<CheckedProgram, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut maps = known;
+    for probe in probes.iter_mut() {
+        flow::prepare(probe, &mut diags);
+    }
     for report in [false, true] {
         for probe in probes.iter_mut() {
             typeck::check_probe(probe, &mut maps, params, report, &mut diags);

@@ -26,7 +26,7 @@ pub(super) struct Cx<'a> {
     pub(super) params: &'a Params,
     report: bool,
     pub(super) diags: &'a mut Vec<Diagnostic>,
-    vars: Vec<(String, Type)>,
+    pub(super) vars: Vec<(String, Type)>,
     pub(super) dwarf: DwarfCache,
 }
 
@@ -71,7 +71,7 @@ impl Cx<'_> {
         }
     }
 
-    fn block(&mut self, b: &mut Block) {
+    pub(super) fn block(&mut self, b: &mut Block) {
         for s in &mut b.stmts {
             self.stmt(s);
         }
@@ -153,6 +153,8 @@ impl Cx<'_> {
                 }
             }
             StmtKind::AssignMap { map, op, value } => self.assign_map(map, *op, value),
+            StmtKind::Loop(l) => self.loop_stmt(l),
+            StmtKind::Jump(_) => {}
         }
     }
 
@@ -376,6 +378,7 @@ impl Cx<'_> {
                         Type::Int { size: 8, signed: *sa && *sb }
                     }
                     (Type::Str { size: x }, Type::Str { size: y }) => Type::Str { size: (*x).max(*y) },
+                    (Type::Void, Type::Void) => Type::Void, // `c ? printf(..) : exit()`, a statement
                     (Type::Unknown, _) | (_, Type::Unknown) => Type::Unknown,
                     _ => {
                         self.error(
