@@ -14,7 +14,7 @@
 
 use crate::diag::{Diagnostic, IntoDiagnostic};
 use crate::frontend::ast::*;
-use crate::frontend::lexer::{tokenize, Mode, Spanned, SyntaxError};
+use crate::frontend::lexer::{tokenize_with, Mode, Spanned, SyntaxError};
 use crate::frontend::token::Tok;
 use crate::source::{FileId, Span};
 use lalrpop_util::{ErrorRecovery, ParseError};
@@ -27,22 +27,42 @@ lalrpop_util::lalrpop_mod!(
 );
 
 /// Parses a whole program: probe blocks with attach points.
+/// The C text between probes is kept aside (`Program::c_text`).
 pub fn parse_program(src: &str, file: FileId) -> Result<Program, Vec<Diagnostic>> {
-    run(src, file, Mode::Program, |errors, tokens| {
-        grammar::ProgramParser::new().parse(file, errors, tokens.into_iter().map(Ok))
-    })
+    parse_program_with(src, file, &[])
+}
+
+/// The spans of the C text between probes (directives and declarations),
+/// read before the program is parsed (lexical errors are the parser's to
+/// report).
+pub fn c_text(src: &str, file: FileId) -> Vec<Span> {
+    let (tokens, _) = tokenize_with(src, file, Mode::Program, &[]);
+    tokens.into_iter().filter(|t| t.1 == Tok::CText).map(|(l, _, r)| Span::new(file, l, r)).collect()
+}
+
+/// [`parse_program`] knowing the typedef names of the script's C
+/// definitions, so that `(name)x` is a cast.
+pub fn parse_program_with(src: &str, file: FileId, typedefs: &[String]) -> Result<Program, Vec<Diagnostic>> {
+    let mut c_text = Vec::new();
+    let mut program = run(src, file, Mode::Program, typedefs, |errors, tokens| {
+        let (c, probes): (Vec<Spanned>, Vec<Spanned>) = tokens.into_iter().partition(|t| t.1 == Tok::CText);
+        c_text = c.into_iter().map(|(l, _, r)| Span::new(file, l, r)).collect();
+        grammar::ProgramParser::new().parse(file, errors, probes.into_iter().map(Ok))
+    })?;
+    program.c_text = c_text;
+    Ok(program)
 }
 
 /// Parses one C-like expression with nothing around it.
 pub fn parse_expr(src: &str, file: FileId) -> Result<Expr, Vec<Diagnostic>> {
-    run(src, file, Mode::Code, |errors, tokens| {
+    run(src, file, Mode::Code, &[], |errors, tokens| {
         grammar::ExprOnlyParser::new().parse(file, errors, tokens.into_iter().map(Ok))
     })
 }
 
 /// Parses statements that are not inside a probe (as typed at the REPL).
 pub fn parse_stmts(src: &str, file: FileId) -> Result<Vec<Stmt>, Vec<Diagnostic>> {
-    run(src, file, Mode::Code, |errors, tokens| {
+    run(src, file, Mode::Code, &[], |errors, tokens| {
         grammar::StmtsOnlyParser::new().parse(file, errors, tokens.into_iter().map(Ok))
     })
 }
@@ -54,9 +74,10 @@ fn run<T>(
     src: &str,
     file: FileId,
     mode: Mode,
+    typedefs: &[String],
     parse: impl FnOnce(&mut Errors, Vec<Spanned>) -> Result<T, Error>,
 ) -> Result<T, Vec<Diagnostic>> {
-    let (tokens, lex_errors) = tokenize(src, file, mode);
+    let (tokens, lex_errors) = tokenize_with(src, file, mode, typedefs);
     if !lex_errors.is_empty() {
         return Err(lex_errors.into_iter().map(IntoDiagnostic::into_diagnostic).collect());
     }

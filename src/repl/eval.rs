@@ -172,6 +172,12 @@ impl Repl {
 /// parses, the error shown is the one for what the input looks like.
 fn parse_input(text: &str, file: FileId) -> Result<(Ast, bool), Vec<Diagnostic>> {
     let as_program = parser::parse_program(text, file);
+    if let Some(c) = as_program.as_ref().ok().and_then(|p| p.c_text.first()) {
+        let d = Diagnostic::error("C definitions are not supported in the interactive session")
+            .at(*c, "struct, union, enum, typedef or #directive")
+            .note("run the script with `trace FILE` instead");
+        return Err(vec![d]);
+    }
     if let Ok(p) = as_program.as_ref() {
         if !p.probes.is_empty() {
             return as_program.map(|p| (p, false));
@@ -182,7 +188,8 @@ fn parse_input(text: &str, file: FileId) -> Result<(Ast, bool), Vec<Diagnostic>>
         Ok(stmts) => {
             let span = Span::new(file, 0, text.trim_end().len());
             let attach = vec![AttachPoint { text: "BEGIN".into(), span }];
-            Ok((Ast { probes: vec![Probe { attach, pred: None, body: Block { stmts, span }, span }] }, true))
+            let probes = vec![Probe { attach, pred: None, body: Block { stmts, span }, span }];
+            Ok((Ast { probes, ..Ast::default() }, true))
         }
         Err(stmt_errors) if looks_like_probe(text) => as_program.and(Err(stmt_errors)),
         Err(stmt_errors) => Err(stmt_errors),

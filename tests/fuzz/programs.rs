@@ -117,7 +117,7 @@ impl Target for Programs {
         let mut sources = SourceMap::new();
         let file = sources.add("<fuzz>", input.text.clone());
         let opts = CompileOptions { params: Params { args: input.params.clone() }, ..CompileOptions::default() };
-        match trace::compile(&sources, file, &opts) {
+        match trace::compile(&mut sources, file, &opts) {
             Ok(program) => check::accepted(&sources, &program).map(|_| "compiled"),
             Err(diags) => check::diagnostics(&sources, &diags).map(|_| "rejected"),
         }

@@ -15,6 +15,7 @@
 //! produced any.
 
 mod calls;
+mod cdefs;
 pub mod dwarf_types;
 pub mod maps;
 mod stacks;
@@ -86,7 +87,7 @@ pub fn expand_all(program: &Program, ctx: &ProbeContext) -> Result<Vec<CheckedPr
                             pred: probe.pred.clone(),
                             body: probe.body.clone(),
                             vars: Vec::new(),
-                            dwarf: Default::default(),
+                            dwarf: dwarf_types::DwarfCache::with_script(program.defs.clone()),
                         });
                     }
                 }
