@@ -76,11 +76,16 @@ impl Eval<'_> {
         if !self.eat("?") {
             return Ok(c);
         }
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Diagnostic::error("constant expression nested too deeply").at(self.whole, "here"));
+        }
         let a = self.ternary()?;
         if !self.eat(":") {
             return Err(self.missing("`:`"));
         }
         let b = self.ternary()?;
+        self.depth -= 1;
         Ok(if c != 0 { a } else { b })
     }
 

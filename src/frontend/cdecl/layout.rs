@@ -38,8 +38,10 @@ pub struct Resolver<'a, 'e> {
     p: &'a Parsed,
     slots: HashMap<usize, Slot>,
     ext: &'a mut External<'e>,
-    /// Typedefs being resolved (a typedef of itself is an error).
+    /// Typedefs and records being resolved inside each other (a typedef
+    /// of itself is an error).
     typedef_depth: u32,
+    record_depth: u32,
 }
 
 type R<T> = Result<T, Diagnostic>;
@@ -79,7 +81,7 @@ pub fn natural_align(t: &Type, depth: u32) -> u32 {
 
 impl<'a, 'e> Resolver<'a, 'e> {
     pub fn new(p: &'a Parsed, ext: &'a mut External<'e>) -> Resolver<'a, 'e> {
-        Resolver { p, slots: HashMap::new(), ext, typedef_depth: 0 }
+        Resolver { p, slots: HashMap::new(), ext, typedef_depth: 0, record_depth: 0 }
     }
 
     /// The type `spec` + `derived` names. `shallow`: pointees are not
@@ -149,7 +151,8 @@ impl<'a, 'e> Resolver<'a, 'e> {
             Spec::Named(name, span) => {
                 if let Some(td) = self.p.typedefs.get(name) {
                     if self.typedef_depth > 32 {
-                        return Err(Diagnostic::error(format!("typedef `{name}` refers to itself")).at(*span, "here"));
+                        let msg = format!("typedef `{name}` is nested too deeply (or refers to itself)");
+                        return Err(Diagnostic::error(msg).at(*span, "here"));
                     }
                     self.typedef_depth += 1;
                     let t = self.sized(&td.spec, &td.derived, pointee_only);
@@ -186,7 +189,13 @@ impl<'a, 'e> Resolver<'a, 'e> {
         self.slots.insert(i, Slot::Sizing);
         let p = self.p;
         let def = &p.records[i];
-        let (size, align, _) = self.layout(def, true)?;
+        if self.record_depth > 64 {
+            return Err(Diagnostic::error("structs nested more than 64 levels deep").at(def.span, "here"));
+        }
+        self.record_depth += 1;
+        let sized = self.layout(def, true);
+        self.record_depth -= 1;
+        let (size, align, _) = sized?;
         let rec = Rc::new(Record {
             name: def.name.clone().unwrap_or_default(),
             is_union: def.union,

@@ -140,9 +140,13 @@ pub fn int_words<S: AsRef<str>>(words: &[S]) -> Option<(u8, bool)> {
     Some((size, !unsigned))
 }
 
+/// How deeply declarators and struct definitions may nest.
+const MAX_NESTING: u32 = 64;
+
 pub struct Parser<'a> {
     toks: &'a [CTok],
     pos: usize,
+    depth: u32,
     pub out: Parsed,
     /// Where the input ends, for "unexpected end" errors.
     end: Span,
@@ -161,7 +165,7 @@ struct Attrs {
 
 impl<'a> Parser<'a> {
     pub fn new(toks: &'a [CTok], end: Span) -> Parser<'a> {
-        Parser { toks, pos: 0, out: Parsed::default(), end }
+        Parser { toks, pos: 0, depth: 0, out: Parsed::default(), end }
     }
 
     fn peek(&self) -> Option<&'a CTok> {
@@ -249,6 +253,20 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Runs `f` one nesting level deeper, refusing what is too deep.
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> R<T>) -> R<T> {
+        if self.depth >= MAX_NESTING {
+            let at = self.peek().map_or(self.end, |t| t.span);
+            return Err(
+                Diagnostic::error(format!("C definition nested more than {MAX_NESTING} levels deep")).at(at, "here")
+            );
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     /// Declaration specifiers: the base type, and whether it is a typedef.
     fn specifiers(&mut self) -> R<(Spec, bool, Span)> {
         let start = self.peek().map_or(self.end, |t| t.span);
@@ -271,7 +289,7 @@ impl<'a> Parser<'a> {
                     spec = Some(if w == "enum" {
                         self.enum_spec(t.span)?
                     } else {
-                        self.record_spec(w == "union", t.span)?
+                        self.nested(|p| p.record_spec(w == "union", t.span))?
                     });
                     last = self.toks[self.pos - 1].span;
                     continue;
@@ -345,7 +363,9 @@ impl<'a> Parser<'a> {
                 // `NAME {` inside a struct: a probe after a struct that
                 // was never closed.
                 return Err(match self.peek() {
-                    Some(t) if t.is("{") => unterminated().also(t.span, "a probe's body?"),
+                    Some(t) if t.is("{") && e.message.starts_with("syntax error") => {
+                        unterminated().also(t.span, "a probe's body?")
+                    }
                     _ => e,
                 });
             }
@@ -474,7 +494,7 @@ impl<'a> Parser<'a> {
         let mut name = None;
         let mut inner = Vec::new();
         if self.eat("(") {
-            let (n, d) = self.declarator()?;
+            let (n, d) = self.nested(Self::declarator)?;
             self.expect(")")?;
             name = n;
             inner = d;

@@ -156,7 +156,8 @@ impl<'a> Pre<'a> {
 
     fn directive(&mut self, args: &[CTok], hash: Span, line: &str, dir: &Path) -> R<()> {
         let Some(name_tok) = args.first() else { return Ok(()) };
-        let name = name_tok.ident().unwrap_or("");
+        let text = name_tok.text();
+        let name = name_tok.ident().unwrap_or(&text);
         let rest = &args[1..];
         let span = hash.to(args.last().map_or(hash, |t| t.span));
         match name {

@@ -187,6 +187,20 @@ fn errors_point_at_the_definition() {
 }
 
 #[test]
+fn deep_nesting_is_refused_not_a_stack_overflow() {
+    let first_line = |e: &str| e.lines().next().unwrap_or("").to_string();
+    let e = error(&format!("struct a {{ int {}x{}; }};", "(".repeat(100_000), ")".repeat(100_000)));
+    assert!(e.contains("nested more than 64 levels"), "{}", first_line(&e));
+    let e = error(&format!("struct a {{ {} int x; {} }};", "struct {".repeat(10_000), "} y;".repeat(10_000)));
+    assert!(e.contains("nested more than 64 levels"), "{}", first_line(&e));
+    let e = error(&format!("enum {{ X = {}1 }};", "1 ? ".repeat(100_000)));
+    assert!(e.contains("nested too deeply"), "{}", first_line(&e));
+    let chain: String = (1..2000).map(|i| format!("typedef t{} t{i};\n", i - 1)).collect();
+    let e = error(&format!("typedef int t0;\n{chain}struct s {{ t1999 x; }};"));
+    assert!(!e.is_empty());
+}
+
+#[test]
 fn garbage_never_panics() {
     let pieces = [
         "struct",
