@@ -138,6 +138,7 @@ pub fn build(sources: &mut SourceMap, main: FileId, pieces: &[Span], opts: &Opti
         pre.region(prelude_file, 0, &prelude, Path::new("."))?;
         for p in pieces {
             pre.region(main, p.start as usize, &script[p.range()], &dir)?;
+            pre.end_declaration(Span::new(main, p.end as usize, p.end as usize));
         }
         pre.close_conditionals(0)?;
         pre.finish_skips(script.len());

@@ -425,6 +425,10 @@ impl<'a> Parser<'a> {
             if self.eat(",") {
                 continue;
             }
+            // bpftrace takes the last member without its `;`.
+            if self.peek_is("}") {
+                return Ok(());
+            }
             return self.expect(";");
         }
     }

@@ -105,6 +105,15 @@ impl<'a> Pre<'a> {
         Ok(())
     }
 
+    /// After a declaration of the script: bpftrace takes a struct
+    /// definition without its `;` (`struct A { int x; } BEGIN { ... }`),
+    /// so one is added where it is missing.
+    pub fn end_declaration(&mut self, at: Span) {
+        if self.out.last().is_some_and(|t| !t.is(";")) {
+            self.out.push(CTok { kind: K::Punct(";"), span: at, line_start: false });
+        }
+    }
+
     /// Checks that every conditional opened since `depth` was closed.
     pub fn close_conditionals(&mut self, depth: usize) -> R<()> {
         match self.conds.get(depth) {

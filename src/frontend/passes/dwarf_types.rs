@@ -249,6 +249,10 @@ impl Cx<'_> {
     /// `curtask`: the current thread's `struct task_struct *`, typed from
     /// the kernel's BTF (a plain address where there is none).
     pub(super) fn curtask_type(&mut self) -> Type {
+        // A `struct task_struct` the script defines comes first.
+        if let Some(t) = self.dwarf.script.named_type(Some("struct"), "task_struct") {
+            return Type::Ptr { to: Rc::new(t), user: false };
+        }
         match btf::vmlinux().and_then(|b| b.named_type("task_struct", Some(TypeTag::Struct))) {
             Ok(Some(t)) => Type::Ptr { to: Rc::new(t), user: false },
             _ => Type::U64,
