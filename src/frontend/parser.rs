@@ -62,7 +62,13 @@ pub fn parse_expr(src: &str, file: FileId) -> Result<Expr, Vec<Diagnostic>> {
 
 /// Parses statements that are not inside a probe (as typed at the REPL).
 pub fn parse_stmts(src: &str, file: FileId) -> Result<Vec<Stmt>, Vec<Diagnostic>> {
-    run(src, file, Mode::Code, &[], |errors, tokens| {
+    parse_stmts_with(src, file, &[])
+}
+
+/// [`parse_stmts`] knowing the typedef names of the session's C
+/// definitions.
+pub fn parse_stmts_with(src: &str, file: FileId, typedefs: &[String]) -> Result<Vec<Stmt>, Vec<Diagnostic>> {
+    run(src, file, Mode::Code, typedefs, |errors, tokens| {
         grammar::StmtsOnlyParser::new().parse(file, errors, tokens.into_iter().map(Ok))
     })
 }

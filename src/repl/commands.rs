@@ -153,6 +153,12 @@ fn save(repl: &mut Repl, path: &str, span: Span, replace: Replace) {
     if let Some(pid) = repl.live.pid() {
         text += &format!("// The session traced pid {pid}: run with `trace -p PID {path}`.\n");
     }
+    if !repl.c_text.is_empty() {
+        text += "\n";
+        for piece in &repl.c_text {
+            text += &format!("{}\n", repl.sources.slice(*piece));
+        }
+    }
     for block in &repl.setup {
         text += &format!("\n{block}\n");
     }

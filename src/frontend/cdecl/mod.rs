@@ -108,18 +108,27 @@ pub struct Built {
 /// The name bpftrace defines when the kernel has BTF.
 const HAVE_BTF: &str = "BPFTRACE_HAVE_BTF";
 
-/// Preprocesses, parses and lays out the C text of script `main` (the
+/// Where a source's `#include "..."` are found first: beside it when it
+/// is a file, else the current directory.
+fn directory_of(sources: &SourceMap, file: FileId) -> PathBuf {
+    let name = sources.files.get(file).map(|f| f.name().clone()).unwrap_or_default();
+    match Path::new(&name).parent() {
+        Some(d) if Path::new(&name).is_file() && !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Preprocesses, parses and lays out the C text of a script (the
 /// `pieces` the lexer found between probes) after the `--include` files.
+/// Pieces may come from several sources (the REPL's lines); `main`'s
+/// skipped ranges are reported (its probes there are dropped).
 pub fn build(sources: &mut SourceMap, main: FileId, pieces: &[Span], opts: &Options) -> Result<Built, Vec<Diagnostic>> {
     if pieces.is_empty() && opts.includes.is_empty() {
         return Ok(Built::default());
     }
-    let script = sources.text(main).to_string();
-    let name = sources.files.get(main).map(|f| f.name().clone()).unwrap_or_default();
-    let dir = match Path::new(&name).parent() {
-        Some(d) if Path::new(&name).is_file() && !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let main_len = sources.text(main).len();
+    let texts: Vec<(Span, String, PathBuf)> =
+        pieces.iter().map(|p| (*p, sources.slice(*p).to_string(), directory_of(sources, p.file))).collect();
     // What trace defines, and `--include`s, as a prelude of directives.
     let mut prelude = String::new();
     if Path::new("/sys/kernel/btf/vmlinux").exists() {
@@ -136,16 +145,17 @@ pub fn build(sources: &mut SourceMap, main: FileId, pieces: &[Span], opts: &Opti
     let mut pre = preproc::Pre::new(sources, &opts.include_dirs, main);
     let run = |pre: &mut preproc::Pre| -> Result<(), Diagnostic> {
         pre.region(prelude_file, 0, &prelude, Path::new("."))?;
-        for p in pieces {
-            pre.region(main, p.start as usize, &script[p.range()], &dir)?;
-            pre.end_declaration(Span::new(main, p.end as usize, p.end as usize));
+        for (p, text, dir) in &texts {
+            pre.region(p.file, p.start as usize, text, dir)?;
+            pre.end_declaration(Span::new(p.file, p.end as usize, p.end as usize));
         }
         pre.close_conditionals(0)?;
-        pre.finish_skips(script.len());
+        pre.finish_skips(main_len);
         Ok(())
     };
     run(&mut pre).map_err(|d| vec![d])?;
-    let end = pieces.last().map_or(Span::new(prelude_file, 0, 0), |p| Span::new(main, p.end as usize, p.end as usize));
+    let end =
+        pieces.last().map_or(Span::new(prelude_file, 0, 0), |p| Span::new(p.file, p.end as usize, p.end as usize));
     let mut parser = parse::Parser::new(&pre.out, end);
     parser.declarations().map_err(|d| vec![d])?;
     let parsed = parser.out;
