@@ -393,7 +393,13 @@ fn c_text_len(rest: &str, directive: bool) -> usize {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'\\' if directive => i += 1,
+            b'\\' if directive => {
+                // A continuation: the line break (LF or CRLF) is skipped.
+                i += 1;
+                if b.get(i) == Some(&b'\r') {
+                    i += 1;
+                }
+            }
             b'\n' if directive => return i,
             b'/' if b.get(i + 1) == Some(&b'/') => {
                 i += rest[i..].find('\n').unwrap_or(rest.len() - i);

@@ -221,12 +221,22 @@ impl<'a> Parser<'a> {
     }
 
     fn declaration(&mut self) -> R<()> {
+        if matches!(self.peek().and_then(CTok::ident), Some("_Static_assert" | "static_assert")) {
+            // Checks the compiler makes; nothing to lay out.
+            self.pos += 1;
+            if !self.peek_is("(") {
+                return Err(self.unexpected("`(`"));
+            }
+            self.skip_balanced()?;
+            return self.expect(";");
+        }
         let (spec, is_typedef, _) = self.specifiers()?;
         if self.eat(";") {
             return Ok(());
         }
         loop {
             let (name, derived) = self.declarator()?;
+            self.maybe_attributes()?;
             if is_typedef {
                 let Some((name, span)) = name else { return Err(self.unexpected("the typedef's name")) };
                 let def = Typedef { spec: spec.clone(), derived, span };

@@ -137,6 +137,27 @@ fn defines_and_conditionals() {
 }
 
 #[test]
+fn header_declarations_trace_does_not_use_are_read_past() {
+    let dir = std::env::temp_dir().join(format!("trace-cdecl-header-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("decls.h"),
+        "_Static_assert(sizeof(int) == 4, \"int\");
+         extern int counter, *pointers[2];
+         static inline int twice(int x) { return x * 2; }
+         int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+         #define MAX(a, b) ((a) > (b) ? (a) : (b))
+         struct after { int ok; };\r\n#define LONG \\\r\n 7\r\n",
+    )
+    .expect("write");
+    let opts = Options { include_dirs: vec![dir.clone()], includes: vec!["decls.h".into()] };
+    let built = defs_in("BEGIN { }", &opts).unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(record(&built.defs, "struct", "after").size, 4);
+    assert_eq!(built.defs.constant("LONG"), Some(Ok(Const::Int(7))));
+}
+
+#[test]
 fn probes_in_a_skipped_conditional_are_dropped() {
     let src = "#if 0\nBEGIN { printf(\"no\"); }\n#endif\nEND { }";
     let built = defs_in(src, &Options::default()).expect("builds");
