@@ -158,7 +158,20 @@ pub fn build(sources: &mut SourceMap, main: FileId, pieces: &[Span], opts: &Opti
         pieces.last().map_or(Span::new(prelude_file, 0, 0), |p| Span::new(p.file, p.end as usize, p.end as usize));
     let mut parser = parse::Parser::new(&pre.out, end);
     parser.declarations().map_err(|d| vec![d])?;
-    let parsed = parser.out;
+    let mut parsed = parser.out;
+    // An anonymous struct is known by its typedef's name, as DWARF names
+    // it (`typedef struct { ... } shard_t;` is `struct shard_t` in messages).
+    let named: Vec<(usize, String)> = parsed
+        .typedefs
+        .iter()
+        .filter_map(|(name, td)| match (&td.spec, td.derived.is_empty()) {
+            (parse::Spec::Record { name: None, def: Some(i), .. }, true) => Some((*i, name.clone())),
+            _ => None,
+        })
+        .collect();
+    for (i, name) in named {
+        parsed.records[i].name.get_or_insert(name);
+    }
 
     let mut btf_lookup = |name: &str, tag| match btf::vmlinux() {
         Ok(b) => b.named_type(name, tag).map_err(|e| e.to_string()),
