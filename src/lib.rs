@@ -143,7 +143,7 @@ pub fn parse_script(
 ) -> Result<(frontend::ast::Program, Vec<Diagnostic>), Vec<Diagnostic>> {
     let pieces = frontend::parser::c_text(sources.text(file), file);
     let built = frontend::cdecl::build(sources, file, &pieces, opts)?;
-    let mut ast = frontend::parser::parse_program_with(sources.text(file), file, &built.defs.typedef_names())?;
+    let mut ast = frontend::parser::parse_program_with(sources.text(file), file, &built.defs)?;
     let skipped = |s: source::Span| built.skipped.iter().any(|&(a, b)| a <= s.start as usize && (s.end as usize) <= b);
     ast.probes.retain(|p| !skipped(p.span));
     ast.defs = built.defs;

@@ -14,6 +14,7 @@
 
 use crate::diag::{Diagnostic, IntoDiagnostic};
 use crate::frontend::ast::*;
+use crate::frontend::cdecl::{Const, Defs};
 use crate::frontend::lexer::{tokenize_with, Mode, Spanned, SyntaxError};
 use crate::frontend::token::Tok;
 use crate::source::{FileId, Span};
@@ -29,7 +30,7 @@ lalrpop_util::lalrpop_mod!(
 /// Parses a whole program: probe blocks with attach points.
 /// The C text between probes is kept aside (`Program::c_text`).
 pub fn parse_program(src: &str, file: FileId) -> Result<Program, Vec<Diagnostic>> {
-    parse_program_with(src, file, &[])
+    parse_program_with(src, file, &Defs::default())
 }
 
 /// The spans of the C text between probes (directives and declarations),
@@ -40,11 +41,13 @@ pub fn c_text(src: &str, file: FileId) -> Vec<Span> {
     tokens.into_iter().filter(|t| t.1 == Tok::CText).map(|(l, _, r)| Span::new(file, l, r)).collect()
 }
 
-/// [`parse_program`] knowing the typedef names of the script's C
-/// definitions, so that `(name)x` is a cast.
-pub fn parse_program_with(src: &str, file: FileId, typedefs: &[String]) -> Result<Program, Vec<Diagnostic>> {
+/// [`parse_program`] knowing the script's C definitions: their typedef
+/// names make `(name)x` a cast, and their constants (`#define`s and
+/// enumerators) are replaced by their values, as the C preprocessor would
+/// (so `lhist(x, 0, MAX, STEP)` has literal parameters).
+pub fn parse_program_with(src: &str, file: FileId, defs: &Defs) -> Result<Program, Vec<Diagnostic>> {
     let mut c_text = Vec::new();
-    let mut program = run(src, file, Mode::Program, typedefs, |errors, tokens| {
+    let mut program = run(src, file, Mode::Program, defs, |errors, tokens| {
         let (c, probes): (Vec<Spanned>, Vec<Spanned>) = tokens.into_iter().partition(|t| t.1 == Tok::CText);
         c_text = c.into_iter().map(|(l, _, r)| Span::new(file, l, r)).collect();
         grammar::ProgramParser::new().parse(file, errors, probes.into_iter().map(Ok))
@@ -55,20 +58,20 @@ pub fn parse_program_with(src: &str, file: FileId, typedefs: &[String]) -> Resul
 
 /// Parses one C-like expression with nothing around it.
 pub fn parse_expr(src: &str, file: FileId) -> Result<Expr, Vec<Diagnostic>> {
-    run(src, file, Mode::Code, &[], |errors, tokens| {
+    run(src, file, Mode::Code, &Defs::default(), |errors, tokens| {
         grammar::ExprOnlyParser::new().parse(file, errors, tokens.into_iter().map(Ok))
     })
 }
 
 /// Parses statements that are not inside a probe (as typed at the REPL).
 pub fn parse_stmts(src: &str, file: FileId) -> Result<Vec<Stmt>, Vec<Diagnostic>> {
-    parse_stmts_with(src, file, &[])
+    parse_stmts_with(src, file, &Defs::default())
 }
 
-/// [`parse_stmts`] knowing the typedef names of the session's C
-/// definitions.
-pub fn parse_stmts_with(src: &str, file: FileId, typedefs: &[String]) -> Result<Vec<Stmt>, Vec<Diagnostic>> {
-    run(src, file, Mode::Code, typedefs, |errors, tokens| {
+/// [`parse_stmts`] knowing the session's C definitions (as
+/// [`parse_program_with`]).
+pub fn parse_stmts_with(src: &str, file: FileId, defs: &Defs) -> Result<Vec<Stmt>, Vec<Diagnostic>> {
+    run(src, file, Mode::Code, defs, |errors, tokens| {
         grammar::StmtsOnlyParser::new().parse(file, errors, tokens.into_iter().map(Ok))
     })
 }
@@ -80,10 +83,11 @@ fn run<T>(
     src: &str,
     file: FileId,
     mode: Mode,
-    typedefs: &[String],
+    defs: &Defs,
     parse: impl FnOnce(&mut Errors, Vec<Spanned>) -> Result<T, Error>,
 ) -> Result<T, Vec<Diagnostic>> {
-    let (tokens, lex_errors) = tokenize_with(src, file, mode, typedefs);
+    let (mut tokens, lex_errors) = tokenize_with(src, file, mode, &defs.typedef_names());
+    substitute_constants(&mut tokens, defs);
     if !lex_errors.is_empty() {
         return Err(lex_errors.into_iter().map(IntoDiagnostic::into_diagnostic).collect());
     }
@@ -103,6 +107,23 @@ fn run<T>(
     let mut first = true;
     errors.retain(|e| std::mem::take(&mut first) || !is_cascade(e, &bodies));
     Err(errors.into_iter().map(|e| to_diagnostic(e, file)).collect())
+}
+
+/// The script's constants as literals, where an expression names them
+/// (not as a member name after `.` or `->`). Macros without a usable value
+/// stay names, for the checker to explain.
+fn substitute_constants(tokens: &mut [Spanned], defs: &Defs) {
+    for i in 0..tokens.len() {
+        let Tok::Ident(name) = &tokens[i].1 else { continue };
+        if i > 0 && matches!(tokens[i - 1].1, Tok::Dot | Tok::Arrow) {
+            continue;
+        }
+        tokens[i].1 = match defs.constant(name) {
+            Some(Ok(Const::Int(v))) => Tok::Int(v),
+            Some(Ok(Const::Str(s))) => Tok::Str(s),
+            _ => continue,
+        };
+    }
 }
 
 /// Byte ranges of probe bodies, from each top-level `{` to its `}`.

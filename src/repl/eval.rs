@@ -87,7 +87,7 @@ impl Repl {
             Ok(d) => d,
             Err(d) => return self.report(&d),
         };
-        let (mut ast, bare) = match parse_input(self.sources.text(file), file, &defs.typedef_names()) {
+        let (mut ast, bare) = match parse_input(self.sources.text(file), file, &defs) {
             Ok(parsed) => parsed,
             Err(d) => return self.report(&d),
         };
@@ -197,16 +197,16 @@ impl Repl {
 /// Probes (`uprobe:./db:f { ... }`), or statements with no probe around
 /// them (then `true`), which run once as a `BEGIN` block. When neither
 /// parses, the error shown is the one for what the input looks like.
-/// `typedefs` are the session's C typedef names (`(name)x` is a cast).
-fn parse_input(text: &str, file: FileId, typedefs: &[String]) -> Result<(Ast, bool), Vec<Diagnostic>> {
-    let as_program = parser::parse_program_with(text, file, typedefs);
+/// `defs` are the session's C definitions.
+fn parse_input(text: &str, file: FileId, defs: &Defs) -> Result<(Ast, bool), Vec<Diagnostic>> {
+    let as_program = parser::parse_program_with(text, file, defs);
     if let Ok(p) = as_program.as_ref() {
         // C definitions alone (`struct s { ... };`), kept for later lines.
         if !p.probes.is_empty() || !p.c_text.is_empty() {
             return as_program.map(|p| (p, false));
         }
     }
-    match parser::parse_stmts_with(text, file, typedefs) {
+    match parser::parse_stmts_with(text, file, defs) {
         Ok(stmts) if stmts.is_empty() => Ok((Ast::default(), true)),
         Ok(stmts) => {
             let span = Span::new(file, 0, text.trim_end().len());
@@ -295,7 +295,7 @@ mod tests {
     fn statements_become_a_begin_block() {
         let mut sources = SourceMap::new();
         let file = sources.add("<line 1>", "print(@m)");
-        let (ast, bare) = parse_input(sources.text(file), file, &[]).expect("parses");
+        let (ast, bare) = parse_input(sources.text(file), file, &Defs::default()).expect("parses");
         assert!(bare);
         assert_eq!(ast.probes.len(), 1);
         assert_eq!(ast.probes[0].attach[0].text, "BEGIN");
@@ -305,7 +305,7 @@ mod tests {
     fn probes_stay_probes() {
         let mut sources = SourceMap::new();
         let file = sources.add("<line 1>", "uprobe:./db:snapshot { @n = count(); } END { print(@n); }");
-        let (ast, bare) = parse_input(sources.text(file), file, &[]).expect("parses");
+        let (ast, bare) = parse_input(sources.text(file), file, &Defs::default()).expect("parses");
         assert!(!bare);
         assert_eq!(ast.probes.len(), 2);
     }
@@ -314,13 +314,13 @@ mod tests {
     fn save_replays_map_assignments_and_begin_blocks() {
         let mut sources = SourceMap::new();
         let bare = sources.add("<line 1>", "@x = 0; print(@x); @m[1] = 2; @n++; clear(@m)");
-        let (ast, is_bare) = parse_input(sources.text(bare), bare, &[]).unwrap();
+        let (ast, is_bare) = parse_input(sources.text(bare), bare, &Defs::default()).unwrap();
         assert_eq!(setup_blocks(&ast, is_bare, &sources), ["BEGIN { @x = 0; @m[1] = 2; @n++; }"]);
         let begin = sources.add("<line 2>", "BEGIN { printf(\"hi\\n\"); } uprobe:./db:f { @c = count(); }");
-        let (ast, is_bare) = parse_input(sources.text(begin), begin, &[]).unwrap();
+        let (ast, is_bare) = parse_input(sources.text(begin), begin, &Defs::default()).unwrap();
         assert_eq!(setup_blocks(&ast, is_bare, &sources), ["BEGIN { printf(\"hi\\n\"); }"]);
         let only_prints = sources.add("<line 3>", "print(@x)");
-        let (ast, is_bare) = parse_input(sources.text(only_prints), only_prints, &[]).unwrap();
+        let (ast, is_bare) = parse_input(sources.text(only_prints), only_prints, &Defs::default()).unwrap();
         assert!(setup_blocks(&ast, is_bare, &sources).is_empty());
     }
 
@@ -329,10 +329,14 @@ mod tests {
         let mut sources = SourceMap::new();
         let probe = sources.add("<line 1>", "uprobe:./db:snapshot { @n = count() }}");
         let stmt = sources.add("<line 2>", "@n = = 3");
-        let probe_err =
-            crate::diag::render_to_string(&sources, &parse_input(sources.text(probe), probe, &[]).unwrap_err());
-        let stmt_err =
-            crate::diag::render_to_string(&sources, &parse_input(sources.text(stmt), stmt, &[]).unwrap_err());
+        let probe_err = crate::diag::render_to_string(
+            &sources,
+            &parse_input(sources.text(probe), probe, &Defs::default()).unwrap_err(),
+        );
+        let stmt_err = crate::diag::render_to_string(
+            &sources,
+            &parse_input(sources.text(stmt), stmt, &Defs::default()).unwrap_err(),
+        );
         assert!(probe_err.contains("<line 1>"), "{probe_err}");
         assert!(stmt_err.contains("<line 2>"), "{stmt_err}");
         assert!(looks_like_probe("t:syscalls:sys_enter_openat { }"));
