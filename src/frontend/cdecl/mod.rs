@@ -2,7 +2,8 @@
 //! between probes, `#define` constants, `#include` of local headers.
 //!
 //! The lexer hands over the script's C text (directives and declarations
-//! between probes, [`crate::frontend::token::Tok::CText`]); this module
+//! between probes, [`crate::frontend::token::Tok::CText`], delimited by
+//! `scan.rs`); this module
 //! preprocesses it (`preproc.rs`, reading included files into the
 //! `SourceMap`), tokenizes it (`lex.rs`), parses the declarations
 //! (`parse.rs`), lays them out as C on x86-64 (`layout.rs`) and evaluates
@@ -21,6 +22,7 @@ mod layout;
 pub mod lex;
 mod parse;
 mod preproc;
+pub mod scan;
 #[cfg(test)]
 mod tests;
 
