@@ -46,10 +46,19 @@ pub fn args(cmd: Command) -> Command {
     .arg(
         Arg::new("include")
             .short('I')
-            .value_name("HEADER")
+            .value_name("DIR")
             .action(ArgAction::Append)
-            .help("argdist: accepted and ignored; types come from debug info"),
+            .help("a directory where #include \"FILE\" is looked for (with -C/-H, argdist's header: accepted and ignored; types come from debug info)"),
     )
+}
+
+/// `-I` directories for the program's `#include`s; argdist's `-I HEADER`
+/// (with `-C`/`-H`) names headers, which trace does not read.
+pub fn include_dirs(m: &ArgMatches) -> Vec<std::path::PathBuf> {
+    if wanted_in(m) {
+        return Vec::new();
+    }
+    m.get_many::<String>("include").map(|v| v.map(std::path::PathBuf::from).collect()).unwrap_or_default()
 }
 
 /// Are argdist specifiers on this command line? (Decides what `-d` means.)
@@ -70,7 +79,6 @@ const REPORT_OPTIONS: &[(&str, &str)] = &[
     ("string-size", "-z"),
     ("top", "-T"),
     ("cumulative", "--cumulative"),
-    ("include", "-I"),
 ];
 
 /// Combinations that make no sense are refused, not ignored: specifiers

@@ -48,6 +48,8 @@ pub struct CompileOptions {
     /// Most probes one program may attach (`--max-probes`; 0: the
     /// default, [`MAX_PROBES`]).
     pub max_probes: usize,
+    /// Where C definitions' `#include`s are found, and `--include` files.
+    pub cdefs: frontend::cdecl::Options,
 }
 
 /// Probes a program may attach by default, as bpftrace's limit: the kernel
@@ -131,12 +133,37 @@ pub struct Program {
     pub ast: frontend::ast::Program,
     /// Every map's type, as the checker decided it.
     pub maps: MapTable,
+    /// What compiling found worth saying that did not stop it.
+    pub warnings: Vec<Diagnostic>,
 }
 
-/// Source text ─► register-allocated code for every probe.
-pub fn compile(sources: &SourceMap, file: FileId, opts: &CompileOptions) -> Result<Program, Vec<Diagnostic>> {
-    let ast = frontend::parser::parse_program(sources.text(file), file)?;
-    compile_ast(ast, opts)
+/// Source text ─► register-allocated code for every probe. Files the
+/// script includes are added to `sources`.
+pub fn compile(sources: &mut SourceMap, file: FileId, opts: &CompileOptions) -> Result<Program, Vec<Diagnostic>> {
+    let (ast, warnings) = parse_script(sources, file, &opts.cdefs)?;
+    let mut program = compile_ast(ast, opts).map_err(|mut d| {
+        d.extend(warnings.iter().cloned());
+        d
+    })?;
+    program.warnings = warnings;
+    Ok(program)
+}
+
+/// A script parsed with its C definitions (`frontend::cdecl`): they are
+/// read first, so that their typedef names parse as casts (`(name)x`);
+/// probes inside a skipped `#if` are dropped. Returns the warnings too.
+pub fn parse_script(
+    sources: &mut SourceMap,
+    file: FileId,
+    opts: &frontend::cdecl::Options,
+) -> Result<(frontend::ast::Program, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let pieces = frontend::parser::c_text(sources.text(file), file);
+    let built = frontend::cdecl::build(sources, file, &pieces, opts)?;
+    let mut ast = frontend::parser::parse_program_with(sources.text(file), file, &built.defs)?;
+    let skipped = |s: source::Span| built.skipped.iter().any(|&(a, b)| a <= s.start as usize && (s.end as usize) <= b);
+    ast.probes.retain(|p| !skipped(p.span));
+    ast.defs = built.defs;
+    Ok((ast, built.warnings))
 }
 
 /// A parsed program (from the script parser or the argdist front end) ─►
@@ -213,7 +240,7 @@ fn allocate(ast: frontend::ast::Program, compiled: Compiled, maps: MapTable) -> 
         })?;
         asm.push(lines);
     }
-    Ok(Program { compiled, asm, ast, maps })
+    Ok(Program { compiled, asm, ast, maps, warnings: Vec::new() })
 }
 
 /// Resolve map references with real (or, for a dry run, placeholder) fds.
@@ -310,7 +337,7 @@ mod tests {
     fn compile_text(text: &str) -> (SourceMap, Program) {
         let mut sources = SourceMap::new();
         let file = sources.add("<test>", text);
-        let program = compile(&sources, file, &CompileOptions::default()).expect("compiles");
+        let program = compile(&mut sources, file, &CompileOptions::default()).expect("compiles");
         (sources, program)
     }
 
@@ -318,7 +345,7 @@ mod tests {
     fn compile_errors_are_diagnostics_not_panics() {
         let mut sources = SourceMap::new();
         let file = sources.add("<test>", "BEGIN { @x = count(); @x = 1; }");
-        let diags = compile(&sources, file, &CompileOptions::default()).err().expect("rejected");
+        let diags = compile(&mut sources, file, &CompileOptions::default()).err().expect("rejected");
         let text = diag::render_to_string(&sources, &diags);
         assert!(text.contains("map @x holds count() but is assigned an integer"), "{text}");
     }
@@ -434,7 +461,9 @@ mod tests {
             let text: String = text.into_iter().collect();
             let mut sources = SourceMap::new();
             let file = sources.add("<fuzz>", text.clone());
-            let outcome = std::panic::catch_unwind(|| compile(&sources, file, &CompileOptions::default()).map(|_| ()));
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                compile(&mut sources, file, &CompileOptions::default()).map(|_| ())
+            }));
             assert!(outcome.is_ok(), "compile panicked on {text:?}");
         }
     }

@@ -63,6 +63,13 @@ fn base_cli() -> Command {
                 .value_parser(clap::value_parser!(u32).range(1..=16_777_216))
                 .help("entries of each map (default 4096); updates of a full map are dropped and reported"),
         )
+        .arg(
+            Arg::new("include_file")
+                .long("include")
+                .value_name("FILE")
+                .action(ArgAction::Append)
+                .help("read FILE's C definitions before the program's, as an #include at its top"),
+        )
         .arg(Arg::new("verbose").short('v').action(ArgAction::SetTrue).help("more detail (with -l)"))
         .arg(Arg::new("quiet").short('q').action(ArgAction::SetTrue).help("do not print the `Attaching N probes...` line"))
         .arg(
@@ -230,6 +237,10 @@ fn main() -> ExitCode {
         ignore_pid: trace::own_events_ignored(pid),
         max_map_keys,
         max_probes,
+        cdefs: trace::frontend::cdecl::Options {
+            include_dirs: trace::argdist_cli::include_dirs(&m),
+            includes: m.get_many::<String>("include_file").map(|v| v.cloned().collect()).unwrap_or_default(),
+        },
     };
     let (compiled, argdist) = match trace::argdist_cli::program(&m, &mut sources) {
         Some(Ok((ast, report, warnings))) => {
@@ -255,13 +266,14 @@ fn main() -> ExitCode {
                 }
             };
             let opts = CompileOptions { params: Params { args: rest, ..Params::default() }, ..opts };
-            (trace::compile(&sources, file, &opts), None)
+            (trace::compile(&mut sources, file, &opts), None)
         }
     };
     let program = match compiled {
         Ok(p) => p,
         Err(d) => return fail(&sources, d),
     };
+    render_to_stderr(&sources, &program.warnings);
 
     if let Some(what) = m.get_one::<String>("dump") {
         return dump(&sources, &program, what);

@@ -15,6 +15,11 @@ use crate::source::Span;
 #[derive(Clone, Debug, Default)]
 pub struct Program {
     pub probes: Vec<Probe>,
+    /// The C text between probes (directives, struct definitions ...),
+    /// for `frontend::cdecl`.
+    pub c_text: Vec<Span>,
+    /// The script's C definitions, once `frontend::cdecl` has read them.
+    pub defs: std::rc::Rc<crate::frontend::cdecl::Defs>,
     pub macros: Vec<MacroDef>,
     /// `config = { key = value; ... }` entries, in order.
     pub config: Vec<ConfigEntry>,

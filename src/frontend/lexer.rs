@@ -25,6 +25,7 @@
 //! only the first.
 
 use crate::diag::{Diagnostic, IntoDiagnostic};
+use crate::frontend::cdecl::scan::{c_text_len, if_zero_len, starts_c_declaration};
 use crate::frontend::token::{LexError, Tok};
 use crate::source::{FileId, Span};
 use logos::Logos;
@@ -130,6 +131,9 @@ pub struct Lexer<'s> {
     /// The next `Ident` is a typedef in a pointer cast.
     typedef_next: bool,
     stmt_tokens: usize,
+    /// Typedef names the script's C definitions declare: `(name)` before
+    /// an operand is a cast to them even without a `*`.
+    typedefs: &'s [String],
 }
 
 impl<'s> Lexer<'s> {
@@ -142,7 +146,7 @@ impl<'s> Lexer<'s> {
             Mode::Program => (State::Top, true),
             Mode::Code => (State::Code, false),
         };
-        Lexer { src, file, pos, state, program, depth: 0, typedef_next: false, stmt_tokens: 0 }
+        Lexer { src, file, pos, state, program, depth: 0, typedef_next: false, stmt_tokens: 0, typedefs: &[] }
     }
 
     fn span(&self, start: usize, end: usize) -> Span {
@@ -153,16 +157,13 @@ impl<'s> Lexer<'s> {
         SyntaxError::Lex { error, span: self.span(start, end) }
     }
 
-    /// Skips blanks, comments and `#include` lines between probes.
+    /// Skips blanks and comments between probes.
     fn skip_top_trivia(&mut self) -> Result<(), SyntaxError> {
         loop {
             let rest = &self.src[self.pos..];
             let trimmed = rest.trim_start();
             self.pos += rest.len() - trimmed.len();
-            if trimmed.starts_with("//") || trimmed.starts_with("#include") {
-                // bpftrace scripts often `#include` kernel headers for clang;
-                // trace takes types from BTF/DWARF instead, so the line has
-                // nothing left to say.
+            if trimmed.starts_with("//") {
                 self.pos += trimmed.find('\n').unwrap_or(trimmed.len());
             } else if let Some(body) = trimmed.strip_prefix("/*") {
                 match body.find("*/") {
@@ -201,6 +202,16 @@ impl<'s> Lexer<'s> {
                 self.state = State::Pred;
                 self.stmt_tokens = 0;
                 single(self, Tok::Slash)
+            }
+            // C between probes, for `frontend::cdecl`.
+            '#' => {
+                let rest = &self.src[start..];
+                self.pos += if_zero_len(rest).unwrap_or_else(|| c_text_len(rest, true));
+                Some(Ok((start, Tok::CText, self.pos)))
+            }
+            _ if starts_c_declaration(&self.src[start..]) => {
+                self.pos += c_text_len(&self.src[start..], false);
+                Some(Ok((start, Tok::CText, self.pos)))
             }
             c if c.is_ascii_alphanumeric() || c == '_' => {
                 // Like bpftrace, a `/` right after a colon-less attach point
@@ -273,7 +284,7 @@ impl<'s> Lexer<'s> {
         let tok = match tok {
             Tok::Ident(name) if std::mem::take(&mut self.typedef_next) => Tok::TypedefName(name),
             Tok::LParen => {
-                self.typedef_next = is_typedef_cast(&self.src[end..]);
+                self.typedef_next = is_typedef_cast(&self.src[end..], self.typedefs);
                 Tok::LParen
             }
             Tok::Slash if self.state == State::Pred && next_is_brace(&self.src[end..]) => {
@@ -336,9 +347,14 @@ impl Iterator for Lexer<'_> {
 
 /// Splits `src` into tokens, collecting every lexical error.
 pub fn tokenize(src: &str, file: FileId, mode: Mode) -> (Vec<Spanned>, Vec<SyntaxError>) {
+    tokenize_with(src, file, mode, &[])
+}
+
+/// [`tokenize`], knowing the script's typedef names.
+pub fn tokenize_with(src: &str, file: FileId, mode: Mode, typedefs: &[String]) -> (Vec<Spanned>, Vec<SyntaxError>) {
     let mut tokens = Vec::new();
     let mut errors = Vec::new();
-    for item in Lexer::new(src, file, mode) {
+    for item in (Lexer { typedefs, ..Lexer::new(src, file, mode) }) {
         match item {
             Ok(t) => tokens.push(t),
             Err(e) => errors.push(e),
@@ -347,8 +363,9 @@ pub fn tokenize(src: &str, file: FileId, mode: Mode) -> (Vec<Spanned>, Vec<Synta
     (tokens, errors)
 }
 
-/// After a `(`: is this `ident *...* )`, i.e. a typedef pointer cast?
-fn is_typedef_cast(rest: &str) -> bool {
+/// After a `(`: is this `ident *...* )`, i.e. a typedef pointer cast (or,
+/// for one of the script's `typedefs`, `(ident)`)?
+fn is_typedef_cast(rest: &str, typedefs: &[String]) -> bool {
     let rest = rest.trim_start();
     let ident_len = rest
         .char_indices()
@@ -357,13 +374,14 @@ fn is_typedef_cast(rest: &str) -> bool {
     if ident_len == 0 {
         return false;
     }
+    let name = &rest[..ident_len];
     let mut rest = rest[ident_len..].trim_start();
     let mut stars = 0;
     while let Some(r) = rest.strip_prefix('*') {
         stars += 1;
         rest = r.trim_start();
     }
-    stars > 0 && rest.starts_with(')')
+    rest.starts_with(')') && (stars > 0 || typedefs.iter().any(|t| t == name))
 }
 
 /// After a `/` in a predicate: is the next non-blank, non-comment `{`?
@@ -470,7 +488,56 @@ mod tests {
             toks("#!/usr/bin/env trace\n// top\n/* block\n */ BEGIN { /* in */ @x = 1; // end\n }"),
             vec![ap("BEGIN"), LBrace, Map("x".into()), Assign, Int(1), Semi, RBrace]
         );
-        assert_eq!(toks("#include <linux/sched.h>\nEND{}"), vec![ap("END"), LBrace, RBrace]);
+        assert_eq!(toks("#include <linux/sched.h>\nEND{}"), vec![CText, ap("END"), LBrace, RBrace]);
+    }
+
+    #[test]
+    fn c_text_between_probes() {
+        use Tok::*;
+        let pieces = |src: &str| -> Vec<String> {
+            let (tokens, errors) = tokenize(src, 0, Mode::Program);
+            assert!(errors.is_empty(), "{src}: {errors:?}");
+            tokens.iter().filter(|t| t.1 == CText).map(|t| src[t.0..t.2].to_string()).collect()
+        };
+        assert_eq!(
+            pieces(
+                "#define A \\
+ 1
+struct s { int a; /* } */ };
+BEGIN { }"
+            ),
+            [
+                "#define A \\
+ 1",
+                "struct s { int a; /* } */ };"
+            ]
+        );
+        // A forgotten `;` does not swallow the next probe.
+        assert_eq!(
+            pieces(
+                "struct s { int a; }
+BEGIN { x; }"
+            ),
+            ["struct s { int a; }"]
+        );
+        assert_eq!(
+            pieces("struct s { char a; } __attribute__((packed));"),
+            ["struct s { char a; } __attribute__((packed));"]
+        );
+        assert_eq!(pieces("typedef struct { int a; } t;"), ["typedef struct { int a; } t;"]);
+        // `#if 0` hides anything up to its `#else` or `#endif`.
+        assert_eq!(
+            pieces(
+                "#if 0
+not C {
+#if 1
+#endif
+#else
+END {}"
+            ),
+            ["#if 0\nnot C {\n#if 1\n#endif\n#else"]
+        );
+        assert_eq!(toks("union u { int a; };\nEND{}"), vec![CText, ap("END"), LBrace, RBrace]);
     }
 
     #[test]

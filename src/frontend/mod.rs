@@ -11,6 +11,7 @@ pub mod argdist;
 pub mod ast;
 pub mod btf;
 pub mod builtins;
+pub mod cdecl;
 pub mod config;
 pub mod dwarf;
 pub mod elf;

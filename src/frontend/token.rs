@@ -87,6 +87,10 @@ pub enum Tok {
     AttachPoint(String),
     /// The `/` that closes a predicate (the next non-blank is `{`).
     EndPred,
+    /// C text between probes: a `#` directive line, or a `struct`,
+    /// `union`, `enum` or `typedef` declaration. Taken out of the stream
+    /// by the parser for `frontend::cdecl`.
+    CText,
 
     // Keywords.
     #[token("if")]

@@ -153,6 +153,12 @@ fn save(repl: &mut Repl, path: &str, span: Span, replace: Replace) {
     if let Some(pid) = repl.live.pid() {
         text += &format!("// The session traced pid {pid}: run with `trace -p PID {path}`.\n");
     }
+    if !repl.c_text.is_empty() {
+        text += "\n";
+        for piece in &repl.c_text {
+            text += &format!("{}\n", repl.sources.slice(*piece));
+        }
+    }
     for block in &repl.setup {
         text += &format!("\n{block}\n");
     }
@@ -167,7 +173,7 @@ fn save(repl: &mut Repl, path: &str, span: Span, replace: Replace) {
     // A map may owe its type to a probe detached since: say so now, not
     // when the script is next run.
     let file = repl.sources.add(path, text);
-    if let Err(diags) = crate::compile(&repl.sources, file, &repl.opts) {
+    if let Err(diags) = crate::compile(&mut repl.sources, file, &repl.opts) {
         let mut d = Diagnostic::warning(format!("{path} does not compile on its own"))
             .at(span, "saved anyway")
             .note("a map it uses may have been typed by a probe detached since; edit the file");

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::diag::{render_for_terminal, render_to_stderr, Diagnostic};
 use crate::frontend::ast::{AttachPoint, Block, ExprKind, Probe, Program as Ast, StmtKind};
+use crate::frontend::cdecl::Defs;
 use crate::frontend::parser;
 use crate::frontend::passes::MapTable;
 use crate::runtime::live::{BlockSpec, LiveSession};
@@ -39,6 +40,9 @@ pub struct Repl {
     /// What ran once and shaped the maps (`BEGIN` blocks, map assignments
     /// typed as statements), as `BEGIN` blocks for `.save` to put first.
     pub setup: Vec<String>,
+    /// The C definitions typed so far (struct, #define ...), read again
+    /// with each input's own.
+    pub c_text: Vec<Span>,
 }
 
 impl Repl {
@@ -53,6 +57,7 @@ impl Repl {
             lines: 0,
             failed: false,
             setup: Vec::new(),
+            c_text: Vec::new(),
         }
     }
 
@@ -77,11 +82,18 @@ impl Repl {
     /// Compile, load and attach (or run once) the code in `file`.
     pub fn eval_code(&mut self, file: FileId) {
         let started = Instant::now();
-        let (ast, bare) = match parse_input(self.sources.text(file), file) {
+        let pieces = parser::c_text(self.sources.text(file), file);
+        let defs = match self.definitions(file, &pieces) {
+            Ok(d) => d,
+            Err(d) => return self.report(&d),
+        };
+        let (mut ast, bare) = match parse_input(self.sources.text(file), file, &defs) {
             Ok(parsed) => parsed,
             Err(d) => return self.report(&d),
         };
+        ast.defs = defs;
         if ast.probes.is_empty() {
+            self.c_text.extend(pieces);
             return;
         }
         let program = match compile_more(ast, &self.opts, &self.maps, self.live.tables()) {
@@ -94,6 +106,7 @@ impl Repl {
             Err(d) => return self.report(&d),
         };
         self.maps = program.maps;
+        self.c_text.extend(pieces);
         self.setup.extend(setup_blocks(&program.ast, bare, &self.sources));
         if let Some(e) = begin_error {
             let d = Diagnostic::error(format!("the statements could not run: {e}"));
@@ -114,6 +127,20 @@ impl Repl {
             self.info(&msg);
         }
         self.print_events();
+    }
+
+    /// The C definitions of the session so far plus `pieces`, this
+    /// input's (warnings are shown for an input that has some).
+    fn definitions(&mut self, file: FileId, pieces: &[Span]) -> Result<std::rc::Rc<Defs>, Vec<Diagnostic>> {
+        if pieces.is_empty() && self.c_text.is_empty() {
+            return Ok(Default::default());
+        }
+        let all: Vec<Span> = self.c_text.iter().chain(pieces).copied().collect();
+        let built = crate::frontend::cdecl::build(&mut self.sources, file, &all, &self.opts.cdefs)?;
+        if !pieces.is_empty() && !built.warnings.is_empty() {
+            self.report(&built.warnings);
+        }
+        Ok(built.defs)
     }
 
     /// Load and attach; on success the live session has committed the
@@ -170,22 +197,22 @@ impl Repl {
 /// Probes (`uprobe:./db:f { ... }`), or statements with no probe around
 /// them (then `true`), which run once as a `BEGIN` block. When neither
 /// parses, the error shown is the one for what the input looks like.
-fn parse_input(text: &str, file: FileId) -> Result<(Ast, bool), Vec<Diagnostic>> {
-    let as_program = parser::parse_program(text, file);
+/// `defs` are the session's C definitions.
+fn parse_input(text: &str, file: FileId, defs: &Defs) -> Result<(Ast, bool), Vec<Diagnostic>> {
+    let as_program = parser::parse_program_with(text, file, defs);
     if let Ok(p) = as_program.as_ref() {
-        if !p.probes.is_empty() {
+        // C definitions alone (`struct s { ... };`), kept for later lines.
+        if !p.probes.is_empty() || !p.c_text.is_empty() {
             return as_program.map(|p| (p, false));
         }
     }
-    match parser::parse_stmts(text, file) {
+    match parser::parse_stmts_with(text, file, defs) {
         Ok(stmts) if stmts.is_empty() => Ok((Ast::default(), true)),
         Ok(stmts) => {
             let span = Span::new(file, 0, text.trim_end().len());
             let attach = vec![AttachPoint { text: "BEGIN".into(), span }];
-            Ok((
-                Ast { probes: vec![Probe { attach, pred: None, body: Block { stmts, span }, span }], ..Ast::default() },
-                true,
-            ))
+            let probes = vec![Probe { attach, pred: None, body: Block { stmts, span }, span }];
+            Ok((Ast { probes, ..Ast::default() }, true))
         }
         Err(stmt_errors) if looks_like_probe(text) => as_program.and(Err(stmt_errors)),
         Err(stmt_errors) => Err(stmt_errors),
@@ -268,7 +295,7 @@ mod tests {
     fn statements_become_a_begin_block() {
         let mut sources = SourceMap::new();
         let file = sources.add("<line 1>", "print(@m)");
-        let (ast, bare) = parse_input(sources.text(file), file).expect("parses");
+        let (ast, bare) = parse_input(sources.text(file), file, &Defs::default()).expect("parses");
         assert!(bare);
         assert_eq!(ast.probes.len(), 1);
         assert_eq!(ast.probes[0].attach[0].text, "BEGIN");
@@ -278,7 +305,7 @@ mod tests {
     fn probes_stay_probes() {
         let mut sources = SourceMap::new();
         let file = sources.add("<line 1>", "uprobe:./db:snapshot { @n = count(); } END { print(@n); }");
-        let (ast, bare) = parse_input(sources.text(file), file).expect("parses");
+        let (ast, bare) = parse_input(sources.text(file), file, &Defs::default()).expect("parses");
         assert!(!bare);
         assert_eq!(ast.probes.len(), 2);
     }
@@ -287,13 +314,13 @@ mod tests {
     fn save_replays_map_assignments_and_begin_blocks() {
         let mut sources = SourceMap::new();
         let bare = sources.add("<line 1>", "@x = 0; print(@x); @m[1] = 2; @n++; clear(@m)");
-        let (ast, is_bare) = parse_input(sources.text(bare), bare).unwrap();
+        let (ast, is_bare) = parse_input(sources.text(bare), bare, &Defs::default()).unwrap();
         assert_eq!(setup_blocks(&ast, is_bare, &sources), ["BEGIN { @x = 0; @m[1] = 2; @n++; }"]);
         let begin = sources.add("<line 2>", "BEGIN { printf(\"hi\\n\"); } uprobe:./db:f { @c = count(); }");
-        let (ast, is_bare) = parse_input(sources.text(begin), begin).unwrap();
+        let (ast, is_bare) = parse_input(sources.text(begin), begin, &Defs::default()).unwrap();
         assert_eq!(setup_blocks(&ast, is_bare, &sources), ["BEGIN { printf(\"hi\\n\"); }"]);
         let only_prints = sources.add("<line 3>", "print(@x)");
-        let (ast, is_bare) = parse_input(sources.text(only_prints), only_prints).unwrap();
+        let (ast, is_bare) = parse_input(sources.text(only_prints), only_prints, &Defs::default()).unwrap();
         assert!(setup_blocks(&ast, is_bare, &sources).is_empty());
     }
 
@@ -302,8 +329,14 @@ mod tests {
         let mut sources = SourceMap::new();
         let probe = sources.add("<line 1>", "uprobe:./db:snapshot { @n = count() }}");
         let stmt = sources.add("<line 2>", "@n = = 3");
-        let probe_err = crate::diag::render_to_string(&sources, &parse_input(sources.text(probe), probe).unwrap_err());
-        let stmt_err = crate::diag::render_to_string(&sources, &parse_input(sources.text(stmt), stmt).unwrap_err());
+        let probe_err = crate::diag::render_to_string(
+            &sources,
+            &parse_input(sources.text(probe), probe, &Defs::default()).unwrap_err(),
+        );
+        let stmt_err = crate::diag::render_to_string(
+            &sources,
+            &parse_input(sources.text(stmt), stmt, &Defs::default()).unwrap_err(),
+        );
         assert!(probe_err.contains("<line 1>"), "{probe_err}");
         assert!(stmt_err.contains("<line 2>"), "{stmt_err}");
         assert!(looks_like_probe("t:syscalls:sys_enter_openat { }"));

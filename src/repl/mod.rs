@@ -86,6 +86,7 @@ pub fn run(opts: ReplOptions) -> u8 {
         ignore_pid: crate::own_events_ignored(opts.pid),
         max_map_keys: opts.max_map_keys,
         max_probes: opts.max_probes,
+        cdefs: Default::default(),
     };
     let mut repl = Repl::new(live, compile, console, names);
     if terminal {

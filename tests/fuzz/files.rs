@@ -226,7 +226,7 @@ fn pipeline(path: &Path) -> Result<(), String> {
     for text in programs {
         let mut sources = SourceMap::new();
         let file = sources.add("<fuzz>", text);
-        match trace::compile(&sources, file, &CompileOptions::default()) {
+        match trace::compile(&mut sources, file, &CompileOptions::default()) {
             Ok(program) => check::accepted(&sources, &program)?,
             Err(diags) => check::diagnostics(&sources, &diags)?,
         }

@@ -120,7 +120,7 @@ impl Target for Programs {
             params: Params { args: input.params.clone(), ..Params::default() },
             ..CompileOptions::default()
         };
-        match trace::compile(&sources, file, &opts) {
+        match trace::compile(&mut sources, file, &opts) {
             Ok(program) => check::accepted(&sources, &program).map(|_| "compiled"),
             Err(diags) => check::diagnostics(&sources, &diags).map(|_| "rejected"),
         }

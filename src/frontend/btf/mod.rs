@@ -390,6 +390,23 @@ impl Btf {
         run().map_err(|e| e.at(&self.path))
     }
 
+    /// The value of the enumerator `name` (`TCP_ESTABLISHED`), from this
+    /// blob's enums, then its base's. A scan of every enum: only names
+    /// nothing else knows are looked up.
+    pub fn enum_value(&self, name: &str) -> Result<Option<i64>, BtfError> {
+        let data = self.data.bytes();
+        for id in self.layout.first_id..self.layout.next_id() {
+            let e = self.layout.entry(data, id).map_err(|e| e.at(&self.path))?;
+            if let Some((_, v)) = e.enumerators().into_iter().find(|(off, _)| self.string_is(*off, name.as_bytes())) {
+                return Ok(Some(v));
+            }
+        }
+        match &self.base {
+            Some(base) => base.enum_value(name),
+            None => Ok(None),
+        }
+    }
+
     /// The typedef `name` when it is a pointer to a function prototype
     /// (`btf_trace_sched_switch`), as a function: its id (a BTF raw
     /// tracepoint program's `attach_btf_id`) and parameters, which BTF

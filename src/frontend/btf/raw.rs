@@ -336,6 +336,18 @@ impl<'a> Entry<'a> {
         self.items::<3>().map(|w| (w[0], w[1], w[2]))
     }
 
+    /// An `ENUM`'s or `ENUM64`'s values: (name offset, value), signed when
+    /// the kind flag says so.
+    pub fn enumerators(&self) -> Vec<(u32, i64)> {
+        match self.kind {
+            Kind::Enum => {
+                self.items::<2>().map(|w| (w[0], if self.kflag { w[1] as i32 as i64 } else { w[1] as i64 })).collect()
+            }
+            Kind::Enum64 => self.items::<3>().map(|w| (w[0], ((w[2] as u64) << 32 | w[1] as u64) as i64)).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// A function prototype's parameters: (name offset, type).
     pub fn params(&self) -> impl Iterator<Item = (u32, u32)> + 'a {
         self.items::<2>().map(|w| (w[0], w[1]))

@@ -32,6 +32,8 @@ pub struct DwarfCache {
     /// Without debug info: what was refused looking for it (a debuglink
     /// that names a path, ...).
     absence: Vec<String>,
+    /// The script's own C definitions, consulted first (see `cdefs.rs`).
+    pub script: Rc<crate::frontend::cdecl::Defs>,
 }
 
 impl std::fmt::Debug for DwarfCache {
@@ -46,6 +48,13 @@ pub fn value_type(t: &Type) -> Type {
     match t {
         Type::Array { elem, len } if matches!(**elem, Type::Int { size: 1, .. }) => Type::Str { size: *len },
         other => other.clone(),
+    }
+}
+
+impl DwarfCache {
+    /// Nothing learnt yet, but the script's own definitions.
+    pub fn with_script(script: Rc<crate::frontend::cdecl::Defs>) -> DwarfCache {
+        DwarfCache { script, ..Default::default() }
     }
 }
 
@@ -240,6 +249,10 @@ impl Cx<'_> {
     /// `curtask`: the current thread's `struct task_struct *`, typed from
     /// the kernel's BTF (a plain address where there is none).
     pub(super) fn curtask_type(&mut self) -> Type {
+        // A `struct task_struct` the script defines comes first.
+        if let Some(t) = self.dwarf.script.named_type(Some("struct"), "task_struct") {
+            return Type::Ptr { to: Rc::new(t), user: false };
+        }
         match btf::vmlinux().and_then(|b| b.named_type("task_struct", Some(TypeTag::Struct))) {
             Ok(Some(t)) => Type::Ptr { to: Rc::new(t), user: false },
             _ => Type::U64,
@@ -291,6 +304,9 @@ impl Cx<'_> {
         let base = if let Some(t) = super::typeck::int_type_name(&TypeName { pointers: 0, ..ty.clone() }) {
             t
         } else {
+            if let Some(t) = self.script_type(ty) {
+                return Some(t);
+            }
             let tag = match ty.tag.as_deref() {
                 Some("struct") => Some(TypeTag::Struct),
                 Some("union") => Some(TypeTag::Union),

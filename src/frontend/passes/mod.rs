@@ -17,6 +17,7 @@
 
 mod aggregations;
 mod calls;
+mod cdefs;
 pub mod dwarf_types;
 pub mod flow;
 pub mod maps;
@@ -100,7 +101,7 @@ pub fn expand_all(
                             pred: probe.pred.clone(),
                             body: probe.body.clone(),
                             vars: Vec::new(),
-                            dwarf: Default::default(),
+                            dwarf: dwarf_types::DwarfCache::with_script(program.defs.clone()),
                         });
                     }
                 }

@@ -602,13 +602,16 @@ impl Cx<'_> {
     /// `probe`), checked against what this probe's kind offers, typed.
     fn builtin(&mut self, e: &mut Expr) -> Type {
         let span = e.span;
+        if let Some(t) = self.script_constant(e) {
+            return t;
+        }
         let b = match &e.kind {
             ExprKind::Builtin(b) => *b,
             ExprKind::Ident(name) => match Builtin::from_name(name) {
                 Some(b) => b,
                 None => {
                     let msg = format!("unknown identifier `{name}`");
-                    let mut d = Diagnostic::error(msg).at(span, "not a builtin");
+                    let mut d = self.header_note(name, Diagnostic::error(msg).at(span, "not a builtin"));
                     let names: Vec<String> = builtins::variable_names().collect();
                     if let Some(s) = builtins::closest(name, names.iter().map(String::as_str)) {
                         d = d.note(format!("did you mean `{s}`?"));

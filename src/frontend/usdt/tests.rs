@@ -521,7 +521,7 @@ fn arg_types_and_arity() {
     let check = |prog: &str| {
         let mut sources = crate::source::SourceMap::new();
         let file = sources.add("<test>", prog.to_string());
-        crate::compile(&sources, file, &crate::CompileOptions::default())
+        crate::compile(&mut sources, file, &crate::CompileOptions::default())
             .map(|_| ())
             .map_err(|d| crate::diag::render_to_string(&sources, &d))
     };
