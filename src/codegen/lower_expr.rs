@@ -73,7 +73,9 @@ impl Lower<'_, '_> {
                     None => self.internal("`args` in a probe without arguments"),
                 }
             }
+            ExprKind::Field { base, .. } | ExprKind::Index { base, .. } if self.in_scratch(base) => self.value_part(e),
             ExprKind::Field { .. } | ExprKind::Index { .. } => self.read_lvalue(e),
+            ExprKind::Tuple { elems, .. } => self.tuple(elems, &e.ty),
             ExprKind::Cast { expr, .. } => {
                 let r = self.int(expr);
                 self.extend(r, &e.ty);
@@ -256,6 +258,9 @@ impl Lower<'_, '_> {
     fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr, e: &Expr) -> Val {
         if lhs.ty.is_str() && rhs.ty.is_str() {
             return Val::Int(self.str_eq(lhs, rhs, op == BinOp::Eq));
+        }
+        if lhs.ty.is_aggregate() {
+            return Val::Int(self.aggregate_eq(lhs, rhs, op == BinOp::Eq));
         }
         let is_condition = matches!(op, BinOp::LogAnd | BinOp::LogOr)
             || (op.is_comparison() && lhs.ty.is_scalar() && rhs.ty.is_scalar());

@@ -20,6 +20,7 @@ mod lower_expr;
 mod lower_map;
 mod lower_mem;
 pub mod lower_stack;
+mod lower_tuple;
 mod lower_usdt;
 pub mod opcode;
 pub mod program;

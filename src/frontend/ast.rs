@@ -108,6 +108,7 @@ impl Expr {
             | ExprKind::Sizeof(SizeofArg::Type(_)) => false,
             ExprKind::Map(m) => all(&m.keys),
             ExprKind::Call { args, .. } | ExprKind::FnCall { args, .. } => all(args),
+            ExprKind::Tuple { elems, .. } => all(elems),
             ExprKind::Binary { lhs, rhs, .. } => lhs.any(found) || rhs.any(found),
             ExprKind::Ternary { cond, then, els } => cond.any(found) || then.any(found) || els.any(found),
             ExprKind::Index { base, index } => base.any(found) || index.any(found),
@@ -209,6 +210,12 @@ pub enum ExprKind {
     },
     /// `sizeof(type)` or `sizeof(expr)`.
     Sizeof(SizeofArg),
+    /// A tuple `(1, "a")`, or with `names` a record `(a = 1, b = "a")`.
+    Tuple {
+        elems: Vec<Expr>,
+        /// One per element for a record; empty for a tuple.
+        names: Vec<String>,
+    },
     /// `offsetof(type, member.member)`.
     Offsetof {
         ty: TypeName,

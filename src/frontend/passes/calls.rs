@@ -91,7 +91,8 @@ impl Cx<'_> {
                     }
                     Some(_) if nargs == 1 => {
                         let t = self.expr(&mut args[0]);
-                        if !(t.is_scalar() || t.is_str() || t.is_symbolized() || t == Type::Unknown) {
+                        let whole = t.is_aggregate() && self.whole_value(&t, args[0].span);
+                        if !(t.is_scalar() || t.is_str() || t.is_symbolized() || whole || t == Type::Unknown) {
                             self.error(
                                 Diagnostic::error(format!("cannot print {t}")).at(args[0].span, "not printable"),
                             );

@@ -27,6 +27,9 @@ pub enum MapValue {
     Stack(StackType),
     /// A symbol (`@where = usym(reg("ip"))`).
     Sym { user: bool },
+    /// A tuple, record, struct, union or array, of the type in
+    /// [`MapInfo::composite`].
+    Composite,
 }
 
 #[derive(Clone, Debug)]
@@ -47,6 +50,8 @@ pub struct MapInfo {
     /// The map exists in the kernel (created by an earlier REPL line), so
     /// its layout is fixed: string slots cannot grow.
     pub live: bool,
+    /// The value type of a [`MapValue::Composite`] map.
+    pub composite: Option<Type>,
 }
 
 impl MapInfo {
@@ -61,6 +66,7 @@ impl MapInfo {
             Some(MapValue::Stack(st)) => Type::Stack(st),
             Some(MapValue::Sym { user }) => Type::Sym { user },
             Some(MapValue::Agg(k)) => Type::Agg(k),
+            Some(MapValue::Composite) => self.composite.clone().unwrap_or_default(),
             None => Type::I64,
         }
     }
@@ -86,6 +92,7 @@ impl MapTable {
             read_at: None,
             keys_known: true,
             live: false,
+            composite: None,
         });
         if !info.keys_known {
             info.keys = keys.to_vec();
@@ -118,6 +125,9 @@ impl MapTable {
                     *slot = Type::Str { size: (*a).max(*b) };
                 }
                 (a, b) if a == b => {}
+                (a, b) if !info.live && super::aggregates::unify(a, b).is_some() => {
+                    *slot = super::aggregates::unify(a, b).unwrap_or_default();
+                }
                 (a, b) => {
                     if report {
                         diags.push(
@@ -178,6 +188,7 @@ impl MapTable {
             read_at: Some(span),
             keys_known: false,
             live: false,
+            composite: None,
         });
     }
 
@@ -246,5 +257,6 @@ fn describe(v: MapValue) -> String {
         MapValue::Str { .. } => "a string".into(),
         MapValue::Stack(st) => format!("{}", Type::Stack(st)),
         MapValue::Sym { user } => format!("{}", Type::Sym { user }),
+        MapValue::Composite => "a tuple, record or struct".into(),
     }
 }

@@ -14,6 +14,7 @@
 //! Errors of a pass are collected; the pipeline stops after a pass that
 //! produced any.
 
+mod aggregates;
 mod calls;
 pub mod dwarf_types;
 pub mod maps;
@@ -24,6 +25,7 @@ use crate::diag::Diagnostic;
 use crate::frontend::ast::{Block, Expr, ExprKind, Program};
 use crate::frontend::probes::{coalesce, expand, ProbeContext, ResolvedProbe};
 use crate::frontend::types::Type;
+pub use aggregates::unify;
 pub use maps::{MapInfo, MapTable, MapValue};
 pub use stacks::max_stack_frames;
 

@@ -6,6 +6,7 @@
 //! `probe`) are replaced by literals here, so code generation never sees
 //! them.
 
+use super::aggregates;
 use super::calls;
 use super::dwarf_types::DwarfCache;
 use super::maps::{MapTable, MapValue};
@@ -22,7 +23,7 @@ pub(super) struct Cx<'a> {
     pub(super) probe_name: &'a str,
     pub(super) maps: &'a mut MapTable,
     params: &'a Params,
-    report: bool,
+    pub(super) report: bool,
     pub(super) diags: &'a mut Vec<Diagnostic>,
     vars: Vec<(String, Type)>,
     pub(super) dwarf: DwarfCache,
@@ -119,6 +120,7 @@ impl Cx<'_> {
                 let t = match t {
                     Type::Int { signed, .. } => Type::Int { size: 8, signed },
                     Type::Str { .. } | Type::Ptr { .. } | Type::Stack(_) | Type::Sym { .. } => t,
+                    t if t.is_aggregate() && self.whole_value(&t, value.span) => t,
                     Type::Unknown => return,
                     other => {
                         self.error(
@@ -142,6 +144,9 @@ impl Cx<'_> {
                             let size = (*a).max(*b);
                             self.vars[i].1 = Type::Str { size };
                         }
+                        (a, b) if a.is_aggregate() && aggregates::unify(a, b).is_some() => {
+                            self.vars[i].1 = aggregates::unify(a, b).unwrap_or_default();
+                        }
                         (old, new) => {
                             let msg = format!("${name} holds {old} but is assigned {new} here");
                             self.error(Diagnostic::error(msg).at(value.span, format!("this is {new}")));
@@ -160,11 +165,12 @@ impl Cx<'_> {
             keys.push(match t.as_int() {
                 Type::Int { signed, .. } => Type::Int { size: 8, signed },
                 Type::Str { .. } | Type::Stack(_) | Type::Sym { .. } => t,
+                t if t.is_aggregate() && self.whole_value(&t, k.span) => t,
                 Type::Unknown => Type::I64,
                 other => {
                     self.error(
                         Diagnostic::error(format!("{other} cannot be a map key"))
-                            .at(k.span, "only integers, strings, stacks and symbols can be keys"),
+                            .at(k.span, "only integers, strings, stacks, symbols, tuples and structs can be keys"),
                     );
                     Type::I64
                 }
@@ -192,6 +198,9 @@ impl Cx<'_> {
             }
         }
         let t = self.expr(value);
+        if t.is_aggregate() {
+            return self.assign_aggregate(&map.name, &t, value.span);
+        }
         let v = match t.as_int() {
             Type::Int { signed, .. } => MapValue::Int { signed },
             Type::Str { size } => MapValue::Str { size },
@@ -329,10 +338,12 @@ impl Cx<'_> {
                     Some(MapValue::Int { signed }) => Type::Int { size: 8, signed },
                     Some(MapValue::Stack(st)) => Type::Stack(st),
                     Some(MapValue::Sym { user }) => Type::Sym { user },
+                    Some(MapValue::Composite) => self.maps.get(&map.name).map(|i| i.value_type()).unwrap_or_default(),
                     None => Type::I64,
                 }
             }
             ExprKind::Call { .. } | ExprKind::FnCall { .. } => self.call(e),
+            ExprKind::Tuple { .. } => self.tuple(e),
             ExprKind::Binary { op, lhs, rhs } => {
                 let op = *op;
                 let (a, b) = (self.expr(lhs).as_int(), self.expr(rhs).as_int());
@@ -345,6 +356,7 @@ impl Cx<'_> {
                         }
                     }
                     (Type::Str { .. }, Type::Str { .. }) if matches!(op, BinOp::Eq | BinOp::Ne) => Type::I64,
+                    (x, y) if aggregates::comparable(op, x, y) => Type::I64,
                     (Type::Unknown, _) | (_, Type::Unknown) => Type::Unknown,
                     _ => {
                         let msg = format!("operator `{}` cannot be applied to {a} and {b}", op.symbol());
@@ -433,6 +445,7 @@ impl Cx<'_> {
                         }
                     },
                     Type::Record(r) if !arrow => self.member(&r, &field, field_span),
+                    Type::Tuple(t) => self.tuple_field(&t, &field, arrow, field_span),
                     Type::Record(r) => {
                         let kind = if r.is_union { "union" } else { "struct" };
                         let msg = format!(
@@ -571,33 +584,6 @@ impl Cx<'_> {
                 e.kind = ExprKind::Int(offset as i64);
                 Type::I64
             }
-        }
-    }
-
-    /// The type a read of `t` from memory gives, or a diagnostic when trace
-    /// cannot read it (floating point).
-    fn readable(&mut self, t: &Type, span: Span) -> Type {
-        match super::dwarf_types::value_type(t) {
-            Type::Unknown => {
-                self.error(
-                    Diagnostic::error("this value has a type trace cannot read (floating point?)")
-                        .at(span, "unreadable type"),
-                );
-                Type::Unknown
-            }
-            t => t,
-        }
-    }
-
-    /// A constant index becomes a constant offset from the base address:
-    /// refused when that offset is beyond any address (user space is 2^47
-    /// bytes), which also keeps a chain of them far from overflowing.
-    fn index_in_reach(&mut self, index: i64, elem_size: u32, span: Span) {
-        const REACH: i64 = 1 << 47;
-        if index.checked_mul(elem_size as i64).is_none_or(|b| !(-REACH..=REACH).contains(&b)) {
-            let msg =
-                format!("index {index} is out of reach: {elem_size}-byte elements that far are beyond any address");
-            self.error(Diagnostic::error(msg).at(span, "too far"));
         }
     }
 

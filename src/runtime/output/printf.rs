@@ -68,6 +68,10 @@ fn render_spec(spec: &Spec, arg: &Scalar, strings: Strings, out: &mut String) {
             let text = s.text(8);
             return pad(out, &text, text.len(), spec.width, spec.flags.left);
         }
+        Scalar::Tuple(_) | Scalar::Struct { .. } | Scalar::Array(_) => {
+            let text = strings.show(&arg.to_string()).into_owned();
+            return pad(out, &text, text.len(), spec.width, spec.flags.left);
+        }
     };
     match spec.conv {
         Conversion::Str => {

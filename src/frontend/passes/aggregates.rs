@@ -1,0 +1,183 @@
+//! Checking of aggregate values: tuples `(1, "a")`, named records
+//! `(a = 1, b = "x")`, and structs, unions and arrays read whole out of
+//! traced memory (`*ptr`). They live in memory as a whole (a variable's
+//! slot, a map key or value) and are copied by size; what a tuple can
+//! hold, how two tuple types unify (strings grow to the longer one), and
+//! the types of `.0` / `.name`.
+
+use super::maps::{MapTable, MapValue};
+use super::typeck::Cx;
+use crate::diag::Diagnostic;
+use crate::frontend::ast::{BinOp, Expr, ExprKind};
+use crate::frontend::btf;
+use crate::frontend::types::{Record, Tuple, Type};
+use crate::source::Span;
+use std::rc::Rc;
+
+/// The type a value of `t` has once stored (in a tuple, a variable, a
+/// map): integers widen to 64 bits; `None` for what cannot be stored.
+pub fn stored(t: &Type) -> Option<Type> {
+    match t {
+        Type::Int { signed, .. } => Some(Type::Int { size: 8, signed: *signed }),
+        Type::Str { .. }
+        | Type::Ptr { .. }
+        | Type::Stack(_)
+        | Type::Sym { .. }
+        | Type::Tuple(_)
+        | Type::Record(_)
+        | Type::Array { .. } => Some(t.clone()),
+        _ => None,
+    }
+}
+
+/// The type both `a` and `b` fit in: the same type, integers of either
+/// sign (signed only if both are), strings of the longer size, tuples
+/// element by element. `None` when they do not fit together.
+pub fn unify(a: &Type, b: &Type) -> Option<Type> {
+    match (a, b) {
+        _ if a == b => Some(a.clone()),
+        (Type::Int { signed: x, .. }, Type::Int { signed: y, .. }) => Some(Type::Int { size: 8, signed: *x && *y }),
+        (Type::Str { size: x }, Type::Str { size: y }) => Some(Type::Str { size: (*x).max(*y) }),
+        (Type::Tuple(x), Type::Tuple(y)) if x.names == y.names && x.elems.len() == y.elems.len() => {
+            let elems = x.elems.iter().zip(&y.elems).map(|(p, q)| unify(p, q)).collect::<Option<Vec<_>>>()?;
+            Some(Type::Tuple(Rc::new(Tuple { elems, names: x.names.clone() })))
+        }
+        _ => None,
+    }
+}
+
+/// Make sure every struct in `t` (not behind pointers) knows its members,
+/// since printing a struct value shows them all; kernel types from BTF get
+/// their members on first use.
+pub fn complete(t: &Type) -> Result<(), String> {
+    match t {
+        Type::Record(r) => complete_record(r),
+        Type::Array { elem, .. } => complete(elem),
+        Type::Tuple(tu) => tu.elems.iter().try_for_each(complete),
+        _ => Ok(()),
+    }
+}
+
+fn complete_record(r: &Record) -> Result<(), String> {
+    if r.fields.get().is_none() {
+        btf::complete_anywhere(r).map_err(|e| format!("cannot read the members of struct {}: {e}", r.name))?;
+    }
+    r.fields().iter().try_for_each(|f| complete(&f.ty))
+}
+
+impl MapTable {
+    /// Record that `@name` is assigned an aggregate of type `ty`; unify it
+    /// with what the map already holds.
+    pub fn assign_composite(&mut self, name: &str, ty: &Type, span: Span, report: bool, diags: &mut Vec<Diagnostic>) {
+        self.assign(name, MapValue::Composite, span, report, diags);
+        let Some(info) = self.maps.get_mut(name) else { return };
+        if info.value != Some(MapValue::Composite) {
+            return;
+        }
+        match info.composite.as_ref().map(|old| (old.clone(), unify(old, ty))) {
+            None => info.composite = Some(ty.clone()),
+            Some((old, Some(u))) if info.live && u != old => {
+                if report {
+                    let msg = format!("map @{name} is live with values of type {old}; this value is {ty}");
+                    diags.push(Diagnostic::error(msg).at(span, "a different layout").note("use a new map"));
+                }
+            }
+            Some((_, Some(u))) => info.composite = Some(u),
+            Some((old, None)) => {
+                if report {
+                    let msg = format!("map @{name} holds {old} but is assigned {ty} here");
+                    diags.push(Diagnostic::error(msg).at(span, format!("this is {ty}")).also(info.span, "first here"));
+                }
+            }
+        }
+    }
+}
+
+/// Whether `a op b` compares two aggregates of one layout (`==`, `!=`).
+pub fn comparable(op: BinOp, a: &Type, b: &Type) -> bool {
+    a.is_aggregate() && matches!(op, BinOp::Eq | BinOp::Ne) && unify(a, b).is_some()
+}
+
+impl Cx<'_> {
+    /// `@name = value` of an aggregate.
+    pub(super) fn assign_aggregate(&mut self, name: &str, t: &Type, span: Span) {
+        if self.whole_value(t, span) {
+            self.maps.assign_composite(name, t, span, self.report, self.diags);
+        }
+    }
+
+    /// A tuple or record expression.
+    pub(super) fn tuple(&mut self, e: &mut Expr) -> Type {
+        let span = e.span;
+        let ExprKind::Tuple { elems, names } = &mut e.kind else { return Type::Unknown };
+        let names = names.clone();
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                self.error(Diagnostic::error(format!("field `{n}` appears twice in this record")).at(span, "repeated"));
+                return Type::Unknown;
+            }
+        }
+        let mut types = Vec::new();
+        for el in elems.iter_mut() {
+            let t = self.expr(el);
+            match stored(&t) {
+                Some(s) => types.push(s),
+                None if t == Type::Unknown => return Type::Unknown,
+                None => {
+                    let msg = format!("{t} cannot be part of a tuple");
+                    self.error(Diagnostic::error(msg).at(el.span, format!("this is {t}")));
+                    return Type::Unknown;
+                }
+            }
+        }
+        if let Err(why) = types.iter().try_for_each(complete) {
+            self.error(Diagnostic::error(why).at(span, "here"));
+            return Type::Unknown;
+        }
+        Type::Tuple(Rc::new(Tuple { elems: types, names }))
+    }
+
+    /// `t.0` or `t.name` of a tuple or record.
+    pub(super) fn tuple_field(&mut self, t: &Tuple, field: &str, arrow: bool, span: Span) -> Type {
+        if arrow {
+            let msg = format!("`->` needs a pointer; this is a {}: use `.{field}`", describe(t));
+            self.error(Diagnostic::error(msg).at(span, "`->` on a value"));
+            return Type::Unknown;
+        }
+        match t.index_of(field) {
+            Some(i) => t.elems[i].clone(),
+            None if t.names.is_empty() => {
+                let msg = format!("a tuple of {} elements has no element `{field}`", t.elems.len());
+                let last = t.elems.len().saturating_sub(1);
+                self.error(Diagnostic::error(msg).at(span, format!("use .0 to .{last}")));
+                Type::Unknown
+            }
+            None => {
+                let msg = format!("the record has no field `{field}`");
+                let d = Diagnostic::error(msg).at(span, "unknown field");
+                self.error(d.note(format!("its fields are: {}", t.names.join(", "))));
+                Type::Unknown
+            }
+        }
+    }
+
+    /// An aggregate about to be stored or printed: its structs complete,
+    /// or a diagnostic.
+    pub(super) fn whole_value(&mut self, t: &Type, span: Span) -> bool {
+        match complete(t) {
+            Ok(()) => true,
+            Err(why) => {
+                self.error(Diagnostic::error(why).at(span, "read whole here"));
+                false
+            }
+        }
+    }
+}
+
+fn describe(t: &Tuple) -> &'static str {
+    if t.names.is_empty() {
+        "tuple"
+    } else {
+        "record"
+    }
+}
