@@ -13,6 +13,7 @@ use super::ir::*;
 use super::lower::{Lower, Val};
 use crate::frontend::ast::*;
 use crate::frontend::passes::dwarf_types::value_type;
+use crate::frontend::passes::in_memory;
 use crate::frontend::types::Type;
 
 impl Lower<'_, '_> {
@@ -179,24 +180,5 @@ impl Lower<'_, '_> {
         self.emit(IrInsn::LoadImm { dst: out, imm: if want_equal { 1 } else { 0 } });
         self.emit(IrInsn::Label(differ));
         out
-    }
-}
-
-/// Whether `e` names a place in traced memory (`*p`, `p->f`, `args.s`
-/// on the stack, and members and elements of those).
-fn in_memory(e: &Expr) -> bool {
-    match &e.kind {
-        ExprKind::Unary { op: UnOp::Deref, .. } => true,
-        ExprKind::Field { base, .. } => match &base.ty {
-            Type::Args | Type::Ptr { .. } => true,
-            Type::Record(_) => in_memory(base),
-            _ => false,
-        },
-        ExprKind::Index { base, .. } => match &base.ty {
-            Type::Ptr { .. } => true,
-            Type::Array { .. } => in_memory(base),
-            _ => false,
-        },
-        _ => false,
     }
 }

@@ -8,7 +8,7 @@
 use super::maps::{MapTable, MapValue};
 use super::typeck::Cx;
 use crate::diag::Diagnostic;
-use crate::frontend::ast::{BinOp, Expr, ExprKind};
+use crate::frontend::ast::{BinOp, Expr, ExprKind, UnOp};
 use crate::frontend::btf;
 use crate::frontend::types::{Record, Tuple, Type};
 use crate::source::Span;
@@ -106,6 +106,27 @@ impl Cx<'_> {
         }
     }
 
+    /// `a[i]` of an array value held whole (not in traced memory): the
+    /// index must be a constant within the array.
+    pub(super) fn value_index(&mut self, base: &Expr, index: &Expr) {
+        let Type::Array { len, .. } = base.ty else { return };
+        if in_memory(base) {
+            return;
+        }
+        match index.kind {
+            ExprKind::Int(i) if (0..i64::from(len)).contains(&i) => {}
+            ExprKind::Int(i) => {
+                let msg = format!("index {i} is outside the array of {len} elements");
+                self.error(Diagnostic::error(msg).at(index.span, format!("use 0 to {}", len.saturating_sub(1))));
+            }
+            _ => {
+                let msg = "an array value (copied whole) takes only constant indexes";
+                let d = Diagnostic::error(msg).at(index.span, "not a constant");
+                self.error(d.note("index the array where it is in memory instead, e.g. `p->a[i]`"));
+            }
+        }
+    }
+
     /// A tuple or record expression.
     pub(super) fn tuple(&mut self, e: &mut Expr) -> Type {
         let span = e.span;
@@ -171,6 +192,26 @@ impl Cx<'_> {
                 false
             }
         }
+    }
+}
+
+/// Whether `e` names a place in traced memory (`*p`, `p->f`, `args.s`
+/// on the stack, and members and elements of those), read part by part;
+/// any other aggregate is a value held whole.
+pub fn in_memory(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Unary { op: UnOp::Deref, .. } => true,
+        ExprKind::Field { base, .. } => match &base.ty {
+            Type::Args | Type::Ptr { .. } => true,
+            Type::Record(_) => in_memory(base),
+            _ => false,
+        },
+        ExprKind::Index { base, .. } => match &base.ty {
+            Type::Ptr { .. } => true,
+            Type::Array { .. } => in_memory(base),
+            _ => false,
+        },
+        _ => false,
     }
 }
 

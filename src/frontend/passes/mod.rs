@@ -25,7 +25,7 @@ use crate::diag::Diagnostic;
 use crate::frontend::ast::{Block, Expr, ExprKind, Program};
 use crate::frontend::probes::{coalesce, expand, ProbeContext, ResolvedProbe};
 use crate::frontend::types::Type;
-pub use aggregates::unify;
+pub use aggregates::{in_memory, unify};
 pub use maps::{MapInfo, MapTable, MapValue};
 pub use stacks::max_stack_frames;
 

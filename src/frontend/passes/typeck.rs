@@ -475,6 +475,7 @@ impl Cx<'_> {
                 if let ExprKind::Int(i) = index.kind {
                     self.index_in_reach(i, elem, index.span);
                 }
+                self.value_index(base, index);
                 match bt {
                     Type::Array { elem, .. } => self.readable(&elem, span),
                     Type::Ptr { to, .. } if *to != Type::Void => self.readable(&to, span),
