@@ -392,15 +392,17 @@ impl Lower<'_, '_> {
         let else_label = self.label();
         let end = self.label();
         match ty {
-            Type::Str { size } => {
-                let size = round8(*size);
+            Type::Str { .. } | Type::Tuple(_) | Type::Record(_) | Type::Array { .. } => {
+                let size = ty.slot_size();
                 let off = self.alloc(size);
                 self.cond_false(cond, else_label);
                 let v = self.expr(then);
+                let v = self.convert(v, &then.ty, ty);
                 self.store_val(off, size, v);
                 self.emit(IrInsn::Jump(end));
                 self.emit(IrInsn::Label(else_label));
                 let v = self.expr(els);
+                let v = self.convert(v, &els.ty, ty);
                 self.store_val(off, size, v);
                 self.emit(IrInsn::Label(end));
                 Val::Mem { off, size }

@@ -409,6 +409,9 @@ impl Cx<'_> {
                         Type::Int { size: 8, signed: *sa && *sb }
                     }
                     (Type::Str { size: x }, Type::Str { size: y }) => Type::Str { size: (*x).max(*y) },
+                    (x, y) if x.is_aggregate() && aggregates::unify(x, y).is_some() => {
+                        aggregates::unify(x, y).unwrap_or_default()
+                    }
                     (Type::Unknown, _) | (_, Type::Unknown) => Type::Unknown,
                     _ => {
                         self.error(
