@@ -227,6 +227,9 @@ impl Lower<'_, '_> {
             self.emit(IrInsn::Call { helper: h, args: vec![dst, n, src], ret: None });
             return Val::Mem { off, size };
         }
+        if let Type::Array { elem, len } = ty {
+            return self.tp_array(f.offset, elem, *len);
+        }
         if let Type::Str { size } = *ty {
             // char name[N]: copied byte by byte, since context reads must be
             // aligned to their size.

@@ -14,6 +14,7 @@ use super::lower::{Lower, Val};
 use crate::frontend::ast::*;
 use crate::frontend::passes::dwarf_types::value_type;
 use crate::frontend::passes::in_memory;
+use crate::frontend::probes::NamedArgs;
 use crate::frontend::types::Type;
 
 impl Lower<'_, '_> {
@@ -21,7 +22,38 @@ impl Lower<'_, '_> {
     /// value, a tuple, a struct already copied out), rather than a place
     /// in traced memory that is read member by member.
     pub fn in_scratch(&self, e: &Expr) -> bool {
-        e.ty.is_aggregate() && !in_memory(e)
+        e.ty.is_aggregate() && (!in_memory(e) || self.is_tp_field(e))
+    }
+
+    /// Whether `e` is `args.NAME` of a tracepoint: a field of the context,
+    /// read (whole) from there, not from memory.
+    fn is_tp_field(&self, e: &Expr) -> bool {
+        let tracepoint = matches!(self.spec.context().named_args, Some(NamedArgs::Tracepoint(_)));
+        tracepoint && matches!(&e.kind, ExprKind::Field { base, .. } if base.ty == Type::Args)
+    }
+
+    /// A tracepoint's integer array field (`args.args`), copied from the
+    /// context element by element: context reads must be aligned loads of
+    /// at most 8 bytes.
+    pub(super) fn tp_array(&mut self, offset: u32, elem: &Type, len: u32) -> Val {
+        let Type::Int { size, .. } = elem else { return self.internal(format!("a tracepoint array of {elem}")) };
+        let (size, width) = match size {
+            1 => (1, Size::B),
+            2 => (2, Size::H),
+            4 => (4, Size::W),
+            _ => (8, Size::DW),
+        };
+        let slot = (size * len).div_ceil(8) * 8;
+        let off = self.alloc(slot);
+        self.zero(off, slot);
+        for i in 0..len {
+            let r = self.vreg();
+            let at = (offset + i * size) as i16;
+            self.emit(IrInsn::Load { size: width, dst: r, base: self.ctx, off: at });
+            let dst = (off + i * size) as i16;
+            self.emit(IrInsn::Store { size: width, base: self.scratch, off: dst, src: Operand::Reg(r) });
+        }
+        Val::Mem { off, size: slot }
     }
 
     /// The value type a map of composite values holds (`Unknown` for any

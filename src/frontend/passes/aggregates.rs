@@ -10,6 +10,7 @@ use super::typeck::Cx;
 use crate::diag::Diagnostic;
 use crate::frontend::ast::{BinOp, Expr, ExprKind, UnOp};
 use crate::frontend::btf;
+use crate::frontend::probes::NamedArgs;
 use crate::frontend::types::{Record, Tuple, Type};
 use crate::source::Span;
 use std::rc::Rc;
@@ -110,7 +111,10 @@ impl Cx<'_> {
     /// index must be a constant within the array.
     pub(super) fn value_index(&mut self, base: &Expr, index: &Expr) {
         let Type::Array { len, .. } = base.ty else { return };
-        if in_memory(base) {
+        // A tracepoint's array field is in the context, read whole.
+        let tracepoint = matches!(self.spec.context().named_args, Some(NamedArgs::Tracepoint(_)));
+        let tp_field = matches!(&base.kind, ExprKind::Field { base: b, .. } if b.ty == Type::Args) && tracepoint;
+        if in_memory(base) && !tp_field {
             return;
         }
         match index.kind {
@@ -118,6 +122,11 @@ impl Cx<'_> {
             ExprKind::Int(i) => {
                 let msg = format!("index {i} is outside the array of {len} elements");
                 self.error(Diagnostic::error(msg).at(index.span, format!("use 0 to {}", len.saturating_sub(1))));
+            }
+            _ if tp_field => {
+                let msg = "a tracepoint's array field takes only constant indexes";
+                let d = Diagnostic::error(msg).at(index.span, "not a constant");
+                self.error(d.note("the verifier allows only fixed offsets into a tracepoint's record"));
             }
             _ => {
                 let msg = "an array value (copied whole) takes only constant indexes";
