@@ -38,7 +38,11 @@ impl Lower<'_, '_> {
                     self.emit(IrInsn::Mov { dst: c, src: r });
                     Val::Int(c)
                 }
-                Some(VarHome::Mem { off, size }) => Val::Mem { off, size },
+                Some(VarHome::Mem { off, size }) => {
+                    // Laid out as its final type; read as this use's type.
+                    let home = self.var_types.get(name).cloned().unwrap_or_default();
+                    self.convert(Val::Mem { off, size }, &home, &e.ty)
+                }
                 None => self.internal(format!("${name} has no home")),
             },
             ExprKind::Ident(name) => self.internal(format!("the name `{name}` was not resolved")),

@@ -136,6 +136,17 @@ impl Cx<'_> {
         }
     }
 
+    /// The type a read of `$name` has: a variable holding tuples is laid
+    /// out for every tuple assigned to it anywhere in the probe (strings
+    /// grow), so a read before a later, wider assignment sees that layout
+    /// too (the previous round of checking learnt it).
+    pub(super) fn read_type(&self, name: &str, now: &Type) -> Type {
+        match self.prior_vars.iter().find(|(n, _)| n == name) {
+            Some((_, prior)) if now.is_aggregate() => unify(prior, now).unwrap_or_else(|| now.clone()),
+            _ => now.clone(),
+        }
+    }
+
     /// A tuple or record expression.
     pub(super) fn tuple(&mut self, e: &mut Expr) -> Type {
         let span = e.span;

@@ -26,6 +26,9 @@ pub(super) struct Cx<'a> {
     pub(super) report: bool,
     pub(super) diags: &'a mut Vec<Diagnostic>,
     vars: Vec<(String, Type)>,
+    /// The variables' types at the end of the previous round (see
+    /// `aggregates::read_type`).
+    pub(super) prior_vars: Vec<(String, Type)>,
     pub(super) dwarf: DwarfCache,
 }
 
@@ -44,6 +47,7 @@ pub fn check_probe(
         report,
         diags,
         vars: Vec::new(),
+        prior_vars: std::mem::take(&mut probe.vars),
         dwarf: std::mem::take(&mut probe.dwarf),
     };
     if let Some(pred) = &mut probe.pred {
@@ -312,7 +316,7 @@ impl Cx<'_> {
                 Type::I64
             }
             ExprKind::Var(name) => match self.vars.iter().find(|(n, _)| n == name) {
-                Some((_, t)) => t.clone(),
+                Some((_, t)) => self.read_type(name, t),
                 None => {
                     let msg = format!("${name} is used before it is assigned");
                     self.error(Diagnostic::error(msg).at(span, "not assigned yet"));
