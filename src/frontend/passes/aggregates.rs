@@ -47,6 +47,19 @@ pub fn unify(a: &Type, b: &Type) -> Option<Type> {
     }
 }
 
+/// `t` with the strings of its tuples at least `min` bytes (the REPL's
+/// new maps, so later lines can store longer strings).
+pub fn widen_strings(t: &Type, min: u32) -> Type {
+    match t {
+        Type::Tuple(tu) => {
+            let elems = tu.elems.iter().map(|e| widen_strings(e, min)).collect();
+            Type::Tuple(Rc::new(Tuple { elems, names: tu.names.clone() }))
+        }
+        Type::Str { size } if *size < min => Type::Str { size: min },
+        other => other.clone(),
+    }
+}
+
 /// Make sure every struct in `t` (not behind pointers) knows its members,
 /// since printing a struct value shows them all; kernel types from BTF get
 /// their members on first use.

@@ -125,7 +125,8 @@ impl MapTable {
                     *slot = Type::Str { size: (*a).max(*b) };
                 }
                 (a, b) if a == b => {}
-                (a, b) if !info.live && super::aggregates::unify(a, b).is_some() => {
+                // A live map's tuple keys keep their layout: what fits is fine.
+                (a, b) if super::aggregates::unify(a, b).is_some_and(|u| !info.live || u == *a) => {
                     *slot = super::aggregates::unify(a, b).unwrap_or_default();
                 }
                 (a, b) => {
@@ -200,10 +201,12 @@ impl MapTable {
                 if let Type::Str { size } = key {
                     *size = (*size).max(min);
                 }
+                *key = super::aggregates::widen_strings(key, min);
             }
             if let Some(MapValue::Str { size }) = &mut info.value {
                 *size = (*size).max(min);
             }
+            info.composite = info.composite.as_ref().map(|t| super::aggregates::widen_strings(t, min));
         }
     }
 
