@@ -128,12 +128,65 @@ impl Lower<'_, '_> {
                 (Type::Array { elem, len }, ExprKind::Int(i)) if (0..*len as i64).contains(i) => {
                     (base, elem.c_size() * *i as u32, value_type(elem), None)
                 }
-                _ => return self.internal("an index into an array value that is not a constant in bounds"),
+                (Type::Array { elem, len }, ExprKind::Int(_)) => {
+                    return self.internal(format!("a constant index outside {len} elements of {elem}"));
+                }
+                (Type::Array { elem, len }, _) => return self.dynamic_element(base, index, elem, *len),
+                (other, _) => return self.internal(format!("an index into {other}")),
             },
             _ => return self.internal("a part of something that is not an aggregate"),
         };
         let Val::Mem { off, .. } = self.expr(base) else { return self.internal("a struct that is not in memory") };
         self.c_member(off + at, &ty, bitfield)
+    }
+
+    /// `a[i]` of an array value with a runtime index: the element at
+    /// `i * size` when `i` is below the length (the unsigned comparison
+    /// also bounds the offset for the verifier), zero otherwise, as a read
+    /// that fails gives zero.
+    fn dynamic_element(&mut self, base: &Expr, index: &Expr, elem: &Type, len: u32) -> Val {
+        let ty = value_type(elem);
+        let Val::Mem { off, .. } = self.expr(base) else { return self.internal("an array that is not in memory") };
+        let i = self.int(index);
+        let slot = ty.slot_size();
+        let int = matches!(ty, Type::Int { .. } | Type::Ptr { .. });
+        let dst = if int { 0 } else { self.alloc(slot) };
+        if !int {
+            self.zero(dst, slot);
+        }
+        let out = self.imm(0);
+        let outside = self.label();
+        self.emit(IrInsn::Branch { op: JmpOp::Jge, a: i, b: Operand::Imm(len as i32), target: outside });
+        self.emit(IrInsn::Alu { op: AluOp::Mul, dst: i, src: Operand::Imm(elem.c_size() as i32) });
+        let p = self.addr(off);
+        self.emit(IrInsn::Alu { op: AluOp::Add, dst: p, src: Operand::Reg(i) });
+        if int {
+            let width = match elem.c_size() {
+                1 => Size::B,
+                2 => Size::H,
+                4 => Size::W,
+                _ => Size::DW,
+            };
+            self.emit(IrInsn::Load { size: width, dst: out, base: p, off: 0 });
+            self.extend(out, &ty);
+        } else {
+            let n = elem.c_size();
+            let mut at = 0;
+            for (width, size) in [(8, Size::DW), (4, Size::W), (2, Size::H), (1, Size::B)] {
+                while n - at >= width {
+                    let r = self.vreg();
+                    self.emit(IrInsn::Load { size, dst: r, base: p, off: at as i16 });
+                    self.emit(IrInsn::Store { size, base: self.scratch, off: (dst + at) as i16, src: Operand::Reg(r) });
+                    at += width;
+                }
+            }
+        }
+        self.emit(IrInsn::Label(outside));
+        if int {
+            Val::Int(out)
+        } else {
+            Val::Mem { off: dst, size: slot }
+        }
     }
 
     /// A member at scratch `at` in its C layout, as a value.

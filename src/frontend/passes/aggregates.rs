@@ -120,8 +120,9 @@ impl Cx<'_> {
         }
     }
 
-    /// `a[i]` of an array value held whole (not in traced memory): the
-    /// index must be a constant within the array.
+    /// `a[N]` of an array value held whole (not in traced memory): a
+    /// constant index must be within the array (a runtime one is checked
+    /// when it runs).
     pub(super) fn value_index(&mut self, base: &Expr, index: &Expr) {
         let Type::Array { len, .. } = base.ty else { return };
         // A tracepoint's array field is in the context, read whole.
@@ -130,21 +131,10 @@ impl Cx<'_> {
         if in_memory(base) && !tp_field {
             return;
         }
-        match index.kind {
-            ExprKind::Int(i) if (0..i64::from(len)).contains(&i) => {}
-            ExprKind::Int(i) => {
+        if let ExprKind::Int(i) = index.kind {
+            if !(0..i64::from(len)).contains(&i) {
                 let msg = format!("index {i} is outside the array of {len} elements");
                 self.error(Diagnostic::error(msg).at(index.span, format!("use 0 to {}", len.saturating_sub(1))));
-            }
-            _ if tp_field => {
-                let msg = "a tracepoint's array field takes only constant indexes";
-                let d = Diagnostic::error(msg).at(index.span, "not a constant");
-                self.error(d.note("the verifier allows only fixed offsets into a tracepoint's record"));
-            }
-            _ => {
-                let msg = "an array value (copied whole) takes only constant indexes";
-                let d = Diagnostic::error(msg).at(index.span, "not a constant");
-                self.error(d.note("index the array where it is in memory instead, e.g. `p->a[i]`"));
             }
         }
     }
