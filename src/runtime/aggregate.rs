@@ -45,8 +45,8 @@ fn c_value(ty: &Type, bytes: &[u8]) -> Scalar {
                 Scalar::UInt(raw)
             }
         }
-        // bpftrace 0.17 prints pointer members as decimal addresses.
-        Type::Ptr { .. } => Scalar::UInt(int_at(bytes, 0, 8)),
+        // Decimal as a value, hex in a key (bpftrace 0.17's two forms).
+        Type::Ptr { .. } => Scalar::Ptr(int_at(bytes, 0, 8)),
         Type::Str { .. } => Scalar::Str(c_string(bytes)),
         Type::Array { elem, len } if matches!(**elem, Type::Int { size: 1, .. }) => {
             Scalar::Str(c_string(slice(bytes, 0, *len as usize)))

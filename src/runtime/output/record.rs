@@ -33,6 +33,7 @@ pub fn key_text(v: &Scalar) -> String {
             format!("{{{}}}", items.join(","))
         }
         Scalar::Array(items) => format!("[{}]", items.iter().map(key_text).collect::<Vec<_>>().join(",")),
+        Scalar::Ptr(p) => format!("{p:#x}"),
         other => other.key_text(),
     }
 }
@@ -93,11 +94,12 @@ mod tests {
                 ("name".into(), s("shard-0")),
                 ("v".into(), inner),
                 ("a".into(), Scalar::Array(vec![Scalar::Int(1), Scalar::Int(2)])),
+                ("p".into(), Scalar::Ptr(255)),
             ],
             record: false,
         };
-        assert_eq!(value_text(&st), "{ .sid = 0, .name = shard-0, .v = { .epoch = 1 }, .a = [1,2] }");
-        assert_eq!(key_text(&st), "{.sid=0,.name=shard-0,.v={.epoch=1},.a=[1,2]}");
+        assert_eq!(value_text(&st), "{ .sid = 0, .name = shard-0, .v = { .epoch = 1 }, .a = [1,2], .p = 255 }");
+        assert_eq!(key_text(&st), "{.sid=0,.name=shard-0,.v={.epoch=1},.a=[1,2],.p=0xff}");
         assert_eq!(value_text(&Scalar::Struct { fields: vec![], record: false }), "{  }");
         let rec = Scalar::Struct { fields: vec![("a".into(), Scalar::Int(1))], record: true };
         assert_eq!(key_text(&rec), "{ .a = 1 }");

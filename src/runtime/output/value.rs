@@ -29,6 +29,9 @@ pub enum Scalar {
     },
     /// An array: `[1,2,3]`.
     Array(Vec<Scalar>),
+    /// A pointer member of a struct: decimal as a value, hex in a key (as
+    /// bpftrace 0.17 prints them).
+    Ptr(u64),
 }
 
 impl Scalar {
@@ -49,7 +52,7 @@ impl fmt::Display for Scalar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Scalar::Int(v) => write!(f, "{v}"),
-            Scalar::UInt(v) => write!(f, "{v}"),
+            Scalar::UInt(v) | Scalar::Ptr(v) => write!(f, "{v}"),
             Scalar::Str(s) => f.write_str(s),
             Scalar::Stack(s) => f.write_str(&s.text(8)),
             Scalar::Tuple(_) | Scalar::Struct { .. } | Scalar::Array(_) => {
@@ -133,7 +136,7 @@ pub(crate) fn cmp_keys(a: &[Scalar], b: &[Scalar]) -> Ordering {
 fn key_bits(v: &Scalar) -> u64 {
     match v {
         Scalar::Int(i) => *i as u64,
-        Scalar::UInt(u) => *u,
+        Scalar::UInt(u) | Scalar::Ptr(u) => *u,
         Scalar::Str(_) | Scalar::Stack(_) | Scalar::Tuple(_) | Scalar::Struct { .. } | Scalar::Array(_) => 0,
     }
 }
@@ -143,7 +146,7 @@ fn key_bits(v: &Scalar) -> u64 {
 fn sort_rank(v: &AggValue) -> Option<i128> {
     match v {
         AggValue::Plain(Scalar::Int(i)) => Some(i128::from(*i)),
-        AggValue::Plain(Scalar::UInt(u)) => Some(i128::from(*u)),
+        AggValue::Plain(Scalar::UInt(u) | Scalar::Ptr(u)) => Some(i128::from(*u)),
         AggValue::Plain(Scalar::Str(_) | Scalar::Stack(_)) => None,
         AggValue::Plain(Scalar::Tuple(_) | Scalar::Struct { .. } | Scalar::Array(_)) => None,
         AggValue::Stats { average, .. } => Some(i128::from(*average)),
@@ -181,6 +184,7 @@ pub(crate) fn divide(v: &Scalar, div: u64) -> Scalar {
             Err(_) => 0,
         }),
         Scalar::UInt(u) => Scalar::UInt(u / div),
+        Scalar::Ptr(_) => v.clone(),
         Scalar::Str(_) | Scalar::Stack(_) | Scalar::Tuple(_) | Scalar::Struct { .. } | Scalar::Array(_) => v.clone(),
     }
 }
