@@ -20,10 +20,14 @@ pub fn decode(names: &Names, ty: &Type, bytes: &[u8]) -> Scalar {
                 .map(|(e, at)| names.scalar(e, slice(bytes, at as usize, e.slot_size() as usize)))
                 .collect();
             if t.names.is_empty() {
-                Scalar::Tuple(items)
-            } else {
-                Scalar::Struct { fields: t.names.iter().cloned().zip(items).collect(), record: true }
+                return Scalar::Tuple(items);
             }
+            // Records are current bpftrace's, which prints pointers in hex.
+            let items = t.elems.iter().zip(items).map(|(ty, v)| match (ty, v) {
+                (Type::Ptr { .. }, Scalar::Int(p)) => Scalar::Str(format!("{:#x}", p as u64)),
+                (_, v) => v,
+            });
+            Scalar::Struct { fields: t.names.iter().cloned().zip(items).collect(), record: true }
         }
         other => c_value(other, bytes),
     }

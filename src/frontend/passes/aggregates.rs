@@ -150,6 +150,47 @@ impl Cx<'_> {
         }
     }
 
+    /// An expression whose value is stored or printed: as [`Cx::expr`],
+    /// except that `args` becomes the record of every argument, as
+    /// current bpftrace has it (`print(args)`, `$a = args`).
+    pub(super) fn value_expr(&mut self, e: &mut Expr) -> Type {
+        match self.expr(e) {
+            Type::Args => self.args_record(e),
+            t => t,
+        }
+    }
+
+    /// `args` rewritten in place as `(a = args.a, b = args.b, ...)`: a
+    /// tracepoint's fields (but the common ones), or a function's
+    /// parameters from its debug info.
+    fn args_record(&mut self, e: &mut Expr) -> Type {
+        let names: Vec<String> = match self.spec.context().named_args {
+            Some(NamedArgs::Tracepoint(tp)) => {
+                let fields = tp.format.fields.iter().filter(|f| !f.name.starts_with("common_"));
+                fields.map(|f| f.name.clone()).collect()
+            }
+            Some(NamedArgs::Parameters { .. }) => match self.function(e.span, "`args`") {
+                Some(f) => f.params.iter().map(|p| p.name.clone()).collect(),
+                None => return Type::Unknown,
+            },
+            None => return Type::Unknown,
+        };
+        if names.is_empty() {
+            let msg = format!("`{}` has no arguments to make a record of", self.probe_name);
+            self.error(Diagnostic::error(msg).at(e.span, "no arguments"));
+            return Type::Unknown;
+        }
+        let field = |n: &String| ExprKind::Field {
+            base: Box::new(e.clone()),
+            field: n.clone(),
+            field_span: e.span,
+            arrow: false,
+        };
+        let elems = names.iter().map(|n| Expr::new(field(n), e.span)).collect();
+        e.kind = ExprKind::Tuple { elems, names };
+        self.expr(e)
+    }
+
     /// A tuple or record expression.
     pub(super) fn tuple(&mut self, e: &mut Expr) -> Type {
         let span = e.span;
@@ -163,7 +204,7 @@ impl Cx<'_> {
         }
         let mut types = Vec::new();
         for el in elems.iter_mut() {
-            let t = self.expr(el);
+            let t = self.value_expr(el);
             match stored(&t) {
                 Some(s) => types.push(s),
                 None if t == Type::Unknown => return Type::Unknown,

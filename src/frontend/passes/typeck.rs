@@ -104,7 +104,7 @@ impl Cx<'_> {
                 }
             }
             StmtKind::AssignVar { name, name_span, op, value } => {
-                let t = self.expr(value);
+                let t = self.value_expr(value);
                 let existing = self.vars.iter().position(|(n, _)| n == name);
                 if op.is_some() {
                     self.want_int(&t, value.span, "the right-hand side");
@@ -165,7 +165,7 @@ impl Cx<'_> {
     pub(super) fn map_keys(&mut self, map: &mut MapRef) {
         let mut keys = Vec::new();
         for k in &mut map.keys {
-            let t = self.expr(k);
+            let t = self.value_expr(k);
             keys.push(match t.as_int() {
                 Type::Int { signed, .. } => Type::Int { size: 8, signed },
                 Type::Str { .. } | Type::Stack(_) | Type::Sym { .. } => t,
@@ -201,7 +201,7 @@ impl Cx<'_> {
                 return;
             }
         }
-        let t = self.expr(value);
+        let t = self.value_expr(value);
         if t.is_aggregate() {
             return self.assign_aggregate(&map.name, &t, value.span);
         }
