@@ -1,8 +1,9 @@
 //! Lowering of aggregate values: tuples and records built in scratch,
-//! their elements read back (`$t.0`, `$r.name`), members and constant
-//! elements of whole structs and arrays held in scratch (`$s.field`,
-//! `@s.inner.x`), conversions between tuple layouts (a tuple stored where
-//! a longer string is expected), and bytewise `==` / `!=`.
+//! their elements read back (`$t.0`, `$r.name`), members and elements of
+//! whole structs and arrays held in scratch (`$s.field`, `@s.inner.x`,
+//! `$a[i]`), a tracepoint's array fields copied from the context,
+//! conversions between tuple layouts (a tuple stored where a longer string
+//! is expected), and bytewise `==` / `!=`.
 //!
 //! Aggregates are [`Val::Mem`] regions like strings: built or copied once,
 //! then copied by size into a variable, a map key or value, or an event;
