@@ -103,6 +103,9 @@ pub(super) struct Lower<'t, 'a> {
     /// Highest `top` reached.
     pub peak: u32,
     pub vars: HashMap<String, VarHome>,
+    /// Each `$variable`'s type (a tuple assigned to it may be laid out
+    /// with shorter strings, and is converted).
+    pub var_types: HashMap<String, Type>,
     /// Span of the statement being lowered (for instructions not tied to a
     /// smaller node).
     pub span: Span,
@@ -242,6 +245,7 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
         top: counters,
         peak: counters,
         vars: HashMap::new(),
+        var_types: HashMap::new(),
         span,
         errors: Vec::new(),
         function: probe.dwarf.function.clone().flatten(),
@@ -252,7 +256,7 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
     l.prologue();
     for (name, ty) in &probe.vars {
         let home = match ty {
-            Type::Str { .. } | Type::Sym { .. } => {
+            Type::Str { .. } | Type::Sym { .. } | Type::Tuple(_) | Type::Record(_) | Type::Array { .. } => {
                 let size = slot_size(ty);
                 let off = l.alloc(size);
                 l.zero(off, size);
@@ -264,6 +268,7 @@ fn lower_probe(t: &mut Tables<'_>, probe: &CheckedProbe) -> Result<(IrFunc, u32)
             }
         };
         l.vars.insert(name.clone(), home);
+        l.var_types.insert(name.clone(), ty.clone());
     }
     if let Some(pred) = &probe.pred {
         l.span = pred.span;
@@ -514,7 +519,11 @@ impl Lower<'_, '_> {
                         Some(op) => self.binop_into(*op, r, x, Type::Int { size: 8, signed }),
                         None => self.emit(IrInsn::Mov { dst: r, src: x }),
                     },
-                    (Some(VarHome::Mem { off, size }), v) => self.store_val(off, size, v),
+                    (Some(VarHome::Mem { off, size }), v) => {
+                        let to = self.var_types.get(name).cloned().unwrap_or_default();
+                        let v = self.convert(v, &value.ty, &to);
+                        self.store_val(off, size, v)
+                    }
                     (Some(VarHome::Reg(..)), Val::Mem { .. }) => {
                         self.internal(format!("a string assigned to the integer ${name}"));
                     }

@@ -38,7 +38,11 @@ impl Lower<'_, '_> {
                     self.emit(IrInsn::Mov { dst: c, src: r });
                     Val::Int(c)
                 }
-                Some(VarHome::Mem { off, size }) => Val::Mem { off, size },
+                Some(VarHome::Mem { off, size }) => {
+                    // Laid out as its final type; read as this use's type.
+                    let home = self.var_types.get(name).cloned().unwrap_or_default();
+                    self.convert(Val::Mem { off, size }, &home, &e.ty)
+                }
                 None => self.internal(format!("${name} has no home")),
             },
             ExprKind::Ident(name) => self.internal(format!("the name `{name}` was not resolved")),
@@ -73,7 +77,9 @@ impl Lower<'_, '_> {
                     None => self.internal("`args` in a probe without arguments"),
                 }
             }
+            ExprKind::Field { base, .. } | ExprKind::Index { base, .. } if self.in_scratch(base) => self.value_part(e),
             ExprKind::Field { .. } | ExprKind::Index { .. } => self.read_lvalue(e),
+            ExprKind::Tuple { elems, .. } => self.tuple(elems, &e.ty),
             ExprKind::Cast { expr, .. } => {
                 let r = self.int(expr);
                 self.extend(r, &e.ty);
@@ -225,6 +231,9 @@ impl Lower<'_, '_> {
             self.emit(IrInsn::Call { helper: h, args: vec![dst, n, src], ret: None });
             return Val::Mem { off, size };
         }
+        if let Type::Array { elem, len } = ty {
+            return self.tp_array(f.offset, elem, *len);
+        }
         if let Type::Str { size } = *ty {
             // char name[N]: copied byte by byte, since context reads must be
             // aligned to their size.
@@ -256,6 +265,9 @@ impl Lower<'_, '_> {
     fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr, e: &Expr) -> Val {
         if lhs.ty.is_str() && rhs.ty.is_str() {
             return Val::Int(self.str_eq(lhs, rhs, op == BinOp::Eq));
+        }
+        if lhs.ty.is_aggregate() {
+            return Val::Int(self.aggregate_eq(lhs, rhs, op == BinOp::Eq));
         }
         let is_condition = matches!(op, BinOp::LogAnd | BinOp::LogOr)
             || (op.is_comparison() && lhs.ty.is_scalar() && rhs.ty.is_scalar());
@@ -387,15 +399,17 @@ impl Lower<'_, '_> {
         let else_label = self.label();
         let end = self.label();
         match ty {
-            Type::Str { size } => {
-                let size = round8(*size);
+            Type::Str { .. } | Type::Tuple(_) | Type::Record(_) | Type::Array { .. } => {
+                let size = ty.slot_size();
                 let off = self.alloc(size);
                 self.cond_false(cond, else_label);
                 let v = self.expr(then);
+                let v = self.convert(v, &then.ty, ty);
                 self.store_val(off, size, v);
                 self.emit(IrInsn::Jump(end));
                 self.emit(IrInsn::Label(else_label));
                 let v = self.expr(els);
+                let v = self.convert(v, &els.ty, ty);
                 self.store_val(off, size, v);
                 self.emit(IrInsn::Label(end));
                 Val::Mem { off, size }

@@ -53,6 +53,7 @@ impl Lower<'_, '_> {
         let mut at = off;
         for (k, slot) in m.keys.iter().zip(&slots) {
             let v = self.expr(k);
+            let v = self.convert(v, &k.ty, slot);
             let size = slot_size(slot);
             self.store_val(at, size, v);
             at += size;
@@ -141,8 +142,11 @@ impl Lower<'_, '_> {
                 let size = match self.map_value(&m.name) {
                     MapValue::Str { size } => round8(size),
                     MapValue::Sym { .. } => 16,
+                    MapValue::Composite => self.composite_value(&m.name).slot_size(),
                     _ => 8,
                 };
+                let to = self.composite_value(&m.name);
+                let v = self.convert(v, &value.ty, &to);
                 let val = self.alloc(size);
                 self.store_val(val, size, v);
                 self.update(id, key, val);
@@ -181,8 +185,12 @@ impl Lower<'_, '_> {
         let p = self.lookup(id, key);
         let done = self.label();
         match self.map_value(&m.name) {
-            v @ (MapValue::Str { .. } | MapValue::Sym { .. }) => {
-                let size = if let MapValue::Str { size } = v { round8(size) } else { 16 };
+            v @ (MapValue::Str { .. } | MapValue::Sym { .. } | MapValue::Composite) => {
+                let size = match v {
+                    MapValue::Str { size } => round8(size),
+                    MapValue::Composite => self.composite_value(&m.name).slot_size(),
+                    _ => 16,
+                };
                 let off = self.alloc(size);
                 self.zero(off, size);
                 self.emit(IrInsn::Branch { op: JmpOp::Jeq, a: p, b: Operand::Imm(0), target: done });

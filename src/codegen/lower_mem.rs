@@ -213,6 +213,8 @@ impl Lower<'_, '_> {
             Type::Str { size } => (*size, round8(*size)),
             Type::Int { size, .. } => (*size as u32, 8),
             Type::Ptr { .. } => (8, 8),
+            // A whole struct, union or array, copied out as a value.
+            Type::Record(_) | Type::Array { .. } => (ty.c_size(), ty.slot_size()),
             other => return self.internal(format!("a read of {other} from memory")),
         };
         let at = self.alloc(slot);
@@ -220,7 +222,7 @@ impl Lower<'_, '_> {
         let dst = self.addr(at);
         let n = self.imm(size as i64);
         self.emit(IrInsn::Call { helper: helper as u32, args: vec![dst, n, src], ret: None });
-        if ty.is_str() {
+        if ty.is_str() || ty.is_aggregate() {
             return Val::Mem { off: at, size: slot };
         }
         let r = self.load_scratch(at);

@@ -367,6 +367,22 @@ fn control_flow_variables_and_strings() {
 }
 
 #[test]
+fn tuples_are_laid_out_in_slots_and_converted_to_wider_strings() {
+    let (k, mem) = program(
+        r#"BEGIN { $t = (1, "a"); $t = (2, "abcdefghij"); @t = $t; @n = $t.0 + 40;
+           @eq = (1, "x") == (1, "x"); @ne = (1, "x") != (1, "xy"); @k[(3, "z")] = (4, (5, comm)); }"#,
+    );
+    // (int64, string[11]): the integer in 8 bytes, the string in 16.
+    let t = k.value(&mem, "@t", &[0; 8]).expect("@t");
+    assert_eq!((u64_at(&t, 0), &t[8..19]), (2, &b"abcdefghij\0"[..]));
+    assert_eq!((k.int(&mem, "@n"), k.int(&mem, "@eq"), k.int(&mem, "@ne")), (42, 1, 1));
+    let mut key = 3u64.to_le_bytes().to_vec();
+    key.extend(b"z\0\0\0\0\0\0\0");
+    let v = k.value(&mem, "@k", &key).expect("@k[(3, z)]");
+    assert_eq!((u64_at(&v, 0), u64_at(&v, 1), &v[16..24]), (4, 5, COMM));
+}
+
+#[test]
 fn exit_stops_the_probe_and_tells_userspace() {
     let (k, mem) = program("BEGIN { @a = 1; exit(); @b = 2; }");
     assert_eq!(k.int(&mem, "@a"), 1);

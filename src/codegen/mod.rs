@@ -22,6 +22,7 @@ pub mod lower_loop;
 mod lower_map;
 mod lower_mem;
 pub mod lower_stack;
+mod lower_tuple;
 mod lower_usdt;
 pub mod opcode;
 pub mod program;

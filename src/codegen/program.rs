@@ -131,6 +131,8 @@ pub struct UserMap {
     /// Key slot types (each 8 bytes for ints, its rounded size for strings).
     pub keys: Vec<Type>,
     pub value: MapValue,
+    /// The type of the values (what a [`MapValue::Composite`] holds).
+    pub value_type: Type,
 }
 
 impl UserMap {
@@ -147,11 +149,7 @@ impl UserMap {
 
 /// Bytes a key slot or stored value of this type takes (8-aligned).
 pub fn slot_size(t: &Type) -> u32 {
-    match t {
-        Type::Str { size } => round8(*size),
-        Type::Sym { .. } => 16,
-        _ => 8,
-    }
+    t.slot_size()
 }
 
 pub fn round8(n: u32) -> u32 {
@@ -164,13 +162,14 @@ impl MapDecl {
     /// times as many (a key for each bucket).
     pub fn for_user(info: &MapInfo, entries: u32) -> MapDecl {
         let value = info.value.unwrap_or(MapValue::Int { signed: true });
-        let user = UserMap { keys: info.keys.clone(), value };
+        let user = UserMap { keys: info.keys.clone(), value, value_type: info.value_type() };
         let mut key_size = user.user_key_size();
         let (kind, value_size) = match value {
             MapValue::Int { .. } => (MapKind::Hash, 8),
             MapValue::Str { size } => (MapKind::Hash, round8(size)),
             MapValue::Stack(_) => (MapKind::Hash, 8),
             MapValue::Sym { .. } => (MapKind::Hash, 16),
+            MapValue::Composite => (MapKind::Hash, user.value_type.slot_size()),
             MapValue::Agg(a) => match a {
                 AggKind::Count | AggKind::Sum => (MapKind::PercpuHash, 8),
                 AggKind::Min | AggKind::Max | AggKind::Avg | AggKind::Stats => (MapKind::PercpuHash, 16),

@@ -219,6 +219,7 @@ impl Expr {
             | ExprKind::Sizeof(SizeofArg::Type(_)) => false,
             ExprKind::Map(m) => all(&m.keys),
             ExprKind::Call { args, .. } | ExprKind::FnCall { args, .. } => all(args),
+            ExprKind::Tuple { elems, .. } => all(elems),
             ExprKind::Binary { lhs, rhs, .. } => lhs.any(found) || rhs.any(found),
             ExprKind::Ternary { cond, then, els } => cond.any(found) || then.any(found) || els.any(found),
             ExprKind::Index { base, index } => base.any(found) || index.any(found),
@@ -244,6 +245,7 @@ impl Expr {
             | ExprKind::Sizeof(SizeofArg::Type(_)) => {}
             ExprKind::Map(m) => m.keys.iter_mut().for_each(f),
             ExprKind::Call { args, .. } | ExprKind::FnCall { args, .. } => args.iter_mut().for_each(f),
+            ExprKind::Tuple { elems, .. } => elems.iter_mut().for_each(f),
             ExprKind::Binary { lhs: a, rhs: b, .. } | ExprKind::Index { base: a, index: b } => {
                 f(a);
                 f(b);
@@ -360,6 +362,12 @@ pub enum ExprKind {
     },
     /// `sizeof(type)` or `sizeof(expr)`.
     Sizeof(SizeofArg),
+    /// A tuple `(1, "a")`, or with `names` a record `(a = 1, b = "a")`.
+    Tuple {
+        elems: Vec<Expr>,
+        /// One per element for a record; empty for a tuple.
+        names: Vec<String>,
+    },
     /// `offsetof(type, member.member)`.
     Offsetof {
         ty: TypeName,

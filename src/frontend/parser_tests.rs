@@ -37,6 +37,11 @@ fn sx(e: &Expr) -> String {
         Sizeof(SizeofArg::Type(t)) => format!("sizeof(type {})", ty_sx(t)),
         Sizeof(SizeofArg::Expr(e)) => format!("sizeof({})", sx(e)),
         Offsetof { ty, members } => format!("offsetof({}, {})", ty_sx(ty), members.join(".")),
+        Tuple { elems, names } if names.is_empty() => format!("(tuple {})", list(elems)),
+        Tuple { elems, names } => {
+            let fields: Vec<String> = names.iter().zip(elems).map(|(n, e)| format!("{n}={}", sx(e))).collect();
+            format!("(record {})", fields.join(", "))
+        }
     }
 }
 
@@ -124,6 +129,15 @@ fn error(parse: Result<(), Vec<Diagnostic>>) -> (String, String, std::ops::Range
 
 fn program_error(src: &str) -> (String, String, std::ops::Range<usize>) {
     error(parse_program(src, 0).map(|_| ()))
+}
+
+#[test]
+fn tuples_records_and_their_elements() {
+    assert_eq!(expr("(1, \"a\", (2, 3))"), "(tuple 1, \"a\", (tuple 2, 3))");
+    assert_eq!(expr("(1)"), "1");
+    assert_eq!(expr("(a = 1, b = $x)"), "(record a=1, b=$x)");
+    assert_eq!(expr("$t.0.1 + $r.a"), "(+ $t.0.1 $r.a)");
+    assert_eq!(stmts("@m[(1, 2), 3] = (4, 5)"), "@m[(tuple 1, 2), 3] = (tuple 4, 5)");
 }
 
 #[test]

@@ -31,6 +31,9 @@ pub enum Type {
     Record(Rc<Record>),
     /// A fixed-size array in traced memory.
     Array { elem: Rc<Type>, len: u32 },
+    /// A tuple `(1, "a")` or a named record `(a = 1, b = "x")`: elements
+    /// in 8-aligned slots (see [`Tuple`]).
+    Tuple(Rc<Tuple>),
     /// The tracepoint or DWARF `args` record of a probe.
     Args,
     /// A value that is an aggregation (`count()`, `hist()` ...), only valid
@@ -126,6 +129,7 @@ impl Type {
             Type::Str { size } => *size,
             Type::Record(r) => r.size,
             Type::Array { elem, len } => elem.c_size() * len,
+            Type::Tuple(t) => t.size(),
             _ => 0,
         }
     }
@@ -140,6 +144,23 @@ impl Type {
         }
     }
 
+    /// Bytes a value of this type takes in a map key or value, an event
+    /// or a tuple: 8-aligned, so it copies and compares in 8-byte words.
+    pub fn slot_size(&self) -> u32 {
+        match self {
+            Type::Str { size } => size.div_ceil(8) * 8,
+            Type::Sym { .. } => 16,
+            Type::Record(_) | Type::Array { .. } | Type::Tuple(_) => self.storage_size().div_ceil(8) * 8,
+            _ => 8,
+        }
+    }
+
+    /// Values kept in memory as a whole: tuples, records, structs, unions
+    /// and arrays.
+    pub fn is_aggregate(&self) -> bool {
+        matches!(self, Type::Tuple(_) | Type::Record(_) | Type::Array { .. })
+    }
+
     /// Bytes this value takes when stored in a map key, value or event.
     pub fn storage_size(&self) -> u32 {
         match self {
@@ -147,6 +168,7 @@ impl Type {
             Type::Str { size } => *size,
             Type::Record(r) => r.size,
             Type::Array { elem, len } => elem.storage_size() * len,
+            Type::Tuple(t) => t.size(),
             Type::Stack(_) | Type::Sym { user: false } => 8,
             Type::Sym { user: true } => 16,
             _ => 0,
@@ -166,6 +188,7 @@ impl fmt::Display for Type {
             Type::Ptr { to, .. } => write!(f, "{to} *"),
             Type::Record(r) => write!(f, "{} {}", if r.is_union { "union" } else { "struct" }, r.name),
             Type::Array { elem, len } => write!(f, "{elem}[{len}]"),
+            Type::Tuple(t) => write!(f, "{t}"),
             Type::Args => write!(f, "args"),
             Type::Agg(k) => write!(f, "{}()", k.name()),
             Type::MapHandle => write!(f, "map"),
@@ -205,6 +228,52 @@ impl AggKind {
             AggKind::Hist => "hist",
             AggKind::Lhist { .. } => "lhist",
         }
+    }
+}
+
+/// A tuple's or named record's element types; element `i` lives at
+/// `offsets()[i]`, each in a slot of its [`Type::slot_size`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tuple {
+    pub elems: Vec<Type>,
+    /// Field names of a named record; empty for a tuple.
+    pub names: Vec<String>,
+}
+
+impl Tuple {
+    pub fn offsets(&self) -> Vec<u32> {
+        let mut at = 0;
+        self.elems
+            .iter()
+            .map(|t| {
+                let off = at;
+                at += t.slot_size();
+                off
+            })
+            .collect()
+    }
+
+    pub fn size(&self) -> u32 {
+        self.elems.iter().map(Type::slot_size).sum()
+    }
+
+    /// The element `.0` or `.name` names.
+    pub fn index_of(&self, field: &str) -> Option<usize> {
+        if self.names.is_empty() {
+            field.parse::<usize>().ok().filter(|i| *i < self.elems.len() && !field.starts_with('+'))
+        } else {
+            self.names.iter().position(|n| n == field)
+        }
+    }
+}
+
+impl fmt::Display for Tuple {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = match self.names.is_empty() {
+            true => self.elems.iter().map(|t| t.to_string()).collect(),
+            false => self.names.iter().zip(&self.elems).map(|(n, t)| format!("{n}={t}")).collect(),
+        };
+        write!(f, "({})", parts.join(", "))
     }
 }
 

@@ -62,6 +62,7 @@ pub fn dump(map: &Map, decl: &MapDecl, ncpus: usize, names: &Names) -> Result<Ma
             MapValue::Str { .. } => AggValue::Plain(Scalar::Str(c_string(&value))),
             MapValue::Stack(st) => AggValue::Plain(names.scalar(&Type::Stack(st), &value)),
             MapValue::Sym { user } => AggValue::Plain(names.scalar(&Type::Sym { user }, &value)),
+            MapValue::Composite => AggValue::Plain(names.scalar(&user.value_type, &value)),
             MapValue::Agg(kind) => match kind {
                 AggKind::Count => AggValue::Plain(Scalar::UInt((0..n).map(|i| u64_at(per_cpu(i), 0)).sum())),
                 AggKind::Sum => AggValue::Plain(Scalar::Int(

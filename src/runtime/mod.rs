@@ -20,6 +20,7 @@
 //! Everything here releases its kernel objects on `Drop`, so a probe never
 //! outlives the process that created it.
 
+pub mod aggregate;
 pub mod attach;
 pub mod decode;
 pub mod live;

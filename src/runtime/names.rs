@@ -128,6 +128,7 @@ impl Names<'_> {
         match ty {
             Type::Stack(st) => Scalar::Stack(Rc::new(self.stack(*st, word(0)))),
             Type::Sym { user } => Scalar::Str(self.symbol(*user, word(0), word(1) as u32).name()),
+            t if t.is_aggregate() => crate::runtime::aggregate::decode(self, t, bytes),
             other => decode::scalar(other, bytes),
         }
     }

@@ -15,6 +15,8 @@
  *   eight(1, 2, 3, 4, 5, 6, 70, 80)   returns 171
  *   make_node(5) returns a pointer to node { .id = 5 }
  *   malloc(1234) once, then free (for libc's own debug info: args.bytes)
+ *   inspect_pair(&pr) with pr = { .nodes = {{ .id = 1 }, { .id = 2 }}, .count = 2 }
+ *     (an array of structs; the nodes' next pointers are NULL)
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,6 +63,12 @@ TRACED long eight(long a, long b, long c, long d, long e, long f, long g, long h
 {
     return a + b + c + d + e + f + g + h;
 }
+struct pair {
+    struct node nodes[2];
+    int count;
+};
+
+TRACED void inspect_pair(struct pair *p) { sink = p->count; }
 TRACED struct node *make_node(long id)
 {
     static struct node n;
@@ -90,5 +98,7 @@ int main(void)
     sink = make_node(5)->id;
     void *volatile block = malloc(1234);
     free(block);
+    struct pair pr = {.nodes = {{.id = 1}, {.id = 2}}, .count = 2};
+    inspect_pair(&pr);
     return 0;
 }

@@ -185,6 +185,13 @@ pub fn expr_text(e: &Expr) -> String {
         ExprKind::Sizeof(SizeofArg::Type(t)) => format!("sizeof({})", type_text(t)),
         ExprKind::Sizeof(SizeofArg::Expr(x)) => format!("sizeof({})", expr_text(x)),
         ExprKind::Offsetof { ty, members } => format!("offsetof({}, {})", type_text(ty), members.join(".")),
+        ExprKind::Tuple { elems, names } => {
+            let parts: Vec<String> = match names.is_empty() {
+                true => elems.iter().map(expr_text).collect(),
+                false => names.iter().zip(elems).map(|(n, e)| format!("{n} = {}", expr_text(e))).collect(),
+            };
+            format!("({})", parts.join(", "))
+        }
     }
 }
 

@@ -59,6 +59,33 @@ impl DwarfCache {
 }
 
 impl Cx<'_> {
+    /// The type a read of `t` from memory gives, or a diagnostic when trace
+    /// cannot read it (floating point).
+    pub(super) fn readable(&mut self, t: &Type, span: Span) -> Type {
+        match super::dwarf_types::value_type(t) {
+            Type::Unknown => {
+                self.error(
+                    Diagnostic::error("this value has a type trace cannot read (floating point?)")
+                        .at(span, "unreadable type"),
+                );
+                Type::Unknown
+            }
+            t => t,
+        }
+    }
+
+    /// A constant index becomes a constant offset from the base address:
+    /// refused when that offset is beyond any address (user space is 2^47
+    /// bytes), which also keeps a chain of them far from overflowing.
+    pub(super) fn index_in_reach(&mut self, index: i64, elem_size: u32, span: Span) {
+        const REACH: i64 = 1 << 47;
+        if index.checked_mul(elem_size as i64).is_none_or(|b| !(-REACH..=REACH).contains(&b)) {
+            let msg =
+                format!("index {index} is out of reach: {elem_size}-byte elements that far are beyond any address");
+            self.error(Diagnostic::error(msg).at(span, "too far"));
+        }
+    }
+
     /// The file whose debug info types this probe's data.
     fn binary(&self) -> Option<std::path::PathBuf> {
         self.spec.context().binary.map(Path::to_path_buf)

@@ -27,6 +27,9 @@ pub enum MapValue {
     Stack(StackType),
     /// A symbol (`@where = usym(reg("ip"))`).
     Sym { user: bool },
+    /// A tuple, record, struct, union or array, of the type in
+    /// [`MapInfo::composite`].
+    Composite,
 }
 
 /// What kind of integers a map holds: pointers of one type keep their
@@ -62,6 +65,8 @@ pub struct MapInfo {
     /// Whether the map's integer values are all one pointer type, so a
     /// read keeps it (`@p = (int32 *)arg0; *(@p + 1)`).
     pub pointer: PointerValue,
+    /// The value type of a [`MapValue::Composite`] map.
+    pub composite: Option<Type>,
 }
 
 impl MapInfo {
@@ -76,6 +81,7 @@ impl MapInfo {
             Some(MapValue::Stack(st)) => Type::Stack(st),
             Some(MapValue::Sym { user }) => Type::Sym { user },
             Some(MapValue::Agg(k)) => Type::Agg(k),
+            Some(MapValue::Composite) => self.composite.clone().unwrap_or_default(),
             None => Type::I64,
         }
     }
@@ -102,6 +108,7 @@ impl MapTable {
             keys_known: true,
             live: false,
             pointer: PointerValue::Unseen,
+            composite: None,
         });
         if !info.keys_known {
             info.keys = keys.to_vec();
@@ -134,6 +141,10 @@ impl MapTable {
                     *slot = Type::Str { size: (*a).max(*b) };
                 }
                 (a, b) if a == b => {}
+                // A live map's tuple keys keep their layout: what fits is fine.
+                (a, b) if super::aggregates::unify(a, b).is_some_and(|u| !info.live || u == *a) => {
+                    *slot = super::aggregates::unify(a, b).unwrap_or_default();
+                }
                 (a, b) => {
                     if report {
                         diags.push(
@@ -206,6 +217,7 @@ impl MapTable {
             keys_known: false,
             live: false,
             pointer: PointerValue::Unseen,
+            composite: None,
         });
     }
 
@@ -217,10 +229,12 @@ impl MapTable {
                 if let Type::Str { size } = key {
                     *size = (*size).max(min);
                 }
+                *key = super::aggregates::widen_strings(key, min);
             }
             if let Some(MapValue::Str { size }) = &mut info.value {
                 *size = (*size).max(min);
             }
+            info.composite = info.composite.as_ref().map(|t| super::aggregates::widen_strings(t, min));
         }
     }
 
@@ -274,5 +288,6 @@ fn describe(v: MapValue) -> String {
         MapValue::Str { .. } => "a string".into(),
         MapValue::Stack(st) => format!("{}", Type::Stack(st)),
         MapValue::Sym { user } => format!("{}", Type::Sym { user }),
+        MapValue::Composite => "a tuple, record or struct".into(),
     }
 }

@@ -15,7 +15,8 @@
 //! Errors of a pass are collected; the pipeline stops after a pass that
 //! produced any.
 
-mod aggregations;
+mod aggregates;
+mod aggregation_calls;
 mod calls;
 mod cdefs;
 pub mod dwarf_types;
@@ -30,6 +31,7 @@ use crate::diag::Diagnostic;
 use crate::frontend::ast::{Block, Expr, ExprKind, Program};
 use crate::frontend::probes::{coalesce, expand, ProbeContext, ResolvedProbe};
 use crate::frontend::types::Type;
+pub use aggregates::{in_memory, unify};
 pub use maps::{MapInfo, MapTable, MapValue};
 pub use stacks::max_stack_frames;
 

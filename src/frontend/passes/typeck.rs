@@ -6,6 +6,7 @@
 //! `probe`) are replaced by literals here, so code generation never sees
 //! them.
 
+use super::aggregates;
 use super::calls;
 use super::dwarf_types::DwarfCache;
 use super::maps::{MapTable, MapValue, PointerValue};
@@ -24,9 +25,12 @@ pub(super) struct Cx<'a> {
     pub(super) probe_name: &'a str,
     pub(super) maps: &'a mut MapTable,
     pub(super) params: &'a Params,
-    report: bool,
+    pub(super) report: bool,
     pub(super) diags: &'a mut Vec<Diagnostic>,
     pub(super) vars: Vec<(String, Type)>,
+    /// The variables' types at the end of the previous round (see
+    /// `aggregates::read_type`).
+    pub(super) prior_vars: Vec<(String, Type)>,
     pub(super) dwarf: DwarfCache,
 }
 
@@ -45,6 +49,7 @@ pub fn check_probe(
         report,
         diags,
         vars: Vec::new(),
+        prior_vars: std::mem::take(&mut probe.vars),
         dwarf: std::mem::take(&mut probe.dwarf),
     };
     if let Some(pred) = &mut probe.pred {
@@ -101,7 +106,7 @@ impl Cx<'_> {
                 }
             }
             StmtKind::AssignVar { name, name_span, op, value } => {
-                let t = self.expr(value);
+                let t = self.value_expr(value);
                 let existing = self.vars.iter().position(|(n, _)| n == name);
                 if op.is_some() {
                     self.want_int(&t, value.span, "the right-hand side");
@@ -122,6 +127,7 @@ impl Cx<'_> {
                 let t = match t {
                     Type::Int { signed, .. } => Type::Int { size: 8, signed },
                     Type::Str { .. } | Type::Ptr { .. } | Type::Stack(_) | Type::Sym { .. } => t,
+                    t if t.is_aggregate() && self.whole_value(&t, value.span) => t,
                     Type::Unknown => return,
                     other => {
                         self.error(
@@ -144,6 +150,9 @@ impl Cx<'_> {
                         (Type::Str { size: a }, Type::Str { size: b }) => {
                             let size = (*a).max(*b);
                             self.vars[i].1 = Type::Str { size };
+                        }
+                        (a, b) if a.is_aggregate() && aggregates::unify(a, b).is_some() => {
+                            self.vars[i].1 = aggregates::unify(a, b).unwrap_or_default();
                         }
                         (old, new) => {
                             let msg = format!("${name} holds {old} but is assigned {new} here");
@@ -169,15 +178,16 @@ impl Cx<'_> {
     pub(super) fn map_keys(&mut self, map: &mut MapRef) {
         let mut keys = Vec::new();
         for k in &mut map.keys {
-            let t = self.expr(k);
+            let t = self.value_expr(k);
             keys.push(match t.as_int() {
                 Type::Int { signed, .. } => Type::Int { size: 8, signed },
                 Type::Str { .. } | Type::Stack(_) | Type::Sym { .. } => t,
+                t if t.is_aggregate() && self.whole_value(&t, k.span) => t,
                 Type::Unknown => Type::I64,
                 other => {
                     self.error(
                         Diagnostic::error(format!("{other} cannot be a map key"))
-                            .at(k.span, "only integers, strings, stacks and symbols can be keys"),
+                            .at(k.span, "only integers, strings, stacks, symbols, tuples and structs can be keys"),
                     );
                     Type::I64
                 }
@@ -207,7 +217,10 @@ impl Cx<'_> {
                 return;
             }
         }
-        let t = self.expr(value);
+        let t = self.value_expr(value);
+        if t.is_aggregate() {
+            return self.assign_aggregate(&map.name, &t, value.span);
+        }
         let v = match t.as_int() {
             Type::Int { signed, .. } => {
                 self.maps.note_integer(&map.name, &t);
@@ -251,6 +264,7 @@ impl Cx<'_> {
                 }
             }
             (Type::Str { .. }, Type::Str { .. }) if matches!(op, BinOp::Eq | BinOp::Ne) => Type::I64,
+            (x, y) if aggregates::comparable(op, x, y) => Type::I64,
             (Type::Unknown, _) | (_, Type::Unknown) => Type::Unknown,
             _ => {
                 let msg = format!("operator `{}` cannot be applied to {a} and {b}", op.symbol());
@@ -299,7 +313,7 @@ impl Cx<'_> {
                 Type::I64
             }
             ExprKind::Var(name) => match self.vars.iter().find(|(n, _)| n == name) {
-                Some((_, t)) => t.clone(),
+                Some((_, t)) => self.read_type(name, t),
                 None => {
                     let msg = format!("${name} is used before it is assigned");
                     self.error(Diagnostic::error(msg).at(span, "not assigned yet"));
@@ -332,10 +346,12 @@ impl Cx<'_> {
                     }
                     Some(MapValue::Stack(st)) => Type::Stack(st),
                     Some(MapValue::Sym { user }) => Type::Sym { user },
+                    Some(MapValue::Composite) => self.maps.get(&map.name).map(|i| i.value_type()).unwrap_or_default(),
                     None => Type::I64,
                 }
             }
             ExprKind::Call { .. } | ExprKind::FnCall { .. } => self.call(e),
+            ExprKind::Tuple { .. } => self.tuple(e),
             // Typed before this match, in `binary` (pointer arithmetic
             // may rewrite the node itself).
             ExprKind::Binary { .. } => Type::Unknown,
@@ -379,6 +395,9 @@ impl Cx<'_> {
                     }
                     (Type::Str { size: x }, Type::Str { size: y }) => Type::Str { size: (*x).max(*y) },
                     (Type::Void, Type::Void) => Type::Void, // `c ? printf(..) : exit()`, a statement
+                    (x, y) if x.is_aggregate() && aggregates::unify(x, y).is_some() => {
+                        aggregates::unify(x, y).unwrap_or_default()
+                    }
                     (Type::Unknown, _) | (_, Type::Unknown) => Type::Unknown,
                     _ => {
                         self.error(
@@ -415,6 +434,7 @@ impl Cx<'_> {
                         }
                     },
                     Type::Record(r) if !arrow => self.member(&r, &field, field_span),
+                    Type::Tuple(t) => self.tuple_field(&t, &field, arrow, field_span),
                     Type::Record(r) => {
                         let kind = if r.is_union { "union" } else { "struct" };
                         let msg = format!(
@@ -444,6 +464,7 @@ impl Cx<'_> {
                 if let ExprKind::Int(i) = index.kind {
                     self.index_in_reach(i, elem, index.span);
                 }
+                self.value_index(base, index);
                 match bt {
                     Type::Array { elem, .. } => self.readable(&elem, span),
                     Type::Ptr { to, .. } if *to != Type::Void => self.readable(&to, span),
@@ -561,33 +582,6 @@ impl Cx<'_> {
                 e.kind = ExprKind::Int(offset as i64);
                 Type::I64
             }
-        }
-    }
-
-    /// The type a read of `t` from memory gives, or a diagnostic when trace
-    /// cannot read it (floating point).
-    fn readable(&mut self, t: &Type, span: Span) -> Type {
-        match super::dwarf_types::value_type(t) {
-            Type::Unknown => {
-                self.error(
-                    Diagnostic::error("this value has a type trace cannot read (floating point?)")
-                        .at(span, "unreadable type"),
-                );
-                Type::Unknown
-            }
-            t => t,
-        }
-    }
-
-    /// A constant index becomes a constant offset from the base address:
-    /// refused when that offset is beyond any address (user space is 2^47
-    /// bytes), which also keeps a chain of them far from overflowing.
-    fn index_in_reach(&mut self, index: i64, elem_size: u32, span: Span) {
-        const REACH: i64 = 1 << 47;
-        if index.checked_mul(elem_size as i64).is_none_or(|b| !(-REACH..=REACH).contains(&b)) {
-            let msg =
-                format!("index {index} is out of reach: {elem_size}-byte elements that far are beyond any address");
-            self.error(Diagnostic::error(msg).at(span, "too far"));
         }
     }
 

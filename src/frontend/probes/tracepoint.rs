@@ -62,7 +62,13 @@ pub fn field_type(tp: &Tracepoint, f: &TpField) -> Option<Type> {
         return Some(Type::Str { size: STR_SIZE });
     }
     if let Some(n) = f.array_len {
-        return f.c_type.contains("char").then_some(Type::Str { size: n });
+        if f.c_type.contains("char") {
+            return Some(Type::Str { size: n });
+        }
+        // `unsigned long args[6]`: an array of integers (not a flexible one).
+        let elem = f.size.checked_div(n).filter(|e| matches!(e, 1 | 2 | 4 | 8) && e * n == f.size)?;
+        let elem = Type::Int { size: elem as u8, signed: f.signed };
+        return Some(Type::Array { elem: std::rc::Rc::new(elem), len: n });
     }
     if f.pointer {
         return Some(pointer_type(&f.c_type, tp.category == "syscalls").unwrap_or(Type::U64));

@@ -75,6 +75,15 @@ fn scalar(v: &Scalar) -> String {
     match v {
         Scalar::Str(s) => quote(s),
         Scalar::Stack(s) => quote(&s.text(8)),
+        // bpftrace's shapes: tuples and arrays as arrays without spaces,
+        // structs and records as objects.
+        Scalar::Tuple(items) | Scalar::Array(items) => {
+            format!("[{}]", items.iter().map(scalar).collect::<Vec<_>>().join(","))
+        }
+        Scalar::Struct { fields, .. } => {
+            let items: Vec<String> = fields.iter().map(|(n, v)| format!("{}: {}", quote(n), scalar(v))).collect();
+            format!("{{{}}}", items.join(", "))
+        }
         v => v.to_string(),
     }
 }

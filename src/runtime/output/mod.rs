@@ -24,6 +24,7 @@ pub mod hist;
 pub mod json;
 pub mod periodic;
 pub mod printf;
+pub mod record;
 pub mod stack;
 pub mod strings;
 pub mod text;

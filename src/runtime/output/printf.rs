@@ -59,13 +59,17 @@ pub fn render_with(pieces: &[Piece], args: &[Scalar], strings: Strings) -> Strin
 fn render_spec(spec: &Spec, arg: &Scalar, strings: Strings, out: &mut String) {
     let raw = match arg {
         Scalar::Int(v) => *v as u64,
-        Scalar::UInt(v) => *v,
+        Scalar::UInt(v) | Scalar::Ptr(v) => *v,
         Scalar::Str(s) => {
             let text = strings.show(truncate(s, spec.precision));
             return pad(out, &text, text.len(), spec.width, spec.flags.left);
         }
         Scalar::Stack(s) => {
             let text = s.text(8);
+            return pad(out, &text, text.len(), spec.width, spec.flags.left);
+        }
+        Scalar::Tuple(_) | Scalar::Struct { .. } | Scalar::Array(_) => {
+            let text = strings.show(&arg.to_string()).into_owned();
             return pad(out, &text, text.len(), spec.width, spec.flags.left);
         }
     };

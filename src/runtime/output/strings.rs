@@ -64,7 +64,10 @@ impl Strings {
                 Cow::Owned(shown) => Cow::Owned(Scalar::Str(shown)),
                 Cow::Borrowed(_) => Cow::Borrowed(v),
             },
-            v => Cow::Borrowed(v),
+            v => match super::record::map_strings(v, &|s| self.show(s)) {
+                Some(shown) => Cow::Owned(shown),
+                None => Cow::Borrowed(v),
+            },
         }
     }
 

@@ -19,6 +19,19 @@ pub enum Scalar {
     Str(String),
     /// `ustack`/`kstack`, symbolized.
     Stack(Rc<Stack>),
+    /// A tuple: `(1, two)`.
+    Tuple(Vec<Scalar>),
+    /// A struct, union or named record: `{ .a = 1, .b = two }`. `record`
+    /// marks a named record (printing as a key differs: see `record.rs`).
+    Struct {
+        fields: Vec<(String, Scalar)>,
+        record: bool,
+    },
+    /// An array: `[1,2,3]`.
+    Array(Vec<Scalar>),
+    /// A pointer member of a struct: decimal as a value, hex in a key (as
+    /// bpftrace 0.17 prints them).
+    Ptr(u64),
 }
 
 impl Scalar {
@@ -27,6 +40,7 @@ impl Scalar {
     pub fn key_text(&self) -> String {
         match self {
             Scalar::Stack(s) => s.text(4),
+            Scalar::Tuple(_) | Scalar::Struct { .. } | Scalar::Array(_) => super::record::key_text(self),
             other => other.to_string(),
         }
     }
@@ -38,9 +52,12 @@ impl fmt::Display for Scalar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Scalar::Int(v) => write!(f, "{v}"),
-            Scalar::UInt(v) => write!(f, "{v}"),
+            Scalar::UInt(v) | Scalar::Ptr(v) => write!(f, "{v}"),
             Scalar::Str(s) => f.write_str(s),
             Scalar::Stack(s) => f.write_str(&s.text(8)),
+            Scalar::Tuple(_) | Scalar::Struct { .. } | Scalar::Array(_) => {
+                f.write_str(&super::record::value_text(self))
+            }
         }
     }
 }
@@ -99,6 +116,10 @@ pub(crate) fn cmp_keys(a: &[Scalar], b: &[Scalar]) -> Ordering {
             (Scalar::Stack(x), Scalar::Stack(y)) => {
                 x.frames.iter().map(|f| f.addr).cmp(y.frames.iter().map(|f| f.addr))
             }
+            (x, y) if super::record::parts(x).is_some() && super::record::parts(y).is_some() => {
+                let (p, q) = (super::record::parts(x).unwrap_or_default(), super::record::parts(y).unwrap_or_default());
+                cmp_keys(&p, &q)
+            }
             (Scalar::Stack(_), _) => Ordering::Greater,
             (_, Scalar::Stack(_)) => Ordering::Less,
             (Scalar::Str(_), _) => Ordering::Greater,
@@ -115,8 +136,8 @@ pub(crate) fn cmp_keys(a: &[Scalar], b: &[Scalar]) -> Ordering {
 fn key_bits(v: &Scalar) -> u64 {
     match v {
         Scalar::Int(i) => *i as u64,
-        Scalar::UInt(u) => *u,
-        Scalar::Str(_) | Scalar::Stack(_) => 0,
+        Scalar::UInt(u) | Scalar::Ptr(u) => *u,
+        Scalar::Str(_) | Scalar::Stack(_) | Scalar::Tuple(_) | Scalar::Struct { .. } | Scalar::Array(_) => 0,
     }
 }
 
@@ -125,8 +146,9 @@ fn key_bits(v: &Scalar) -> u64 {
 fn sort_rank(v: &AggValue) -> Option<i128> {
     match v {
         AggValue::Plain(Scalar::Int(i)) => Some(i128::from(*i)),
-        AggValue::Plain(Scalar::UInt(u)) => Some(i128::from(*u)),
+        AggValue::Plain(Scalar::UInt(u) | Scalar::Ptr(u)) => Some(i128::from(*u)),
         AggValue::Plain(Scalar::Str(_) | Scalar::Stack(_)) => None,
+        AggValue::Plain(Scalar::Tuple(_) | Scalar::Struct { .. } | Scalar::Array(_)) => None,
         AggValue::Stats { average, .. } => Some(i128::from(*average)),
         AggValue::Hist(b) | AggValue::Lhist { buckets: b, .. } => Some(b.iter().map(|&c| i128::from(c)).sum()),
     }
@@ -162,7 +184,8 @@ pub(crate) fn divide(v: &Scalar, div: u64) -> Scalar {
             Err(_) => 0,
         }),
         Scalar::UInt(u) => Scalar::UInt(u / div),
-        Scalar::Str(_) | Scalar::Stack(_) => v.clone(),
+        Scalar::Ptr(_) => v.clone(),
+        Scalar::Str(_) | Scalar::Stack(_) | Scalar::Tuple(_) | Scalar::Struct { .. } | Scalar::Array(_) => v.clone(),
     }
 }
 
