@@ -22,6 +22,9 @@
 //!                                                with a KERNEL directive
 //!                                                (CI's TRACE_VM_KERNEL run:
 //!                                                its first run had them)
+//!     cargo test --test scripts -- --shard 2/3   every third case, from the
+//!                                                second (CI runs the 6.1
+//!                                                suite as parallel shards)
 //!
 //! Environment:
 //!   CI=true      a skipped case counts as a failure (CI must run them all,
@@ -80,10 +83,20 @@ struct Options {
     list: bool,
     /// `--no-kernel-cases`: leave out the cases with a KERNEL directive.
     no_kernel_cases: bool,
+    /// `--shard I/N`: only the selected cases at positions I, I+N, ...
+    /// (1-based), so N harnesses can share the cases.
+    shard: Option<(usize, usize)>,
 }
 
 fn options() -> Options {
-    let mut o = Options { filters: Vec::new(), skips: Vec::new(), exact: false, list: false, no_kernel_cases: false };
+    let mut o = Options {
+        filters: Vec::new(),
+        skips: Vec::new(),
+        exact: false,
+        list: false,
+        no_kernel_cases: false,
+        shard: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -91,6 +104,14 @@ fn options() -> Options {
             "--exact" => o.exact = true,
             "--no-kernel-cases" => o.no_kernel_cases = true,
             "--skip" => o.skips.extend(args.next()),
+            "--shard" => {
+                let spec = args.next().unwrap_or_default();
+                let parsed = spec.split_once('/').and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)));
+                match parsed {
+                    Some((i, n)) if 1 <= i && i <= n => o.shard = Some((i, n)),
+                    _ => panic!("--shard takes I/N with 1 <= I <= N, not `{spec}`"),
+                }
+            }
             // libtest flags that cargo may forward to every test binary;
             // the ones taking a value must not become filters.
             "--test-threads" | "--color" | "--format" | "-Z" | "--logfile" => {
@@ -168,6 +189,13 @@ fn main() -> ExitCode {
         let stem = Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         selected(&opts, &stem, case)
     });
+    if let Some((i, n)) = opts.shard {
+        let mut position = 0;
+        cases.retain(|_| {
+            position += 1;
+            (position - 1) % n == i - 1
+        });
+    }
 
     if opts.list {
         for (file, case) in &cases {
