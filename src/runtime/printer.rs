@@ -242,12 +242,7 @@ impl Printer<'_> {
         for (id, total) in self.dropped_updates() {
             let before = self.losses.drops.get(id).copied().unwrap_or(0);
             if total > before {
-                let (name, entries) = (&self.compiled.maps[id].name, self.compiled.maps[id].max_entries);
-                let text = format!(
-                    "map {name} is full ({entries} entries): {} updates were dropped ({total} so far); raise the \
-                     limit with --max-map-keys",
-                    total - before
-                );
+                let text = self.drop_text(id, total - before, Some(total));
                 self.warn(&text);
                 if self.losses.drops.len() <= id {
                     self.losses.drops.resize(id + 1, 0);
@@ -293,12 +288,29 @@ impl Printer<'_> {
             crate::diag::warn(format_args!("{lost} events were lost because the ring buffer was full"));
         }
         for (id, total) in self.dropped_updates() {
-            let decl = &self.compiled.maps[id];
-            crate::diag::warn(format_args!(
-                "{total} updates of map {} were dropped because it was full ({} entries); raise the limit with \
-                 --max-map-keys",
-                decl.name, decl.max_entries
-            ));
+            crate::diag::warn(self.drop_text(id, total, None));
+        }
+    }
+
+    /// Why the kernel refused `n` updates of map `id` (`total` so far, while
+    /// the session runs). A map with room left was not full: the kernel
+    /// refuses an update while another program on the same CPU, which the
+    /// update interrupted, holds the map's bucket lock (a tracepoint firing
+    /// in an interrupt, or a timer).
+    fn drop_text(&self, id: usize, n: u64, total: Option<u64>) -> String {
+        let decl = &self.compiled.maps[id];
+        let (name, entries) = (&decl.name, decl.max_entries);
+        let so_far = total.map_or(String::new(), |t| format!(" ({t} so far)"));
+        let held = self.maps.get(id).and_then(|m| m.keys().ok()).map(|k| k.len());
+        match held {
+            Some(held) if held < entries as usize => format!(
+                "map {name}: {n} updates were dropped{so_far}, refused while another probe on the same CPU was \
+                 updating it (it holds {held} of {entries} entries)"
+            ),
+            _ => format!(
+                "map {name} is full ({entries} entries): {n} updates were dropped{so_far}; raise the limit with \
+                 --max-map-keys"
+            ),
         }
     }
 
