@@ -78,6 +78,10 @@ impl Lower<'_, '_> {
                 }
             }
             ExprKind::Field { base, .. } | ExprKind::Index { base, .. } if self.in_scratch(base) => self.value_part(e),
+            ExprKind::Index { base, index } if base.ty.is_str() => match base.ty {
+                Type::Str { size } => self.dynamic_element(base, index, &Type::Int { size: 1, signed: true }, size),
+                _ => self.internal("a string index"),
+            },
             ExprKind::Field { .. } | ExprKind::Index { .. } => self.read_lvalue(e),
             ExprKind::Tuple { elems, .. } => self.tuple(elems, &e.ty),
             ExprKind::Cast { expr, .. } => {

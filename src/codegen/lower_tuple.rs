@@ -145,7 +145,7 @@ impl Lower<'_, '_> {
     /// `i * size` when `i` is below the length (the unsigned comparison
     /// also bounds the offset for the verifier), zero otherwise, as a read
     /// that fails gives zero.
-    fn dynamic_element(&mut self, base: &Expr, index: &Expr, elem: &Type, len: u32) -> Val {
+    pub(super) fn dynamic_element(&mut self, base: &Expr, index: &Expr, elem: &Type, len: u32) -> Val {
         let ty = value_type(elem);
         let Val::Mem { off, .. } = self.expr(base) else { return self.internal("an array that is not in memory") };
         let i = self.int(index);

@@ -286,3 +286,16 @@ fn describe(t: &Tuple) -> &'static str {
         "record"
     }
 }
+
+/// `$s[i]`, a string's byte as a `char` (current bpftrace): a constant
+/// index must be inside the string's buffer; a runtime one outside it
+/// reads 0.
+pub(super) fn string_index(cx: &mut Cx, size: u32, index: &Expr) -> Type {
+    if let ExprKind::Int(i) = index.kind {
+        if !(0..i64::from(size)).contains(&i) {
+            let msg = format!("index {i} is outside the string's {size} bytes");
+            cx.error(Diagnostic::error(msg).at(index.span, format!("use 0 to {}", size.saturating_sub(1))));
+        }
+    }
+    Type::Int { size: 1, signed: true }
+}

@@ -468,6 +468,7 @@ impl Cx<'_> {
                 match bt {
                     Type::Array { elem, .. } => self.readable(&elem, span),
                     Type::Ptr { to, .. } if *to != Type::Void => self.readable(&to, span),
+                    Type::Str { size } => aggregates::string_index(self, size, index),
                     Type::Unknown => Type::Unknown,
                     other => {
                         let msg = format!("`[]` needs an array or a pointer, found {other}");
