@@ -148,7 +148,7 @@ prepare_vmlinux() {
         # (SIGPIPE, pipefail), hence the process substitution.
         if xz -dc --single-stream < <(tail -c +$((offset + 1)) "$vmlinuz") >"$out.tmp" 2>/dev/null &&
             [ "$(head -c 4 "$out.tmp")" = $'\x7fELF' ]; then
-            mv "$out.tmp.$$" "$out"
+            mv "$out.tmp" "$out"
             return
         fi
     done
@@ -157,7 +157,7 @@ prepare_vmlinux() {
     for offset in $(LC_ALL=C grep -abo $'\x28\xb5\x2f\xfd' "$vmlinuz" | cut -d: -f1); do
         zstd -dcq < <(tail -c +$((offset + 1)) "$vmlinuz") >"$out.tmp" 2>/dev/null || true
         if [ "$(head -c 4 "$out.tmp")" = $'\x7fELF' ]; then
-            mv "$out.tmp.$$" "$out"
+            mv "$out.tmp" "$out"
             return
         fi
     done
