@@ -226,6 +226,14 @@ impl Lower<'_, '_> {
             return Val::Mem { off: at, size: slot };
         }
         let r = self.load_scratch(at);
+        self.field_bits(r, bitfield, ty);
+        Val::Int(r)
+    }
+
+    /// `r`, loaded from a member of type `ty`, as that member's value: a
+    /// bitfield's bits (`(shift, width)`) moved down, or the integer
+    /// extended to 64 bits by its sign.
+    pub(super) fn field_bits(&mut self, r: VReg, bitfield: Option<(u8, u8)>, ty: &Type) {
         match (bitfield, ty) {
             (Some((shift, width)), Type::Int { signed, .. }) => {
                 let (shift, width) = (shift as i32, width as i32);
@@ -237,7 +245,6 @@ impl Lower<'_, '_> {
             }
             _ => self.extend(r, ty),
         }
-        Val::Int(r)
     }
 }
 

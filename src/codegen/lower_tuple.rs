@@ -212,15 +212,7 @@ impl Lower<'_, '_> {
             _ => Size::DW,
         };
         self.emit(IrInsn::Load { size: width, dst: r, base: self.scratch, off: at as i16 });
-        match (bitfield, ty) {
-            (Some((shift, width)), Type::Int { signed, .. }) => {
-                let (shift, width) = (shift as i32, width as i32);
-                self.emit(IrInsn::Alu { op: AluOp::Lsh, dst: r, src: Operand::Imm(64 - shift - width) });
-                let op = if *signed { AluOp::Arsh } else { AluOp::Rsh };
-                self.emit(IrInsn::Alu { op, dst: r, src: Operand::Imm(64 - width) });
-            }
-            _ => self.extend(r, ty),
-        }
+        self.field_bits(r, bitfield, ty);
         Val::Int(r)
     }
 
