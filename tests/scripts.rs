@@ -451,7 +451,8 @@ fn gcc(args: &[String], source: &Path, out: &Path, name: &str) -> Result<(), Str
         .filter_map(|l| l.trim_start_matches([' ', '*']).strip_prefix("trace-build:"))
         .flat_map(str::split_whitespace)
         .collect();
-    let tmp = format!(".{name}.tmp");
+    // Per process: CI's shards build the same targets side by side.
+    let tmp = format!(".{name}.{}.tmp", std::process::id());
     let result = Command::new("gcc")
         .current_dir(out)
         .args(args)
