@@ -204,6 +204,13 @@ pub fn compile_more(
     }
     let probes = passes::expand_all(&ast, &ctx, &opts.params)?;
     check_probe_count(&ast, &probes, opts.max_probes)?;
+    // Settings decide the layout of maps the session already has.
+    if let Some(e) = ast.config.first() {
+        let d = Diagnostic::error("a config block cannot change a running session")
+            .at(e.key_span, "in the REPL")
+            .note("give the settings in a script or -e program, or as command-line options (--max-map-keys)");
+        return Err(vec![d]);
+    }
     // The REPL waits on the terminal, not on signals.
     if let Some(p) =
         probes.iter().find(|p| matches!(p.resolved.spec.kind().firing(), frontend::probes::Firing::OnSignal(_)))
